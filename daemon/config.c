@@ -1,0 +1,783 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cb-build-config.h"
+#include "log.h"
+
+/*
+ * Semantics worth knowing when writing a configuration file:
+ *
+ *  - A key given twice in one section is not an error: the last value wins,
+ *    in [Daemon] and in [Node NAME] alike (Port= included), as in systemd
+ *    unit files. A [Node NAME] section that appears twice *is* an error,
+ *    because merging two sections that each look complete hides copy-paste
+ *    mistakes. [Daemon] may appear more than once; its keys simply accumulate.
+ *  - There are no inline comments: "Key=a # b" sets "a # b". Commands in
+ *    particular may legitimately contain '#' or ';'.
+ *  - An empty PowerOnCommand=/PowerOffCommand=/node BootDirectory= resets the
+ *    setting to unset. Empty numbers, booleans, time spans and daemon
+ *    directories are errors.
+ *  - Keys inside an unknown or malformed section are skipped without further
+ *    messages; the section header has already been reported and one mistake
+ *    should produce one message.
+ */
+
+#define LINE_MAX_BYTES 4096
+/*
+ * Files this size or larger are refused: far bigger than any sane
+ * configuration, and it stops us slurping a wrong path like a disk image.
+ */
+#define FILE_MAX_BYTES (1024 * 1024)
+
+#define NODE_NAME_MAX 64
+/* libusb reports bus and port numbers as uint8_t and at most 7 port levels. */
+#define PORT_NUMBER_MAX 255
+#define PORT_DEPTH_MAX 7
+
+enum section {
+        SECTION_NONE,    /* before the first header */
+        SECTION_IGNORE,  /* inside an unknown or malformed header */
+        SECTION_DAEMON,
+        SECTION_NODE,
+};
+
+/* Lines of settings that are checked once the whole file is read, so that key order does not matter. */
+struct node_lines {
+        unsigned port;
+        unsigned power;
+        unsigned power_on;
+        unsigned power_off;
+};
+
+struct parser {
+        const char *name;
+        struct cb_config *config;
+        unsigned n_errors;
+
+        enum section section;
+        char *section_title; /* e.g. "Node node3", for messages */
+        struct cb_node_config *node;
+        struct node_lines *lines;
+
+        /* Parallel to config->nodes. */
+        struct node_lines *node_lines;
+
+        /*
+         * A node whose header was rejected (bad or duplicate name). Its keys
+         * are still parsed so that their own errors are reported too, but
+         * the node never reaches the configuration.
+         */
+        struct cb_node_config scratch;
+        struct node_lines scratch_lines;
+};
+
+enum value_kind {
+        VALUE_PATH,
+        VALUE_UNSIGNED,
+        VALUE_BOOL,
+        VALUE_TIMESPAN,
+};
+
+struct daemon_key {
+        const char *key;
+        enum value_kind kind;
+        size_t offset;
+        uint64_t min, max; /* VALUE_UNSIGNED: allowed range; VALUE_TIMESPAN: min in usec */
+};
+
+/*
+ * libusb treats a timeout of 0 ms as "wait forever", and it counts in
+ * milliseconds, so anything below 1ms would silently turn into an infinite
+ * wait. Those timeouts therefore have a 1ms floor.
+ */
+#define TIMEOUT_MIN USEC_PER_MSEC
+
+static const struct daemon_key daemon_keys[] = {
+        { "BootDirectory", VALUE_PATH, offsetof(struct cb_config, boot_directory), 0, 0 },
+        { "StateDirectory", VALUE_PATH, offsetof(struct cb_config, state_directory), 0, 0 },
+        { "MaxAttempts", VALUE_UNSIGNED, offsetof(struct cb_config, max_attempts), 1, 1000 },
+        { "AutoNodes", VALUE_BOOL, offsetof(struct cb_config, auto_nodes), 0, 0 },
+        { "StepRetries", VALUE_UNSIGNED, offsetof(struct cb_config, step_retries), 0, 100 },
+        { "ControlTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, control_timeout), TIMEOUT_MIN, 0 },
+        { "RequestTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, request_timeout), TIMEOUT_MIN, 0 },
+        { "BulkTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, bulk_timeout), TIMEOUT_MIN, 0 },
+        { "ReenumerateTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, reenumerate_timeout), TIMEOUT_MIN, 0 },
+        { "UpTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, up_timeout), 0, 0 },
+        { "RetryDelaySec", VALUE_TIMESPAN, offsetof(struct cb_config, retry_delay), 0, 0 },
+        { "RetryDelayMaxSec", VALUE_TIMESPAN, offsetof(struct cb_config, retry_delay_max), 0, 0 },
+        { "PowerSettleSec", VALUE_TIMESPAN, offsetof(struct cb_config, power_settle), 0, 0 },
+        { "PowerOnDelaySec", VALUE_TIMESPAN, offsetof(struct cb_config, power_on_delay), 0, 0 },
+        { "PowerCommandTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, power_command_timeout), TIMEOUT_MIN, 0 },
+};
+
+static const char *const power_kind_names[] = {
+        [CB_POWER_NONE] = "none",
+        [CB_POWER_USB_HUB] = "usb-hub",
+        [CB_POWER_COMMAND] = "command",
+};
+
+static void parse_error(struct parser *p, unsigned line, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static void parse_error(struct parser *p, unsigned line, const char *format, ...) {
+        char message[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof message, format, ap);
+        va_end(ap);
+
+        log_error("%s:%u: %s", p->name, line, message);
+        p->n_errors++;
+}
+
+static bool is_blank(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+static bool is_digit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+/* Trims in place; returns the start of the trimmed string. */
+static char *strip(char *s) {
+        size_t n;
+
+        while (is_blank(*s))
+                s++;
+        n = strlen(s);
+        while (n > 0 && is_blank(s[n - 1]))
+                s[--n] = '\0';
+        return s;
+}
+
+/* Plain decimal only: a sign, "0x" or whitespace in a configuration value is more likely a typo than intent. */
+static int parse_u64(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (!is_digit(*s))
+                return -EINVAL;
+        for (; is_digit(*s); s++) {
+                unsigned d = (unsigned) (*s - '0');
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        if (*s != '\0')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_boolean(const char *s) {
+        static const char *const yes[] = { "yes", "true", "on", "1" };
+        static const char *const no[] = { "no", "false", "off", "0" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(s, no[i]) == 0)
+                        return 0;
+        }
+        return -EINVAL;
+}
+
+int cb_parse_timespan(const char *text, usec_t *ret) {
+        static const struct {
+                const char *suffix;
+                usec_t factor;
+        } units[] = {
+                { "", USEC_PER_SEC }, /* a bare number means seconds, like the "...Sec=" key names say */
+                { "us", 1 },
+                { "usec", 1 },
+                { "ms", USEC_PER_MSEC },
+                { "msec", USEC_PER_MSEC },
+                { "s", USEC_PER_SEC },
+                { "sec", USEC_PER_SEC },
+                { "min", 60 * USEC_PER_SEC },
+        };
+        const char *s = text, *frac = NULL;
+        size_t n_frac = 0;
+        uint64_t whole = 0;
+        bool any_digit = false, overflow = false;
+        usec_t factor = 0, result;
+
+        if (!text || !ret)
+                return -EINVAL;
+
+        /* Check the syntax completely before reporting overflow, so that junk is always -EINVAL. */
+        for (; is_digit(*s); s++) {
+                unsigned d = (unsigned) (*s - '0');
+                any_digit = true;
+                if (whole > (UINT64_MAX - d) / 10)
+                        overflow = true;
+                else
+                        whole = whole * 10 + d;
+        }
+        if (*s == '.') {
+                frac = ++s;
+                while (is_digit(*s))
+                        s++;
+                n_frac = (size_t) (s - frac);
+                if (n_frac == 0)
+                        return -EINVAL;
+                any_digit = true;
+        }
+        if (!any_digit)
+                return -EINVAL;
+
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (strcmp(s, units[i].suffix) == 0) {
+                        factor = units[i].factor;
+                        break;
+                }
+        if (factor == 0)
+                return -EINVAL;
+        if (overflow || whole > UINT64_MAX / factor)
+                return -ERANGE;
+
+        result = whole * factor;
+        /* Digits finer than a microsecond are dropped, not rounded: nothing here has sub-usec precision. */
+        usec_t scale = factor;
+        for (size_t i = 0; i < n_frac && scale >= 10; i++) {
+                scale /= 10;
+                usec_t add = (usec_t) (frac[i] - '0') * scale;
+                if (result > UINT64_MAX - add)
+                        return -ERANGE;
+                result += add;
+        }
+        /* USEC_INFINITY has a meaning of its own; a finite value must not collide with it. */
+        if (result == USEC_INFINITY)
+                return -ERANGE;
+
+        *ret = result;
+        return 0;
+}
+
+static bool node_name_is_valid(const char *name) {
+        size_t n = strlen(name);
+
+        if (n == 0 || n > NODE_NAME_MAX)
+                return false;
+        /* A leading '-' reads as an option on a command line, a leading '.' as a hidden file in a state directory. */
+        if (name[0] == '.' || name[0] == '-')
+                return false;
+        for (const char *c = name; *c; c++)
+                if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || is_digit(*c) || *c == '_' || *c == '.' ||
+                      *c == '-'))
+                        return false;
+        return true;
+}
+
+/* Reads one number of a port path; leading zeros are refused because the path is compared as a string with sysfs. */
+static const char *port_number(const char *s) {
+        unsigned v = 0;
+
+        if (!is_digit(*s) || *s == '0')
+                return NULL;
+        for (; is_digit(*s); s++) {
+                v = v * 10 + (unsigned) (*s - '0');
+                if (v > PORT_NUMBER_MAX)
+                        return NULL;
+        }
+        return s;
+}
+
+/* BUS-PORT[.PORT]..., the kernel's spelling of a USB device path, e.g. "1-1.3". */
+static bool port_path_is_valid(const char *port) {
+        const char *s = port_number(port);
+        unsigned depth = 0;
+
+        if (!s || *s != '-')
+                return false;
+        do {
+                s = port_number(s + 1);
+                if (!s || ++depth > PORT_DEPTH_MAX)
+                        return false;
+        } while (*s == '.');
+        return *s == '\0';
+}
+
+static void node_config_done(struct cb_node_config *node) {
+        free(node->name);
+        free(node->port);
+        free(node->boot_directory);
+        free(node->power_on_command);
+        free(node->power_off_command);
+        *node = (struct cb_node_config){ 0 };
+}
+
+struct cb_config *cb_config_free(struct cb_config *config) {
+        if (!config)
+                return NULL;
+        for (size_t i = 0; i < config->n_nodes; i++)
+                node_config_done(&config->nodes[i]);
+        free(config->nodes);
+        free(config->path);
+        free(config->boot_directory);
+        free(config->state_directory);
+        free(config);
+        return NULL;
+}
+
+int cb_config_new_default(struct cb_config **ret) {
+        _cleanup_config_ struct cb_config *config = NULL;
+
+        config = calloc(1, sizeof *config);
+        if (!config)
+                return -ENOMEM;
+
+        *config = (struct cb_config){
+                .max_attempts = 5,
+                .auto_nodes = true,
+                .step_retries = 2,
+                .control_timeout = 1 * USEC_PER_SEC,
+                .request_timeout = 20 * USEC_PER_SEC,
+                .bulk_timeout = 5 * USEC_PER_SEC,
+                .reenumerate_timeout = 10 * USEC_PER_SEC,
+                .up_timeout = 120 * USEC_PER_SEC,
+                .retry_delay = 1 * USEC_PER_SEC,
+                .retry_delay_max = 30 * USEC_PER_SEC,
+                .power_settle = 2 * USEC_PER_SEC,
+                .power_on_delay = 1 * USEC_PER_SEC,
+                .power_command_timeout = 30 * USEC_PER_SEC,
+        };
+        config->boot_directory = strdup(CB_DEFAULT_BOOT_DIRECTORY);
+        config->state_directory = strdup(CB_DEFAULT_STATE_DIRECTORY);
+        if (!config->boot_directory || !config->state_directory)
+                return -ENOMEM;
+
+        *ret = config;
+        config = NULL;
+        return 0;
+}
+
+const struct cb_node_config *cb_config_find_node_by_port(const struct cb_config *config, const char *port) {
+        if (!config || !port)
+                return NULL;
+        for (size_t i = 0; i < config->n_nodes; i++)
+                if (streq_ptr(config->nodes[i].port, port))
+                        return &config->nodes[i];
+        return NULL;
+}
+
+const struct cb_node_config *cb_config_find_node_by_name(const struct cb_config *config, const char *name) {
+        if (!config || !name)
+                return NULL;
+        for (size_t i = 0; i < config->n_nodes; i++)
+                if (streq_ptr(config->nodes[i].name, name))
+                        return &config->nodes[i];
+        return NULL;
+}
+
+static int set_section_title(struct parser *p, const char *title) {
+        return strdup_to(&p->section_title, title);
+}
+
+static int start_node(struct parser *p, unsigned line, const char *name) {
+        struct cb_config *c = p->config;
+        const struct cb_node_config *existing;
+        struct cb_node_config *nodes;
+        struct node_lines *lines;
+        int r;
+
+        p->section = SECTION_NODE;
+
+        node_config_done(&p->scratch);
+        p->scratch_lines = (struct node_lines){ 0 };
+        p->node = &p->scratch;
+        p->lines = &p->scratch_lines;
+
+        if (!node_name_is_valid(name)) {
+                parse_error(p, line,
+                            "invalid node name '%s': use 1-%d of [A-Za-z0-9_.-], not starting with '.' or '-'",
+                            name, NODE_NAME_MAX);
+                return 0;
+        }
+        existing = cb_config_find_node_by_name(c, name);
+        if (existing) {
+                parse_error(p, line, "duplicate section [Node %s], first defined on line %u", name, existing->line);
+                return 0;
+        }
+
+        /* Grow both arrays before committing, so that a failed allocation leaves them consistent. */
+        nodes = realloc(c->nodes, (c->n_nodes + 1) * sizeof *nodes);
+        if (!nodes)
+                return -ENOMEM;
+        c->nodes = nodes;
+        lines = realloc(p->node_lines, (c->n_nodes + 1) * sizeof *lines);
+        if (!lines)
+                return -ENOMEM;
+        p->node_lines = lines;
+
+        nodes[c->n_nodes] = (struct cb_node_config){ .line = line, .power = CB_POWER_NONE };
+        r = strdup_to(&nodes[c->n_nodes].name, name);
+        if (r < 0)
+                return r;
+        lines[c->n_nodes] = (struct node_lines){ 0 };
+
+        p->node = &nodes[c->n_nodes];
+        p->lines = &lines[c->n_nodes];
+        c->n_nodes++;
+        return 0;
+}
+
+static int parse_section_header(struct parser *p, unsigned line, char *text) {
+        size_t n = strlen(text);
+        char *title;
+
+        /* Whatever goes wrong, keys up to the next header belong to no known section. */
+        p->section = SECTION_IGNORE;
+        p->node = NULL;
+        p->lines = NULL;
+
+        if (n < 2 || text[n - 1] != ']') {
+                parse_error(p, line, "invalid section header '%s': expected '[Section]'", text);
+                return 0;
+        }
+        text[n - 1] = '\0';
+        title = text + 1;
+
+        if (strcmp(title, "Daemon") == 0) {
+                p->section = SECTION_DAEMON;
+                return set_section_title(p, title);
+        }
+        if (strncmp(title, "Node", 4) == 0 && (title[4] == '\0' || is_blank(title[4]))) {
+                char *name = strip(title + 4);
+
+                if (*name == '\0') {
+                        parse_error(p, line, "section [Node] needs a name: [Node NAME]");
+                        return 0;
+                }
+                /* Normalised, so that "[Node   x]" is still called [Node x] in messages. */
+                free(p->section_title);
+                if (asprintf(&p->section_title, "Node %s", name) < 0) {
+                        p->section_title = NULL;
+                        return -ENOMEM;
+                }
+                return start_node(p, line, name);
+        }
+
+        parse_error(p, line, "unknown section [%s]", title);
+        return 0;
+}
+
+static int parse_daemon_key(struct parser *p, unsigned line, const char *key, const char *value) {
+        const struct daemon_key *k = NULL;
+        void *field;
+
+        for (size_t i = 0; i < ELEMENTSOF(daemon_keys); i++)
+                if (strcmp(daemon_keys[i].key, key) == 0) {
+                        k = &daemon_keys[i];
+                        break;
+                }
+        if (!k) {
+                parse_error(p, line, "unknown key '%s' in section [Daemon]", key);
+                return 0;
+        }
+        field = (char *) p->config + k->offset;
+
+        switch (k->kind) {
+        case VALUE_PATH:
+                if (value[0] != '/') {
+                        parse_error(p, line, "%s= must be an absolute path, got '%s'", key, value);
+                        return 0;
+                }
+                return strdup_to((char **) field, value);
+
+        case VALUE_UNSIGNED: {
+                uint64_t v;
+                int r = parse_u64(value, &v);
+                if (r == -EINVAL) {
+                        parse_error(p, line, "%s= expects a number, got '%s'", key, value);
+                        return 0;
+                }
+                if (r < 0 || v < k->min || v > k->max) {
+                        parse_error(p, line, "%s= must be between %" PRIu64 " and %" PRIu64 ", got '%s'", key,
+                                    k->min, k->max, value);
+                        return 0;
+                }
+                *(unsigned *) field = (unsigned) v;
+                return 0;
+        }
+
+        case VALUE_BOOL: {
+                int b = parse_boolean(value);
+                if (b < 0) {
+                        parse_error(p, line, "%s= expects yes/no, true/false, on/off or 1/0, got '%s'", key, value);
+                        return 0;
+                }
+                *(bool *) field = b;
+                return 0;
+        }
+
+        case VALUE_TIMESPAN: {
+                usec_t t;
+                int r = cb_parse_timespan(value, &t);
+                if (r == -ERANGE) {
+                        parse_error(p, line, "%s= is too large: '%s'", key, value);
+                        return 0;
+                }
+                if (r < 0) {
+                        parse_error(p, line, "%s= expects a time span such as 2, 1.5, 500ms, 2s or 1min, got '%s'",
+                                    key, value);
+                        return 0;
+                }
+                if (t < k->min) {
+                        parse_error(p, line, "%s= must be at least 1ms, got '%s'", key, value);
+                        return 0;
+                }
+                *(usec_t *) field = t;
+                return 0;
+        }
+        }
+        return 0;
+}
+
+static int parse_node_key(struct parser *p, unsigned line, const char *key, const char *value) {
+        struct cb_node_config *node = p->node;
+        struct node_lines *lines = p->lines;
+
+        if (strcmp(key, "Port") == 0) {
+                if (!port_path_is_valid(value)) {
+                        parse_error(p, line, "invalid port path '%s': expected BUS-PORT[.PORT]..., e.g. 1-1.3",
+                                    value);
+                        return 0;
+                }
+                lines->port = line;
+                return strdup_to(&node->port, value);
+        }
+        if (strcmp(key, "BootDirectory") == 0) {
+                if (value[0] != '\0' && value[0] != '/') {
+                        parse_error(p, line, "BootDirectory= must be an absolute path, got '%s'", value);
+                        return 0;
+                }
+                return strdup_to(&node->boot_directory, value[0] ? value : NULL);
+        }
+        if (strcmp(key, "Power") == 0) {
+                for (size_t i = 0; i < ELEMENTSOF(power_kind_names); i++)
+                        if (strcmp(value, power_kind_names[i]) == 0) {
+                                node->power = (enum cb_power_kind) i;
+                                lines->power = line;
+                                return 0;
+                        }
+                parse_error(p, line, "Power= expects none, usb-hub or command, got '%s'", value);
+                return 0;
+        }
+        if (strcmp(key, "PowerOnCommand") == 0) {
+                lines->power_on = value[0] ? line : 0;
+                return strdup_to(&node->power_on_command, value[0] ? value : NULL);
+        }
+        if (strcmp(key, "PowerOffCommand") == 0) {
+                lines->power_off = value[0] ? line : 0;
+                return strdup_to(&node->power_off_command, value[0] ? value : NULL);
+        }
+
+        parse_error(p, line, "unknown key '%s' in section [%s]", key, p->section_title);
+        return 0;
+}
+
+static int parse_line(struct parser *p, unsigned line, char *text) {
+        char *eq, *key, *value;
+
+        text = strip(text);
+        if (text[0] == '\0' || text[0] == '#' || text[0] == ';')
+                return 0;
+        if (text[0] == '[')
+                return parse_section_header(p, line, text);
+
+        eq = strchr(text, '=');
+        if (!eq) {
+                parse_error(p, line, "expected 'Key=Value' or '[Section]', got '%s'", text);
+                return 0;
+        }
+        *eq = '\0';
+        key = strip(text);
+        value = strip(eq + 1);
+
+        if (key[0] == '\0') {
+                parse_error(p, line, "missing key name before '='");
+                return 0;
+        }
+
+        switch (p->section) {
+        case SECTION_NONE:
+                parse_error(p, line, "key '%s' outside of any section", key);
+                return 0;
+        case SECTION_IGNORE:
+                return 0;
+        case SECTION_DAEMON:
+                return parse_daemon_key(p, line, key, value);
+        case SECTION_NODE:
+                return parse_node_key(p, line, key, value);
+        }
+        return 0;
+}
+
+/* Checks that need the whole file: they depend on keys that may come in any order or in other sections. */
+static void check_nodes(struct parser *p) {
+        const struct cb_config *c = p->config;
+
+        for (size_t i = 0; i < c->n_nodes; i++) {
+                const struct cb_node_config *n = &c->nodes[i];
+                const struct node_lines *l = &p->node_lines[i];
+
+                if (!n->port)
+                        parse_error(p, n->line, "[Node %s] has no Port=", n->name);
+
+                if (n->power == CB_POWER_COMMAND) {
+                        if (!n->power_on_command || !n->power_off_command)
+                                parse_error(p, l->power,
+                                            "Power=command needs both PowerOnCommand= and PowerOffCommand=");
+                } else {
+                        if (n->power_on_command)
+                                parse_error(p, l->power_on, "PowerOnCommand= is only used with Power=command");
+                        if (n->power_off_command)
+                                parse_error(p, l->power_off, "PowerOffCommand= is only used with Power=command");
+                }
+
+                if (!n->port)
+                        continue;
+                for (size_t j = 0; j < i; j++)
+                        if (streq_ptr(c->nodes[j].port, n->port)) {
+                                parse_error(p, l->port, "port %s of [Node %s] is already used by [Node %s] (line %u)",
+                                            n->port, n->name, c->nodes[j].name, c->nodes[j].line);
+                                break;
+                        }
+        }
+}
+
+/* `text` need not be NUL-terminated; a NUL inside it is reported like any other bad line. */
+static int parse_buffer(const char *name, const char *text, size_t size, struct cb_config **ret) {
+        _cleanup_config_ struct cb_config *config = NULL;
+        _cleanup_free_ char *buf = NULL;
+        struct parser p = { .name = name };
+        unsigned line = 0;
+        int r;
+
+        r = cb_config_new_default(&config);
+        if (r < 0)
+                return r;
+        r = strdup_to(&config->path, name);
+        if (r < 0)
+                return r;
+        p.config = config;
+
+        buf = malloc(LINE_MAX_BYTES + 1);
+        if (!buf)
+                return -ENOMEM;
+
+        for (size_t pos = 0; pos < size;) {
+                const char *start = text + pos, *nl = memchr(start, '\n', size - pos);
+                size_t len = nl ? (size_t) (nl - start) : size - pos;
+
+                pos += len + (nl ? 1 : 0);
+                line++;
+
+                if (len > LINE_MAX_BYTES) {
+                        parse_error(&p, line, "line too long (%zu bytes, at most %d)", len, LINE_MAX_BYTES);
+                        continue;
+                }
+                if (memchr(start, '\0', len)) {
+                        parse_error(&p, line, "line contains a NUL byte");
+                        continue;
+                }
+                memcpy(buf, start, len);
+                buf[len] = '\0';
+
+                r = parse_line(&p, line, buf);
+                if (r < 0)
+                        break;
+        }
+
+        if (r >= 0)
+                check_nodes(&p);
+
+        node_config_done(&p.scratch);
+        free(p.node_lines);
+        free(p.section_title);
+
+        if (r < 0)
+                return log_error_errno(r, "%s: failed to parse configuration", name);
+        if (p.n_errors > 0) {
+                log_error("%s: %u error%s, configuration refused", name, p.n_errors, p.n_errors == 1 ? "" : "s");
+                return -EINVAL;
+        }
+
+        *ret = config;
+        config = NULL;
+        return 0;
+}
+
+int cb_config_load_string(const char *name, const char *text, struct cb_config **ret) {
+        if (!name || !text || !ret)
+                return -EINVAL;
+        return parse_buffer(name, text, strlen(text), ret);
+}
+
+static int read_file(const char *path, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0, allocated = 0;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+
+        /* Read until EOF rather than trusting st_size, which is 0 for pipes and some pseudo files. */
+        for (;;) {
+                if (size == allocated) {
+                        size_t n = allocated ? allocated * 2 : 4096;
+                        if (allocated >= FILE_MAX_BYTES)
+                                return -EFBIG;
+                        char *d = realloc(data, n);
+                        if (!d)
+                                return -ENOMEM;
+                        data = d;
+                        allocated = n;
+                }
+                ssize_t k = read(fd, data + size, allocated - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+        }
+        *ret = data;
+        data = NULL;
+        *ret_size = size;
+        return 0;
+}
+
+int cb_config_load(const char *path, bool missing_ok, struct cb_config **ret) {
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0;
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+
+        r = read_file(path, &data, &size);
+        if (r == -ENOENT && missing_ok) {
+                log_debug("%s: not found, using defaults", path);
+                return cb_config_new_default(ret);
+        }
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot read configuration", path);
+
+        /* An empty file has no buffer; parse_buffer never dereferences it when size is 0. */
+        return parse_buffer(path, data ? data : "", size, ret);
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+/*
+ * The configuration, parsed from an INI file (systemd-style):
+ *
+ *   [Daemon]
+ *   BootDirectory=/var/lib/clusterboot/boot
+ *   MaxAttempts=5
+ *   [Node node3]
+ *   Port=1-1.3
+ *   BootDirectory=/var/lib/clusterboot/nodes/node3
+ *
+ * Every error names file:line; a configuration with any error is refused.
+ */
+
+enum cb_power_kind {
+        CB_POWER_NONE,
+        CB_POWER_USB_HUB,
+        CB_POWER_COMMAND,
+};
+
+struct cb_node_config {
+        char *name;           /* from the section header: [Node NAME] */
+        char *port;           /* USB port path, e.g. "1-1.3"; required */
+        char *boot_directory; /* searched before the daemon's BootDirectory; may be NULL */
+        enum cb_power_kind power;
+        char *power_on_command;  /* Power=command */
+        char *power_off_command; /* Power=command */
+        unsigned line;           /* line of the section header, for messages */
+};
+
+struct cb_config {
+        char *path;           /* file it was read from, or NULL for defaults */
+        char *boot_directory; /* BootDirectory=, common to all nodes */
+        char *state_directory;/* StateDirectory= */
+        unsigned max_attempts;/* MaxAttempts=, >= 1 */
+        bool auto_nodes;      /* AutoNodes=: boot boards on ports with no [Node] */
+        unsigned step_retries;/* StepRetries=: re-sends of one safe step before escalating */
+
+        /* Timeouts (all "...Sec=" settings; accept "1.5", "500ms", "2s", "1min") */
+        usec_t control_timeout;     /* ControlTimeoutSec=: host->board control OUT */
+        usec_t request_timeout;     /* RequestTimeoutSec=: waiting for the board's next request / ROM status */
+        usec_t bulk_timeout;        /* BulkTimeoutSec=: one bulk chunk */
+        usec_t reenumerate_timeout; /* ReenumerateTimeoutSec=: board to come back after a stage or reset */
+        usec_t up_timeout;          /* UpTimeoutSec=: after Done, for the gadget to appear; 0 = do not wait */
+        usec_t retry_delay;         /* RetryDelaySec=: first backoff between attempts */
+        usec_t retry_delay_max;     /* RetryDelayMaxSec=: backoff cap */
+        usec_t power_settle;        /* PowerSettleSec=: off time during a power cycle */
+        usec_t power_on_delay;      /* PowerOnDelaySec=: stagger between power-ons */
+        usec_t power_command_timeout; /* PowerCommandTimeoutSec= */
+
+        struct cb_node_config *nodes;
+        size_t n_nodes;
+};
+
+/* A configuration holding only the defaults. */
+int cb_config_new_default(struct cb_config **ret);
+
+/*
+ * Parse `path`. A missing file is not an error when `missing_ok` (the
+ * defaults apply). On error, every problem found is logged as
+ * "path:line: message" and a negative errno is returned (-EINVAL for content
+ * errors).
+ */
+int cb_config_load(const char *path, bool missing_ok, struct cb_config **ret);
+
+/* Same, from a string (for tests); `name` is used in messages. */
+int cb_config_load_string(const char *name, const char *text, struct cb_config **ret);
+
+const struct cb_node_config *cb_config_find_node_by_port(const struct cb_config *config, const char *port);
+const struct cb_node_config *cb_config_find_node_by_name(const struct cb_config *config, const char *name);
+
+struct cb_config *cb_config_free(struct cb_config *config);
+static inline void cb_config_freep(struct cb_config **c) {
+        cb_config_free(*c);
+}
+#define _cleanup_config_ _cleanup_(cb_config_freep)
+
+/* Parses a time span: "2", "1.5", "500ms", "2s", "1min", "0"; returns 0 or -EINVAL/-ERANGE. */
+int cb_parse_timespan(const char *text, usec_t *ret);

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * One boot stage of one board, spoken over a cb_transport: either the ROM
+ * stage (send the loader, read the status) or the second-stage file server
+ * (answer requests until Done). A session retries the steps that are safe
+ * to repeat; anything else ends it with an outcome the node decides on
+ * (reset, power cycle, next attempt).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport.h"
+#include "util.h"
+
+struct cb_file;
+struct cb_session;
+
+enum cb_session_kind {
+        CB_SESSION_ROM,
+        CB_SESSION_SERVER,
+};
+
+enum cb_session_outcome {
+        CB_SESSION_LOADER_SENT, /* the ROM took the loader; the board re-enumerates next */
+        CB_SESSION_BOOTED,      /* Done (or an empty name): the board starts its kernel */
+        CB_SESSION_FAILED,      /* a step failed beyond its retries, or a protocol error */
+        CB_SESSION_GONE,        /* the board left the bus mid-session */
+};
+
+enum cb_session_event {
+        CB_SESSION_EVENT_STEP_RETRY,    /* detail: what is repeated and why */
+        CB_SESSION_EVENT_FILE_SERVED,   /* detail: file name */
+        CB_SESSION_EVENT_FILE_MISSING,  /* detail: file name */
+        CB_SESSION_EVENT_NAME_REFUSED,  /* detail: why (warning) */
+        CB_SESSION_EVENT_METADATA,      /* detail: "PROPERTY*VALUE" */
+        CB_SESSION_EVENT_REQUEST,       /* detail: "GetFileSize(config.txt)"; debug */
+};
+
+struct cb_session_settings {
+        usec_t control_timeout;
+        usec_t request_timeout;
+        usec_t bulk_timeout;
+        unsigned step_retries;
+        size_t bulk_chunk;
+};
+
+struct cb_session_hooks {
+        /* A board-supplied name to a file: 0 + new reference, -ENOENT, or -EPERM (refused; *reason set). */
+        int (*lookup)(void *userdata, const char *name, struct cb_file **ret, const char **reason);
+        void (*event)(void *userdata, enum cb_session_event event, int error, const char *detail);
+        /*
+         * The session ended. No transfer is in flight any more: the owner may
+         * free the session from inside this call.
+         */
+        void (*finished)(void *userdata, enum cb_session_outcome outcome, int error, const char *reason);
+};
+
+/* `loader` (ROM only) is the second-stage file; the session takes its own reference. */
+int cb_session_new(enum cb_session_kind kind, const struct cb_transport *transport,
+                   const struct cb_session_settings *settings, const struct cb_session_hooks *hooks, void *userdata,
+                   struct cb_file *loader, struct cb_session **ret);
+int cb_session_start(struct cb_session *s);
+
+/*
+ * Ends the session without calling `finished`. If a transfer is in flight
+ * it is cancelled and the session frees itself when the transfer returns,
+ * so the caller must not touch it again either way.
+ */
+void cb_session_abort(struct cb_session *s);
+/* Frees a session that has finished (or never started). */
+void cb_session_free(struct cb_session *s);
+
+/* Progress, for status and logs. */
+struct cb_session_progress {
+        const char *current_file; /* NULL when not sending a file */
+        uint64_t current_offset;
+        uint64_t current_size;
+        uint64_t bytes_served; /* bytes of file data the board took */
+        unsigned files_served;
+        unsigned step_retries; /* retries spent in this session */
+};
+void cb_session_get_progress(const struct cb_session *s, struct cb_session_progress *ret);
+
+const char *cb_session_outcome_name(enum cb_session_outcome outcome);

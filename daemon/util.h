@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+typedef uint64_t usec_t;
+#define USEC_PER_SEC ((usec_t) 1000000ULL)
+#define USEC_PER_MSEC ((usec_t) 1000ULL)
+#define USEC_INFINITY ((usec_t) UINT64_MAX)
+
+/* Ownership helpers for __attribute__((cleanup)). */
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+static inline void closep(int *fd) {
+        if (*fd >= 0)
+                close(*fd);
+}
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Hand an owned pointer over: returns it and clears the source. */
+#define TAKE_PTR(p) __extension__             \
+        ({                                   \
+                __typeof__(p) _taken_ = (p); \
+                (p) = NULL;                  \
+                _taken_;                     \
+        })
+#define TAKE_FD(fd) __extension__     \
+        ({                           \
+                int _taken_ = (fd);  \
+                (fd) = -1;           \
+                _taken_;             \
+        })
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+
+static inline void *xfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+/* Sets *dst to a copy of src (or NULL); returns 0 or -ENOMEM. */
+static inline int strdup_to(char **dst, const char *src) {
+        char *copy = NULL;
+        if (src) {
+                copy = strdup(src);
+                if (!copy)
+                        return -ENOMEM;
+        }
+        free(*dst);
+        *dst = copy;
+        return 0;
+}
+
+usec_t now_usec(void);

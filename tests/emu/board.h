@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The emulated Raspberry Pi: one model of a board's USB boot behaviour,
+ * shared by every test tier. It knows nothing about how it is attached: an
+ * adapter (in-process transport, umockdev ioctl handler, raw-gadget program)
+ * feeds it the host's operations and carries out what it answers.
+ *
+ * A board walks through: ROM (wants a boot message, the loader, answers a
+ * status) -> drops off the bus -> second stage (asks for files, ends with
+ * Done) -> drops off the bus -> its Linux gadget (any non-ROM VID:PID).
+ * Faults can be planned at every step, for one boot attempt or for all.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum emu_stage {
+        EMU_STAGE_ROM,
+        EMU_STAGE_SERVER,
+        EMU_STAGE_GADGET,
+        EMU_STAGE_OFF, /* not on the bus (unplugged, powered off, or between stages) */
+};
+
+/* What the board does with one host operation. */
+enum emu_verdict {
+        EMU_ACK,       /* accepted / answered */
+        EMU_STALL,     /* protocol stall (-EPIPE on the host) */
+        EMU_NO_ANSWER, /* never completes: the host's timeout must fire */
+        EMU_GONE,      /* the board dropped off the bus during this operation */
+};
+
+enum emu_fault_kind {
+        EMU_FAULT_NONE,
+        EMU_FAULT_STALL,           /* the operation at the trigger stalls once */
+        EMU_FAULT_NO_ANSWER,       /* the operation at the trigger is never answered */
+        EMU_FAULT_VANISH,          /* board drops off the bus, comes back in ROM (the seed's failure) */
+        EMU_FAULT_UNPLUG,          /* board drops off the bus and stays away */
+        EMU_FAULT_ROM_FAILURE,     /* the ROM answers status 0x80 */
+        EMU_FAULT_BOGUS_COMMAND,   /* the next request carries an unknown command */
+        EMU_FAULT_NAME_NO_NUL,     /* the next request's name has no terminating NUL */
+        EMU_FAULT_ESCAPE_NAME,     /* the board asks for "../../etc/shadow" (and goes on) */
+        EMU_FAULT_NO_GADGET,       /* after Done the kernel never shows its gadget */
+};
+
+enum emu_fault_point {
+        EMU_AT_ROM_HEADER,   /* the boot message write */
+        EMU_AT_ROM_LOADER,   /* the loader's bulk data */
+        EMU_AT_ROM_STATUS,   /* the status read */
+        EMU_AT_REQUEST,      /* the read of request number `index` (0-based) of the second stage */
+        EMU_AT_FILE,         /* the bulk data of file `name`, once `offset` bytes were taken */
+        EMU_AT_GADGET,       /* after Done */
+};
+
+struct emu_fault {
+        enum emu_fault_kind kind;
+        enum emu_fault_point point;
+        unsigned attempt;  /* boot attempt (1-based, counted at each ROM entry) it applies to; 0 = every one */
+        unsigned index;    /* EMU_AT_REQUEST */
+        const char *name;  /* EMU_AT_FILE */
+        size_t offset;     /* EMU_AT_FILE */
+};
+
+/*
+ * Behaviours the public reports do not settle; each is a named setting so
+ * the daemon is tested against both.
+ */
+enum emu_after_bulk_fault {
+        EMU_AFTER_BULK_FAULT_WAIT_RESEND, /* forget the partial file, accept a fresh write of it */
+        EMU_AFTER_BULK_FAULT_RESTART,     /* drop off the bus and come back in ROM */
+};
+enum emu_on_reset {
+        EMU_ON_RESET_RESTART, /* a USB reset restarts the SoC: back to ROM via re-enumeration */
+        EMU_ON_RESET_KEEP,    /* a USB reset leaves the board where it was */
+};
+
+#define EMU_MAX_FAULTS 8
+#define EMU_MAX_FILES 32
+
+struct emu_board_config {
+        uint16_t rom_pid;            /* 0x2763 (Zero) or 0x2764 (Zero 2 W) */
+        uint16_t gadget_vid, gadget_pid;
+        const char *const *requests; /* names the second stage asks for, in order; NULL = a Pi Zero's list */
+        size_t n_requests;
+        enum emu_after_bulk_fault after_bulk_fault;
+        enum emu_on_reset on_reset;
+        struct emu_fault faults[EMU_MAX_FAULTS];
+        size_t n_faults;
+};
+
+/* Bytes a board received for one file, so tests compare it with the file on disk. */
+struct emu_received_file {
+        char name[260];
+        uint64_t size;      /* announced by GetFileSize (0 = not found) */
+        uint64_t received;  /* bytes of ReadFile taken */
+        uint64_t hash;      /* FNV-1a 64 of the received bytes */
+        bool complete;
+};
+
+/* What the adapter must make happen on the bus after an operation. */
+enum emu_bus_action {
+        EMU_BUS_NONE,
+        EMU_BUS_DISCONNECT,       /* drop off now; reconnect per emu_board_next_stage() later */
+        EMU_BUS_DISCONNECT_FOREVER,
+};
+
+struct emu_board {
+        struct emu_board_config config;
+        enum emu_stage stage;
+        enum emu_stage next_stage; /* where it comes back after a disconnect */
+        unsigned attempt;          /* ROM entries so far */
+        unsigned generation;       /* bumps on every (re)connection */
+        enum emu_bus_action pending_bus_action;
+        bool fault_fired[EMU_MAX_FAULTS];
+
+        /* write in progress: control OUT announced `write_len`, bulk delivers */
+        bool write_pending;
+        uint32_t write_len;
+        uint32_t write_got;
+        uint64_t write_hash;
+
+        /* ROM */
+        unsigned rom_step; /* 0 want header, 1 header data, 2 want loader, 3 loader data, 4 want status read */
+        uint32_t loader_len;
+
+        /* second stage */
+        unsigned request_index;
+        int last_command;           /* -1: none outstanding */
+        char last_name[260];
+        bool done;
+        bool escape_asked;          /* an EMU_FAULT_ESCAPE_NAME request was made */
+        uint64_t escape_answer;     /* size the host answered for it (must be 0) */
+
+        /* results */
+        struct emu_received_file files[EMU_MAX_FILES];
+        size_t n_files;
+        uint32_t loader_received;
+        uint64_t loader_hash;
+        unsigned boots_completed;   /* times Done was reached */
+        unsigned resets;
+        char error[256];            /* first protocol violation the board saw from the host */
+};
+
+void emu_board_init(struct emu_board *b, const struct emu_board_config *config);
+
+/* Plug in / power on: the board appears in ROM. */
+void emu_board_plug(struct emu_board *b);
+/* Unplug / power off. */
+void emu_board_unplug(struct emu_board *b);
+/* The adapter finished a DISCONNECT: bring the board back in its next stage. */
+void emu_board_reconnect(struct emu_board *b);
+
+/* Host operations. `value`/`index` are the setup packet's wValue/wIndex. */
+enum emu_verdict emu_board_control_out(struct emu_board *b, uint16_t value, uint16_t index);
+enum emu_verdict emu_board_control_in(struct emu_board *b, uint16_t value, uint16_t index, uint8_t *buf, size_t len,
+                                      size_t *ret_actual);
+enum emu_verdict emu_board_bulk_out(struct emu_board *b, const uint8_t *data, size_t len, size_t *ret_taken);
+/* A USB port reset by the host. */
+void emu_board_reset(struct emu_board *b);
+
+/* Takes the bus action the last operation asked for (and clears it). */
+enum emu_bus_action emu_board_take_bus_action(struct emu_board *b);
+
+/* Descriptors of the current stage: device descriptor then configuration (the sysfs "descriptors" layout). */
+size_t emu_board_descriptors(const struct emu_board *b, uint8_t *buf, size_t size);
+uint16_t emu_board_vid(const struct emu_board *b);
+uint16_t emu_board_pid(const struct emu_board *b);
+bool emu_board_high_speed(const struct emu_board *b);
+/* String descriptor `index` as UTF-16LE descriptor bytes; returns length or 0. */
+size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uint8_t *buf, size_t size);
+
+const char *emu_stage_name(enum emu_stage stage);
+const struct emu_received_file *emu_board_file(const struct emu_board *b, const char *name);
+uint64_t emu_fnv1a(uint64_t hash, const uint8_t *data, size_t len);
+#define EMU_FNV_INIT 0xcbf29ce484222325ULL
+
+/* The list a Pi Zero W asks for in its second stage. */
+extern const char *const emu_pi_zero_requests[];
+extern const size_t emu_pi_zero_n_requests;
