@@ -37,6 +37,12 @@ struct cb_transport_ops {
                         void *userdata);
         /* Asks the transfer in flight to stop; its `done` still runs (usually with -ECANCELED). */
         void (*cancel)(void *impl);
+        /*
+         * USB port reset, with no transfer in flight. `done` gets 0 if the
+         * same device is still there afterwards, -ENODEV if it re-enumerates
+         * (or left), another negative errno if the reset failed.
+         */
+        int (*reset)(void *impl, cb_transfer_done_t done, void *userdata);
 };
 
 struct cb_transport {

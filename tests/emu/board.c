@@ -50,7 +50,7 @@ static const struct emu_fault *fault_at(struct emu_board *b, enum emu_fault_poin
                         continue;
                 if (point == EMU_AT_FILE && (!name || strcmp(f->name, name) != 0 || offset_end <= f->offset))
                         continue;
-                b->fault_fired[i] = true;
+                b->fault_fired[i] = !f->sticky;
                 return f;
         }
         return NULL;
@@ -145,10 +145,15 @@ void emu_board_reset(struct emu_board *b) {
         if (b->stage == EMU_STAGE_OFF)
                 return;
         b->resets++;
-        if (b->config.on_reset == EMU_ON_RESET_RESTART)
+        if (b->config.on_reset == EMU_ON_RESET_RESTART) {
                 drop_off(b, EMU_STAGE_ROM);
-        else
-                b->write_pending = false;
+                return;
+        }
+        /* The SoC keeps running, but its USB stack starts over: a write in progress is forgotten
+         * and the ROM waits for a boot message again. */
+        b->write_pending = false;
+        if (b->stage == EMU_STAGE_ROM)
+                b->rom_step = 0;
 }
 
 static struct emu_received_file *record_file(struct emu_board *b, const char *name) {

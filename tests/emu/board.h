@@ -61,6 +61,7 @@ struct emu_fault {
         unsigned index;    /* EMU_AT_REQUEST */
         const char *name;  /* EMU_AT_FILE */
         size_t offset;     /* EMU_AT_FILE */
+        bool sticky;       /* keeps firing for the rest of the attempt: a wedged board */
 };
 
 /*

@@ -113,9 +113,9 @@ build_kernel() { # build_kernel OUTDIR
 	local out=$1 work=$CACHE/tmp/kernel deb off
 	mkdir -p "$work"
 	# (Run as root, apt warns that its _apt user can't write here: harmless.)
-	if ! (cd "$work" && apt-get download -q "linux-image-$KVER=$KPKGVER" 2>/dev/null); then
+	if ! (cd "$work" && apt-get download -q "linux-image-$KVER=$KPKGVER" >&2 2>/dev/null); then
 		apt_update # stale package lists point at a file the mirror dropped
-		(cd "$work" && apt-get download -q "linux-image-$KVER=$KPKGVER" 2>/dev/null) ||
+		(cd "$work" && apt-get download -q "linux-image-$KVER=$KPKGVER" >&2 2>/dev/null) ||
 			die "apt-get download linux-image-$KVER=$KPKGVER failed"
 	fi
 	deb=$(echo "$work"/linux-image-"$KVER"_*.deb)
@@ -127,8 +127,11 @@ build_kernel() { # build_kernel OUTDIR
 	# (FD 37 7A 58 5A 00) and decompress that one stream.
 	off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$work/root/boot/vmlinuz-$KVER" | head -n1 | cut -d: -f1)
 	[ -n "$off" ] || die "no xz payload in vmlinuz-$KVER"
-	tail -c +"$((off + 1))" "$work/root/boot/vmlinuz-$KVER" |
-		xz -dc --single-stream > "$work/vmlinux"
+	# (Through a file, not a pipe: xz stops at the end of the stream, and
+	# tail's SIGPIPE would fail the pipeline under pipefail.)
+	tail -c +"$((off + 1))" "$work/root/boot/vmlinuz-$KVER" > "$work/payload.xz"
+	xz -dc --single-stream "$work/payload.xz" > "$work/vmlinux"
+	rm -f "$work/payload.xz"
 	[ "$(head -c4 "$work/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] ||
 		die "extracted vmlinux is not an ELF file"
 	mv "$work" "$out"
@@ -171,7 +174,7 @@ build_debootstrap() { # build_debootstrap OUTDIR
 		die "debootstrap failed (log above)"
 	}
 	# Downloaded .debs are not needed in the guest.
-	rm -f "$work"/var/cache/apt/archives/*.deb
+	rm -f "$work"/var/cache/apt/archives/*.deb "$CACHE/tmp/debootstrap.log"
 	mv "$work" "$out"
 }
 
@@ -222,9 +225,11 @@ configure_rootfs() { # configure_rootfs ROOT
 	tr -d '-' < /proc/sys/kernel/random/uuid > "$r/etc/machine-id"
 	# Nothing logs in: no gettys (they would also print login prompts into
 	# the console stream the host parses).
+	# Also mask periodic jobs that could fire during a long test.
 	for d in getty@.service serial-getty@.service console-getty.service \
-		apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
-		e2scrub_reap.service fstrim.timer; do
+		getty-static.service apt-daily.timer apt-daily-upgrade.timer \
+		dpkg-db-backup.timer e2scrub_all.timer e2scrub_reap.service \
+		fstrim.timer systemd-tmpfiles-clean.timer; do
 		ln -sf /dev/null "$r/etc/systemd/system/$d"
 	done
 	# Journal in memory only (the disk is thrown away anyway).
@@ -261,7 +266,7 @@ build_rootfs_image() { # build_rootfs_image OUTFILE
 	size_mb=$((size_mb * 5 / 4 + 1024))
 	# No journal: the image is a throwaway (each run writes to its own
 	# overlay), and journal writes cost time under TCG.
-	mkfs.ext4 -q -F -L cbroot -O ^has_journal -d "$work" "$out.tmp" "${size_mb}M"
+	mkfs.ext4 -q -F -L cbroot -O ^has_journal -d "$work" "$out.tmp" "${size_mb}M" >/dev/null
 	mv "$out.tmp" "$out"
 	rm -rf "$work"
 }

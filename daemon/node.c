@@ -1,0 +1,612 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "node.h"
+
+#include <stdarg.h>
+#include <time.h>
+
+#include "bootfiles.h"
+#include "log.h"
+#include "session.h"
+
+/* Big enough to keep the bus busy, small enough for timely progress. */
+#define BULK_CHUNK (256u * 1024u)
+
+/* What the one node timer is waiting for. */
+enum node_timer {
+        TIMER_NONE,
+        TIMER_BACKOFF,     /* between attempts */
+        TIMER_REENUMERATE, /* loader sent: the second stage should appear */
+        TIMER_COMEBACK,    /* after a failure: the board should reappear on its port */
+        TIMER_UP,          /* Done received: the board's gadget should appear */
+};
+
+struct cb_node {
+        const struct cb_node_env *env;
+        char *name;
+        char *port;
+        bool configured;
+
+        enum cb_node_state state;
+        unsigned attempt;
+        char *last_error;
+
+        bool device_present;
+        struct cb_node_device device;
+
+        struct cb_session *session;
+        bool resetting;
+
+        sd_event_source *timer;
+        enum node_timer timer_purpose;
+
+        /* this boot's totals, of finished sessions */
+        uint64_t bytes_served;
+        unsigned files_served;
+        unsigned step_retries;
+        unsigned resets;
+
+        usec_t boot_started;
+        usec_t up_since;
+        usec_t last_boot_duration;
+        unsigned boots;
+
+        struct cb_node_event events[CB_NODE_EVENTS_MAX];
+        unsigned n_events;   /* total recorded; the ring holds the last CB_NODE_EVENTS_MAX */
+};
+
+static void attempt_failed(struct cb_node *n, const char *reason);
+static void start_session(struct cb_node *n, enum cb_session_kind kind);
+
+static struct cb_log_node log_fields(const struct cb_node *n) {
+        return (struct cb_log_node){
+                .name = n->name,
+                .port = n->port,
+                .state = cb_node_state_name(n->state),
+                .attempt = n->attempt,
+        };
+}
+
+#define node_log(n, prio, ...)                                                          \
+        do {                                                                            \
+                struct cb_log_node _f = log_fields(n);                                  \
+                cb_log_full((prio), 0, &_f, NULL, __FILE__, __LINE__, __VA_ARGS__);     \
+        } while (0)
+
+static void record_event(struct cb_node *n, const char *message) {
+        struct cb_node_event *e = &n->events[n->n_events % CB_NODE_EVENTS_MAX];
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        e->realtime_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        e->state = n->state;
+        e->attempt = n->attempt;
+        snprintf(e->message, sizeof e->message, "%s", message);
+        n->n_events++;
+}
+
+static void notify_changed(struct cb_node *n) {
+        if (n->env->changed)
+                n->env->changed(n, n->env->userdata);
+}
+
+/* Changes state, logs it with the node's fields, records it, tells the owner. */
+__attribute__((format(printf, 4, 5))) static void set_state(struct cb_node *n, enum cb_node_state state,
+                                                             const char *message_id, const char *format, ...) {
+        char message[512];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(message, sizeof message, format, ap);
+        va_end(ap);
+
+        n->state = state;
+        struct cb_log_node f = log_fields(n);
+        int prio = state == CB_NODE_FAILED ? LOG_ERR : state == CB_NODE_RETRYING ? LOG_WARNING : LOG_INFO;
+        cb_log_full(prio, 0, &f, message_id, __FILE__, __LINE__, "state %s: %s", cb_node_state_name(state),
+                    message);
+        record_event(n, message);
+        notify_changed(n);
+}
+
+static void set_last_error(struct cb_node *n, const char *reason) {
+        (void) strdup_to(&n->last_error, reason);
+}
+
+static void disarm_timer(struct cb_node *n) {
+        if (n->timer)
+                (void) sd_event_source_set_enabled(n->timer, SD_EVENT_OFF);
+        n->timer_purpose = TIMER_NONE;
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata);
+
+static void arm_timer(struct cb_node *n, enum node_timer purpose, usec_t delay) {
+        usec_t when = now_usec() + delay;
+        int r;
+
+        n->timer_purpose = purpose;
+        if (!n->timer) {
+                r = sd_event_add_time(n->env->event, &n->timer, CLOCK_MONOTONIC, when, 1000, on_timer, n);
+                if (r < 0) {
+                        node_log(n, LOG_ERR, "cannot arm a timer: %s", strerror(-r));
+                        n->timer_purpose = TIMER_NONE;
+                        return;
+                }
+                return;
+        }
+        (void) sd_event_source_set_time(n->timer, when);
+        (void) sd_event_source_set_enabled(n->timer, SD_EVENT_ONESHOT);
+}
+
+static const struct cb_config *config(const struct cb_node *n) {
+        return n->env->config;
+}
+
+static double seconds(usec_t u) {
+        return (double) u / (double) USEC_PER_SEC;
+}
+
+/* ---- file lookup: the node's own directory first, then the common one ---- */
+
+static int lookup_file(void *userdata, const char *name, struct cb_file **ret, const char **reason) {
+        struct cb_node *n = userdata;
+        const struct cb_node_config *nc = cb_config_find_node_by_port(config(n), n->port);
+        const char *dirs[2] = { nc ? nc->boot_directory : NULL, config(n)->boot_directory };
+
+        return cb_file_cache_lookup(n->env->cache, dirs, ELEMENTSOF(dirs), name, ret, reason);
+}
+
+/* ---- session hooks ---- */
+
+static void absorb_session(struct cb_node *n) {
+        struct cb_session_progress p;
+
+        if (!n->session)
+                return;
+        cb_session_get_progress(n->session, &p);
+        n->bytes_served += p.bytes_served;
+        n->files_served += p.files_served;
+        n->step_retries += p.step_retries;
+}
+
+static void session_event(void *userdata, enum cb_session_event event, int error, const char *detail) {
+        struct cb_node *n = userdata;
+
+        switch (event) {
+        case CB_SESSION_EVENT_STEP_RETRY:
+                node_log(n, LOG_WARNING, "%s%s%s", detail, error ? ": " : "", error ? strerror(-error) : "");
+                break;
+        case CB_SESSION_EVENT_NAME_REFUSED:
+                node_log(n, LOG_WARNING, "%s", detail);
+                break;
+        case CB_SESSION_EVENT_FILE_SERVED:
+                node_log(n, LOG_DEBUG, "served %s", detail);
+                notify_changed(n);
+                break;
+        case CB_SESSION_EVENT_FILE_MISSING:
+                node_log(n, LOG_DEBUG, "asked for %s: not found", detail);
+                break;
+        case CB_SESSION_EVENT_METADATA:
+                node_log(n, LOG_INFO, "board property %s", detail);
+                break;
+        case CB_SESSION_EVENT_REQUEST:
+                node_log(n, LOG_DEBUG, "request %s", detail);
+                break;
+        }
+}
+
+static void reset_done(void *userdata, int status, size_t actual) {
+        struct cb_node *n = userdata;
+        _cleanup_free_ char *reason = TAKE_PTR(n->last_error);
+
+        n->resetting = false;
+        n->resets++;
+        if (status == 0)
+                node_log(n, LOG_INFO, "device reset; it stayed on the bus");
+        else if (status == -ENODEV)
+                node_log(n, LOG_INFO, "device reset; it re-enumerates");
+        else
+                node_log(n, LOG_WARNING, "device reset failed: %s", strerror(-status));
+        attempt_failed(n, reason ? reason : "session failed");
+}
+
+/* A session failed with the board still there: reset it before the next attempt. */
+static void recover_by_reset(struct cb_node *n, const char *reason) {
+        int r;
+
+        set_last_error(n, reason);
+        if (!n->device_present || !n->device.transport.ops->reset) {
+                attempt_failed(n, reason);
+                return;
+        }
+        node_log(n, LOG_WARNING, "%s; resetting the device", reason);
+        r = n->device.transport.ops->reset(n->device.transport.impl, reset_done, n);
+        if (r < 0) {
+                node_log(n, LOG_WARNING, "cannot reset the device: %s", strerror(-r));
+                attempt_failed(n, reason);
+                return;
+        }
+        n->resetting = true;
+}
+
+static void session_finished(void *userdata, enum cb_session_outcome outcome, int error, const char *reason) {
+        struct cb_node *n = userdata;
+        char why[512];
+
+        absorb_session(n);
+        cb_session_free(n->session);
+        n->session = NULL;
+
+        switch (outcome) {
+        case CB_SESSION_LOADER_SENT:
+                node_log(n, LOG_INFO, "loader accepted; waiting for the second stage");
+                arm_timer(n, TIMER_REENUMERATE, config(n)->reenumerate_timeout);
+                notify_changed(n);
+                break;
+        case CB_SESSION_BOOTED:
+                set_state(n, CB_NODE_BOOTED, NULL, "boot files served (%u files, %llu bytes); the kernel starts",
+                          n->files_served, (unsigned long long) n->bytes_served);
+                if (config(n)->up_timeout > 0)
+                        arm_timer(n, TIMER_UP, config(n)->up_timeout);
+                break;
+        case CB_SESSION_GONE:
+                attempt_failed(n, reason);
+                break;
+        case CB_SESSION_FAILED:
+                snprintf(why, sizeof why, "%s%s%s", reason, error ? ": " : "", error ? strerror(-error) : "");
+                recover_by_reset(n, why);
+                break;
+        }
+}
+
+static const struct cb_session_hooks session_hooks = {
+        .lookup = lookup_file,
+        .event = session_event,
+        .finished = session_finished,
+};
+
+/* ---- attempts ---- */
+
+static usec_t backoff_for(const struct cb_node *n, unsigned failed_attempt) {
+        usec_t delay = config(n)->retry_delay;
+
+        for (unsigned i = 1; i < failed_attempt && delay < config(n)->retry_delay_max; i++)
+                delay *= 2;
+        return MIN(delay, config(n)->retry_delay_max);
+}
+
+static void give_up(struct cb_node *n, const char *reason) {
+        disarm_timer(n);
+        set_last_error(n, reason);
+        set_state(n, CB_NODE_FAILED, CB_MESSAGE_NODE_FAILED, "giving up after attempt %u of %u: %s", n->attempt,
+                  config(n)->max_attempts, reason);
+}
+
+static void attempt_failed(struct cb_node *n, const char *reason) {
+        usec_t delay;
+
+        disarm_timer(n);
+        set_last_error(n, reason);
+        if (n->attempt >= config(n)->max_attempts) {
+                give_up(n, reason);
+                return;
+        }
+        delay = backoff_for(n, n->attempt);
+        n->attempt++;
+        set_state(n, CB_NODE_RETRYING, NULL, "attempt %u failed: %s; attempt %u in %.1fs", n->attempt - 1, reason,
+                  n->attempt, seconds(delay));
+        arm_timer(n, TIMER_BACKOFF, delay);
+}
+
+static void fresh_boot(struct cb_node *n) {
+        n->attempt = 1;
+        n->bytes_served = 0;
+        n->files_served = 0;
+        n->step_retries = 0;
+        n->resets = 0;
+        n->up_since = 0;
+        n->boot_started = now_usec();
+        n->last_error = xfree(n->last_error);
+}
+
+static void start_session(struct cb_node *n, enum cb_session_kind kind) {
+        const struct cb_config *c = config(n);
+        const struct cb_session_settings settings = {
+                .control_timeout = c->control_timeout,
+                .request_timeout = c->request_timeout,
+                .bulk_timeout = c->bulk_timeout,
+                .step_retries = c->step_retries,
+                .bulk_chunk = BULK_CHUNK,
+        };
+        _cleanup_(cb_file_unrefp) struct cb_file *loader = NULL;
+        char why[512];
+        int r;
+
+        disarm_timer(n);
+        if (kind == CB_SESSION_ROM) {
+                const char *loader_name = cb_proto_second_stage_file(n->device.pid);
+                const char *reason = NULL;
+
+                r = lookup_file(n, loader_name, &loader, &reason);
+                if (r < 0) {
+                        /* Without the loader no attempt can succeed: say so instead of retrying. */
+                        snprintf(why, sizeof why, "cannot serve %s from %s: %s", loader_name,
+                                 config(n)->boot_directory, reason ? reason : strerror(-r));
+                        give_up(n, why);
+                        return;
+                }
+        }
+        r = cb_session_new(kind, &n->device.transport, &settings, &session_hooks, n, loader, &n->session);
+        if (r >= 0) {
+                set_state(n, kind == CB_SESSION_ROM ? CB_NODE_ROM : CB_NODE_SERVING, NULL, "%s",
+                          kind == CB_SESSION_ROM ? "sending the second-stage loader" : "serving boot files");
+                r = cb_session_start(n->session);
+        }
+        if (r < 0) {
+                cb_session_free(n->session);
+                n->session = NULL;
+                snprintf(why, sizeof why, "cannot start the %s session: %s", kind == CB_SESSION_ROM ? "ROM" : "file",
+                         strerror(-r));
+                recover_by_reset(n, why);
+        }
+}
+
+static void node_up(struct cb_node *n) {
+        disarm_timer(n);
+        n->up_since = now_usec();
+        if (n->boot_started) {
+                n->last_boot_duration = n->up_since - n->boot_started;
+                n->boots++;
+                set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "up after %.1fs, on attempt %u",
+                          seconds(n->last_boot_duration), n->attempt);
+        } else {
+                set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "a booted board (not a boot ROM) is on the port");
+        }
+        n->boot_started = 0;
+}
+
+/* The board is present and it is time for the next attempt: start whatever its stage calls for. */
+static void resume(struct cb_node *n) {
+        switch (n->device.stage) {
+        case CB_STAGE_ROM:
+                start_session(n, CB_SESSION_ROM);
+                break;
+        case CB_STAGE_SERVER:
+                start_session(n, CB_SESSION_SERVER);
+                break;
+        default:
+                node_up(n);
+                break;
+        }
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct cb_node *n = userdata;
+        enum node_timer purpose = n->timer_purpose;
+        char why[160];
+
+        n->timer_purpose = TIMER_NONE;
+        switch (purpose) {
+        case TIMER_BACKOFF:
+                if (n->device_present && !n->resetting && !n->session) {
+                        resume(n);
+                } else {
+                        node_log(n, LOG_INFO, "waiting up to %.1fs for the board to come back",
+                                 seconds(config(n)->reenumerate_timeout));
+                        arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
+                }
+                break;
+        case TIMER_REENUMERATE:
+                snprintf(why, sizeof why, "the board did not come back in the second stage within %.1fs",
+                         seconds(config(n)->reenumerate_timeout));
+                attempt_failed(n, why);
+                break;
+        case TIMER_COMEBACK: {
+                /* Nothing on this host can bring a board back that stays away: say what happened last. */
+                char reason[768];
+                snprintf(reason, sizeof reason, "%s; then the board did not come back on its port within %.1fs",
+                         n->last_error ? n->last_error : "attempt failed", seconds(config(n)->reenumerate_timeout));
+                give_up(n, reason);
+                break;
+        }
+        case TIMER_UP:
+                snprintf(why, sizeof why, "no sign of the booted board (its USB gadget) within %.1fs of Done",
+                         seconds(config(n)->up_timeout));
+                attempt_failed(n, why);
+                break;
+        case TIMER_NONE:
+                break;
+        }
+        return 0;
+}
+
+/* ---- presence ---- */
+
+void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device) {
+        n->device = *device;
+        n->device_present = true;
+
+        node_log(n, LOG_DEBUG, "device %04x:%04x appeared (%s)", device->vid, device->pid,
+                 cb_proto_stage_name(device->stage));
+
+        if (n->state == CB_NODE_OFF) {
+                node_log(n, LOG_NOTICE, "the node is powered off by request; not booting it");
+                return;
+        }
+        if (device->stage == CB_STAGE_NOT_PI) {
+                node_up(n);
+                return;
+        }
+        if (n->state == CB_NODE_FAILED) {
+                node_log(n, LOG_NOTICE, "board is back in %s stage, but the node has failed; "
+                         "use 'clusterbootctl retry %s' to boot it", cb_proto_stage_name(device->stage), n->name);
+                return;
+        }
+        if (n->session) {
+                /* a new device under a live session: the old one is gone for good */
+                cb_session_abort(n->session);
+                n->session = NULL;
+        }
+
+        switch (n->state) {
+        case CB_NODE_RETRYING:
+                if (n->timer_purpose == TIMER_BACKOFF || n->resetting)
+                        return; /* the backoff timer resumes it */
+                resume(n);
+                return;
+        case CB_NODE_ROM:
+                if (device->stage == CB_STAGE_SERVER && n->timer_purpose == TIMER_REENUMERATE) {
+                        start_session(n, CB_SESSION_SERVER);
+                        return;
+                }
+                attempt_failed(n, "the board came back in the ROM stage instead of the second stage");
+                return;
+        case CB_NODE_SERVING:
+        case CB_NODE_BOOTED:
+                attempt_failed(n, device->stage == CB_STAGE_ROM
+                                          ? "the board restarted into its boot ROM"
+                                          : "the board restarted its second stage");
+                return;
+        default:
+                /* absent or up: a board boots from the start */
+                fresh_boot(n);
+                resume(n);
+                return;
+        }
+}
+
+void cb_node_device_removed(struct cb_node *n) {
+        char why[512];
+
+        if (!n->device_present)
+                return;
+        n->device_present = false;
+        n->device.transport = (struct cb_transport){ 0 };
+
+        if (n->session) {
+                struct cb_session_progress p;
+
+                cb_session_get_progress(n->session, &p);
+                absorb_session(n);
+                if (p.current_file)
+                        snprintf(why, sizeof why, "the board left the bus while being sent %s (%llu of %llu bytes)",
+                                 p.current_file, (unsigned long long) p.current_offset,
+                                 (unsigned long long) p.current_size);
+                else
+                        snprintf(why, sizeof why, "the board left the bus during the %s stage",
+                                 n->state == CB_NODE_ROM ? "ROM" : "file-server");
+                cb_session_abort(n->session);
+                n->session = NULL;
+                attempt_failed(n, why);
+                return;
+        }
+        if (n->state == CB_NODE_UP)
+                set_state(n, CB_NODE_ABSENT, NULL, "the board left the bus");
+        else
+                node_log(n, LOG_DEBUG, "device left the bus");
+}
+
+int cb_node_retry(struct cb_node *n) {
+        if (n->state == CB_NODE_OFF)
+                return -EHOSTDOWN;
+        if (n->session || n->resetting)
+                return -EBUSY;
+        disarm_timer(n);
+        fresh_boot(n);
+        if (n->device_present && n->device.stage != CB_STAGE_NOT_PI) {
+                node_log(n, LOG_INFO, "boot restarted on request");
+                resume(n);
+        } else {
+                set_state(n, CB_NODE_ABSENT, NULL, "boot restarted on request; waiting for the board");
+        }
+        return 0;
+}
+
+/* ---- life cycle and accessors ---- */
+
+int cb_node_new(const struct cb_node_env *env, const char *name, const char *port, bool configured,
+                struct cb_node **ret) {
+        struct cb_node *n = calloc(1, sizeof *n);
+
+        if (!n)
+                return -ENOMEM;
+        n->env = env;
+        n->name = strdup(name);
+        n->port = strdup(port);
+        if (!n->name || !n->port) {
+                cb_node_free(n);
+                return -ENOMEM;
+        }
+        n->configured = configured;
+        n->state = CB_NODE_ABSENT;
+        record_event(n, configured ? "configured" : "seen on the bus");
+        *ret = n;
+        return 0;
+}
+
+struct cb_node *cb_node_free(struct cb_node *n) {
+        if (!n)
+                return NULL;
+        cb_session_abort(n->session);
+        sd_event_source_disable_unref(n->timer);
+        free(n->name);
+        free(n->port);
+        free(n->last_error);
+        free(n);
+        return NULL;
+}
+
+const char *cb_node_name(const struct cb_node *n) {
+        return n->name;
+}
+const char *cb_node_port(const struct cb_node *n) {
+        return n->port;
+}
+bool cb_node_configured(const struct cb_node *n) {
+        return n->configured;
+}
+enum cb_node_state cb_node_state(const struct cb_node *n) {
+        return n->state;
+}
+unsigned cb_node_attempt(const struct cb_node *n) {
+        return n->attempt;
+}
+const char *cb_node_last_error(const struct cb_node *n) {
+        return n->last_error;
+}
+bool cb_node_device_present(const struct cb_node *n) {
+        return n->device_present;
+}
+
+void cb_node_get_status(const struct cb_node *n, struct cb_node_status *ret) {
+        struct cb_session_progress p = { 0 };
+
+        if (n->session)
+                cb_session_get_progress(n->session, &p);
+        *ret = (struct cb_node_status){
+                .state = n->state,
+                .attempt = n->attempt,
+                .last_error = n->last_error,
+                .current_file = p.current_file,
+                .current_offset = p.current_offset,
+                .current_size = p.current_size,
+                .bytes_served = n->bytes_served + p.bytes_served,
+                .files_served = n->files_served + p.files_served,
+                .step_retries = n->step_retries + p.step_retries,
+                .resets = n->resets,
+                .boot_started_usec = n->boot_started,
+                .up_since_usec = n->up_since,
+                .last_boot_duration_usec = n->last_boot_duration,
+                .boots = n->boots,
+                .n_events = MIN(n->n_events, (unsigned) CB_NODE_EVENTS_MAX),
+        };
+}
+
+const struct cb_node_event *cb_node_event_at(const struct cb_node *n, unsigned i) {
+        unsigned kept = MIN(n->n_events, (unsigned) CB_NODE_EVENTS_MAX);
+        unsigned first = n->n_events - kept;
+
+        if (i >= kept)
+                return NULL;
+        return &n->events[(first + i) % CB_NODE_EVENTS_MAX];
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * A node: one board, keyed by its USB port, across all its re-enumerations
+ * and reboots. The node owns the boot attempt: it starts a session for each
+ * stage the board shows up in, and when a session fails it decides what
+ * comes next (reset the device, wait for the board, back off, next attempt,
+ * give up). Where the board is (which device, which stage) is told to it by
+ * the manager; the node never looks at the bus itself.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "bootproto.h"
+#include "clusterboot/node-state.h"
+#include "config.h"
+#include "transport.h"
+
+struct cb_file_cache;
+struct cb_node;
+
+/* What the node knows of a device present on its port. */
+struct cb_node_device {
+        enum cb_stage stage;
+        uint16_t vid, pid;
+        struct cb_transport transport; /* valid until cb_node_device_removed() */
+};
+
+/* Things the node needs from its owner; one per daemon (or test). */
+struct cb_node_env {
+        sd_event *event;
+        const struct cb_config *config; /* the owner swaps it on reload */
+        struct cb_file_cache *cache;
+        /* Called after every state change (and progress worth telling); may be NULL. */
+        void (*changed)(struct cb_node *node, void *userdata);
+        void *userdata;
+};
+
+/* A node's history entry (kept in a small ring for `status NODE`). */
+#define CB_NODE_EVENTS_MAX 32
+struct cb_node_event {
+        uint64_t realtime_usec;
+        enum cb_node_state state;
+        unsigned attempt;
+        char message[200];
+};
+
+int cb_node_new(const struct cb_node_env *env, const char *name, const char *port, bool configured,
+                struct cb_node **ret);
+struct cb_node *cb_node_free(struct cb_node *node);
+
+/* A device appeared on the node's port (a ROM, a second stage, or anything else). */
+void cb_node_device_added(struct cb_node *node, const struct cb_node_device *device);
+/* The device left the port. The node stops using its transport at once. */
+void cb_node_device_removed(struct cb_node *node);
+
+/* Start a failed (or given-up) node's boot again with a fresh attempt count. */
+int cb_node_retry(struct cb_node *node);
+
+const char *cb_node_name(const struct cb_node *node);
+const char *cb_node_port(const struct cb_node *node);
+bool cb_node_configured(const struct cb_node *node);
+enum cb_node_state cb_node_state(const struct cb_node *node);
+unsigned cb_node_attempt(const struct cb_node *node);
+const char *cb_node_last_error(const struct cb_node *node);
+bool cb_node_device_present(const struct cb_node *node);
+
+struct cb_node_status {
+        enum cb_node_state state;
+        unsigned attempt;
+        const char *last_error;    /* NULL if none */
+        const char *current_file;  /* NULL if none */
+        uint64_t current_offset, current_size;
+        uint64_t bytes_served;     /* this boot, all stages and attempts */
+        unsigned files_served;
+        unsigned step_retries;     /* this boot */
+        unsigned resets;           /* this boot */
+        uint64_t boot_started_usec;   /* CLOCK_MONOTONIC, 0 if never */
+        uint64_t up_since_usec;       /* CLOCK_MONOTONIC, 0 if not up */
+        uint64_t last_boot_duration_usec; /* first ROM to up, last successful boot */
+        unsigned boots;            /* successful boots since the daemon started */
+        const struct cb_node_event *events; /* ring, oldest first when read via cb_node_event_at() */
+        unsigned n_events;
+};
+void cb_node_get_status(const struct cb_node *node, struct cb_node_status *ret);
+const struct cb_node_event *cb_node_event_at(const struct cb_node *node, unsigned i); /* 0 = oldest */

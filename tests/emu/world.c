@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "world.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bootfiles.h"
+
+struct boot_file {
+        const char *name;
+        size_t small, real;
+};
+
+static const struct boot_file boot_files[] = {
+        { "bootcode.bin", 52 * 1024 + 17, 52 * 1024 + 17 },
+        { "config.txt", 120, 120 },
+        { "start.elf", 40 * 1024 + 3, 2900 * 1024 + 3 },
+        { "fixup.dat", 7 * 1024, 7 * 1024 },
+        { "cmdline.txt", 90, 90 },
+        { "kernel.img", 60 * 1024 + 1, 5000 * 1024 + 1 },
+        { "bcm2708-rpi-zero-w.dtb", 25 * 1024, 25 * 1024 },
+        { "overlays/dwc2.dtbo", 1500, 1500 },
+};
+
+static int write_file(const char *path, size_t size, unsigned seed) {
+        FILE *f = fopen(path, "we");
+        uint32_t x = seed * 2654435761u + 1;
+
+        if (!f)
+                return -errno;
+        for (size_t i = 0; i < size; i++) {
+                x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+                fputc((int) (x & 0xff), f);
+        }
+        return fclose(f) == 0 ? 0 : -errno;
+}
+
+void world_fast_timeouts(struct cb_config *c) {
+        c->control_timeout = 20 * USEC_PER_MSEC;
+        c->request_timeout = 40 * USEC_PER_MSEC;
+        c->bulk_timeout = 40 * USEC_PER_MSEC;
+        c->reenumerate_timeout = 200 * USEC_PER_MSEC;
+        c->up_timeout = 200 * USEC_PER_MSEC;
+        c->retry_delay = 5 * USEC_PER_MSEC;
+        c->retry_delay_max = 40 * USEC_PER_MSEC;
+}
+
+int world_init(struct world *w, bool real_sizes) {
+        char path[256];
+        int r;
+
+        memset(w, 0, sizeof *w);
+        snprintf(w->dir, sizeof w->dir, "/tmp/cb-world-XXXXXX");
+        if (!mkdtemp(w->dir))
+                return -errno;
+        snprintf(w->boot_dir, sizeof w->boot_dir, "%s/boot", w->dir);
+        if (mkdir(w->boot_dir, 0755) < 0)
+                return -errno;
+        snprintf(path, sizeof path, "%s/overlays", w->boot_dir);
+        if (mkdir(path, 0755) < 0)
+                return -errno;
+        for (size_t i = 0; i < ELEMENTSOF(boot_files); i++) {
+                snprintf(path, sizeof path, "%s/%s", w->boot_dir, boot_files[i].name);
+                r = write_file(path, real_sizes ? boot_files[i].real : boot_files[i].small, (unsigned) i + 1);
+                if (r < 0)
+                        return r;
+        }
+        r = cb_config_new_default(&w->config);
+        if (r < 0)
+                return r;
+        r = strdup_to(&w->config->boot_directory, w->boot_dir);
+        if (r < 0)
+                return r;
+        world_fast_timeouts(w->config);
+        r = cb_file_cache_new(&w->cache);
+        if (r < 0)
+                return r;
+        r = sd_event_new(&w->event);
+        if (r < 0)
+                return r;
+        w->env = (struct cb_node_env){
+                .event = w->event,
+                .config = w->config,
+                .cache = w->cache,
+                .userdata = w,
+        };
+        return 0;
+}
+
+struct emu_port *world_add(struct world *w, const struct emu_board_config *config) {
+        char name[32], port[32];
+        size_t i = w->n_ports;
+
+        if (i >= WORLD_MAX_PORTS)
+                return NULL;
+        snprintf(name, sizeof name, "node%zu", i + 1);
+        snprintf(port, sizeof port, "%zu-1", i + 1);
+        if (cb_node_new(&w->env, name, port, false, &w->nodes[i]) < 0)
+                return NULL;
+        emu_port_init(&w->ports[i], w->event, config, w->nodes[i]);
+        w->n_ports++;
+        return &w->ports[i];
+}
+
+bool world_settled(const struct world *w) {
+        for (size_t i = 0; i < w->n_ports; i++) {
+                enum cb_node_state s = cb_node_state(w->nodes[i]);
+                if (s != CB_NODE_UP && s != CB_NODE_FAILED && s != CB_NODE_OFF)
+                        return false;
+        }
+        return true;
+}
+
+int world_run(struct world *w, usec_t timeout) {
+        usec_t deadline = now_usec() + timeout;
+
+        /* step the loop rather than exit it, so a test can run it again */
+        while (!(w->n_ports > 0 && world_settled(w))) {
+                usec_t now = now_usec();
+                int r;
+
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_event_run(w->event, deadline - now);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size) {
+        uint8_t buf[65536];
+        uint64_t h = EMU_FNV_INIT, size = 0;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+                h = emu_fnv1a(h, buf, (size_t) n);
+                size += (uint64_t) n;
+        }
+        close(fd);
+        *ret_hash = h;
+        *ret_size = size;
+        return 0;
+}
+
+int world_verify_board(const struct world *w, size_t i, char *why, size_t why_size) {
+        const struct emu_board *b = &w->ports[i].board;
+        char path[512];
+        uint64_t hash, size;
+
+        if (b->error[0]) {
+                snprintf(why, why_size, "board saw a protocol violation: %s", b->error);
+                return -EBADMSG;
+        }
+        if (b->stage != EMU_STAGE_GADGET) {
+                snprintf(why, why_size, "board is in stage %s, not running its kernel", emu_stage_name(b->stage));
+                return -EBADMSG;
+        }
+        snprintf(path, sizeof path, "%s/bootcode.bin", w->boot_dir);
+        if (hash_file(path, &hash, &size) < 0 || b->loader_hash != hash || b->loader_received != size) {
+                snprintf(why, why_size, "loader differs from bootcode.bin");
+                return -EBADMSG;
+        }
+        for (size_t k = 0; k < b->config.n_requests; k++) {
+                const char *name = b->config.requests[k];
+                const struct emu_received_file *rf = emu_board_file(b, name);
+
+                snprintf(path, sizeof path, "%s/%s", w->boot_dir, name);
+                if (hash_file(path, &hash, &size) < 0) {
+                        if (rf && rf->size != 0) {
+                                snprintf(why, why_size, "%s: missing on disk but announced %llu bytes", name,
+                                         (unsigned long long) rf->size);
+                                return -EBADMSG;
+                        }
+                        continue;
+                }
+                if (!rf || !rf->complete || rf->size != size || rf->received != size || rf->hash != hash) {
+                        snprintf(why, why_size, "%s: board holds %llu of %llu bytes%s", name,
+                                 rf ? (unsigned long long) rf->received : 0ULL, (unsigned long long) size,
+                                 rf && rf->complete ? " with a wrong hash" : "");
+                        return -EBADMSG;
+                }
+        }
+        return 0;
+}
+
+void world_done(struct world *w) {
+        char cmd[128];
+
+        for (size_t i = 0; i < w->n_ports; i++) {
+                w->ports[i].bus_source = sd_event_source_disable_unref(w->ports[i].bus_source);
+                w->ports[i].node = NULL;
+                cb_node_free(w->nodes[i]);
+        }
+        /* let cancelled transfers complete, so aborted sessions free themselves */
+        if (w->event)
+                while (sd_event_run(w->event, 0) > 0)
+                        ;
+        for (size_t i = 0; i < w->n_ports; i++)
+                emu_port_done(&w->ports[i]);
+        cb_file_cache_free(w->cache);
+        cb_config_free(w->config);
+        sd_event_unref(w->event);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", w->dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", w->dir);
+}
