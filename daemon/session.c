@@ -158,11 +158,20 @@ static int issue(struct cb_session *s) {
         return r;
 }
 
-/* Moves to `step` with a fresh retry budget and starts it. */
+/*
+ * Moves to `step` and starts it. The retry budget is not renewed here: a
+ * retry goes back to an earlier step, and renewing on the way forward again
+ * would let a board that fails the same way every time loop forever. It is
+ * renewed only where an exchange with the board completed (new_exchange()).
+ */
 static int go(struct cb_session *s, enum step step) {
         s->step = step;
-        s->retries_left = s->settings.step_retries;
         return issue(s);
+}
+
+static int new_exchange(struct cb_session *s, enum step step) {
+        s->retries_left = s->settings.step_retries;
+        return go(s, step);
 }
 
 static int start_file_write(struct cb_session *s) {
@@ -350,7 +359,7 @@ static int advance(struct cb_session *s, size_t actual) {
                 s->bytes_served += actual;
                 if (s->offset < cb_file_size(s->loader))
                         return issue(s);
-                return go(s, STEP_ROM_STATUS);
+                return new_exchange(s, STEP_ROM_STATUS);
         case STEP_ROM_STATUS:
                 if (cb_proto_parse_rom_status(s->in_buf, actual, &status) < 0) {
                         fail_step(s, -EBADMSG, "short status");
@@ -366,27 +375,25 @@ static int advance(struct cb_session *s, size_t actual) {
                 finish(s, CB_SESSION_LOADER_SENT, 0, "loader accepted");
                 return 0;
         case STEP_READ_REQUEST:
+                s->retries_left = s->settings.step_retries; /* the answer is a new exchange */
                 return handle_request(s, actual);
         case STEP_ANSWER_SIZE:
                 if (s->end_after_answer) {
                         finish(s, CB_SESSION_BOOTED, 0, "the board ended the session");
                         return 0;
                 }
-                return go(s, STEP_READ_REQUEST);
+                return new_exchange(s, STEP_READ_REQUEST);
         case STEP_FILE_CONTROL:
                 s->step = STEP_FILE_BULK;
                 return issue(s);
         case STEP_FILE_BULK:
                 s->offset += actual;
                 s->bytes_served += actual;
-                if (s->offset < cb_file_size(s->file)) {
-                        /* progress: each chunk gets a fresh budget */
-                        s->retries_left = s->settings.step_retries;
+                if (s->offset < cb_file_size(s->file))
                         return issue(s);
-                }
                 s->files_served++;
                 emit(s, CB_SESSION_EVENT_FILE_SERVED, 0, s->file_name);
-                return go(s, STEP_READ_REQUEST);
+                return new_exchange(s, STEP_READ_REQUEST);
         default:
                 return -EINVAL;
         }
@@ -443,7 +450,7 @@ int cb_session_new(enum cb_session_kind kind, const struct cb_transport *transpo
 }
 
 int cb_session_start(struct cb_session *s) {
-        return go(s, s->kind == CB_SESSION_ROM ? STEP_ROM_HEADER_CONTROL : STEP_READ_REQUEST);
+        return new_exchange(s, s->kind == CB_SESSION_ROM ? STEP_ROM_HEADER_CONTROL : STEP_READ_REQUEST);
 }
 
 void cb_session_free(struct cb_session *s) {

@@ -98,6 +98,7 @@ static void enter_stage(struct emu_board *b, enum emu_stage stage) {
         } else if (stage == EMU_STAGE_SERVER) {
                 b->request_index = 0;
                 b->last_command = -1;
+                b->extra_request = false;
                 b->done = false;
         }
 }
@@ -214,9 +215,10 @@ enum emu_verdict emu_board_control_out(struct emu_board *b, uint16_t value, uint
 
         case EMU_STAGE_SERVER:
                 if (b->last_command == CMD_GET_SIZE) {
-                        if (strcmp(b->last_name, ESCAPE_NAME) == 0) {
+                        if (b->extra_request) {
                                 b->escape_answer = len;
                                 b->last_command = -1; /* not a list entry: do not advance */
+                                b->extra_request = false;
                                 return EMU_ACK;
                         }
                         struct emu_received_file *rf = record_file(b, b->last_name);
@@ -393,10 +395,12 @@ enum emu_verdict emu_board_control_in(struct emu_board *b, uint16_t value, uint1
                         /* the host must answer "not found"; then the board goes on */
                         snprintf(b->last_name, sizeof b->last_name, "<no-nul>");
                         b->last_command = CMD_GET_SIZE;
+                        b->extra_request = true;
                         return EMU_ACK;
                 case EMU_FAULT_ESCAPE_NAME:
                         snprintf(b->last_name, sizeof b->last_name, ESCAPE_NAME);
                         b->escape_asked = true;
+                        b->extra_request = true;
                         b->last_command = CMD_GET_SIZE;
                         put_request(buf, len, ret_actual, CMD_GET_SIZE, ESCAPE_NAME);
                         return EMU_ACK;

@@ -131,6 +131,7 @@ struct emu_board {
         int last_command;           /* -1: none outstanding */
         char last_name[260];
         bool done;
+        bool extra_request;         /* the outstanding request is a fault's, not a list entry */
         bool escape_asked;          /* an EMU_FAULT_ESCAPE_NAME request was made */
         uint64_t escape_answer;     /* size the host answered for it (must be 0) */
 

@@ -212,3 +212,22 @@ void world_done(struct world *w) {
         if (system(cmd) != 0)
                 fprintf(stderr, "could not remove %s\n", w->dir);
 }
+
+void world_dump(const struct world *w, size_t i) {
+        const struct emu_board *b = &w->ports[i].board;
+        const struct cb_node_event *e;
+
+        fprintf(stderr, "  %s: state %s, attempt %u, last error: %s\n", cb_node_name(w->nodes[i]),
+                cb_node_state_name(cb_node_state(w->nodes[i])), cb_node_attempt(w->nodes[i]),
+                cb_node_last_error(w->nodes[i]) ? cb_node_last_error(w->nodes[i]) : "-");
+        fprintf(stderr, "  board: stage %s, attempt %u, rom %04x, after-bulk-fault %d, on-reset %d, resets %u%s%s\n",
+                emu_stage_name(b->stage), b->attempt, b->config.rom_pid, b->config.after_bulk_fault,
+                b->config.on_reset, b->resets, b->error[0] ? ", error: " : "", b->error);
+        for (size_t k = 0; k < b->config.n_faults; k++) {
+                const struct emu_fault *f = &b->config.faults[k];
+                fprintf(stderr, "  fault: kind %d at %d, attempt %u, index %u, %s+%zu%s\n", f->kind, f->point,
+                        f->attempt, f->index, f->name ? f->name : "-", f->offset, f->sticky ? ", sticky" : "");
+        }
+        for (unsigned k = 0; (e = cb_node_event_at(w->nodes[i], k)); k++)
+                fprintf(stderr, "    [%s #%u] %s\n", cb_node_state_name(e->state), e->attempt, e->message);
+}

@@ -36,5 +36,7 @@ int world_run(struct world *w, usec_t timeout);
 bool world_settled(const struct world *w);
 /* Checks a board that should be up received exactly the files on disk; returns 0 or -EBADMSG with a message. */
 int world_verify_board(const struct world *w, size_t i, char *why, size_t why_size);
+/* Prints a node's recent events and its board's state, for a failed check. */
+void world_dump(const struct world *w, size_t i);
 /* Test timeouts: fast, so unanswered transfers resolve in milliseconds. */
 void world_fast_timeouts(struct cb_config *c);

@@ -106,7 +106,7 @@ APPEND="console=ttyS0,115200 panic=-1 loglevel=4 mitigations=off 8250.nr_uarts=1
 QEMU=(
 	qemu-system-x86_64
 	# No nested KVM here: multi-threaded TCG, one host thread per vCPU.
-	-machine "${CBVM_MACHINE:-pc}" -accel tcg,thread=multi -cpu max -smp "${CBVM_SMP:-2}" -m "${CBVM_MEM:-1024}"
+	-machine "${CBVM_MACHINE:-q35}" -accel tcg,thread=multi -cpu max -smp "${CBVM_SMP:-2}" -m "${CBVM_MEM:-1024}"
 	# No default VGA/NIC/floppy/CD-ROM: nothing to probe, faster boot.
 	-nodefaults -no-user-config -display none -monitor none
 	-serial stdio

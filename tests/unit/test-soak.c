@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Fault soak: many boots of in-process emulated boards, each with random
+ * faults at random points and random board behaviours. Every board must end
+ * up with exactly the files on disk, or failed with a reason when a fault was
+ * one no host can overcome (permanent, or the board left for good). Run it
+ * under ASan or valgrind for the "no leak" half of the claim.
+ *
+ *   CB_SOAK_BOOTS=N   number of boots (default 1000)
+ *   CB_SOAK_SEED=S    reproduce a run (the seed is printed)
+ */
+#include <time.h>
+
+#include "check.h"
+#include "log.h"
+#include "world.h"
+
+#define BOARDS_PER_ROUND 25
+
+static uint64_t rng_state;
+
+static uint32_t rnd(uint32_t below) {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        return below ? (uint32_t) (rng_state % below) : 0;
+}
+
+static const char *const served_files[] = { "config.txt", "start.elf", "fixup.dat", "cmdline.txt", "kernel.img",
+                                            "bcm2708-rpi-zero-w.dtb", "overlays/dwc2.dtbo" };
+
+/* A random fault; returns whether it is one a host must be able to recover from. */
+static bool random_fault(struct emu_fault *f, unsigned max_attempts) {
+        static const enum emu_fault_kind kinds[] = {
+                EMU_FAULT_STALL,         EMU_FAULT_NO_ANSWER,     EMU_FAULT_VANISH,      EMU_FAULT_UNPLUG,
+                EMU_FAULT_ROM_FAILURE,   EMU_FAULT_BOGUS_COMMAND, EMU_FAULT_NAME_NO_NUL, EMU_FAULT_ESCAPE_NAME,
+                EMU_FAULT_NO_GADGET,
+        };
+        bool permanent = rnd(10) == 0;
+
+        *f = (struct emu_fault){ .kind = kinds[rnd(ELEMENTSOF(kinds))] };
+        f->attempt = permanent ? 0 : 1 + rnd(max_attempts - 2);
+        switch (f->kind) {
+        case EMU_FAULT_ROM_FAILURE:
+                f->point = EMU_AT_ROM_STATUS;
+                break;
+        case EMU_FAULT_BOGUS_COMMAND:
+        case EMU_FAULT_NAME_NO_NUL:
+        case EMU_FAULT_ESCAPE_NAME:
+                f->point = EMU_AT_REQUEST;
+                f->index = rnd(12);
+                break;
+        case EMU_FAULT_NO_GADGET:
+                f->point = EMU_AT_GADGET;
+                break;
+        default: {
+                static const enum emu_fault_point points[] = { EMU_AT_ROM_HEADER, EMU_AT_ROM_LOADER, EMU_AT_ROM_STATUS,
+                                                               EMU_AT_REQUEST, EMU_AT_FILE, EMU_AT_FILE };
+                f->point = points[rnd(ELEMENTSOF(points))];
+                f->index = rnd(14);
+                f->name = served_files[rnd(ELEMENTSOF(served_files))];
+                f->offset = rnd(20000);
+                f->sticky = permanent && rnd(2);
+                break;
+        }
+        }
+        /* a board that never answers, leaves for good or never shows its gadget cannot be booted by anyone */
+        if (f->kind == EMU_FAULT_UNPLUG || f->kind == EMU_FAULT_NO_GADGET)
+                return false;
+        return !permanent;
+}
+
+int main(void) {
+        const char *e = getenv("CB_SOAK_BOOTS");
+        unsigned boots = e ? (unsigned) strtoul(e, NULL, 10) : 1000;
+        uint64_t seed = getenv("CB_SOAK_SEED") ? strtoull(getenv("CB_SOAK_SEED"), NULL, 0) : (uint64_t) time(NULL);
+        unsigned n_up = 0, n_failed = 0, n_recoverable = 0, n_faults = 0, attempts_hist[8] = { 0 };
+        usec_t started = now_usec();
+
+        rng_state = seed | 1;
+        printf("soak: %u boots, seed %llu (CB_SOAK_SEED=%llu reproduces)\n", boots, (unsigned long long) seed,
+               (unsigned long long) seed);
+        cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_EMERG);
+
+        for (unsigned done = 0; done < boots;) {
+                struct world w;
+                bool recoverable[BOARDS_PER_ROUND];
+                unsigned round = MIN(BOARDS_PER_ROUND, boots - done);
+
+                CHECK(world_init(&w, false) == 0);
+                for (unsigned i = 0; i < round; i++) {
+                        struct emu_board_config bc = {
+                                .rom_pid = rnd(2) ? 0x2763 : 0x2764,
+                                .after_bulk_fault = (enum emu_after_bulk_fault) rnd(2),
+                                .on_reset = (enum emu_on_reset) rnd(2),
+                        };
+                        recoverable[i] = true;
+                        bc.n_faults = rnd(3);
+                        for (size_t k = 0; k < bc.n_faults; k++)
+                                recoverable[i] &= random_fault(&bc.faults[k], w.config->max_attempts);
+                        /* two transient faults may cost two attempts: both stay below MaxAttempts */
+                        n_faults += (unsigned) bc.n_faults;
+                        world_add(&w, &bc);
+                }
+                for (unsigned i = 0; i < round; i++)
+                        emu_port_plug(&w.ports[i]);
+                int r = world_run(&w, 60 * USEC_PER_SEC);
+                CHECK_MSG(r == 0, "round at boot %u did not settle", done);
+
+                for (unsigned i = 0; i < round; i++) {
+                        struct cb_node *n = w.nodes[i];
+                        char why[256];
+                        unsigned failures_before = check_failures;
+
+                        n_recoverable += recoverable[i];
+                        CHECK_MSG(w.ports[i].board.error[0] == '\0', "boot %u: host broke the protocol: %s", done + i,
+                                  w.ports[i].board.error);
+                        if (cb_node_state(n) == CB_NODE_UP) {
+                                n_up++;
+                                attempts_hist[MIN(cb_node_attempt(n), 7u)]++;
+                                CHECK_MSG(world_verify_board(&w, i, why, sizeof why) == 0, "boot %u: %s", done + i,
+                                          why);
+                        } else {
+                                n_failed++;
+                                CHECK_MSG(cb_node_state(n) == CB_NODE_FAILED, "boot %u ended %s", done + i,
+                                          cb_node_state_name(cb_node_state(n)));
+                                CHECK_MSG(cb_node_last_error(n) && *cb_node_last_error(n),
+                                          "boot %u failed without a reason", done + i);
+                                CHECK_MSG(!recoverable[i], "boot %u: recoverable faults, but failed: %s", done + i,
+                                          cb_node_last_error(n) ? cb_node_last_error(n) : "?");
+                        }
+                        if (check_failures != failures_before)
+                                world_dump(&w, i);
+                }
+                world_done(&w);
+                done += round;
+        }
+
+        printf("soak: %u boots in %.1fs: %u up, %u failed (%u had only recoverable faults); %u faults injected\n",
+               boots, (double) (now_usec() - started) / 1e6, n_up, n_failed, n_recoverable, n_faults);
+        printf("soak: up on attempt 1: %u, 2: %u, 3: %u, 4: %u, 5: %u\n", attempts_hist[1], attempts_hist[2],
+               attempts_hist[3], attempts_hist[4], attempts_hist[5]);
+        return check_exit("test-soak");
+}
