@@ -77,7 +77,7 @@ int main(void) {
         unsigned n_up = 0, n_failed = 0, n_recoverable = 0, n_faults = 0, attempts_hist[8] = { 0 };
         usec_t started = now_usec();
 
-        rng_state = seed | 1;
+        rng_state = seed * 2 + 1; /* xorshift needs a non-zero state */
         printf("soak: %u boots, seed %llu (CB_SOAK_SEED=%llu reproduces)\n", boots, (unsigned long long) seed,
                (unsigned long long) seed);
         cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_EMERG);

@@ -95,11 +95,13 @@ host_packages() {
 	)
 	# Skip apt entirely when all are installed: a warm run must be fast and
 	# should not depend on the mirror.
-	local missing
-	missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${HOST_PKGS[@]}" 2>&1 |
-		awk '$1 != "ii" { print }' || true)
-	[ -z "$missing" ] && return 0
-	log "installing host packages (missing: $(echo "$missing" | tr '\n' ' '))"
+	local p missing=()
+	for p in "${HOST_PKGS[@]}"; do
+		[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" = "ii " ] ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing host packages (missing: ${missing[*]})"
 	apt_update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		"${HOST_PKGS[@]}" >/dev/null

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables are for the sourcing script
 # Shared helpers for tests/vm/build-image.sh and tests/vm/run-vm.sh.
 # Sourced, not executed: the caller has already done `set -euo pipefail`.
 

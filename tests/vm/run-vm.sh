@@ -88,6 +88,7 @@ copy)
 esac
 
 QEMU_PID=$OUT/qemu.pid
+# shellcheck disable=SC2317 # called from the trap
 cleanup() {
 	# If we are interrupted, don't leave the VM running: it is not in our
 	# process group (timeout(1) makes its own).
@@ -103,6 +104,7 @@ trap 'exit 130' INT TERM
 # loglevel=4: kernel warnings and worse on the console (each console line
 # costs time under TCG). systemd.log_color=0: no escape codes in the log.
 APPEND="console=ttyS0,115200 panic=-1 loglevel=4 mitigations=off 8250.nr_uarts=1 systemd.log_color=0 ${CBVM_APPEND:-}"
+# shellcheck disable=SC2054 # the commas are QEMU option syntax
 QEMU=(
 	qemu-system-x86_64
 	# No nested KVM here: multi-threaded TCG, one host thread per vCPU.

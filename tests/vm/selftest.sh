@@ -40,6 +40,34 @@ printf '[Service]\nExecStart=/usr/bin/cbselftest-daemon\n' \
 	> "$p/root/lib/systemd/system/cbselftest.service"
 echo 'u cbselftest - "harness self-test"' > "$p/root/usr/lib/sysusers.d/cbselftest.conf"
 echo '# harness self-test' > "$p/root/lib/udev/rules.d/99-cbselftest.rules"
+# A binary built on the host against the daemon's libraries must run in the
+# guest (same Debian 12 sonames): the plan for installing clusterboot.
+LIBS="libusb-1.0 libsystemd libudev json-c"
+# shellcheck disable=SC2086 # $LIBS is a list
+if pkg-config --exists $LIBS; then
+	cat > "$WORK/libs.c" <<'EOF'
+#include <json-c/json.h>
+#include <libudev.h>
+#include <libusb-1.0/libusb.h>
+#include <stdio.h>
+#include <systemd/sd-event.h>
+int main(void) {
+	sd_event *e = NULL;
+	struct udev *u = udev_new();
+	json_object *o = json_object_new_object();
+	if (sd_event_default(&e) < 0 || !u || !o || libusb_init(NULL) != 0)
+		return 1;
+	puts("libs ok");
+	return 0;
+}
+EOF
+	# shellcheck disable=SC2046,SC2086 # word splitting is intended
+	cc -o "$p/root/usr/bin/cbselftest-libs" "$WORK/libs.c" $(pkg-config --cflags --libs $LIBS)
+else
+	log "(no -dev packages for $LIBS: the host-built binary check is skipped)"
+	printf '#!/bin/sh\necho libs ok\n' > "$p/root/usr/bin/cbselftest-libs"
+	chmod 755 "$p/root/usr/bin/cbselftest-libs"
+fi
 # A restrictive mode on root/ itself must not leak onto the guest's /.
 chmod 700 "$p/root"
 cat > "$p/run" <<'EOF'
@@ -52,6 +80,7 @@ getent passwd cbselftest
 systemctl start cbselftest.service
 systemctl is-active cbselftest.service
 test -f /run/cbselftest.started
+cbselftest-libs
 EOF
 chmod 755 "$p/run"
 rc=0

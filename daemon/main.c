@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * clusterboot: boots Raspberry Pi boards over USB, all at once, and brings
+ * back the ones that fail. Start-up, the event loop, signals and the
+ * service manager's protocol (READY, STATUS, WATCHDOG) live here.
+ */
+#include <getopt.h>
+#include <signal.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "cb-build-config.h"
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+
+struct options {
+        const char *config_path;
+        bool config_given;
+        bool check_config;
+        int log_level;
+        enum cb_log_target log_target;
+};
+
+static void help(void) {
+        printf("Usage: clusterboot [OPTIONS]\n\n"
+               "Boot Raspberry Pi boards over USB, many at once, and recover failed boots.\n\n"
+               "  -c, --config=PATH      configuration file (default " CB_DEFAULT_CONFIG ")\n"
+               "      --check-config     validate the configuration and exit\n"
+               "      --log-level=LEVEL  debug, info, notice, warning, err (default info)\n"
+               "      --log-target=T     auto, journal or stderr (default auto)\n"
+               "  -h, --help             show this help\n"
+               "      --version          show the version\n\n"
+               "See clusterboot(8) and clusterboot.conf(5).\n");
+}
+
+static int parse_level(const char *s) {
+        static const struct {
+                const char *name;
+                int level;
+        } levels[] = { { "debug", LOG_DEBUG },    { "info", LOG_INFO }, { "notice", LOG_NOTICE },
+                       { "warning", LOG_WARNING }, { "err", LOG_ERR },   { "error", LOG_ERR } };
+        for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                if (strcmp(s, levels[i].name) == 0)
+                        return levels[i].level;
+        return -EINVAL;
+}
+
+static int parse_args(int argc, char **argv, struct options *o) {
+        enum { ARG_CHECK = 0x100, ARG_LEVEL, ARG_TARGET, ARG_VERSION };
+        static const struct option longopts[] = {
+                { "config", required_argument, NULL, 'c' },    { "check-config", no_argument, NULL, ARG_CHECK },
+                { "log-level", required_argument, NULL, ARG_LEVEL }, { "log-target", required_argument, NULL, ARG_TARGET },
+                { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, ARG_VERSION },
+                { NULL, 0, NULL, 0 },
+        };
+        int c;
+
+        *o = (struct options){ .config_path = CB_DEFAULT_CONFIG, .log_level = LOG_INFO, .log_target = CB_LOG_AUTO };
+        while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        o->config_path = optarg;
+                        o->config_given = true;
+                        break;
+                case ARG_CHECK:
+                        o->check_config = true;
+                        break;
+                case ARG_LEVEL:
+                        o->log_level = parse_level(optarg);
+                        if (o->log_level < 0) {
+                                fprintf(stderr, "clusterboot: unknown log level \"%s\"\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_TARGET:
+                        if (strcmp(optarg, "auto") == 0)
+                                o->log_target = CB_LOG_AUTO;
+                        else if (strcmp(optarg, "journal") == 0)
+                                o->log_target = CB_LOG_JOURNAL;
+                        else if (strcmp(optarg, "stderr") == 0)
+                                o->log_target = CB_LOG_STDERR;
+                        else {
+                                fprintf(stderr, "clusterboot: unknown log target \"%s\"\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("clusterboot " CB_VERSION "\n");
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "clusterboot: unexpected argument \"%s\"\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+/* The default file may be absent (all defaults); a file named on the command line must exist. */
+static int load_config(const struct options *o, struct cb_config **ret) {
+        return cb_config_load(o->config_path, !o->config_given, ret);
+}
+
+struct daemon {
+        struct options options;
+        sd_event *event;
+        struct cb_manager *manager;
+};
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("received %s; shutting down", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct daemon *d = userdata;
+        struct cb_config *config = NULL;
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1");
+        r = load_config(&d->options, &config);
+        if (r < 0)
+                log_error("configuration not reloaded: %s has errors (see above); keeping the running one",
+                          d->options.config_path);
+        else
+                cb_manager_reload(d->manager, config);
+        (void) sd_notify(false, "READY=1");
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct daemon d = { 0 };
+        struct cb_config *config = NULL;
+        sigset_t mask;
+        char summary[256];
+        int r;
+
+        r = parse_args(argc, argv, &d.options);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        cb_log_open(d.options.log_target);
+        cb_log_set_max_level(d.options.log_level);
+
+        r = load_config(&d.options, &config);
+        if (r < 0) {
+                log_error("refusing to start: the configuration %s is not valid", d.options.config_path);
+                return EXIT_FAILURE;
+        }
+        if (d.options.check_config) {
+                printf("%s: OK (%zu node%s configured, boot directory %s)\n",
+                       config->path ? config->path : "(defaults)", config->n_nodes, config->n_nodes == 1 ? "" : "s",
+                       config->boot_directory);
+                cb_config_free(config);
+                return EXIT_SUCCESS;
+        }
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        /* a vanished control client must not kill the daemon */
+        signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&d.event);
+        if (r < 0) {
+                cb_config_free(config);
+                return log_error_errno(r, "cannot create the event loop"), EXIT_FAILURE;
+        }
+        (void) sd_event_add_signal(d.event, NULL, SIGTERM, on_exit_signal, &d);
+        (void) sd_event_add_signal(d.event, NULL, SIGINT, on_exit_signal, &d);
+        (void) sd_event_add_signal(d.event, NULL, SIGHUP, on_reload_signal, &d);
+        /* WATCHDOG=1 from the loop itself: a wedged loop stops the pings */
+        (void) sd_event_set_watchdog(d.event, true);
+
+        r = cb_manager_new(d.event, config, &d.manager);
+        if (r < 0) {
+                log_error_errno(r, "cannot start");
+                goto out;
+        }
+        r = cb_manager_start(d.manager);
+        if (r < 0) {
+                log_error_errno(r, "cannot watch USB devices");
+                goto out;
+        }
+        cb_manager_summary(d.manager, summary, sizeof summary);
+        log_info("clusterboot " CB_VERSION " running; %s", summary);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", summary);
+
+        r = sd_event_loop(d.event);
+        if (r < 0)
+                log_error_errno(r, "event loop failed");
+out:
+        cb_manager_free(d.manager);
+        sd_event_unref(d.event);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

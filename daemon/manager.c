@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "manager.h"
+
+#include <systemd/sd-daemon.h>
+
+#include "bootfiles.h"
+#include "hotplug.h"
+#include "log.h"
+#include "usb.h"
+
+/* One node and the device currently on its port. */
+struct slot {
+        struct cb_node *node;
+        char *syspath;               /* of the device on the port, NULL if none */
+        struct cb_usb_device *device;
+        unsigned generation;         /* bumps at every add/remove: stale opens are dropped */
+        bool opening;
+};
+
+struct cb_manager {
+        sd_event *event;
+        struct cb_config *config;
+        struct cb_file_cache *cache;
+        struct cb_usb *usb;
+        struct cb_hotplug *hotplug;
+        struct cb_node_env env;
+
+        struct slot *slots;
+        size_t n_slots;
+
+        void (*listener)(struct cb_node *node, void *userdata);
+        void *listener_userdata;
+        char last_summary[256];
+};
+
+struct open_request {
+        struct cb_manager *manager;
+        char *port;
+        unsigned generation;
+};
+
+static struct slot *find_slot_by_port(struct cb_manager *m, const char *port) {
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (strcmp(cb_node_port(m->slots[i].node), port) == 0)
+                        return &m->slots[i];
+        return NULL;
+}
+
+void cb_manager_summary(const struct cb_manager *m, char *buf, size_t size) {
+        unsigned counts[_CB_NODE_STATE_MAX] = { 0 };
+        size_t at;
+
+        for (size_t i = 0; i < m->n_slots; i++)
+                counts[cb_node_state(m->slots[i].node)]++;
+        at = (size_t) snprintf(buf, size, "%zu node%s", m->n_slots, m->n_slots == 1 ? "" : "s");
+        for (int s = 0; s < _CB_NODE_STATE_MAX && at < size; s++) {
+                if (!counts[s])
+                        continue;
+                at += (size_t) snprintf(buf + at, size - at, "%s %u %s", at && strchr(buf, ':') ? "," : ":",
+                                        counts[s], cb_node_state_name((enum cb_node_state) s));
+        }
+}
+
+static void on_node_changed(struct cb_node *node, void *userdata) {
+        struct cb_manager *m = userdata;
+        char summary[256];
+
+        cb_manager_summary(m, summary, sizeof summary);
+        if (strcmp(summary, m->last_summary) != 0) {
+                snprintf(m->last_summary, sizeof m->last_summary, "%s", summary);
+                (void) sd_notifyf(false, "STATUS=%s", summary);
+        }
+        if (m->listener)
+                m->listener(node, m->listener_userdata);
+}
+
+static int add_slot(struct cb_manager *m, const char *name, const char *port, bool configured, struct slot **ret) {
+        struct slot *slots;
+        int r;
+
+        slots = realloc(m->slots, (m->n_slots + 1) * sizeof *slots);
+        if (!slots)
+                return -ENOMEM;
+        m->slots = slots;
+        struct slot *s = &m->slots[m->n_slots];
+        *s = (struct slot){ 0 };
+        r = cb_node_new(&m->env, name, port, configured, &s->node);
+        if (r < 0)
+                return r;
+        m->n_slots++;
+        if (ret)
+                *ret = s;
+        return 0;
+}
+
+/* Drops the device on a slot's port: tells the node first, so it stops using the transport. */
+static void slot_clear_device(struct slot *s) {
+        s->generation++;
+        s->opening = false;
+        s->syspath = xfree(s->syspath);
+        if (s->device) {
+                cb_usb_device_gone(s->device);
+                cb_node_device_removed(s->node);
+                s->device = cb_usb_device_unref(s->device);
+        } else {
+                cb_node_device_removed(s->node);
+        }
+}
+
+static void on_opened(void *userdata, int result, struct cb_usb_device *device) {
+        struct open_request *req = userdata;
+        struct slot *s = find_slot_by_port(req->manager, req->port);
+
+        if (!s || s->generation != req->generation || !s->opening) {
+                /* the device left (or was replaced) while it was being opened */
+                cb_usb_device_unref(device);
+                goto out;
+        }
+        s->opening = false;
+        if (result < 0)
+                goto out; /* logged by usb.c; the next add event tries again */
+
+        const struct cb_usb_device_info *info = cb_usb_device_info(device);
+        struct cb_node_device nd = {
+                .stage = info->stage,
+                .vid = info->vid,
+                .pid = info->pid,
+                .transport = cb_usb_device_transport(device),
+        };
+        s->device = device;
+        cb_node_device_added(s->node, &nd);
+out:
+        free(req->port);
+        free(req);
+}
+
+static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
+        struct cb_manager *m = userdata;
+        enum cb_stage stage = cb_proto_classify(d->vid, d->pid, d->serial_index, NULL);
+        struct slot *s = find_slot_by_port(m, d->port);
+        int r;
+
+        if (!s) {
+                if (stage == CB_STAGE_NOT_PI)
+                        return; /* not ours: some other device on an unconfigured port */
+                if (!m->config->auto_nodes) {
+                        log_notice("a Raspberry Pi boot device appeared on port %s, which has no [Node] section; "
+                                   "ignoring it (AutoNodes=no)", d->port);
+                        return;
+                }
+                r = add_slot(m, d->port, d->port, false, &s);
+                if (r < 0) {
+                        log_error_errno(r, "cannot track the board on port %s", d->port);
+                        return;
+                }
+        }
+        if (s->syspath || s->device || s->opening)
+                slot_clear_device(s); /* an add without a remove: the old device is gone */
+
+        s->syspath = strdup(d->syspath);
+        if (stage == CB_STAGE_NOT_PI) {
+                /* the booted board's own gadget (or anything else): nothing to open */
+                struct cb_node_device nd = { .stage = stage, .vid = d->vid, .pid = d->pid };
+                cb_node_device_added(s->node, &nd);
+                return;
+        }
+
+        struct open_request *req = calloc(1, sizeof *req);
+        if (!req || !(req->port = strdup(d->port))) {
+                free(req);
+                log_error("out of memory opening %s", d->devnode);
+                return;
+        }
+        req->manager = m;
+        req->generation = s->generation;
+        s->opening = true;
+        r = cb_usb_open(m->usb, d->devnode, on_opened, req);
+        if (r < 0) {
+                s->opening = false;
+                log_error_errno(r, "cannot open %s", d->devnode);
+                free(req->port);
+                free(req);
+        }
+}
+
+static void on_device_removed(void *userdata, const char *port, const char *syspath) {
+        struct cb_manager *m = userdata;
+        struct slot *s = find_slot_by_port(m, port);
+
+        if (!s || (!s->syspath && !s->device && !s->opening))
+                return;
+        slot_clear_device(s);
+}
+
+int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager **ret) {
+        struct cb_manager *m = calloc(1, sizeof *m);
+        int r;
+
+        if (!m) {
+                cb_config_free(config);
+                return -ENOMEM;
+        }
+        m->event = sd_event_ref(event);
+        m->config = config;
+        m->env = (struct cb_node_env){
+                .event = event,
+                .config = config,
+                .changed = on_node_changed,
+                .userdata = m,
+        };
+        r = cb_file_cache_new(&m->cache);
+        if (r < 0)
+                goto fail;
+        m->env.cache = m->cache;
+        for (size_t i = 0; i < config->n_nodes; i++) {
+                r = add_slot(m, config->nodes[i].name, config->nodes[i].port, true, NULL);
+                if (r < 0)
+                        goto fail;
+        }
+        r = cb_usb_new(event, &m->usb);
+        if (r < 0)
+                goto fail;
+        *ret = m;
+        return 0;
+fail:
+        cb_manager_free(m);
+        return r;
+}
+
+int cb_manager_start(struct cb_manager *m) {
+        int r;
+
+        r = cb_hotplug_new(m->event, on_device_added, on_device_removed, m, &m->hotplug);
+        if (r < 0)
+                return r;
+        return cb_hotplug_enumerate(m->hotplug);
+}
+
+struct cb_manager *cb_manager_free(struct cb_manager *m) {
+        if (!m)
+                return NULL;
+        m->hotplug = cb_hotplug_free(m->hotplug);
+        for (size_t i = 0; i < m->n_slots; i++) {
+                struct slot *s = &m->slots[i];
+                cb_node_free(s->node);
+                if (s->device)
+                        cb_usb_device_gone(s->device);
+                cb_usb_device_unref(s->device);
+                free(s->syspath);
+        }
+        free(m->slots);
+        m->usb = cb_usb_free(m->usb);
+        cb_file_cache_free(m->cache);
+        cb_config_free(m->config);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+size_t cb_manager_n_nodes(const struct cb_manager *m) {
+        return m->n_slots;
+}
+
+struct cb_node *cb_manager_node(const struct cb_manager *m, size_t i) {
+        return i < m->n_slots ? m->slots[i].node : NULL;
+}
+
+struct cb_node *cb_manager_find_node(const struct cb_manager *m, const char *name_or_port) {
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (strcmp(cb_node_name(m->slots[i].node), name_or_port) == 0)
+                        return m->slots[i].node;
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (strcmp(cb_node_port(m->slots[i].node), name_or_port) == 0)
+                        return m->slots[i].node;
+        return NULL;
+}
+
+const struct cb_config *cb_manager_config(const struct cb_manager *m) {
+        return m->config;
+}
+
+int cb_manager_reload(struct cb_manager *m, struct cb_config *config) {
+        struct cb_config *old = m->config;
+        int r;
+
+        /* nodes are never dropped while they may be booting: new sections add nodes, settings apply from now on */
+        m->config = config;
+        m->env.config = config;
+        for (size_t i = 0; i < config->n_nodes; i++) {
+                if (find_slot_by_port(m, config->nodes[i].port))
+                        continue;
+                r = add_slot(m, config->nodes[i].name, config->nodes[i].port, true, NULL);
+                if (r < 0)
+                        log_error_errno(r, "cannot add node %s", config->nodes[i].name);
+        }
+        cb_config_free(old);
+        log_info("configuration reloaded from %s", config->path ? config->path : "defaults");
+        return 0;
+}
+
+void cb_manager_set_listener(struct cb_manager *m, void (*changed)(struct cb_node *node, void *userdata),
+                             void *userdata) {
+        m->listener = changed;
+        m->listener_userdata = userdata;
+}

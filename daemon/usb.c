@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "usb.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+
+#include <libusb.h>
+
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+struct cb_usb {
+        sd_event *event;
+        libusb_context *ctx;
+        /* libusb's fds as loop sources; rebuilt whenever libusb says its set changed */
+        sd_event_source **fd_sources;
+        size_t n_fd_sources;
+        /* libusb may announce fd changes from a worker thread: it only pokes this eventfd */
+        int resync_fd;
+        sd_event_source *resync_source;
+        sd_event_source *timeout_source; /* only where libusb cannot time out through its own fds */
+};
+
+struct cb_usb_device {
+        atomic_uint refs;
+        struct cb_usb *usb;
+        libusb_device_handle *handle;
+        int fd;
+        struct cb_usb_device_info info;
+        bool claimed;
+        bool gone;
+        bool resetting;
+        /* transfers in flight: at most a few; cancelling walks them */
+        struct usb_op *ops;
+};
+
+struct usb_op {
+        struct cb_usb_device *device;
+        struct libusb_transfer *transfer;
+        cb_transfer_done_t done;
+        void *userdata;
+        uint8_t *in_buf;  /* control IN: where the caller wants the data */
+        bool owns_buffer; /* control transfers: setup + data buffer allocated here */
+        struct usb_op *next, *prev;
+};
+
+static int errno_from_libusb(int e) {
+        switch (e) {
+        case LIBUSB_SUCCESS:
+                return 0;
+        case LIBUSB_ERROR_IO:
+                return -EIO;
+        case LIBUSB_ERROR_INVALID_PARAM:
+                return -EINVAL;
+        case LIBUSB_ERROR_ACCESS:
+                return -EACCES;
+        case LIBUSB_ERROR_NO_DEVICE:
+        case LIBUSB_ERROR_NOT_FOUND:
+                return -ENODEV;
+        case LIBUSB_ERROR_BUSY:
+                return -EBUSY;
+        case LIBUSB_ERROR_TIMEOUT:
+                return -ETIMEDOUT;
+        case LIBUSB_ERROR_OVERFLOW:
+                return -EOVERFLOW;
+        case LIBUSB_ERROR_PIPE:
+                return -EPIPE;
+        case LIBUSB_ERROR_INTERRUPTED:
+                return -EINTR;
+        case LIBUSB_ERROR_NO_MEM:
+                return -ENOMEM;
+        case LIBUSB_ERROR_NOT_SUPPORTED:
+                return -EOPNOTSUPP;
+        default:
+                return -EIO;
+        }
+}
+
+/* ---- libusb on the loop ---- */
+
+static void handle_events(struct cb_usb *u);
+
+static int on_libusb_fd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        handle_events(userdata);
+        return 0;
+}
+
+static int on_libusb_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        handle_events(userdata);
+        return 0;
+}
+
+static void arm_timeout(struct cb_usb *u) {
+        struct timeval tv;
+
+        if (libusb_pollfds_handle_timeouts(u->ctx))
+                return; /* Linux: libusb's timerfd is one of the fds */
+        if (libusb_get_next_timeout(u->ctx, &tv) != 1) {
+                if (u->timeout_source)
+                        (void) sd_event_source_set_enabled(u->timeout_source, SD_EVENT_OFF);
+                return;
+        }
+        usec_t delay = (usec_t) tv.tv_sec * USEC_PER_SEC + (usec_t) tv.tv_usec;
+        if (!u->timeout_source) {
+                (void) sd_event_add_time_relative(u->event, &u->timeout_source, CLOCK_MONOTONIC, delay, 1000,
+                                                  on_libusb_timeout, u);
+                return;
+        }
+        (void) sd_event_source_set_time_relative(u->timeout_source, delay);
+        (void) sd_event_source_set_enabled(u->timeout_source, SD_EVENT_ONESHOT);
+}
+
+static void handle_events(struct cb_usb *u) {
+        struct timeval zero = { 0, 0 };
+        int r;
+
+        /* zero timeout: libusb handles what is ready and returns at once */
+        r = libusb_handle_events_timeout_completed(u->ctx, &zero, NULL);
+        if (r < 0 && r != LIBUSB_ERROR_INTERRUPTED)
+                log_warning("libusb event handling failed: %s", libusb_error_name(r));
+        arm_timeout(u);
+}
+
+static void drop_fd_sources(struct cb_usb *u) {
+        for (size_t i = 0; i < u->n_fd_sources; i++)
+                sd_event_source_disable_unref(u->fd_sources[i]);
+        u->fd_sources = xfree(u->fd_sources);
+        u->n_fd_sources = 0;
+}
+
+static int sync_fd_sources(struct cb_usb *u) {
+        const struct libusb_pollfd **fds = libusb_get_pollfds(u->ctx);
+        size_t n = 0;
+        int r = 0;
+
+        if (!fds)
+                return -ENOMEM;
+        drop_fd_sources(u);
+        while (fds[n])
+                n++;
+        u->fd_sources = calloc(n ? n : 1, sizeof *u->fd_sources);
+        if (!u->fd_sources) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                uint32_t events = 0;
+                if (fds[i]->events & POLLIN)
+                        events |= EPOLLIN;
+                if (fds[i]->events & POLLOUT)
+                        events |= EPOLLOUT;
+                r = sd_event_add_io(u->event, &u->fd_sources[u->n_fd_sources], fds[i]->fd, events, on_libusb_fd, u);
+                if (r < 0) {
+                        log_error_errno(r, "cannot watch libusb fd %d", fds[i]->fd);
+                        goto out;
+                }
+                u->n_fd_sources++;
+        }
+out:
+        libusb_free_pollfds(fds);
+        return r;
+}
+
+static void poke_resync(struct cb_usb *u) {
+        uint64_t one = 1;
+        if (write(u->resync_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                log_warning_errno(errno, "cannot signal a libusb fd change");
+}
+
+static void on_pollfd_added(int fd, short events, void *userdata) {
+        poke_resync(userdata);
+}
+
+static void on_pollfd_removed(int fd, void *userdata) {
+        poke_resync(userdata);
+}
+
+static int on_resync(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct cb_usb *u = userdata;
+        uint64_t value;
+
+        (void) !read(fd, &value, sizeof value);
+        (void) sync_fd_sources(u);
+        return 0;
+}
+
+int cb_usb_new(sd_event *event, struct cb_usb **ret) {
+        struct cb_usb *u = calloc(1, sizeof *u);
+        int r;
+
+        if (!u)
+                return -ENOMEM;
+        u->event = sd_event_ref(event);
+        u->resync_fd = -1;
+
+        /* presence comes from udev; libusb must not scan or hotplug on its own */
+        r = libusb_set_option(NULL, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);
+        if (r < 0) {
+                r = errno_from_libusb(r);
+                log_error("libusb cannot run without device discovery: %s", strerror(-r));
+                goto fail;
+        }
+        r = libusb_init(&u->ctx);
+        if (r < 0) {
+                r = errno_from_libusb(r);
+                log_error("libusb_init failed: %s", strerror(-r));
+                goto fail;
+        }
+        u->resync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (u->resync_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = sd_event_add_io(event, &u->resync_source, u->resync_fd, EPOLLIN, on_resync, u);
+        if (r < 0)
+                goto fail;
+        libusb_set_pollfd_notifiers(u->ctx, on_pollfd_added, on_pollfd_removed, u);
+        r = sync_fd_sources(u);
+        if (r < 0)
+                goto fail;
+        *ret = u;
+        return 0;
+fail:
+        cb_usb_free(u);
+        return r;
+}
+
+struct cb_usb *cb_usb_free(struct cb_usb *u) {
+        if (!u)
+                return NULL;
+        drop_fd_sources(u);
+        sd_event_source_disable_unref(u->timeout_source);
+        sd_event_source_disable_unref(u->resync_source);
+        if (u->ctx) {
+                libusb_set_pollfd_notifiers(u->ctx, NULL, NULL, NULL);
+                libusb_exit(u->ctx);
+        }
+        if (u->resync_fd >= 0)
+                close(u->resync_fd);
+        sd_event_unref(u->event);
+        free(u);
+        return NULL;
+}
+
+/* ---- devices ---- */
+
+struct cb_usb_device *cb_usb_device_ref(struct cb_usb_device *d) {
+        if (d)
+                atomic_fetch_add(&d->refs, 1);
+        return d;
+}
+
+struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d) {
+        if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+                return NULL;
+        if (d->handle) {
+                if (d->claimed)
+                        (void) libusb_release_interface(d->handle, d->info.interface);
+                libusb_close(d->handle);
+        }
+        if (d->fd >= 0)
+                close(d->fd);
+        free(d);
+        return NULL;
+}
+
+const struct cb_usb_device_info *cb_usb_device_info(const struct cb_usb_device *d) {
+        return &d->info;
+}
+
+/* Finds the interface and bulk OUT endpoint from the active configuration. */
+static int pick_endpoint(struct cb_usb_device *d) {
+        struct libusb_config_descriptor *config = NULL;
+        struct cb_proto_interface interfaces[8];
+        size_t n = 0;
+        int r;
+
+        r = libusb_get_active_config_descriptor(libusb_get_device(d->handle), &config);
+        if (r < 0)
+                return errno_from_libusb(r);
+        for (uint8_t i = 0; i < config->bNumInterfaces && n < ELEMENTSOF(interfaces); i++) {
+                const struct libusb_interface *intf = &config->interface[i];
+                if (intf->num_altsetting < 1)
+                        continue;
+                const struct libusb_interface_descriptor *alt = &intf->altsetting[0];
+                interfaces[n] = (struct cb_proto_interface){ .number = alt->bInterfaceNumber,
+                                                             .class_code = alt->bInterfaceClass };
+                for (uint8_t e = 0; e < alt->bNumEndpoints; e++) {
+                        const struct libusb_endpoint_descriptor *ep = &alt->endpoint[e];
+                        if ((ep->bmAttributes & LIBUSB_TRANSFER_TYPE_MASK) == LIBUSB_TRANSFER_TYPE_BULK &&
+                            (ep->bEndpointAddress & LIBUSB_ENDPOINT_DIR_MASK) == LIBUSB_ENDPOINT_OUT) {
+                                interfaces[n].bulk_out_endpoint = ep->bEndpointAddress;
+                                break;
+                        }
+                }
+                n++;
+        }
+        libusb_free_config_descriptor(config);
+        return cb_proto_pick_interface(interfaces, n, &d->info.interface, &d->info.endpoint);
+}
+
+struct open_job {
+        struct cb_usb *usb;
+        char *devnode;
+        struct cb_usb_device *device;
+        cb_usb_open_done_t done;
+        void *userdata;
+        char error[160];
+};
+
+/* Runs in a worker thread: everything here may block on the device. */
+static int open_job_run(void *p) {
+        struct open_job *j = p;
+        struct cb_usb_device *d;
+        struct libusb_device_descriptor desc;
+        int r;
+
+        d = calloc(1, sizeof *d);
+        if (!d)
+                return -ENOMEM;
+        atomic_init(&d->refs, 1);
+        d->usb = j->usb;
+        j->device = d;
+
+        d->fd = open(j->devnode, O_RDWR | O_CLOEXEC);
+        if (d->fd < 0) {
+                r = -errno;
+                snprintf(j->error, sizeof j->error, "cannot open %s", j->devnode);
+                return r;
+        }
+        r = libusb_wrap_sys_device(j->usb->ctx, (intptr_t) d->fd, &d->handle);
+        if (r < 0) {
+                snprintf(j->error, sizeof j->error, "libusb cannot use %s", j->devnode);
+                return errno_from_libusb(r);
+        }
+        r = libusb_get_device_descriptor(libusb_get_device(d->handle), &desc);
+        if (r < 0) {
+                snprintf(j->error, sizeof j->error, "cannot read the device descriptor");
+                return errno_from_libusb(r);
+        }
+        d->info.vid = desc.idVendor;
+        d->info.pid = desc.idProduct;
+        d->info.serial_index = desc.iSerialNumber;
+        d->info.stage = cb_proto_classify(desc.idVendor, desc.idProduct, desc.iSerialNumber, NULL);
+        if (d->info.stage == CB_STAGE_NOT_PI)
+                return 0;
+
+        r = pick_endpoint(d);
+        if (r < 0) {
+                snprintf(j->error, sizeof j->error, "no interface with a bulk OUT endpoint");
+                return r;
+        }
+        r = libusb_claim_interface(d->handle, d->info.interface);
+        if (r < 0) {
+                snprintf(j->error, sizeof j->error, "cannot claim interface %u", d->info.interface);
+                return errno_from_libusb(r);
+        }
+        d->claimed = true;
+        return 0;
+}
+
+static void open_job_done(void *p, int result) {
+        struct open_job *j = p;
+
+        if (result < 0) {
+                log_warning("%s: %s: %s", j->devnode, j->error[0] ? j->error : "open failed", strerror(-result));
+                j->device = cb_usb_device_unref(j->device);
+        }
+        j->done(j->userdata, result, j->device);
+        free(j->devnode);
+        free(j);
+}
+
+int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, void *userdata) {
+        struct open_job *j = calloc(1, sizeof *j);
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        j->usb = u;
+        j->done = done;
+        j->userdata = userdata;
+        j->devnode = strdup(devnode);
+        if (!j->devnode) {
+                free(j);
+                return -ENOMEM;
+        }
+        r = cb_worker_run(u->event, open_job_run, open_job_done, j);
+        if (r < 0) {
+                free(j->devnode);
+                free(j);
+        }
+        return r;
+}
+
+void cb_usb_device_gone(struct cb_usb_device *d) {
+        d->gone = true;
+        for (struct usb_op *op = d->ops; op; op = op->next)
+                (void) libusb_cancel_transfer(op->transfer);
+}
+
+/* ---- transfers ---- */
+
+static int status_to_errno(enum libusb_transfer_status status) {
+        switch (status) {
+        case LIBUSB_TRANSFER_COMPLETED:
+                return 0;
+        case LIBUSB_TRANSFER_TIMED_OUT:
+                return -ETIMEDOUT;
+        case LIBUSB_TRANSFER_STALL:
+                return -EPIPE;
+        case LIBUSB_TRANSFER_NO_DEVICE:
+                return -ENODEV;
+        case LIBUSB_TRANSFER_CANCELLED:
+                return -ECANCELED;
+        case LIBUSB_TRANSFER_OVERFLOW:
+                return -EOVERFLOW;
+        default:
+                return -EIO;
+        }
+}
+
+static void op_free(struct usb_op *op) {
+        if (op->owns_buffer)
+                free(op->transfer->buffer);
+        libusb_free_transfer(op->transfer);
+        free(op);
+}
+
+static void LIBUSB_CALL on_transfer(struct libusb_transfer *t) {
+        struct usb_op *op = t->user_data;
+        struct cb_usb_device *d = op->device;
+        int status = status_to_errno(t->status);
+        size_t actual = (size_t) t->actual_length;
+
+        if (status == -ECANCELED && d->gone)
+                status = -ENODEV;
+        if (op->in_buf && status == 0)
+                memcpy(op->in_buf, libusb_control_transfer_get_data(t), actual);
+
+        if (op->prev)
+                op->prev->next = op->next;
+        else
+                d->ops = op->next;
+        if (op->next)
+                op->next->prev = op->prev;
+
+        cb_transfer_done_t done = op->done;
+        void *userdata = op->userdata;
+        op_free(op);
+
+        done(userdata, status, actual);
+        cb_usb_device_unref(d);
+}
+
+static unsigned timeout_ms(usec_t timeout) {
+        usec_t ms = (timeout + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+        /* 0 would mean "forever" to libusb */
+        return (unsigned) MAX(MIN(ms, (usec_t) UINT32_MAX), (usec_t) 1);
+}
+
+static int submit(struct cb_usb_device *d, struct usb_op *op) {
+        int r;
+
+        op->device = cb_usb_device_ref(d);
+        op->next = d->ops;
+        if (d->ops)
+                d->ops->prev = op;
+        d->ops = op;
+        r = libusb_submit_transfer(op->transfer);
+        if (r < 0) {
+                d->ops = op->next;
+                if (op->next)
+                        op->next->prev = NULL;
+                cb_usb_device_unref(d);
+                return errno_from_libusb(r);
+        }
+        return 0;
+}
+
+static struct usb_op *op_new(cb_transfer_done_t done, void *userdata) {
+        struct usb_op *op = calloc(1, sizeof *op);
+
+        if (!op)
+                return NULL;
+        op->transfer = libusb_alloc_transfer(0);
+        if (!op->transfer) {
+                free(op);
+                return NULL;
+        }
+        op->done = done;
+        op->userdata = userdata;
+        return op;
+}
+
+
+static int control(struct cb_usb_device *d, uint8_t request_type, uint16_t value, uint16_t index, uint8_t *in_buf,
+                   uint16_t length, usec_t timeout, cb_transfer_done_t done, void *userdata) {
+        struct usb_op *op;
+        uint8_t *buf;
+        int r;
+
+        if (d->gone)
+                return -ENODEV;
+        if (d->resetting)
+                return -EBUSY;
+        op = op_new(done, userdata);
+        if (!op)
+                return -ENOMEM;
+        buf = malloc(LIBUSB_CONTROL_SETUP_SIZE + length);
+        if (!buf) {
+                op_free(op);
+                return -ENOMEM;
+        }
+        op->in_buf = in_buf;
+        op->owns_buffer = true;
+        libusb_fill_control_setup(buf, request_type, CB_REQUEST, value, index, length);
+        libusb_fill_control_transfer(op->transfer, d->handle, buf, on_transfer, op, timeout_ms(timeout));
+        r = submit(d, op);
+        if (r < 0)
+                op_free(op);
+        return r;
+}
+
+static int usb_control_out(void *impl, uint16_t value, uint16_t index, usec_t timeout, cb_transfer_done_t done,
+                           void *userdata) {
+        return control(impl, CB_REQTYPE_WRITE, value, index, NULL, 0, timeout, done, userdata);
+}
+
+static int usb_control_in(void *impl, uint16_t value, uint16_t index, uint8_t *buf, uint16_t length, usec_t timeout,
+                          cb_transfer_done_t done, void *userdata) {
+        return control(impl, CB_REQTYPE_READ, value, index, buf, length, timeout, done, userdata);
+}
+
+static int usb_bulk_out(void *impl, const uint8_t *buf, size_t length, usec_t timeout, cb_transfer_done_t done,
+                        void *userdata) {
+        struct cb_usb_device *d = impl;
+        struct usb_op *op;
+        int r;
+
+        if (d->gone)
+                return -ENODEV;
+        if (d->resetting)
+                return -EBUSY;
+        if (length > INT32_MAX)
+                return -EINVAL;
+        op = op_new(done, userdata);
+        if (!op)
+                return -ENOMEM;
+        /* libusb wants a mutable pointer for both directions; an OUT transfer only reads it */
+        libusb_fill_bulk_transfer(op->transfer, d->handle, d->info.endpoint, (unsigned char *) (uintptr_t) buf,
+                                  (int) length, on_transfer, op, timeout_ms(timeout));
+        r = submit(d, op);
+        if (r < 0)
+                op_free(op);
+        return r;
+}
+
+static void usb_cancel(void *impl) {
+        struct cb_usb_device *d = impl;
+
+        for (struct usb_op *op = d->ops; op; op = op->next)
+                (void) libusb_cancel_transfer(op->transfer);
+}
+
+struct reset_job {
+        struct cb_usb_device *device;
+        cb_transfer_done_t done;
+        void *userdata;
+};
+
+static int reset_job_run(void *p) {
+        struct reset_job *j = p;
+        return errno_from_libusb(libusb_reset_device(j->device->handle));
+}
+
+static void reset_job_done(void *p, int result) {
+        struct reset_job *j = p;
+
+        j->device->resetting = false;
+        j->done(j->userdata, result, 0);
+        cb_usb_device_unref(j->device);
+        free(j);
+}
+
+static int usb_reset(void *impl, cb_transfer_done_t done, void *userdata) {
+        struct cb_usb_device *d = impl;
+        struct reset_job *j;
+        int r;
+
+        if (d->gone)
+                return -ENODEV;
+        if (d->ops || d->resetting)
+                return -EBUSY;
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        *j = (struct reset_job){ .device = cb_usb_device_ref(d), .done = done, .userdata = userdata };
+        d->resetting = true;
+        r = cb_worker_run(d->usb->event, reset_job_run, reset_job_done, j);
+        if (r < 0) {
+                d->resetting = false;
+                cb_usb_device_unref(j->device);
+                free(j);
+        }
+        return r;
+}
+
+static const struct cb_transport_ops usb_transport_ops = {
+        .control_out = usb_control_out,
+        .control_in = usb_control_in,
+        .bulk_out = usb_bulk_out,
+        .cancel = usb_cancel,
+        .reset = usb_reset,
+};
+
+struct cb_transport cb_usb_device_transport(struct cb_usb_device *d) {
+        return (struct cb_transport){ &usb_transport_ops, d };
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * libusb on the sd-event loop. The context does no device discovery of its
+ * own (udev is the one source of truth for presence); devices are opened
+ * from the device node udev names and wrapped. All transfers are
+ * asynchronous; libusb's event handling runs when one of its fds is ready.
+ */
+
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "bootproto.h"
+#include "transport.h"
+
+struct cb_usb;
+struct cb_usb_device;
+
+int cb_usb_new(sd_event *event, struct cb_usb **ret);
+struct cb_usb *cb_usb_free(struct cb_usb *u);
+
+struct cb_usb_device_info {
+        uint16_t vid, pid;
+        uint8_t serial_index;
+        enum cb_stage stage;
+        uint8_t interface;   /* claimed interface (Pi boot devices only) */
+        uint8_t endpoint;    /* bulk OUT endpoint */
+};
+
+typedef void (*cb_usb_open_done_t)(void *userdata, int result, struct cb_usb_device *device);
+
+/*
+ * Opens the device node and prepares a Pi boot device for transfers (wraps
+ * it, reads its descriptors, claims the data interface), off the loop.
+ * `done` runs on the loop with a new reference (or result < 0 and NULL).
+ * Devices that are not Pi boot devices are opened only to read their IDs.
+ */
+int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, void *userdata);
+
+const struct cb_usb_device_info *cb_usb_device_info(const struct cb_usb_device *d);
+struct cb_transport cb_usb_device_transport(struct cb_usb_device *d);
+
+/* The device left the bus: cancel what is in flight, start nothing new. */
+void cb_usb_device_gone(struct cb_usb_device *d);
+
+struct cb_usb_device *cb_usb_device_ref(struct cb_usb_device *d);
+struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d);
