@@ -645,13 +645,6 @@ static void cancel_continuations(struct tb_usbdev *d, struct tb_urb *after) {
 
 /* ---- control requests ---- */
 
-enum verdict_ext {
-        V_ACK = EMU_ACK,
-        V_STALL = EMU_STALL,
-        V_NO_ANSWER = EMU_NO_ANSWER,
-        V_GONE = EMU_GONE,
-};
-
 static enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req, uint16_t value,
                                           uint16_t index, uint8_t *data, size_t len, size_t *actual);
 
@@ -1013,10 +1006,6 @@ static void kill_urbs(struct tb_usbdev *d, struct tb_client *c, int status, bool
                 }
         }
 }
-
-struct sync_control {
-        UMockdevIoctlClient *client;
-};
 
 static gboolean sync_control_timeout(gpointer data) {
         UMockdevIoctlClient *client = data;

@@ -28,6 +28,7 @@
 #   CBVM_DISK      qcow2 (default: copy-on-write overlay on the cached image)
 #                  or copy (a private copy of the raw image)
 #   CBVM_KEEP_DISK 1: keep OUT_DIR/disk.* for inspection
+#   CBVM_MACHINE   QEMU machine type (default q35; pc measured no faster)
 #   CBVM_CACHE     as for build-image.sh
 set -euo pipefail
 
@@ -52,6 +53,11 @@ PAYLOAD=$(realpath "$1")
 TIMEOUT=${CBVM_TIMEOUT:-600}
 
 [ -r "$CURRENT_ENV" ] || die "no VM image: run tests/vm/build-image.sh first"
+# Shared lock for the whole run: build-image.sh (exclusive) then neither
+# replaces the image under a starting VM nor is read half-written; runs can
+# go in parallel with each other.
+exec 9<"$CACHE/.lock"
+flock -s 9
 # shellcheck source=/dev/null
 . "$CURRENT_ENV"
 for f in "$VMLINUX" "$INITRD" "$ROOTFS"; do

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it (as root, Debian 12):
+#   1. packages            tests/install-deps.sh
+#   2. build + unit + integration tests (umockdev tier)
+#   3. the same under ASan + UBSan (the fault soak included)
+#   4. the unit tests and the soak under valgrind
+#   5. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
+# Ends with one line "N passed, N failed[, N skipped]"; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+results=$top/build-results
+rm -rf "$results"; mkdir -p "$results"
+started=$(date +%s)
+failed_phases=()
+
+phase() { echo; echo "=== $* ($(( $(date +%s) - started ))s)"; }
+
+phase "installing packages"
+./tests/install-deps.sh || { echo "package installation failed"; exit 1; }
+
+run_meson() { # NAME BUILDDIR SETUP-ARGS... -- TEST-ARGS...
+        local name=$1 dir=$2; shift 2
+        local setup=() ; while [ $# -gt 0 ] && [ "$1" != -- ]; do setup+=("$1"); shift; done; shift
+        if [ ! -f "$dir/build.ninja" ]; then
+                meson setup "$dir" "${setup[@]}" >"$results/$name-setup.log" 2>&1 || { cat "$results/$name-setup.log"; failed_phases+=("$name: setup"); return; }
+        fi
+        if ! ninja -C "$dir" >"$results/$name-build.log" 2>&1; then
+                tail -50 "$results/$name-build.log"; failed_phases+=("$name: build"); return
+        fi
+        meson test -C "$dir" --print-errorlogs --logbase "$name" "$@" || failed_phases+=("$name: tests")
+        cp "$dir/meson-logs/$name.json" "$results/$name.json" 2>/dev/null || true
+}
+
+phase "build and test"
+run_meson plain build -- --num-processes 2
+
+phase "ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_meson asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -- --num-processes 2 --suite unit
+
+phase "valgrind"
+CB_SOAK_BOOTS=200 run_meson valgrind build -- --suite unit --num-processes 2 \
+        --wrapper 'valgrind --error-exitcode=66 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet'
+
+if [ "${CB_SKIP_VM:-0}" != 1 ] && [ -x tests/vm/run-e2e.sh ]; then
+        phase "end to end (VM)"
+        tests/vm/run-e2e.sh --results "$results/vm.json" || failed_phases+=("vm")
+fi
+
+phase "summary"
+python3 - "$results" <<'PY'
+import json, os, sys
+passed = failed = skipped = 0
+for f in sorted(os.listdir(sys.argv[1])):
+    if not f.endswith('.json'):
+        continue
+    for line in open(os.path.join(sys.argv[1], f)):
+        line = line.strip()
+        if not line:
+            continue
+        t = json.loads(line)
+        r = t.get('result')
+        name = f[:-5] + '/' + t.get('name', '?')
+        if r in ('OK', 'EXPECTEDFAIL'):
+            passed += 1
+        elif r == 'SKIP':
+            skipped += 1
+        else:
+            failed += 1
+            print('FAILED:', name, r)
+open(os.path.join(sys.argv[1], 'counts'), 'w').write(f'{passed} {failed} {skipped}\n')
+PY
+read -r passed failed skipped < "$results/counts"
+for p in "${failed_phases[@]}"; do echo "phase failed: $p"; done
+[ ${#failed_phases[@]} -gt 0 ] && [ "$failed" = 0 ] && failed=${#failed_phases[@]}
+echo "total time $(( $(date +%s) - started ))s"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

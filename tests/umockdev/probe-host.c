@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * probe-host: a small asynchronous USB boot host that does what the daemon
+ * does, to prove the umockdev harness without the daemon. Single thread:
+ * poll() on the udev monitor and libusb's fds, libusb_handle_events with a
+ * zero timeout when something is ready (the way an event loop like sd-event
+ * drives libusb).
+ *
+ *  - libudev enumerate + monitor (subsystem usb, devtype usb_device); a board
+ *    is known by its port path (the sysfs name, e.g. "1-1.3");
+ *  - open(devnode, O_RDWR|O_CLOEXEC), libusb_wrap_sys_device() on a context
+ *    with LIBUSB_OPTION_NO_DEVICE_DISCOVERY; interface and bulk OUT endpoint
+ *    from the active configuration; claim;
+ *  - ROM (iSerialNumber index 0 or 3): write(boot message, 24), write(loader),
+ *    read(4) == 0; the board then comes back in its second stage;
+ *  - second stage: read(260) requests, answer GetFileSize / ReadFile with
+ *    synthetic files (synth.h), until Done; the board then comes back as its
+ *    Linux gadget (any non-Broadcom VID on that port): "state up".
+ *  A write is a vendor control OUT (0x40, 0, len & 0xffff, len >> 16) plus the
+ *  bytes on bulk OUT in --chunk pieces; a read is a vendor control IN (0xC0).
+ *
+ * Recovery: a file whose bulk data failed (timeout, stall) is written again
+ * (after CLEAR_HALT) up to --retries times; any other failure resets the
+ * device (the board restarts and re-enumerates in ROM).
+ *
+ * Exits 0 when --expect boards are up, 2 on --timeout-ms, 1 on errors.
+ * Log lines look like the daemon's: "[   12.345678] node1[1-1]: state serving".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libudev.h>
+#include <libusb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "synth.h"
+
+#define BCM_VID 0x0a5c
+#define MAX_NODES 256
+#define MAX_DEVS 256
+
+enum step {
+        ST_IDLE,
+        /* ROM */
+        ST_HDR_CTRL,
+        ST_HDR_BULK,
+        ST_LDR_CTRL,
+        ST_LDR_BULK,
+        ST_STATUS,
+        ST_WAIT_DROP,
+        /* second stage */
+        ST_REQUEST,
+        ST_SIZE_CTRL,
+        ST_FILE_CTRL,
+        ST_FILE_BULK,
+        ST_ZERO_CTRL,
+        ST_DONE,
+};
+
+static const char *const step_names[] = {
+        [ST_IDLE] = "idle",         [ST_HDR_CTRL] = "boot message write", [ST_HDR_BULK] = "boot message data",
+        [ST_LDR_CTRL] = "loader write", [ST_LDR_BULK] = "loader data",     [ST_STATUS] = "status read",
+        [ST_WAIT_DROP] = "waiting for the loader", [ST_REQUEST] = "request read", [ST_SIZE_CTRL] = "size answer",
+        [ST_FILE_CTRL] = "file write", [ST_FILE_BULK] = "file data",     [ST_ZERO_CTRL] = "empty answer",
+        [ST_DONE] = "done",
+};
+
+struct node {
+        unsigned id;
+        char port[64];
+        bool booted; /* Done received: its gadget is expected */
+        bool up;
+        unsigned attempts;
+        unsigned files;
+        uint64_t bytes;
+};
+
+struct dev {
+        bool used;
+        struct node *node;
+        char syspath[512];
+        char devnode[64];
+        int fd;
+        libusb_device_handle *h;
+        int iface;
+        uint8_t ep_out;
+        bool rom;
+        enum step step;
+        struct libusb_transfer *xfer;
+        bool busy;     /* xfer submitted */
+        bool removed;  /* udev said remove: close when idle */
+        /* the write in progress */
+        char wname[260];
+        uint64_t wsize, wsent;
+        size_t wchunk;
+        unsigned retries;
+};
+
+static struct {
+        unsigned expect;
+        int timeout_ms;
+        const char *port;
+        size_t chunk;
+        unsigned ctrl_timeout, read_timeout, bulk_timeout;
+        unsigned scale;
+        unsigned retries;
+        bool verbose;
+} opt = { .expect = 1, .timeout_ms = 30000, .chunk = 16384, .ctrl_timeout = 1000, .read_timeout = 20000,
+          .bulk_timeout = 5000, .scale = 1, .retries = 3 };
+
+static libusb_context *ctx;
+static struct udev *udev;
+static struct node nodes[MAX_NODES];
+static unsigned n_nodes;
+static struct dev devs[MAX_DEVS];
+static unsigned n_up;
+static int exit_code = -1;
+
+static void logf_(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(struct node *n, const char *fmt, ...) {
+        struct timespec ts;
+        char msg[1024];
+        va_list ap;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (n)
+                fprintf(stderr, "[%5lld.%06ld] node%u[%s]: %s\n", (long long) ts.tv_sec, ts.tv_nsec / 1000, n->id,
+                        n->port, msg);
+        else
+                fprintf(stderr, "[%5lld.%06ld] %s\n", (long long) ts.tv_sec, ts.tv_nsec / 1000, msg);
+}
+
+static struct node *node_for(const char *port) {
+        for (unsigned i = 0; i < n_nodes; i++)
+                if (strcmp(nodes[i].port, port) == 0)
+                        return &nodes[i];
+        if (n_nodes >= MAX_NODES)
+                return NULL;
+        struct node *n = &nodes[n_nodes++];
+        n->id = n_nodes;
+        snprintf(n->port, sizeof n->port, "%s", port);
+        return n;
+}
+
+static const char *status_name(enum libusb_transfer_status s) {
+        switch (s) {
+        case LIBUSB_TRANSFER_COMPLETED:
+                return "completed";
+        case LIBUSB_TRANSFER_ERROR:
+                return "error";
+        case LIBUSB_TRANSFER_TIMED_OUT:
+                return "timed out";
+        case LIBUSB_TRANSFER_CANCELLED:
+                return "cancelled";
+        case LIBUSB_TRANSFER_STALL:
+                return "stall";
+        case LIBUSB_TRANSFER_NO_DEVICE:
+                return "no device";
+        case LIBUSB_TRANSFER_OVERFLOW:
+                return "overflow";
+        }
+        return "?";
+}
+
+/* ---- devices ---- */
+
+static void dev_close(struct dev *d) {
+        if (d->busy)
+                return; /* after the callback */
+        if (d->h) {
+                libusb_release_interface(d->h, d->iface);
+                libusb_close(d->h);
+        }
+        if (d->fd >= 0)
+                close(d->fd);
+        if (d->xfer)
+                libusb_free_transfer(d->xfer);
+        if (opt.verbose && d->node)
+                logf_(d->node, "closed %s", d->devnode);
+        memset(d, 0, sizeof *d);
+        d->fd = -1;
+}
+
+static void transfer_cb(struct libusb_transfer *t);
+
+static bool submit(struct dev *d) {
+        int r = libusb_submit_transfer(d->xfer);
+        if (r < 0) {
+                logf_(d->node, "error: submitting %s: %s", step_names[d->step], libusb_error_name(r));
+                free(d->xfer->buffer);
+                d->xfer->buffer = NULL;
+                return false;
+        }
+        d->busy = true;
+        return true;
+}
+
+/* write(): the control OUT announcing len (data follows on bulk if len > 0). */
+static bool ctrl_out(struct dev *d, enum step step, uint32_t len) {
+        uint8_t *buf = malloc(LIBUSB_CONTROL_SETUP_SIZE);
+        libusb_fill_control_setup(buf, 0x40, 0, (uint16_t) (len & 0xffff), (uint16_t) (len >> 16), 0);
+        libusb_fill_control_transfer(d->xfer, d->h, buf, transfer_cb, d, opt.ctrl_timeout);
+        d->step = step;
+        return submit(d);
+}
+
+static bool ctrl_in(struct dev *d, enum step step, uint16_t len, unsigned timeout) {
+        uint8_t *buf = malloc(LIBUSB_CONTROL_SETUP_SIZE + len);
+        libusb_fill_control_setup(buf, 0xc0, 0, len, 0, len);
+        libusb_fill_control_transfer(d->xfer, d->h, buf, transfer_cb, d, timeout);
+        d->step = step;
+        return submit(d);
+}
+
+static bool bulk_next(struct dev *d, enum step step) {
+        size_t n = d->wsize - d->wsent < d->wchunk ? (size_t) (d->wsize - d->wsent) : d->wchunk;
+        uint8_t *buf = malloc(n ? n : 1);
+
+        if (strcmp(d->wname, "<boot message>") == 0) {
+                memset(buf, 0, n);
+                uint32_t l = (uint32_t) synth_size(SYNTH_LOADER_NAME, opt.scale);
+                for (int i = 0; i < 4; i++)
+                        buf[i] = (uint8_t) (l >> (8 * i));
+        } else {
+                synth_fill(d->wname, d->wsent, buf, n);
+        }
+        libusb_fill_bulk_transfer(d->xfer, d->h, d->ep_out, buf, (int) n, transfer_cb, d, opt.bulk_timeout);
+        d->step = step;
+        return submit(d);
+}
+
+static void start_write(struct dev *d, enum step ctrl_step, const char *name, uint64_t size) {
+        snprintf(d->wname, sizeof d->wname, "%s", name);
+        d->wsize = size;
+        d->wsent = 0;
+        d->wchunk = opt.chunk ? opt.chunk : (size_t) size;
+        if (d->wchunk == 0)
+                d->wchunk = 1;
+        ctrl_out(d, ctrl_step, (uint32_t) size);
+}
+
+static void reset_board(struct dev *d, const char *why) {
+        int r;
+        logf_(d->node, "state retrying (%s): resetting the device", why);
+        r = libusb_reset_device(d->h);
+        if (r == LIBUSB_ERROR_NOT_FOUND || r == LIBUSB_ERROR_NO_DEVICE) {
+                logf_(d->node, "reset: the device re-enumerates");
+                d->step = ST_WAIT_DROP;
+                return;
+        }
+        if (r < 0) {
+                logf_(d->node, "error: reset failed: %s", libusb_error_name(r));
+                d->step = ST_WAIT_DROP;
+                return;
+        }
+        /* kept its state on the bus: start the stage again */
+        if (d->rom)
+                start_write(d, ST_HDR_CTRL, "<boot message>", 24);
+        else
+                ctrl_in(d, ST_REQUEST, 260, opt.read_timeout);
+}
+
+static void handle_request(struct dev *d, const uint8_t *buf, int len) {
+        int32_t cmd;
+        char name[257];
+
+        if (len < 4) {
+                logf_(d->node, "error: short request (%d bytes)", len);
+                reset_board(d, "short request");
+                return;
+        }
+        cmd = (int32_t) ((uint32_t) buf[0] | (uint32_t) buf[1] << 8 | (uint32_t) buf[2] << 16 | (uint32_t) buf[3] << 24);
+        size_t nl = len > 4 ? (size_t) len - 4 : 0;
+        if (nl > 256)
+                nl = 256;
+        memcpy(name, buf + 4, nl);
+        name[nl] = '\0';
+        bool has_nul = memchr(buf + 4, '\0', nl) != NULL;
+
+        switch (cmd) {
+        case 0: { /* GetFileSize */
+                uint64_t size = has_nul ? synth_size(name, opt.scale) : 0;
+                if (!has_nul)
+                        logf_(d->node, "warning: file name without NUL: not found");
+                else if (opt.verbose || size == 0)
+                        logf_(d->node, "GetFileSize %s -> %" PRIu64 "%s", name, size, size ? "" : " (not found)");
+                snprintf(d->wname, sizeof d->wname, "%s", has_nul ? name : "");
+                ctrl_out(d, ST_SIZE_CTRL, (uint32_t) size);
+                return;
+        }
+        case 1: { /* ReadFile */
+                uint64_t size = has_nul ? synth_size(name, opt.scale) : 0;
+                if (opt.verbose)
+                        logf_(d->node, "ReadFile %s (%" PRIu64 " bytes)", name, size);
+                d->retries = 0;
+                start_write(d, ST_FILE_CTRL, name, size);
+                return;
+        }
+        case 2: /* Done */
+                logf_(d->node, "state booted: %u files, %" PRIu64 " bytes", d->node->files, d->node->bytes);
+                d->node->booted = true;
+                d->step = ST_DONE;
+                return;
+        default:
+                logf_(d->node, "warning: protocol error: unknown command %d: answering with an empty write", cmd);
+                ctrl_out(d, ST_ZERO_CTRL, 0);
+                return;
+        }
+}
+
+static void transfer_cb(struct libusb_transfer *t) {
+        struct dev *d = t->user_data;
+        uint8_t *buf = t->buffer;
+        enum step step = d->step;
+
+        d->busy = false;
+        t->buffer = NULL;
+        if (d->removed) {
+                free(buf);
+                dev_close(d);
+                return;
+        }
+        if (t->status != LIBUSB_TRANSFER_COMPLETED) {
+                logf_(d->node, "%s %s: %s (%d of %d bytes)", step_names[step], d->wname[0] ? d->wname : "",
+                      status_name(t->status), t->actual_length, t->length);
+                free(buf);
+                if (t->status == LIBUSB_TRANSFER_NO_DEVICE) {
+                        d->step = ST_WAIT_DROP; /* udev will tell */
+                        return;
+                }
+                if ((step == ST_FILE_BULK || step == ST_FILE_CTRL) && d->retries < opt.retries) {
+                        d->retries++;
+                        if (t->status == LIBUSB_TRANSFER_STALL)
+                                libusb_clear_halt(d->h, d->ep_out);
+                        logf_(d->node, "resending %s (try %u)", d->wname, d->retries + 1);
+                        start_write(d, ST_FILE_CTRL, d->wname, d->wsize);
+                        return;
+                }
+                reset_board(d, status_name(t->status));
+                return;
+        }
+
+        switch (step) {
+        case ST_HDR_CTRL:
+                d->wsent = 0;
+                bulk_next(d, ST_HDR_BULK);
+                break;
+        case ST_HDR_BULK:
+                start_write(d, ST_LDR_CTRL, SYNTH_LOADER_NAME, synth_size(SYNTH_LOADER_NAME, opt.scale));
+                break;
+        case ST_LDR_CTRL:
+        case ST_LDR_BULK:
+                if (step == ST_LDR_BULK)
+                        d->wsent += (uint64_t) t->actual_length;
+                if (d->wsent < d->wsize)
+                        bulk_next(d, ST_LDR_BULK);
+                else
+                        ctrl_in(d, ST_STATUS, 4, opt.read_timeout);
+                break;
+        case ST_STATUS: {
+                uint32_t st = t->actual_length >= 4 ? (uint32_t) (buf[8] | buf[9] << 8 | buf[10] << 16 | (uint32_t) buf[11] << 24)
+                                                    : 0xffffffffu;
+                if (st != 0) {
+                        logf_(d->node, "error: ROM status 0x%x", st);
+                        free(buf);
+                        reset_board(d, "ROM failure");
+                        return;
+                }
+                logf_(d->node, "state loading: loader sent, waiting for the second stage");
+                d->step = ST_WAIT_DROP;
+                break;
+        }
+        case ST_REQUEST:
+                handle_request(d, buf + LIBUSB_CONTROL_SETUP_SIZE, t->actual_length);
+                break;
+        case ST_SIZE_CTRL:
+        case ST_ZERO_CTRL:
+                ctrl_in(d, ST_REQUEST, 260, opt.read_timeout);
+                break;
+        case ST_FILE_CTRL:
+        case ST_FILE_BULK:
+                if (step == ST_FILE_BULK) {
+                        d->wsent += (uint64_t) t->actual_length;
+                        d->node->bytes += (uint64_t) t->actual_length;
+                }
+                if (d->wsent < d->wsize) {
+                        bulk_next(d, ST_FILE_BULK);
+                } else {
+                        d->node->files++;
+                        ctrl_in(d, ST_REQUEST, 260, opt.read_timeout);
+                }
+                break;
+        default:
+                break;
+        }
+        free(buf);
+}
+
+static struct dev *find_dev(const char *syspath) {
+        for (unsigned i = 0; i < MAX_DEVS; i++)
+                if (devs[i].used && strcmp(devs[i].syspath, syspath) == 0)
+                        return &devs[i];
+        return NULL;
+}
+
+static unsigned hexattr(struct udev_device *u, const char *name) {
+        const char *v = udev_device_get_sysattr_value(u, name);
+        return v ? (unsigned) strtoul(v, NULL, 16) : 0;
+}
+
+static void device_added(struct udev_device *u) {
+        const char *syspath = udev_device_get_syspath(u), *port = udev_device_get_sysname(u);
+        const char *devnode = udev_device_get_devnode(u);
+        unsigned vid = hexattr(u, "idVendor"), pid = hexattr(u, "idProduct");
+        struct libusb_device_descriptor dd;
+        struct libusb_config_descriptor *cfg = NULL;
+        struct dev *d = NULL;
+        int r;
+
+        if (!devnode || (opt.port && strcmp(port, opt.port) != 0))
+                return;
+        if (find_dev(syspath))
+                return; /* enumerated and announced: seen already */
+        bool boot = vid == BCM_VID && (pid == 0x2763 || pid == 0x2764 || pid == 0x2711 || pid == 0x2712);
+        if (!boot) {
+                /* a gadget on a port whose board said Done: it is up */
+                for (unsigned i = 0; i < n_nodes; i++)
+                        if (strcmp(nodes[i].port, port) == 0 && nodes[i].booted && !nodes[i].up) {
+                                nodes[i].up = true;
+                                n_up++;
+                                logf_(&nodes[i], "state up: gadget %04x:%04x", vid, pid);
+                        }
+                return;
+        }
+
+        struct node *n = node_for(port);
+        if (!n)
+                return;
+        for (unsigned i = 0; i < MAX_DEVS; i++)
+                if (!devs[i].used) {
+                        d = &devs[i];
+                        break;
+                }
+        if (!d)
+                return;
+        memset(d, 0, sizeof *d);
+        d->used = true;
+        d->node = n;
+        d->fd = -1;
+        snprintf(d->syspath, sizeof d->syspath, "%s", syspath);
+        snprintf(d->devnode, sizeof d->devnode, "%s", devnode);
+
+        d->fd = open(devnode, O_RDWR | O_CLOEXEC);
+        if (d->fd < 0) {
+                logf_(n, "error: open %s: %s", devnode, strerror(errno));
+                goto fail;
+        }
+        r = libusb_wrap_sys_device(ctx, (intptr_t) d->fd, &d->h);
+        if (r < 0) {
+                logf_(n, "error: libusb_wrap_sys_device %s: %s", devnode, libusb_error_name(r));
+                goto fail;
+        }
+        libusb_get_device_descriptor(libusb_get_device(d->h), &dd);
+        r = libusb_get_active_config_descriptor(libusb_get_device(d->h), &cfg);
+        if (r < 0) {
+                logf_(n, "error: no active configuration: %s", libusb_error_name(r));
+                goto fail;
+        }
+        d->iface = cfg->bNumInterfaces == 1 ? 0 : 1;
+        d->ep_out = 0;
+        for (int i = 0; i < cfg->bNumInterfaces; i++) {
+                const struct libusb_interface_descriptor *id = &cfg->interface[i].altsetting[0];
+                if (id->bInterfaceNumber != d->iface)
+                        continue;
+                for (int e = 0; e < id->bNumEndpoints; e++)
+                        if ((id->endpoint[e].bEndpointAddress & 0x80) == 0 &&
+                            (id->endpoint[e].bmAttributes & 3) == LIBUSB_TRANSFER_TYPE_BULK) {
+                                d->ep_out = id->endpoint[e].bEndpointAddress;
+                                break;
+                        }
+        }
+        libusb_free_config_descriptor(cfg);
+        if (!d->ep_out) {
+                logf_(n, "error: interface %d has no bulk OUT endpoint", d->iface);
+                goto fail;
+        }
+        r = libusb_claim_interface(d->h, d->iface);
+        if (r < 0) {
+                logf_(n, "error: claim interface %d: %s", d->iface, libusb_error_name(r));
+                goto fail;
+        }
+        d->xfer = libusb_alloc_transfer(0);
+        d->rom = dd.iSerialNumber == 0 || dd.iSerialNumber == 3;
+        if (d->rom) {
+                n->attempts++;
+                n->booted = false;
+                logf_(n, "state rom: %04x:%04x %s %s speed, interface %d, endpoint 0x%02x, attempt %u", vid, pid, devnode,
+                      libusb_get_device_speed(libusb_get_device(d->h)) == LIBUSB_SPEED_HIGH ? "high" : "full", d->iface,
+                      d->ep_out, n->attempts);
+                start_write(d, ST_HDR_CTRL, "<boot message>", 24);
+        } else {
+                logf_(n, "state serving: %04x:%04x %s", vid, pid, devnode);
+                n->files = 0;
+                n->bytes = 0;
+                ctrl_in(d, ST_REQUEST, 260, opt.read_timeout);
+        }
+        return;
+fail:
+        dev_close(d);
+        d->used = true; /* remember it, so a later "bind" does not retry */
+        snprintf(d->syspath, sizeof d->syspath, "%s", syspath);
+}
+
+static void device_removed(struct udev_device *u) {
+        struct dev *d = find_dev(udev_device_get_syspath(u));
+        if (!d)
+                return;
+        if (d->node && opt.verbose)
+                logf_(d->node, "removed %s", d->devnode);
+        d->removed = true;
+        if (d->busy)
+                libusb_cancel_transfer(d->xfer); /* closes in the callback */
+        else
+                dev_close(d);
+}
+
+static void usage(void) {
+        fprintf(stderr, "usage: probe-host [--expect N] [--timeout-ms MS] [--port PATH] [--chunk BYTES (0 = whole file)]\n"
+                        "                  [--ctrl-timeout-ms MS] [--read-timeout-ms MS] [--bulk-timeout-ms MS]\n"
+                        "                  [--scale N] [--retries N] [--verbose]\n");
+        exit(1);
+}
+
+int main(int argc, char **argv) {
+        static const struct option longopts[] = {
+                { "expect", required_argument, NULL, 'n' },          { "timeout-ms", required_argument, NULL, 't' },
+                { "port", required_argument, NULL, 'p' },            { "chunk", required_argument, NULL, 'c' },
+                { "ctrl-timeout-ms", required_argument, NULL, 'C' }, { "read-timeout-ms", required_argument, NULL, 'R' },
+                { "bulk-timeout-ms", required_argument, NULL, 'B' }, { "scale", required_argument, NULL, 's' },
+                { "retries", required_argument, NULL, 'r' },         { "verbose", no_argument, NULL, 'v' },
+                { NULL, 0, NULL, 0 },
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'n': opt.expect = (unsigned) atoi(optarg); break;
+                case 't': opt.timeout_ms = atoi(optarg); break;
+                case 'p': opt.port = optarg; break;
+                case 'c': opt.chunk = (size_t) strtoul(optarg, NULL, 0); break;
+                case 'C': opt.ctrl_timeout = (unsigned) atoi(optarg); break;
+                case 'R': opt.read_timeout = (unsigned) atoi(optarg); break;
+                case 'B': opt.bulk_timeout = (unsigned) atoi(optarg); break;
+                case 's': opt.scale = (unsigned) atoi(optarg); break;
+                case 'r': opt.retries = (unsigned) atoi(optarg); break;
+                case 'v': opt.verbose = true; break;
+                default: usage();
+                }
+        }
+        for (unsigned i = 0; i < MAX_DEVS; i++)
+                devs[i].fd = -1;
+
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+
+        int r = libusb_set_option(NULL, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);
+        if (r < 0) {
+                logf_(NULL, "error: LIBUSB_OPTION_NO_DEVICE_DISCOVERY: %s", libusb_error_name(r));
+                return 1;
+        }
+        r = libusb_init(&ctx);
+        if (r < 0) {
+                logf_(NULL, "error: libusb_init: %s", libusb_error_name(r));
+                return 1;
+        }
+        udev = udev_new();
+        struct udev_monitor *mon = udev_monitor_new_from_netlink(udev, "udev");
+        if (!mon) {
+                logf_(NULL, "error: udev monitor: %s", strerror(errno));
+                return 1;
+        }
+        udev_monitor_filter_add_match_subsystem_devtype(mon, "usb", "usb_device");
+        udev_monitor_enable_receiving(mon);
+
+        struct udev_enumerate *en = udev_enumerate_new(udev);
+        udev_enumerate_add_match_subsystem(en, "usb");
+        udev_enumerate_add_match_property(en, "DEVTYPE", "usb_device");
+        udev_enumerate_scan_devices(en);
+        struct udev_list_entry *e;
+        unsigned seen = 0;
+        udev_list_entry_foreach(e, udev_enumerate_get_list_entry(en)) {
+                struct udev_device *u = udev_device_new_from_syspath(udev, udev_list_entry_get_name(e));
+                if (u) {
+                        seen++;
+                        device_added(u);
+                        udev_device_unref(u);
+                }
+        }
+        udev_enumerate_unref(en);
+        logf_(NULL, "probe-host: %u USB devices at start, expecting %u boards", seen, opt.expect);
+
+        int64_t deadline = (int64_t) t0.tv_sec * 1000 + t0.tv_nsec / 1000000 + opt.timeout_ms;
+        while (exit_code < 0) {
+                if (n_up >= opt.expect) {
+                        exit_code = 0;
+                        break;
+                }
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                int64_t now_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+                if (now_ms >= deadline) {
+                        logf_(NULL, "error: probe-host: timed out with %u of %u boards up", n_up, opt.expect);
+                        exit_code = 2;
+                        break;
+                }
+
+                const struct libusb_pollfd **lp = libusb_get_pollfds(ctx);
+                struct pollfd pfd[64];
+                nfds_t n = 0;
+                pfd[n++] = (struct pollfd){ .fd = udev_monitor_get_fd(mon), .events = POLLIN };
+                for (size_t i = 0; lp && lp[i] && n < 64; i++)
+                        pfd[n++] = (struct pollfd){ .fd = lp[i]->fd, .events = lp[i]->events };
+                libusb_free_pollfds(lp);
+
+                int timeout = (int) (deadline - now_ms);
+                struct timeval tv;
+                if (libusb_get_next_timeout(ctx, &tv) == 1) {
+                        int t = (int) (tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+                        if (t < timeout)
+                                timeout = t;
+                }
+                if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+                        logf_(NULL, "error: poll: %s", strerror(errno));
+                        exit_code = 1;
+                        break;
+                }
+                if (pfd[0].revents & POLLIN) {
+                        struct udev_device *u;
+                        while ((u = udev_monitor_receive_device(mon))) {
+                                const char *action = udev_device_get_action(u);
+                                if (action && strcmp(action, "add") == 0)
+                                        device_added(u);
+                                else if (action && strcmp(action, "remove") == 0)
+                                        device_removed(u);
+                                udev_device_unref(u);
+                        }
+                }
+                struct timeval zero = { 0, 0 };
+                libusb_handle_events_timeout_completed(ctx, &zero, NULL);
+        }
+
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        logf_(NULL, "probe-host: %u of %u boards up in %.1f ms", n_up, opt.expect,
+              (double) (t1.tv_sec - t0.tv_sec) * 1000.0 + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6);
+
+        for (unsigned i = 0; i < MAX_DEVS; i++)
+                if (devs[i].used) {
+                        devs[i].removed = true;
+                        if (devs[i].busy)
+                                libusb_cancel_transfer(devs[i].xfer);
+                        else
+                                dev_close(&devs[i]);
+                }
+        for (int i = 0; i < 100; i++) {
+                bool busy = false;
+                for (unsigned k = 0; k < MAX_DEVS; k++)
+                        busy |= devs[k].busy;
+                if (!busy)
+                        break;
+                struct timeval tv = { 0, 10000 };
+                libusb_handle_events_timeout_completed(ctx, &tv, NULL);
+        }
+        udev_monitor_unref(mon);
+        udev_unref(udev);
+        libusb_exit(ctx);
+        return exit_code;
+}
