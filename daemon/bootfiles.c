@@ -181,6 +181,56 @@ int cb_bootname_check(const char *name, const char **reason) {
         return 0;
 }
 
+/*
+ * Without openat2() (kernels before 5.6, or valgrind, which does not know the
+ * call) the name is walked one component at a time and no symlink is
+ * followed at all: stricter than openat2, never looser. ".." and absolute
+ * names never get here (cb_bootname_check()).
+ */
+static int open_beneath_nofollow(int dir_fd, const char *name) {
+        _cleanup_free_ char *copy = strdup(name);
+        _cleanup_close_ int cur = -1;
+        char *save = NULL, *comp, *next;
+        struct stat st;
+        int fd;
+
+        if (!copy)
+                return -ENOMEM;
+        cur = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return -errno;
+        comp = strtok_r(copy, "/", &save);
+        while (comp) {
+                next = strtok_r(NULL, "/", &save);
+                if (strcmp(comp, ".") == 0) {
+                        comp = next;
+                        continue;
+                }
+                if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (S_ISLNK(st.st_mode))
+                        return -ELOOP;
+                if (!next)
+                        break;
+                fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                close(cur);
+                cur = fd;
+                comp = next;
+        }
+        if (!comp)
+                return -EISDIR; /* the name was only "." components */
+        fd = openat(cur, comp, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+        return fd < 0 ? -errno : fd;
+}
+
+static bool have_openat2 = true;
+
+void cb_bootfiles_disable_openat2(void) {
+        have_openat2 = false;
+}
+
 static int openat2_beneath(int dir_fd, const char *name) {
         struct open_how how = {
                 .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
@@ -195,9 +245,16 @@ static int openat2_beneath(int dir_fd, const char *name) {
         };
         long fd;
 
+        if (!have_openat2)
+                return open_beneath_nofollow(dir_fd, name);
         do
                 fd = syscall(SYS_openat2, dir_fd, name, &how, sizeof how);
         while (fd < 0 && errno == EINTR);
+        if (fd < 0 && errno == ENOSYS) {
+                have_openat2 = false;
+                log_warning("openat2() is not available: boot files are served without following any symlink");
+                return open_beneath_nofollow(dir_fd, name);
+        }
         return fd < 0 ? -errno : (int) fd;
 }
 
@@ -309,20 +366,13 @@ static int lookup_in_dir(struct cb_file_cache *c, const char *dir, const char *n
                 return refuse(reason, "path leaves the boot directory (symlink pointing outside, or absolute)",
                               -EPERM);
         case -ELOOP:
-                return refuse(reason, "symlink loop or /proc magic link", -EPERM);
+                return refuse(reason, "symlink loop, /proc magic link, or a symlink on a kernel without openat2",
+                              -EPERM);
+        case -EISDIR:
+                return refuse(reason, "not a regular file", -EPERM);
         case -EPERM:
                 /* Keep -EPERM meaning "refused, see reason" for the caller. */
                 return refuse(reason, "the kernel denied opening it", -EPERM);
-        case -ENOSYS: {
-                static bool logged = false;
-                if (!logged) {
-                        logged = true;
-                        log_error("openat2() is not available (Linux >= 5.6 needed): refusing to serve boot files, "
-                                  "as there is no other way to keep board-supplied names inside the boot "
-                                  "directory");
-                }
-                return -ENOSYS;
-        }
         default:
                 if (fd < 0)
                         return fd;

@@ -68,6 +68,12 @@ int cb_bootname_check(const char *name, const char **reason);
 int cb_file_cache_lookup(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *name,
                          struct cb_file **ret, const char **reason);
 
+/*
+ * Walk names without openat2(), following no symlink at all: what happens
+ * by itself where the kernel lacks openat2; tests use it to cover that path.
+ */
+void cb_bootfiles_disable_openat2(void);
+
 struct cb_file *cb_file_ref(struct cb_file *f);
 /* Returns NULL. */
 struct cb_file *cb_file_unref(struct cb_file *f);
