@@ -296,13 +296,15 @@ stage() {
 	printf -v "$var" '%s' "$path"
 }
 
+# A later stage's key includes the names (not paths: the cache may move) of
+# the entries it is built from.
 stage KDIR kernel "$(key "$KVER" "$KPKGVER" "$(declare -f build_kernel)")" build_kernel
-stage RGDIR raw_gadget "$(key "$KDIR" "$SRCVER" "$(declare -f build_raw_gadget)")" build_raw_gadget
+stage RGDIR raw_gadget "$(key "${KDIR##*/}" "$SRCVER" "$(declare -f build_raw_gadget)")" build_raw_gadget
 stage DBDIR debootstrap "$(key bookworm "$DEBOOTSTRAP_INCLUDE" "$(declare -f build_debootstrap)")" build_debootstrap
-stage INITRD initramfs "$(key "$KDIR" "${INITRAMFS_MODULES[*]}" \
+stage INITRD initramfs "$(key "${KDIR##*/}" "${INITRAMFS_MODULES[*]}" \
 	"$(dpkg-query -W -f='${Version}' busybox-static)" \
 	"$(cat "$VM_DIR/guest/initramfs-init")" "$(declare -f build_initramfs)")" build_initramfs
-stage ROOTFS rootfs "$(key "$DBDIR" "$KDIR" "$RGDIR" \
+stage ROOTFS rootfs "$(key "${DBDIR##*/}" "${KDIR##*/}" "${RGDIR##*/}" \
 	"$(cat "$VM_DIR/guest/cbtest-wrapper" "$VM_DIR/guest/cbtest.service")" \
 	"$(declare -f configure_rootfs build_rootfs_image)")" build_rootfs_image
 

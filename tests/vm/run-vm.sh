@@ -133,13 +133,19 @@ QEMU=(
 
 log "payload $PAYLOAD, output $OUT, timeout ${TIMEOUT}s"
 T_QEMU=$(now)
-set +e
 # stdin from /dev/null: CI has none, and the guest needs none.
 # sed: the serial console ends lines with CR LF.
-timeout --kill-after=10 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 |
-	sed -u 's/\r$//' | tee "$LOG"
-qemu_rc=${PIPESTATUS[0]}
-set -e
+# In the background + wait: bash runs a signal trap only once the foreground
+# job ends, so a foreground pipeline would leave a Ctrl-C'd or killed run
+# waiting for the VM; `wait` is interrupted at once.
+{
+	rc=0
+	timeout --kill-after=10 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 || rc=$?
+	echo "$rc" > "$OUT/qemu.rc"
+} | sed -u 's/\r*$//' | tee "$LOG" &
+wait $!
+qemu_rc=$(cat "$OUT/qemu.rc" 2>/dev/null || echo 1)
+rm -f "$OUT/qemu.rc"
 T_VM=$(elapsed "$T_QEMU")
 
 rc=
