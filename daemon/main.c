@@ -11,12 +11,15 @@
 #include <systemd/sd-event.h>
 
 #include "cb-build-config.h"
+#include "clusterboot/varlink.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "manager.h"
 
 struct options {
         const char *config_path;
+        const char *socket_path;
         bool config_given;
         bool check_config;
         int log_level;
@@ -28,6 +31,7 @@ static void help(void) {
                "Boot Raspberry Pi boards over USB, many at once, and recover failed boots.\n\n"
                "  -c, --config=PATH      configuration file (default " CB_DEFAULT_CONFIG ")\n"
                "      --check-config     validate the configuration and exit\n"
+               "      --socket=PATH      control socket (default " CB_VL_DEFAULT_SOCKET ")\n"
                "      --log-level=LEVEL  debug, info, notice, warning, err (default info)\n"
                "      --log-target=T     auto, journal or stderr (default auto)\n"
                "  -h, --help             show this help\n"
@@ -48,16 +52,18 @@ static int parse_level(const char *s) {
 }
 
 static int parse_args(int argc, char **argv, struct options *o) {
-        enum { ARG_CHECK = 0x100, ARG_LEVEL, ARG_TARGET, ARG_VERSION };
+        enum { ARG_CHECK = 0x100, ARG_LEVEL, ARG_TARGET, ARG_VERSION, ARG_SOCKET };
         static const struct option longopts[] = {
                 { "config", required_argument, NULL, 'c' },    { "check-config", no_argument, NULL, ARG_CHECK },
                 { "log-level", required_argument, NULL, ARG_LEVEL }, { "log-target", required_argument, NULL, ARG_TARGET },
                 { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, ARG_VERSION },
+                { "socket", required_argument, NULL, ARG_SOCKET },
                 { NULL, 0, NULL, 0 },
         };
         int c;
 
-        *o = (struct options){ .config_path = CB_DEFAULT_CONFIG, .log_level = LOG_INFO, .log_target = CB_LOG_AUTO };
+        *o = (struct options){ .config_path = CB_DEFAULT_CONFIG, .socket_path = CB_VL_DEFAULT_SOCKET,
+                               .log_level = LOG_INFO, .log_target = CB_LOG_AUTO };
         while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 'c':
@@ -66,6 +72,9 @@ static int parse_args(int argc, char **argv, struct options *o) {
                         break;
                 case ARG_CHECK:
                         o->check_config = true;
+                        break;
+                case ARG_SOCKET:
+                        o->socket_path = optarg;
                         break;
                 case ARG_LEVEL:
                         o->log_level = parse_level(optarg);
@@ -112,6 +121,7 @@ struct daemon {
         struct options options;
         sd_event *event;
         struct cb_manager *manager;
+        struct cb_control *control;
 };
 
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -120,8 +130,8 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        struct daemon *d = userdata;
+/* SIGHUP and the control socket's Reload both come here. */
+static int reload(struct daemon *d) {
         struct cb_config *config = NULL;
         int r;
 
@@ -131,10 +141,43 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
                 log_error("configuration not reloaded: %s has errors (see above); keeping the running one",
                           d->options.config_path);
         else
-                cb_manager_reload(d->manager, config);
+                r = cb_manager_reload(d->manager, config);
         (void) sd_notify(false, "READY=1");
+        return r;
+}
+
+static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) reload(userdata);
         return 0;
 }
+
+/* The control socket sees the manager through these (control.h explains why not directly). */
+static size_t control_n_nodes(void *userdata) {
+        return cb_manager_n_nodes(((struct daemon *) userdata)->manager);
+}
+static struct cb_node *control_node(void *userdata, size_t i) {
+        return cb_manager_node(((struct daemon *) userdata)->manager, i);
+}
+static struct cb_node *control_find_node(void *userdata, const char *name_or_port) {
+        return cb_manager_find_node(((struct daemon *) userdata)->manager, name_or_port);
+}
+static const struct cb_config *control_config(void *userdata) {
+        return cb_manager_config(((struct daemon *) userdata)->manager);
+}
+static void control_summary(void *userdata, char *buf, size_t size) {
+        cb_manager_summary(((struct daemon *) userdata)->manager, buf, size);
+}
+static int control_reload(void *userdata) {
+        return reload(userdata);
+}
+static const struct cb_control_ops control_ops = {
+        .n_nodes = control_n_nodes,
+        .node = control_node,
+        .find_node = control_find_node,
+        .config = control_config,
+        .summary = control_summary,
+        .reload = control_reload,
+};
 
 int main(int argc, char **argv) {
         struct daemon d = { 0 };
@@ -186,6 +229,14 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "cannot start");
                 goto out;
         }
+        /* before the first board is seen, so that every change reaches the watchers */
+        r = cb_control_new(d.event, &(struct cb_control_settings){ .socket_path = d.options.socket_path },
+                           &control_ops, &d, &d.control);
+        if (r < 0) {
+                log_error_errno(r, "cannot open the control socket");
+                goto out;
+        }
+        cb_manager_set_listener(d.manager, cb_control_node_changed, d.control);
         r = cb_manager_start(d.manager);
         if (r < 0) {
                 log_error_errno(r, "cannot watch USB devices");
@@ -199,6 +250,9 @@ int main(int argc, char **argv) {
         if (r < 0)
                 log_error_errno(r, "event loop failed");
 out:
+        if (d.manager)
+                cb_manager_set_listener(d.manager, NULL, NULL);
+        cb_control_free(d.control);
         cb_manager_free(d.manager);
         sd_event_unref(d.event);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

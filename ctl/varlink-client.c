@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "varlink-client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clusterboot/varlink.h"
+#include "daemon/json-util.h"
+
+struct vl_client {
+        int fd;
+        struct cb_msgbuf in;
+};
+
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+int vl_client_connect(const char *path, struct vl_client **ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t n = strlen(path);
+        struct vl_client *c;
+
+        if (n == 0 || n >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, n + 1);
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        cb_msgbuf_init(&c->in, CB_VL_REPLY_MAX);
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c->fd < 0 ||
+            connect(c->fd, (const struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + 1)) < 0) {
+                int r = -errno;
+                vl_client_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+struct vl_client *vl_client_free(struct vl_client *c) {
+        if (!c)
+                return NULL;
+        if (c->fd >= 0)
+                close(c->fd);
+        cb_msgbuf_done(&c->in);
+        free(c);
+        return NULL;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return errno == EPIPE ? -ECONNRESET : -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int vl_client_send(struct vl_client *c, const char *method, struct json_object *parameters, bool more) {
+        struct json_object *m = json_object_new_object();
+        const char *text;
+        size_t size = 0;
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        if (cb_json_add_string(m, CB_VL_KEY_METHOD, method) < 0 ||
+            cb_json_add(m, CB_VL_KEY_PARAMETERS,
+                        parameters ? json_object_get(parameters) : json_object_new_object()) < 0 ||
+            (more && cb_json_add_bool(m, CB_VL_KEY_MORE, true) < 0) || !(text = cb_json_to_string(m, &size))) {
+                json_object_put(m);
+                return -ENOMEM;
+        }
+        /* the terminating NUL is part of the message */
+        r = write_all(c->fd, text, size + 1);
+        json_object_put(m);
+        return r;
+}
+
+static int parse_reply(const char *text, size_t size, struct vl_reply *ret) {
+        struct json_object *root = NULL, *params = NULL;
+        const char *reason = NULL, *error = NULL;
+        bool continues = false;
+        int r;
+
+        r = cb_json_parse_object(text, size, &root, &reason);
+        if (r < 0)
+                return r;
+        if (cb_json_get_string(root, CB_VL_KEY_ERROR, &error) < 0 ||
+            cb_json_get_object(root, CB_VL_KEY_PARAMETERS, &params) < 0 ||
+            cb_json_get_bool(root, CB_VL_KEY_CONTINUES, &continues) < 0) {
+                json_object_put(root);
+                return -EBADMSG;
+        }
+        if (!params) {
+                /* a reply may leave out empty parameters */
+                params = json_object_new_object();
+                if (!params || cb_json_add(root, CB_VL_KEY_PARAMETERS, params) < 0) {
+                        json_object_put(root);
+                        return -ENOMEM;
+                }
+        }
+        *ret = (struct vl_reply){ .root = root, .parameters = params, .error = error, .continues = continues };
+        return 0;
+}
+
+int vl_client_receive(struct vl_client *c, uint64_t timeout_usec, struct vl_reply *ret) {
+        uint64_t deadline = timeout_usec == VL_TIMEOUT_INFINITY ? UINT64_MAX : monotonic_usec() + timeout_usec;
+        char buf[65536];
+
+        for (;;) {
+                char *text = NULL;
+                size_t size = 0;
+                int r = cb_msgbuf_next(&c->in, &text, &size);
+
+                if (r < 0)
+                        return -EBADMSG;
+                if (r > 0)
+                        return parse_reply(text, size, ret);
+
+                int wait_ms = -1;
+                if (deadline != UINT64_MAX) {
+                        uint64_t now = monotonic_usec();
+                        if (now >= deadline)
+                                return -ETIMEDOUT;
+                        wait_ms = (int) ((deadline - now + 999) / 1000);
+                }
+                struct pollfd p = { .fd = c->fd, .events = POLLIN };
+                r = poll(&p, 1, wait_ms);
+                if (r < 0)
+                        return -errno; /* -EINTR included: the caller's signal handler asked to stop */
+                if (r == 0)
+                        continue; /* the deadline check above says so */
+
+                ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                return -EINTR;
+                        return errno == ECONNRESET ? -ECONNRESET : -errno;
+                }
+                if (n == 0)
+                        return -ECONNRESET;
+                r = cb_msgbuf_feed(&c->in, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int vl_client_call(struct vl_client *c, const char *method, struct json_object *parameters, struct vl_reply *ret) {
+        int r = vl_client_send(c, method, parameters, false);
+
+        if (r < 0)
+                return r;
+        return vl_client_receive(c, VL_TIMEOUT_DEFAULT, ret);
+}
+
+void vl_reply_done(struct vl_reply *r) {
+        if (r->root)
+                json_object_put(r->root);
+        *r = (struct vl_reply){ 0 };
+}
+
+const char *vl_reply_message(const struct vl_reply *r) {
+        return cb_json_string_or(r->parameters, CB_VL_FIELD_MESSAGE, NULL);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The control socket: a varlink server (interface io.clusterboot.Manager,
+ * see clusterboot/varlink.h) on the daemon's sd-event loop. Anyone who can
+ * connect may read (GetStatus, Watch); changing methods need the peer to be
+ * root or in the group "clusterboot". Every client is bounded (message size,
+ * queued output, number of clients), so no client can delay a board.
+ *
+ * The server reads nodes and acts through `struct cb_control_ops`, not the
+ * manager itself: the daemon passes thin wrappers around its manager, the
+ * tests pass an in-process cluster of emulated boards.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "node.h"
+
+struct cb_control;
+
+struct cb_control_ops {
+        size_t (*n_nodes)(void *userdata);
+        struct cb_node *(*node)(void *userdata, size_t i);
+        /* by name first, then by port; NULL if none */
+        struct cb_node *(*find_node)(void *userdata, const char *name_or_port);
+        const struct cb_config *(*config)(void *userdata);
+        /* e.g. "4 nodes: 3 up, 1 serving" */
+        void (*summary)(void *userdata, char *buf, size_t size);
+        /* Re-reads the configuration; 0 or a negative errno (the callee logs why). NULL: Reload is refused. */
+        int (*reload)(void *userdata);
+};
+
+#define CB_CONTROL_MAX_CLIENTS 128
+#define CB_CONTROL_MAX_OUTPUT (1024u * 1024u)
+
+struct cb_control_settings {
+        /* NULL: CB_VL_DEFAULT_SOCKET. Not used when systemd passed a listening socket. */
+        const char *socket_path;
+        /* 0: the defaults above and CB_VL_REQUEST_MAX (tests make them small) */
+        size_t max_clients;
+        size_t max_message_size;
+        size_t max_output_size; /* queued for a client that does not read; beyond it the client is dropped */
+};
+
+/*
+ * Starts listening: on the socket systemd passed (socket activation), else
+ * on the path (its parent directories are created, a stale socket replaced;
+ * a live one means another daemon runs: -EADDRINUSE). Errors are logged.
+ */
+int cb_control_new(sd_event *event, const struct cb_control_settings *settings, const struct cb_control_ops *ops,
+                   void *userdata, struct cb_control **ret);
+/* Drops every client, closes the socket and removes it if it created it. */
+struct cb_control *cb_control_free(struct cb_control *c);
+
+/*
+ * Tells watchers that a node changed. Shaped as the manager's listener:
+ * cb_manager_set_listener(manager, cb_control_node_changed, control).
+ */
+void cb_control_node_changed(struct cb_node *node, void *userdata);
+
+size_t cb_control_n_clients(const struct cb_control *c);
+const char *cb_control_socket_path(const struct cb_control *c);
+
+/* ---- pieces exposed for the unit tests ---- */
+
+/* Who is on the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
+struct cb_peer {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;            /* primary */
+        const gid_t *groups;  /* supplementary */
+        size_t n_groups;
+};
+
+/* May this peer call changing methods? `group` is the control group's gid, NULL if the group does not exist. */
+bool cb_control_peer_may_change(const struct cb_peer *peer, const gid_t *group);
+
+/*
+ * A node as the protocol shows it (clusterboot/varlink.h fields). Timestamps
+ * are converted from CLOCK_MONOTONIC to CLOCK_REALTIME with the given
+ * "now" pair. With `with_events`, the node's recent history is included.
+ */
+int cb_control_node_json(const struct cb_node *node, const struct cb_config *config, bool with_events,
+                         uint64_t now_monotonic, uint64_t now_realtime, struct json_object **ret);

@@ -1,0 +1,816 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The control server on a real UNIX socket, in-process: real nodes booting
+ * emulated boards on the same sd-event loop, clients as plain sockets that
+ * the test reads while it steps the loop. Covers the methods, Watch during
+ * a boot with a retry, permission (a child process turned into nobody),
+ * and every limit: garbage, oversize, half messages, too many clients, a
+ * client that stops reading.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "check.h"
+#include "clusterboot/varlink.h"
+#include "control.h"
+#include "json-util.h"
+#include "log.h"
+#include "world.h"
+
+#define RUN_TIMEOUT (20 * USEC_PER_SEC)
+#define REPLY_TIMEOUT (5 * USEC_PER_SEC)
+
+/* ---- the daemon side: a world of nodes behind the control ops ---- */
+
+struct fixture {
+        struct world w;
+        struct cb_control *control;
+        char dir[64];
+        char path[128];
+        int reload_result;
+        unsigned reloads;
+};
+
+static size_t fx_n_nodes(void *userdata) {
+        return ((struct fixture *) userdata)->w.n_ports;
+}
+static struct cb_node *fx_node(void *userdata, size_t i) {
+        struct fixture *f = userdata;
+        return i < f->w.n_ports ? f->w.nodes[i] : NULL;
+}
+static struct cb_node *fx_find_node(void *userdata, const char *name) {
+        struct fixture *f = userdata;
+        for (size_t i = 0; i < f->w.n_ports; i++)
+                if (strcmp(cb_node_name(f->w.nodes[i]), name) == 0)
+                        return f->w.nodes[i];
+        for (size_t i = 0; i < f->w.n_ports; i++)
+                if (strcmp(cb_node_port(f->w.nodes[i]), name) == 0)
+                        return f->w.nodes[i];
+        return NULL;
+}
+static const struct cb_config *fx_config(void *userdata) {
+        return ((struct fixture *) userdata)->w.config;
+}
+static void fx_summary(void *userdata, char *buf, size_t size) {
+        snprintf(buf, size, "%zu nodes in the test", ((struct fixture *) userdata)->w.n_ports);
+}
+static int fx_reload(void *userdata) {
+        struct fixture *f = userdata;
+        f->reloads++;
+        return f->reload_result;
+}
+static const struct cb_control_ops fx_ops = {
+        .n_nodes = fx_n_nodes,
+        .node = fx_node,
+        .find_node = fx_find_node,
+        .config = fx_config,
+        .summary = fx_summary,
+        .reload = fx_reload,
+};
+
+static void fx_init(struct fixture *f, size_t n_boards, const struct emu_board_config *boards,
+                    const struct cb_control_settings *settings) {
+        struct cb_control_settings s = settings ? *settings : (struct cb_control_settings){ 0 };
+        struct emu_board_config plain = { 0 };
+
+        memset(f, 0, sizeof *f);
+        CHECK(world_init(&f->w, false) == 0);
+        snprintf(f->dir, sizeof f->dir, "/tmp/cb-control-XXXXXX");
+        CHECK(mkdtemp(f->dir) != NULL);
+        /* a child that became nobody must reach the socket */
+        CHECK(chmod(f->dir, 0755) == 0);
+        /* in a directory that does not exist yet: the server creates it */
+        snprintf(f->path, sizeof f->path, "%s/run/io.clusterboot", f->dir);
+        s.socket_path = f->path;
+        for (size_t i = 0; i < n_boards; i++)
+                world_add(&f->w, boards ? &boards[i] : &plain);
+        CHECK(cb_control_new(f->w.event, &s, &fx_ops, f, &f->control) == 0);
+        /* as the daemon does with cb_manager_set_listener() */
+        f->w.env.changed = cb_control_node_changed;
+        f->w.env.userdata = f->control;
+}
+
+static void fx_done(struct fixture *f) {
+        char run[160];
+
+        f->w.env.changed = NULL;
+        cb_control_free(f->control);
+        /* the socket is removed with the server */
+        CHECK(access(f->path, F_OK) < 0 && errno == ENOENT);
+        snprintf(run, sizeof run, "%s/run", f->dir);
+        (void) rmdir(run);
+        (void) rmdir(f->dir);
+        world_done(&f->w);
+}
+
+static void pump(struct fixture *f, usec_t for_usec) {
+        usec_t end = now_usec() + for_usec;
+        while (now_usec() < end)
+                (void) sd_event_run(f->w.event, 2 * USEC_PER_MSEC);
+}
+
+/* ---- the client side: plain sockets, read while the loop is stepped ---- */
+
+struct tclient {
+        int fd;
+        struct cb_msgbuf in;
+};
+
+static int connect_to(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
+                int r = -errno;
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static void tc_open(struct fixture *f, struct tclient *c) {
+        c->fd = connect_to(f->path);
+        CHECK(c->fd >= 0);
+        cb_msgbuf_init(&c->in, CB_VL_REPLY_MAX);
+}
+
+static void tc_close(struct tclient *c) {
+        if (c->fd >= 0)
+                close(c->fd);
+        c->fd = -1;
+        cb_msgbuf_done(&c->in);
+}
+
+static void tc_send_raw(struct tclient *c, const char *data, size_t size) {
+        CHECK(send(c->fd, data, size, MSG_NOSIGNAL) == (ssize_t) size);
+}
+
+static void tc_send(struct tclient *c, const char *json) {
+        tc_send_raw(c, json, strlen(json) + 1);
+}
+
+/*
+ * The next message from the server, parsed; NULL on timeout. *ret_closed is
+ * set when the server closed the connection instead.
+ */
+static struct json_object *tc_receive_within(struct fixture *f, struct tclient *c, usec_t timeout, bool *ret_closed) {
+        usec_t deadline = now_usec() + timeout;
+        char buf[65536];
+
+        if (ret_closed)
+                *ret_closed = false;
+        while (now_usec() < deadline) {
+                char *text;
+                size_t size;
+                struct json_object *o = NULL;
+                const char *reason;
+
+                if (cb_msgbuf_next(&c->in, &text, &size) > 0) {
+                        CHECK_MSG(cb_json_parse_object(text, size, &o, &reason) == 0, "bad reply: %s", text);
+                        return o;
+                }
+                ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) {
+                        CHECK(cb_msgbuf_feed(&c->in, buf, (size_t) n) == 0);
+                        continue;
+                }
+                if (n == 0 || (n < 0 && errno != EAGAIN)) {
+                        if (ret_closed)
+                                *ret_closed = true;
+                        return NULL;
+                }
+                (void) sd_event_run(f->w.event, 2 * USEC_PER_MSEC);
+        }
+        return NULL;
+}
+
+static struct json_object *tc_receive(struct fixture *f, struct tclient *c, bool *ret_closed) {
+        return tc_receive_within(f, c, REPLY_TIMEOUT, ret_closed);
+}
+
+/* Waits until the server has closed this connection. */
+static bool tc_closed(struct fixture *f, struct tclient *c) {
+        bool closed = false;
+        struct json_object *o;
+
+        while ((o = tc_receive(f, c, &closed)))
+                json_object_put(o);
+        return closed;
+}
+
+static const char *reply_error(struct json_object *reply) {
+        return cb_json_string_or(reply, CB_VL_KEY_ERROR, NULL);
+}
+
+static struct json_object *reply_params(struct json_object *reply) {
+        struct json_object *p = NULL;
+        (void) cb_json_get_object(reply, CB_VL_KEY_PARAMETERS, &p);
+        return p;
+}
+
+static struct json_object *call(struct fixture *f, struct tclient *c, const char *json) {
+        tc_send(c, json);
+        return tc_receive(f, c, NULL);
+}
+
+static bool error_is(struct json_object *reply, const char *error) {
+        const char *e = reply ? reply_error(reply) : NULL;
+        CHECK_MSG(e && strcmp(e, error) == 0, "expected %s, got %s", error, e ? e : "(no error)");
+        return e && strcmp(e, error) == 0;
+}
+
+/* ---- tests ---- */
+
+static void test_methods(void) {
+        struct fixture f;
+        struct tclient c;
+        struct json_object *r, *nodes = NULL, *daemon = NULL;
+
+        fx_init(&f, 3, NULL, NULL);
+        tc_open(&f, &c);
+
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+        CHECK(r && !reply_error(r));
+        CHECK(cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1 && json_object_array_length(nodes) == 3);
+        CHECK(cb_json_get_object(reply_params(r), CB_VL_FIELD_DAEMON, &daemon) == 1);
+        CHECK(strcmp(cb_json_string_or(daemon, CB_VL_FIELD_SUMMARY, ""), "3 nodes in the test") == 0);
+        CHECK(strcmp(cb_json_string_or(daemon, CB_VL_FIELD_SOCKET_PATH, ""), f.path) == 0);
+        CHECK(cb_json_u64_or(daemon, CB_VL_FIELD_N_CLIENTS, 0) == 1);
+        /* the table's reply carries no history */
+        CHECK(!json_object_object_get_ex(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_EVENTS, NULL));
+        json_object_put(r);
+
+        /* one node, by name and by port, with its events */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node2\"}}");
+        CHECK(r && !reply_error(r));
+        CHECK(cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1 && json_object_array_length(nodes) == 1);
+        CHECK(strcmp(cb_json_string_or(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_NAME, ""), "node2") == 0);
+        CHECK(json_object_object_get_ex(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_EVENTS, NULL));
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"3-1\"}}");
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1 &&
+              strcmp(cb_json_string_or(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_NAME, ""), "node3") == 0);
+        json_object_put(r);
+
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node9\"}}");
+        if (error_is(r, CB_VL_ERROR_NO_SUCH_NODE))
+                CHECK(strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_NAME, ""), "node9") == 0 &&
+                      cb_json_string_or(reply_params(r), CB_VL_FIELD_MESSAGE, NULL));
+        json_object_put(r);
+
+        /* parameter mistakes are answered, and the connection stays usable */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"nmae\":\"node2\"}}");
+        if (error_is(r, CB_VL_ERROR_SERVICE_INVALID_PARAMETER))
+                CHECK(strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_PARAMETER, ""), "nmae") == 0);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":5}}");
+        error_is(r, CB_VL_ERROR_SERVICE_INVALID_PARAMETER);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_RETRY "\"}");
+        error_is(r, CB_VL_ERROR_SERVICE_INVALID_PARAMETER);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"io.clusterboot.Manager.Explode\"}");
+        if (error_is(r, CB_VL_ERROR_METHOD_NOT_FOUND))
+                CHECK(strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_METHOD, ""),
+                             "io.clusterboot.Manager.Explode") == 0);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_WATCH "\"}");
+        error_is(r, CB_VL_ERROR_EXPECTED_MORE);
+        json_object_put(r);
+
+        /* power: no backend yet, and the answer says how to configure one */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node1\"}}");
+        if (error_is(r, CB_VL_ERROR_NO_POWER_CONTROL))
+                CHECK(strstr(cb_json_string_or(reply_params(r), CB_VL_FIELD_MESSAGE, ""), "Power=") != NULL);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_POWER_OFF "\",\"parameters\":{\"name\":\"node7\"}}");
+        error_is(r, CB_VL_ERROR_NO_SUCH_NODE);
+        json_object_put(r);
+
+        /* reload goes to the daemon's callback; its failure is an error */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}");
+        CHECK(r && !reply_error(r) && f.reloads == 1);
+        json_object_put(r);
+        f.reload_result = -EINVAL;
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}");
+        error_is(r, CB_VL_ERROR_RELOAD_FAILED);
+        json_object_put(r);
+
+        /* generic varlink clients */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}");
+        CHECK(r && !reply_error(r) && strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_VENDOR, ""), "clusterboot") == 0);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_INTERFACE_DESCRIPTION "\",\"parameters\":{\"interface\":\"" CB_VL_INTERFACE "\"}}");
+        CHECK(r && strstr(cb_json_string_or(reply_params(r), CB_VL_FIELD_DESCRIPTION, ""), "method GetStatus(") != NULL);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_INTERFACE_DESCRIPTION "\",\"parameters\":{\"interface\":\"org.example\"}}");
+        error_is(r, CB_VL_ERROR_INTERFACE_NOT_FOUND);
+        json_object_put(r);
+
+        /* oneway: done, and nothing is answered; the next call's reply is the next message */
+        f.reload_result = 0;
+        tc_send(&c, "{\"method\":\"" CB_VL_METHOD_RELOAD "\",\"oneway\":true}");
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}");
+        CHECK(r && !reply_error(r) && strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_VENDOR, ""), "clusterboot") == 0);
+        CHECK(f.reloads == 3);
+        json_object_put(r);
+
+        tc_close(&c);
+        fx_done(&f);
+}
+
+/* Calls split anywhere, several in one write, and a message left half-sent. */
+static void test_framing_on_the_wire(void) {
+        static const char two[] = "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}\0{\"method\":\"" CB_VL_METHOD_GET_STATUS
+                                  "\",\"parameters\":{\"name\":\"node1\"}}";
+        struct fixture f;
+        struct tclient c, half;
+        struct json_object *r;
+
+        fx_init(&f, 1, NULL, NULL);
+        tc_open(&f, &c);
+        tc_open(&f, &half);
+
+        /* byte by byte, with the loop running in between */
+        for (size_t i = 0; i < sizeof two; i++) {
+                tc_send_raw(&c, two + i, 1);
+                pump(&f, 100);
+        }
+        r = tc_receive(&f, &c, NULL);
+        CHECK(r && cb_json_get_string(reply_params(r), CB_VL_FIELD_VENDOR, &(const char *){ NULL }) == 1);
+        json_object_put(r);
+        r = tc_receive(&f, &c, NULL);
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &(struct json_object *){ NULL }) == 1);
+        json_object_put(r);
+
+        /* both in one write, in order */
+        tc_send_raw(&c, two, sizeof two);
+        r = tc_receive(&f, &c, NULL);
+        CHECK(r && cb_json_get_string(reply_params(r), CB_VL_FIELD_VENDOR, &(const char *){ NULL }) == 1);
+        json_object_put(r);
+        r = tc_receive(&f, &c, NULL);
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &(struct json_object *){ NULL }) == 1);
+        json_object_put(r);
+
+        /* a half message waits without harm; others are served meanwhile */
+        tc_send_raw(&half, "{\"method\":\"" CB_VL_METHOD_GET_INFO, 20);
+        pump(&f, 20 * USEC_PER_MSEC);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        /* ...and completes when the rest comes */
+        const char *whole = "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}";
+        tc_send(&half, whole + 20);
+        r = tc_receive(&f, &half, NULL);
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+
+        /* a client that sends a call and hangs up at once still has it carried out */
+        unsigned reloads = f.reloads;
+        tc_send(&half, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}");
+        shutdown(half.fd, SHUT_WR);
+        r = tc_receive(&f, &half, NULL);
+        CHECK(r && !reply_error(r) && f.reloads == reloads + 1);
+        json_object_put(r);
+        CHECK(tc_closed(&f, &half));
+
+        tc_close(&half);
+        tc_close(&c);
+        pump(&f, 20 * USEC_PER_MSEC);
+        CHECK(cb_control_n_clients(f.control) == 0);
+        fx_done(&f);
+}
+
+/* Garbage and oversize messages are answered with an error, then the client is dropped. */
+static void test_bad_clients(void) {
+        static const char *const garbage[] = {
+                "hello",
+                "[1,2,3]",
+                "{\"parameters\":{}}",
+                "{\"method\":42}",
+                "{\"method\":\"" CB_VL_METHOD_GET_INFO "\",\"parameters\":[]}",
+                "{\"method\":\"" CB_VL_METHOD_GET_INFO "\",\"more\":\"yes\"}",
+                "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"} trailing",
+                "{\"method\":\"\xc3\x28\"}",
+                "",
+        };
+        struct cb_control_settings s = { .max_message_size = 1024 };
+        struct fixture f;
+        struct tclient c, good;
+        struct json_object *r;
+        char big[2048];
+
+        fx_init(&f, 1, NULL, &s);
+        tc_open(&f, &good);
+
+        for (size_t i = 0; i < ELEMENTSOF(garbage); i++) {
+                tc_open(&f, &c);
+                r = call(&f, &c, garbage[i]);
+                CHECK_MSG(r && reply_error(r) && strcmp(reply_error(r), CB_VL_ERROR_INVALID_PARAMETER) == 0,
+                          "garbage %zu not refused", i);
+                json_object_put(r);
+                CHECK_MSG(tc_closed(&f, &c), "garbage %zu: still connected", i);
+                tc_close(&c);
+        }
+
+        /* oversize: refused before its end arrives, and the connection closed */
+        tc_open(&f, &c);
+        memset(big, ' ', sizeof big);
+        tc_send_raw(&c, big, sizeof big);
+        r = tc_receive(&f, &c, NULL);
+        if (error_is(r, CB_VL_ERROR_INVALID_PARAMETER))
+                CHECK(strstr(cb_json_string_or(reply_params(r), CB_VL_FIELD_MESSAGE, ""), "1024") != NULL);
+        json_object_put(r);
+        CHECK(tc_closed(&f, &c));
+        tc_close(&c);
+
+        /* nothing of it disturbed anyone else */
+        r = call(&f, &good, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        CHECK(cb_control_n_clients(f.control) == 1);
+        tc_close(&good);
+        fx_done(&f);
+}
+
+/* Too many clients: the one idle the longest makes room; watchers are never evicted. */
+static void test_client_limit(void) {
+        struct cb_control_settings s = { .max_clients = 4 };
+        struct fixture f;
+        struct tclient c[6];
+        struct json_object *r;
+
+        fx_init(&f, 1, NULL, &s);
+        for (int i = 0; i < 4; i++) {
+                tc_open(&f, &c[i]);
+                pump(&f, 5 * USEC_PER_MSEC);
+        }
+        CHECK(cb_control_n_clients(f.control) == 4);
+        /* the first one is kept busy: it becomes the most recently active */
+        r = call(&f, &c[0], "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}");
+        json_object_put(r);
+
+        tc_open(&f, &c[4]);
+        r = call(&f, &c[4], "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        CHECK(cb_control_n_clients(f.control) == 4);
+        CHECK(tc_closed(&f, &c[1])); /* idle the longest */
+        r = call(&f, &c[0], "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+
+        /* all watching: a new connection is refused instead */
+        struct tclient *w[] = { &c[0], &c[2], &c[3], &c[4] };
+        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
+                r = call(&f, w[i], "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}");
+                CHECK(r && cb_json_bool_or(r, CB_VL_KEY_CONTINUES, false));
+                json_object_put(r);
+        }
+        tc_open(&f, &c[5]);
+        CHECK(tc_closed(&f, &c[5]));
+        CHECK(cb_control_n_clients(f.control) == 4);
+
+        for (int i = 0; i < 6; i++)
+                tc_close(&c[i]);
+        pump(&f, 20 * USEC_PER_MSEC);
+        CHECK(cb_control_n_clients(f.control) == 0);
+        fx_done(&f);
+}
+
+/* A watcher that stops reading is dropped once its queue is full; the loop never blocks on it. */
+static void test_slow_reader(void) {
+        struct cb_control_settings s = { .max_output_size = 16 * 1024 };
+        struct fixture f;
+        struct tclient slow, good;
+        struct json_object *r;
+        int small = 4096;
+        usec_t start;
+
+        fx_init(&f, 1, NULL, &s);
+        tc_open(&f, &slow);
+        tc_open(&f, &good);
+        CHECK(setsockopt(slow.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+        r = call(&f, &slow, "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}");
+        CHECK(r && cb_json_bool_or(r, CB_VL_KEY_CONTINUES, false));
+        json_object_put(r);
+
+        start = now_usec();
+        for (int i = 0; i < 20000 && cb_control_n_clients(f.control) == 2; i++)
+                cb_control_node_changed(f.w.nodes[0], f.control);
+        CHECK(cb_control_n_clients(f.control) == 1);
+        CHECK(now_usec() - start < 5 * USEC_PER_SEC);
+        r = call(&f, &good, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+
+        tc_close(&slow);
+        tc_close(&good);
+        fx_done(&f);
+}
+
+/* Watch during real boots: the first reply holds every node, then each change follows, a retry included. */
+static void test_watch_boot_with_retry(void) {
+        struct emu_board_config boards[2] = { 0 };
+        static const char *const expected[] = { "rom", "serving", "retrying", "rom", "serving", "booted", "up" };
+        struct fixture f;
+        struct tclient c;
+        struct json_object *r, *nodes = NULL, *event = NULL;
+        size_t matched = 0, progress = 0, n_events = 0;
+        const char *last_state = NULL;
+        uint64_t last_attempt = 0;
+
+        /* board 2 vanishes in the middle of kernel.img on its first attempt and comes back in the ROM */
+        boards[1].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1,
+                                                  .name = "kernel.img", .offset = 100 };
+        boards[1].n_faults = 1;
+        fx_init(&f, 2, boards, NULL);
+        tc_open(&f, &c);
+
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}");
+        CHECK(r && !reply_error(r) && cb_json_bool_or(r, CB_VL_KEY_CONTINUES, false));
+        CHECK(cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1 && json_object_array_length(nodes) == 2);
+        json_object_put(r);
+
+        emu_port_plug(&f.w.ports[0]);
+        emu_port_plug(&f.w.ports[1]);
+        CHECK(world_run(&f.w, RUN_TIMEOUT) == 0);
+        CHECK(cb_node_state(f.w.nodes[1]) == CB_NODE_UP && cb_node_attempt(f.w.nodes[1]) == 2);
+
+        static char last_node2[32];
+        /* everything was sent while the boards booted; what is queued arrives at once */
+        while ((r = tc_receive_within(&f, &c, 200 * USEC_PER_MSEC, NULL))) {
+                struct json_object *p = reply_params(r);
+                const char *node, *state, *kind;
+
+                CHECK(cb_json_bool_or(r, CB_VL_KEY_CONTINUES, false));
+                CHECK(cb_json_get_object(p, CB_VL_FIELD_EVENT, &event) == 1);
+                node = cb_json_string_or(event, CB_VL_FIELD_NODE, "");
+                state = cb_json_string_or(event, CB_VL_FIELD_STATE, "");
+                kind = cb_json_string_or(event, CB_VL_FIELD_KIND, "");
+                CHECK(cb_json_u64_or(event, CB_VL_FIELD_REALTIME_USEC, 0) > 0);
+                CHECK(!json_object_object_get_ex(event, CB_VL_FIELD_NAME, NULL));
+                n_events++;
+                if (strcmp(node, "node2") == 0) {
+                        if (strcmp(kind, CB_VL_EVENT_KIND_PROGRESS) == 0) {
+                                progress++;
+                                CHECK(cb_json_get_string(event, CB_VL_FIELD_MESSAGE, &(const char *){ NULL }) == 0);
+                        } else {
+                                CHECK(strcmp(kind, CB_VL_EVENT_KIND_STATE) == 0);
+                                CHECK(cb_json_string_or(event, CB_VL_FIELD_MESSAGE, NULL) != NULL);
+                                if (matched < ELEMENTSOF(expected) && strcmp(state, expected[matched]) == 0)
+                                        matched++;
+                                snprintf(last_node2, sizeof last_node2, "%s", state);
+                                last_state = last_node2;
+                                last_attempt = cb_json_u64_or(event, CB_VL_FIELD_ATTEMPT, 0);
+                        }
+                }
+                json_object_put(r);
+        }
+        CHECK_MSG(matched == ELEMENTSOF(expected), "saw %zu of the expected transitions", matched);
+        CHECK(progress > 0);
+        CHECK(last_state && strcmp(last_state, "up") == 0 && last_attempt == 2);
+        CHECK(n_events > matched);
+
+        tc_close(&c);
+        fx_done(&f);
+}
+
+/*
+ * The issue's abuse scenario, in-process: garbage, an oversize message, a half
+ * message and 200 idle clients thrown at the socket while 4 boards boot. All
+ * boards come up and status is answered throughout.
+ */
+static void test_abuse_while_booting(void) {
+        enum { N_IDLE = 200 };
+        struct fixture f;
+        struct tclient idle[N_IDLE], garbage, oversize, half, status;
+        struct json_object *r, *nodes = NULL;
+        char big[CB_VL_REQUEST_MAX + 100];
+        size_t answered = 0;
+
+        fx_init(&f, 4, NULL, NULL);
+        for (size_t i = 0; i < f.w.n_ports; i++)
+                emu_port_plug(&f.w.ports[i]);
+
+        tc_open(&f, &garbage);
+        tc_send(&garbage, "\x01\x02 definitely not json");
+        tc_open(&f, &oversize);
+        memset(big, '{', sizeof big);
+        tc_send_raw(&oversize, big, sizeof big);
+        tc_open(&f, &half);
+        tc_send_raw(&half, "{\"method\":\"io.clus", 19);
+        for (size_t i = 0; i < N_IDLE; i++) {
+                tc_open(&f, &idle[i]);
+                if (i % 20 == 0)
+                        pump(&f, USEC_PER_MSEC);
+        }
+
+        /* status keeps being answered while the boards boot (and at least once, however fast they are) */
+        usec_t deadline = now_usec() + RUN_TIMEOUT;
+        size_t asked = 0;
+        do {
+                tc_open(&f, &status);
+                r = call(&f, &status, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+                asked++;
+                if (r && !reply_error(r))
+                        answered++;
+                json_object_put(r);
+                tc_close(&status);
+                (void) sd_event_run(f.w.event, 5 * USEC_PER_MSEC);
+        } while (now_usec() < deadline && !world_settled(&f.w));
+        CHECK(world_settled(&f.w));
+        for (size_t i = 0; i < f.w.n_ports; i++)
+                CHECK_MSG(cb_node_state(f.w.nodes[i]) == CB_NODE_UP, "node%zu is %s", i + 1,
+                          cb_node_state_name(cb_node_state(f.w.nodes[i])));
+        CHECK_MSG(answered == asked, "%zu of %zu status calls answered", answered, asked);
+        CHECK(cb_control_n_clients(f.control) <= CB_CONTROL_MAX_CLIENTS);
+        CHECK(tc_closed(&f, &garbage));
+        CHECK(tc_closed(&f, &oversize));
+
+        tc_open(&f, &status);
+        r = call(&f, &status, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1 &&
+              json_object_array_length(nodes) == 4);
+        json_object_put(r);
+
+        tc_close(&status);
+        tc_close(&garbage);
+        tc_close(&oversize);
+        tc_close(&half);
+        for (size_t i = 0; i < N_IDLE; i++)
+                tc_close(&idle[i]);
+        pump(&f, 20 * USEC_PER_MSEC);
+        CHECK(cb_control_n_clients(f.control) == 0);
+        fx_done(&f);
+}
+
+/* Changing methods as someone who is neither root nor in the group: refused, and nothing happens. */
+static int child_call(const char *path, const char *json, char *out, size_t out_size) {
+        int fd = connect_to(path);
+        size_t at = 0;
+
+        if (fd < 0)
+                return fd;
+        if (send(fd, json, strlen(json) + 1, MSG_NOSIGNAL) < 0)
+                return -errno;
+        while (at + 1 < out_size) {
+                ssize_t n = recv(fd, out + at, out_size - at - 1, 0);
+                if (n <= 0)
+                        break;
+                at += (size_t) n;
+                if (memchr(out, '\0', at))
+                        break;
+        }
+        out[at] = '\0';
+        close(fd);
+        return 0;
+}
+
+static void test_permission_denied(void) {
+        struct emu_board_config bad = { 0 };
+        struct fixture f;
+        pid_t pid;
+        int status = 0;
+
+        if (geteuid() != 0) {
+                printf("test-control-socket: not root; the unprivileged-peer test runs as root only\n");
+                return;
+        }
+        /* a node that fails for good, so that a Retry would visibly change it */
+        bad.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_ROM_STATUS, .sticky = true };
+        bad.n_faults = 1;
+        fx_init(&f, 1, &bad, NULL);
+        f.w.config->max_attempts = 1;
+        emu_port_plug(&f.w.ports[0]);
+        CHECK(world_run(&f.w, RUN_TIMEOUT) == 0);
+        CHECK(cb_node_state(f.w.nodes[0]) == CB_NODE_FAILED);
+        unsigned reloads = f.reloads;
+
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0) {
+                static const char *const calls[] = {
+                        "{\"method\":\"" CB_VL_METHOD_RETRY "\",\"parameters\":{\"name\":\"node1\"}}",
+                        "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node1\"}}",
+                        "{\"method\":\"" CB_VL_METHOD_POWER_ON "\",\"parameters\":{\"name\":\"node1\"}}",
+                        "{\"method\":\"" CB_VL_METHOD_POWER_OFF "\",\"parameters\":{\"name\":\"node1\"}}",
+                        "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}",
+                };
+                char out[4096];
+
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(10);
+                for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                        if (child_call(f.path, calls[i], out, sizeof out) < 0)
+                                _exit(11);
+                        if (!strstr(out, "\"error\":\"" CB_VL_ERROR_PERMISSION_DENIED "\""))
+                                _exit(20 + (int) i);
+                }
+                /* reading is for everyone */
+                if (child_call(f.path, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}", out, sizeof out) < 0 ||
+                    strstr(out, "\"error\"") || !strstr(out, "\"nodes\""))
+                        _exit(30);
+                _exit(0);
+        }
+        CHECK(pid > 0);
+        for (usec_t deadline = now_usec() + RUN_TIMEOUT; now_usec() < deadline;) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        break;
+                (void) sd_event_run(f.w.event, 2 * USEC_PER_MSEC);
+        }
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status %d", status);
+        CHECK(cb_node_state(f.w.nodes[0]) == CB_NODE_FAILED);
+        CHECK(f.reloads == reloads);
+
+        /* root may: the same Retry boots it again (attempt 1 of 1 fails again, the fault is sticky) */
+        struct tclient c;
+        struct json_object *r;
+        tc_open(&f, &c);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_RETRY "\",\"parameters\":{\"name\":\"node1\"}}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        CHECK(cb_node_state(f.w.nodes[0]) != CB_NODE_FAILED);
+        /* and while it talks to the ROM, another Retry is refused as busy */
+        if (cb_node_state(f.w.nodes[0]) == CB_NODE_ROM) {
+                r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_RETRY "\",\"parameters\":{\"name\":\"node1\"}}");
+                error_is(r, CB_VL_ERROR_BUSY);
+                json_object_put(r);
+        }
+        CHECK(world_run(&f.w, RUN_TIMEOUT) == 0);
+        tc_close(&c);
+        fx_done(&f);
+}
+
+/* A stale socket file is replaced; a live one (another daemon) is not. */
+static void test_socket_path(void) {
+        struct fixture f;
+        struct cb_control *second = NULL;
+        struct cb_control_settings s = { 0 };
+        struct stat st;
+        char path[100];
+        int fd;
+
+        fx_init(&f, 1, NULL, NULL);
+        CHECK(stat(f.path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0666);
+        s.socket_path = f.path;
+        CHECK(cb_control_new(f.w.event, &s, &fx_ops, &f, &second) == -EADDRINUSE);
+        CHECK(access(f.path, F_OK) == 0); /* the live one was left alone */
+
+        /* a socket file nobody listens on */
+        snprintf(path, sizeof path, "%s/stale", f.dir);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        CHECK(bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0);
+        close(fd);
+        s.socket_path = path;
+        CHECK(cb_control_new(f.w.event, &s, &fx_ops, &f, &second) == 0);
+        fd = connect_to(path);
+        CHECK(fd >= 0);
+        if (fd >= 0)
+                close(fd);
+        second = cb_control_free(second);
+        CHECK(access(path, F_OK) < 0);
+
+        /* not a socket: refused, untouched */
+        fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        close(fd);
+        CHECK(cb_control_new(f.w.event, &s, &fx_ops, &f, &second) < 0);
+        CHECK(access(path, F_OK) == 0);
+        unlink(path);
+
+        /* too long for a socket address */
+        char longpath[200];
+        memset(longpath, 'a', sizeof longpath);
+        longpath[0] = '/';
+        longpath[sizeof longpath - 1] = '\0';
+        s.socket_path = longpath;
+        CHECK(cb_control_new(f.w.event, &s, &fx_ops, &f, &second) == -ENAMETOOLONG);
+        fx_done(&f);
+}
+
+int main(void) {
+        cb_log_open(CB_LOG_STDERR);
+        cb_log_set_max_level(LOG_ERR);
+        /* a test client that vanished must fail a check, not kill the test */
+        signal(SIGPIPE, SIG_IGN);
+
+        test_methods();
+        test_framing_on_the_wire();
+        test_bad_clients();
+        test_client_limit();
+        test_slow_reader();
+        test_watch_boot_with_retry();
+        test_abuse_while_booting();
+        test_permission_denied();
+        test_socket_path();
+        return check_exit("test-control-socket");
+}
