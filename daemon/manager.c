@@ -240,6 +240,8 @@ struct cb_manager *cb_manager_free(struct cb_manager *m) {
         if (!m)
                 return NULL;
         m->hotplug = cb_hotplug_free(m->hotplug);
+        /* pending opens and resets report back while nodes still exist */
+        cb_usb_stop_worker(m->usb);
         for (size_t i = 0; i < m->n_slots; i++) {
                 struct slot *s = &m->slots[i];
                 cb_node_free(s->node);

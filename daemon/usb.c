@@ -22,6 +22,14 @@ struct cb_usb {
         int resync_fd;
         sd_event_source *resync_source;
         sd_event_source *timeout_source; /* only where libusb cannot time out through its own fds */
+        /*
+         * libusb holds a lock while it runs transfer callbacks that
+         * libusb_close() takes too: a device whose last reference drops in a
+         * callback is closed after libusb_handle_events*() returned.
+         */
+        bool in_events;
+        struct cb_usb_device *closing;
+        struct cb_worker *worker;
 };
 
 struct cb_usb_device {
@@ -35,6 +43,7 @@ struct cb_usb_device {
         bool resetting;
         /* transfers in flight: at most a few; cancelling walks them */
         struct usb_op *ops;
+        struct cb_usb_device *next_closing;
 };
 
 struct usb_op {
@@ -113,12 +122,21 @@ static void arm_timeout(struct cb_usb *u) {
         (void) sd_event_source_set_enabled(u->timeout_source, SD_EVENT_ONESHOT);
 }
 
+static void device_close(struct cb_usb_device *d);
+
 static void handle_events(struct cb_usb *u) {
         struct timeval zero = { 0, 0 };
         int r;
 
         /* zero timeout: libusb handles what is ready and returns at once */
+        u->in_events = true;
         r = libusb_handle_events_timeout_completed(u->ctx, &zero, NULL);
+        u->in_events = false;
+        while (u->closing) {
+                struct cb_usb_device *d = u->closing;
+                u->closing = d->next_closing;
+                device_close(d);
+        }
         if (r < 0 && r != LIBUSB_ERROR_INTERRUPTED)
                 log_warning("libusb event handling failed: %s", libusb_error_name(r));
         arm_timeout(u);
@@ -203,6 +221,9 @@ int cb_usb_new(sd_event *event, struct cb_usb **ret) {
                 log_error("libusb cannot run without device discovery: %s", strerror(-r));
                 goto fail;
         }
+        r = cb_worker_new(event, &u->worker);
+        if (r < 0)
+                goto fail;
         r = libusb_init(&u->ctx);
         if (r < 0) {
                 r = errno_from_libusb(r);
@@ -228,9 +249,15 @@ fail:
         return r;
 }
 
+void cb_usb_stop_worker(struct cb_usb *u) {
+        if (u)
+                u->worker = cb_worker_free(u->worker);
+}
+
 struct cb_usb *cb_usb_free(struct cb_usb *u) {
         if (!u)
                 return NULL;
+        cb_usb_stop_worker(u);
         drop_fd_sources(u);
         sd_event_source_disable_unref(u->timeout_source);
         sd_event_source_disable_unref(u->resync_source);
@@ -253,9 +280,7 @@ struct cb_usb_device *cb_usb_device_ref(struct cb_usb_device *d) {
         return d;
 }
 
-struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d) {
-        if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
-                return NULL;
+static void device_close(struct cb_usb_device *d) {
         if (d->handle) {
                 if (d->claimed)
                         (void) libusb_release_interface(d->handle, d->info.interface);
@@ -264,6 +289,17 @@ struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d) {
         if (d->fd >= 0)
                 close(d->fd);
         free(d);
+}
+
+struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d) {
+        if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+                return NULL;
+        if (d->usb->in_events) {
+                d->next_closing = d->usb->closing;
+                d->usb->closing = d;
+                return NULL;
+        }
+        device_close(d);
         return NULL;
 }
 
@@ -305,6 +341,7 @@ static int pick_endpoint(struct cb_usb_device *d) {
 struct open_job {
         struct cb_usb *usb;
         char *devnode;
+        int fd; /* opened on the loop's thread: opening usbfs does not wait for the device */
         struct cb_usb_device *device;
         cb_usb_open_done_t done;
         void *userdata;
@@ -321,16 +358,12 @@ static int open_job_run(void *p) {
         d = calloc(1, sizeof *d);
         if (!d)
                 return -ENOMEM;
+        d->fd = -1;
         atomic_init(&d->refs, 1);
         d->usb = j->usb;
+        d->fd = TAKE_FD(j->fd);
         j->device = d;
 
-        d->fd = open(j->devnode, O_RDWR | O_CLOEXEC);
-        if (d->fd < 0) {
-                r = -errno;
-                snprintf(j->error, sizeof j->error, "cannot open %s", j->devnode);
-                return r;
-        }
         r = libusb_wrap_sys_device(j->usb->ctx, (intptr_t) d->fd, &d->handle);
         if (r < 0) {
                 snprintf(j->error, sizeof j->error, "libusb cannot use %s", j->devnode);
@@ -365,6 +398,8 @@ static int open_job_run(void *p) {
 static void open_job_done(void *p, int result) {
         struct open_job *j = p;
 
+        if (j->fd >= 0)
+                close(j->fd);
         if (result < 0) {
                 log_warning("%s: %s: %s", j->devnode, j->error[0] ? j->error : "open failed", strerror(-result));
                 j->device = cb_usb_device_unref(j->device);
@@ -383,13 +418,21 @@ int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, 
         j->usb = u;
         j->done = done;
         j->userdata = userdata;
+        j->fd = open(devnode, O_RDWR | O_CLOEXEC);
+        if (j->fd < 0) {
+                r = -errno;
+                free(j);
+                return log_warning_errno(r, "cannot open %s", devnode);
+        }
         j->devnode = strdup(devnode);
         if (!j->devnode) {
+                close(j->fd);
                 free(j);
                 return -ENOMEM;
         }
-        r = cb_worker_run(u->event, open_job_run, open_job_done, j);
+        r = u->worker ? cb_worker_run(u->worker, open_job_run, open_job_done, j) : -ESHUTDOWN;
         if (r < 0) {
+                close(j->fd);
                 free(j->devnode);
                 free(j);
         }
@@ -600,7 +643,7 @@ static int usb_reset(void *impl, cb_transfer_done_t done, void *userdata) {
                 return -ENOMEM;
         *j = (struct reset_job){ .device = cb_usb_device_ref(d), .done = done, .userdata = userdata };
         d->resetting = true;
-        r = cb_worker_run(d->usb->event, reset_job_run, reset_job_done, j);
+        r = d->usb->worker ? cb_worker_run(d->usb->worker, reset_job_run, reset_job_done, j) : -ESHUTDOWN;
         if (r < 0) {
                 d->resetting = false;
                 cb_usb_device_unref(j->device);

@@ -19,6 +19,8 @@ struct cb_usb;
 struct cb_usb_device;
 
 int cb_usb_new(sd_event *event, struct cb_usb **ret);
+/* Finishes the worker's jobs (their callbacks run, cancelled); first step of shutting down. */
+void cb_usb_stop_worker(struct cb_usb *u);
 struct cb_usb *cb_usb_free(struct cb_usb *u);
 
 struct cb_usb_device_info {

@@ -3,73 +3,156 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-struct worker_job {
+struct job {
         cb_worker_job_t job;
         cb_worker_done_t done;
         void *data;
         int result;
-        int efd;
-        sd_event_source *source;
+        struct job *next;
 };
 
+struct cb_worker {
+        int efd;
+        sd_event_source *source;
+        pthread_t thread;
+        bool thread_started;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        bool stop;
+        struct job *queue, *queue_tail;     /* waiting, oldest first */
+        struct job *finished, *finished_tail; /* done, oldest first, for the loop */
+};
+
+static void append(struct job **head, struct job **tail, struct job *j) {
+        j->next = NULL;
+        if (*tail)
+                (*tail)->next = j;
+        else
+                *head = j;
+        *tail = j;
+}
+
 static void *worker_main(void *p) {
-        struct worker_job *w = p;
+        struct cb_worker *w = p;
         uint64_t one = 1;
 
-        w->result = w->job(w->data);
-        /* the write publishes w->result to the loop thread */
-        while (write(w->efd, &one, sizeof one) < 0 && errno == EINTR)
-                ;
+        pthread_mutex_lock(&w->lock);
+        for (;;) {
+                while (!w->queue && !w->stop)
+                        pthread_cond_wait(&w->wake, &w->lock);
+                if (w->stop)
+                        break;
+                struct job *j = w->queue;
+                w->queue = j->next;
+                if (!w->queue)
+                        w->queue_tail = NULL;
+                pthread_mutex_unlock(&w->lock);
+
+                j->result = j->job(j->data);
+
+                pthread_mutex_lock(&w->lock);
+                append(&w->finished, &w->finished_tail, j);
+                while (write(w->efd, &one, sizeof one) < 0 && errno == EINTR)
+                        ;
+        }
+        pthread_mutex_unlock(&w->lock);
         return NULL;
 }
 
 static int on_finished(sd_event_source *s, int fd, uint32_t revents, void *p) {
-        struct worker_job *w = p;
+        struct cb_worker *w = p;
         uint64_t value;
+        struct job *list;
 
-        if (read(fd, &value, sizeof value) < 0 && errno == EAGAIN)
-                return 0;
-        w->done(w->data, w->result);
-        sd_event_source_disable_unref(w->source);
-        close(w->efd);
-        free(w);
+        (void) !read(fd, &value, sizeof value);
+        pthread_mutex_lock(&w->lock);
+        list = w->finished;
+        w->finished = w->finished_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+
+        while (list) {
+                struct job *j = list;
+                list = j->next;
+                j->done(j->data, j->result);
+                free(j);
+        }
         return 0;
 }
 
-int cb_worker_run(sd_event *event, cb_worker_job_t job, cb_worker_done_t done, void *data) {
-        struct worker_job *w = calloc(1, sizeof *w);
-        pthread_attr_t attr;
-        pthread_t thread;
+int cb_worker_new(sd_event *event, struct cb_worker **ret) {
+        struct cb_worker *w = calloc(1, sizeof *w);
         int r;
 
         if (!w)
                 return -ENOMEM;
-        *w = (struct worker_job){ .job = job, .done = done, .data = data, .efd = -1 };
+        w->efd = -1;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->wake, NULL);
         w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (w->efd < 0) {
                 r = -errno;
-                free(w);
-                return r;
+                goto fail;
         }
         r = sd_event_add_io(event, &w->source, w->efd, EPOLLIN, on_finished, w);
         if (r < 0)
                 goto fail;
-
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        r = -pthread_create(&thread, &attr, worker_main, w);
-        pthread_attr_destroy(&attr);
+        r = -pthread_create(&w->thread, NULL, worker_main, w);
         if (r < 0)
                 goto fail;
+        w->thread_started = true;
+        *ret = w;
         return 0;
 fail:
-        sd_event_source_disable_unref(w->source);
-        close(w->efd);
-        free(w);
+        cb_worker_free(w);
         return r;
+}
+
+/* Jobs that will not run (or whose result nobody collected) still tell their owner. */
+static void cancel_list(struct job *j) {
+        while (j) {
+                struct job *next = j->next;
+                j->done(j->data, j->result ? j->result : -ECANCELED);
+                free(j);
+                j = next;
+        }
+}
+
+struct cb_worker *cb_worker_free(struct cb_worker *w) {
+        if (!w)
+                return NULL;
+        if (w->thread_started) {
+                pthread_mutex_lock(&w->lock);
+                w->stop = true;
+                pthread_cond_signal(&w->wake);
+                pthread_mutex_unlock(&w->lock);
+                pthread_join(w->thread, NULL);
+        }
+        cancel_list(w->finished);
+        cancel_list(w->queue);
+        sd_event_source_disable_unref(w->source);
+        if (w->efd >= 0)
+                close(w->efd);
+        pthread_cond_destroy(&w->wake);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return NULL;
+}
+
+int cb_worker_run(struct cb_worker *w, cb_worker_job_t job, cb_worker_done_t done, void *data) {
+        struct job *j = calloc(1, sizeof *j);
+
+        if (!j)
+                return -ENOMEM;
+        *j = (struct job){ .job = job, .done = done, .data = data };
+        pthread_mutex_lock(&w->lock);
+        append(&w->queue, &w->queue_tail, j);
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+        return 0;
 }

@@ -2,20 +2,29 @@
 #pragma once
 
 /*
- * Runs one blocking call off the event loop and reports back on it.
+ * Runs blocking calls off the event loop, one at a time, and reports back on
+ * the loop.
  *
  * The loop never blocks, yet a few kernel operations have no asynchronous
  * form: a USB port reset (USBDEVFS_RESET waits for re-enumeration) and
  * libusb's wrapping of a device fd (it asks the device for its active
- * configuration with a synchronous control request). Each such call runs in
- * a short-lived thread; its result comes back through an eventfd as an
- * ordinary loop event. The job function must touch nothing but its own data.
+ * configuration with a synchronous control request). They run on one worker
+ * thread, in order; each result comes back through an eventfd as an
+ * ordinary loop event. One thread rather than one per job: jobs are rare and
+ * short, and file descriptors are then only ever opened and closed by the
+ * loop's thread. A job function must touch nothing but its own data.
  */
 
 #include <systemd/sd-event.h>
 
+struct cb_worker;
+
 typedef int (*cb_worker_job_t)(void *data);
 typedef void (*cb_worker_done_t)(void *data, int result);
 
-/* Starts `job(data)` in a thread; `done(data, result)` then runs on `event`'s loop. */
-int cb_worker_run(sd_event *event, cb_worker_job_t job, cb_worker_done_t done, void *data);
+int cb_worker_new(sd_event *event, struct cb_worker **ret);
+/* Waits for the job in progress (if any); every job's `done` runs, with -ECANCELED for those never started. */
+struct cb_worker *cb_worker_free(struct cb_worker *w);
+
+/* Queues `job(data)`; `done(data, result)` then runs on the loop. */
+int cb_worker_run(struct cb_worker *w, cb_worker_job_t job, cb_worker_done_t done, void *data);

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +99,7 @@ struct dev {
         struct libusb_transfer *xfer;
         bool busy;     /* xfer submitted */
         bool removed;  /* udev said remove: close when idle */
+        bool close_pending; /* close from the main loop: never from a transfer callback */
         /* the write in progress */
         char wname[260];
         uint64_t wsize, wsent;
@@ -114,6 +116,8 @@ static struct {
         unsigned scale;
         unsigned retries;
         bool verbose;
+        bool epoll; /* watch fds with epoll, added by libusb's pollfd notifiers (as a sd-event loop does) */
+        const char *hub_power; /* "PORT:on|off": one hub port-power request, then exit */
 } opt = { .expect = 1, .timeout_ms = 30000, .chunk = 16384, .ctrl_timeout = 1000, .read_timeout = 20000,
           .bulk_timeout = 5000, .scale = 1, .retries = 3 };
 
@@ -124,6 +128,7 @@ static unsigned n_nodes;
 static struct dev devs[MAX_DEVS];
 static unsigned n_up;
 static int exit_code = -1;
+static int epfd = -1;
 
 static void logf_(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(struct node *n, const char *fmt, ...) {
@@ -196,9 +201,17 @@ static void dev_close(struct dev *d) {
 static void transfer_cb(struct libusb_transfer *t);
 
 static bool submit(struct dev *d) {
+        if (d->removed) {
+                free(d->xfer->buffer);
+                d->xfer->buffer = NULL;
+                return false;
+        }
         int r = libusb_submit_transfer(d->xfer);
         if (r < 0) {
-                logf_(d->node, "error: submitting %s: %s", step_names[d->step], libusb_error_name(r));
+                if (r == LIBUSB_ERROR_NO_DEVICE)
+                        logf_(d->node, "%s %s: no device (at submit)", step_names[d->step], d->wname);
+                else
+                        logf_(d->node, "error: submitting %s: %s", step_names[d->step], libusb_error_name(r));
                 free(d->xfer->buffer);
                 d->xfer->buffer = NULL;
                 return false;
@@ -209,7 +222,7 @@ static bool submit(struct dev *d) {
 
 /* write(): the control OUT announcing len (data follows on bulk if len > 0). */
 static bool ctrl_out(struct dev *d, enum step step, uint32_t len) {
-        uint8_t *buf = malloc(LIBUSB_CONTROL_SETUP_SIZE);
+        uint8_t *buf = calloc(1, LIBUSB_CONTROL_SETUP_SIZE);
         libusb_fill_control_setup(buf, 0x40, 0, (uint16_t) (len & 0xffff), (uint16_t) (len >> 16), 0);
         libusb_fill_control_transfer(d->xfer, d->h, buf, transfer_cb, d, opt.ctrl_timeout);
         d->step = step;
@@ -217,7 +230,8 @@ static bool ctrl_out(struct dev *d, enum step step, uint32_t len) {
 }
 
 static bool ctrl_in(struct dev *d, enum step step, uint16_t len, unsigned timeout) {
-        uint8_t *buf = malloc(LIBUSB_CONTROL_SETUP_SIZE + len);
+        /* zeroed: under umockdev an answer equal to the old contents is not written back */
+        uint8_t *buf = calloc(1, LIBUSB_CONTROL_SETUP_SIZE + len);
         libusb_fill_control_setup(buf, 0xc0, 0, len, 0, len);
         libusb_fill_control_transfer(d->xfer, d->h, buf, transfer_cb, d, timeout);
         d->step = step;
@@ -226,7 +240,7 @@ static bool ctrl_in(struct dev *d, enum step step, uint16_t len, unsigned timeou
 
 static bool bulk_next(struct dev *d, enum step step) {
         size_t n = d->wsize - d->wsent < d->wchunk ? (size_t) (d->wsize - d->wsent) : d->wchunk;
-        uint8_t *buf = malloc(n ? n : 1);
+        uint8_t *buf = calloc(1, n ? n : 1);
 
         if (strcmp(d->wname, "<boot message>") == 0) {
                 memset(buf, 0, n);
@@ -242,7 +256,8 @@ static bool bulk_next(struct dev *d, enum step step) {
 }
 
 static void start_write(struct dev *d, enum step ctrl_step, const char *name, uint64_t size) {
-        snprintf(d->wname, sizeof d->wname, "%s", name);
+        if (name != d->wname)
+                snprintf(d->wname, sizeof d->wname, "%s", name);
         d->wsize = size;
         d->wsent = 0;
         d->wchunk = opt.chunk ? opt.chunk : (size_t) size;
@@ -328,8 +343,18 @@ static void transfer_cb(struct libusb_transfer *t) {
         d->busy = false;
         t->buffer = NULL;
         if (d->removed) {
+                /* Close later: libusb_close() here would deadlock, libusb's Linux backend
+                 * holds open_devs_lock while it reaps URBs and runs these callbacks. */
+                d->close_pending = true;
+                /* The udev "remove" may be seen before the last completion is reaped:
+                 * an answer that did arrive (Done, the ROM status) still counts. */
+                if (t->status == LIBUSB_TRANSFER_COMPLETED && (step == ST_REQUEST || step == ST_STATUS)) {
+                        if (step == ST_REQUEST)
+                                handle_request(d, buf + LIBUSB_CONTROL_SETUP_SIZE, t->actual_length);
+                        else
+                                logf_(d->node, "state loading: loader sent (device already gone)");
+                }
                 free(buf);
-                dev_close(d);
                 return;
         }
         if (t->status != LIBUSB_TRANSFER_COMPLETED) {
@@ -408,9 +433,12 @@ static void transfer_cb(struct libusb_transfer *t) {
         free(buf);
 }
 
-static struct dev *find_dev(const char *syspath) {
+/* One enumeration of a port: every stage of a board has the same syspath (the
+ * port's), so the device node tells them apart. */
+static struct dev *find_dev(const char *syspath, const char *devnode) {
         for (unsigned i = 0; i < MAX_DEVS; i++)
-                if (devs[i].used && strcmp(devs[i].syspath, syspath) == 0)
+                if (devs[i].used && !devs[i].removed && strcmp(devs[i].syspath, syspath) == 0 &&
+                    strcmp(devs[i].devnode, devnode ? devnode : "") == 0)
                         return &devs[i];
         return NULL;
 }
@@ -431,7 +459,7 @@ static void device_added(struct udev_device *u) {
 
         if (!devnode || (opt.port && strcmp(port, opt.port) != 0))
                 return;
-        if (find_dev(syspath))
+        if (find_dev(syspath, devnode))
                 return; /* enumerated and announced: seen already */
         bool boot = vid == BCM_VID && (pid == 0x2763 || pid == 0x2764 || pid == 0x2711 || pid == 0x2712);
         if (!boot) {
@@ -521,10 +549,11 @@ fail:
         dev_close(d);
         d->used = true; /* remember it, so a later "bind" does not retry */
         snprintf(d->syspath, sizeof d->syspath, "%s", syspath);
+        snprintf(d->devnode, sizeof d->devnode, "%s", devnode);
 }
 
 static void device_removed(struct udev_device *u) {
-        struct dev *d = find_dev(udev_device_get_syspath(u));
+        struct dev *d = find_dev(udev_device_get_syspath(u), udev_device_get_devnode(u));
         if (!d)
                 return;
         if (d->node && opt.verbose)
@@ -536,10 +565,65 @@ static void device_removed(struct udev_device *u) {
                 dev_close(d);
 }
 
+/* --epoll: libusb tells which fds to watch, the way the daemon hooks libusb into sd-event */
+static void pollfd_added(int fd, short events, void *user_data) {
+        struct epoll_event ev = { .events = ((events & POLLIN) ? EPOLLIN : 0u) | ((events & POLLOUT) ? EPOLLOUT : 0u),
+                                  .data.fd = fd };
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+                logf_(NULL, "error: epoll_ctl(EPOLL_CTL_ADD, fd %d): %s", fd, strerror(errno));
+}
+
+static void pollfd_removed(int fd, void *user_data) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* --hub-power 1-1.3:off: CLEAR/SET_FEATURE(PORT_POWER) on the board's parent hub (the
+ * root hub usbN for "N-P"), as a uhubctl-style power backend does. */
+static int hub_power(const char *arg) {
+        char port[64], parent[64];
+        const char *colon = strrchr(arg, ':');
+        if (!colon || (size_t) (colon - arg) >= sizeof port)
+                return 1;
+        snprintf(port, sizeof port, "%.*s", (int) (colon - arg), arg);
+        bool on = strcmp(colon + 1, "on") == 0;
+        char *cut = strrchr(port, '.');
+        unsigned n;
+        if (cut) {
+                snprintf(parent, sizeof parent, "%.*s", (int) (cut - port), port);
+                n = (unsigned) atoi(cut + 1);
+        } else {
+                snprintf(parent, sizeof parent, "usb%d", atoi(port));
+                n = (unsigned) atoi(strchr(port, '-') + 1);
+        }
+        struct udev_device *u = udev_device_new_from_subsystem_sysname(udev, "usb", parent);
+        const char *node = u ? udev_device_get_devnode(u) : NULL;
+        if (!node) {
+                logf_(NULL, "error: no hub %s", parent);
+                return 1;
+        }
+        int fd = open(node, O_RDWR | O_CLOEXEC);
+        libusb_device_handle *h = NULL;
+        int r = fd < 0 ? LIBUSB_ERROR_IO : libusb_wrap_sys_device(ctx, (intptr_t) fd, &h);
+        if (r == 0)
+                r = libusb_control_transfer(h, 0x23, on ? 3 : 1, 8 /* PORT_POWER */, (uint16_t) n, NULL, 0, 1000);
+        uint8_t st[4] = { 0 };
+        if (r == 0)
+                r = libusb_control_transfer(h, 0xa3, 0 /* GET_STATUS */, 0, (uint16_t) n, st, 4, 1000);
+        logf_(NULL, "hub %s (%s) port %u power %s: %s, port status 0x%04x", parent, node, n, on ? "on" : "off",
+              r < 0 ? libusb_error_name(r) : "ok", st[0] | st[1] << 8);
+        if (h)
+                libusb_close(h);
+        if (fd >= 0)
+                close(fd);
+        udev_device_unref(u);
+        return r < 0 ? 1 : 0;
+}
+
 static void usage(void) {
         fprintf(stderr, "usage: probe-host [--expect N] [--timeout-ms MS] [--port PATH] [--chunk BYTES (0 = whole file)]\n"
                         "                  [--ctrl-timeout-ms MS] [--read-timeout-ms MS] [--bulk-timeout-ms MS]\n"
-                        "                  [--scale N] [--retries N] [--verbose]\n");
+                        "                  [--scale N] [--retries N] [--epoll] [--verbose]\n"
+                        "       probe-host --hub-power PORT:on|off\n");
         exit(1);
 }
 
@@ -550,6 +634,7 @@ int main(int argc, char **argv) {
                 { "ctrl-timeout-ms", required_argument, NULL, 'C' }, { "read-timeout-ms", required_argument, NULL, 'R' },
                 { "bulk-timeout-ms", required_argument, NULL, 'B' }, { "scale", required_argument, NULL, 's' },
                 { "retries", required_argument, NULL, 'r' },         { "verbose", no_argument, NULL, 'v' },
+                { "epoll", no_argument, NULL, 'e' },                 { "hub-power", required_argument, NULL, 'H' },
                 { NULL, 0, NULL, 0 },
         };
         int c;
@@ -565,6 +650,8 @@ int main(int argc, char **argv) {
                 case 's': opt.scale = (unsigned) atoi(optarg); break;
                 case 'r': opt.retries = (unsigned) atoi(optarg); break;
                 case 'v': opt.verbose = true; break;
+                case 'e': opt.epoll = true; break;
+                case 'H': opt.hub_power = optarg; break;
                 default: usage();
                 }
         }
@@ -585,6 +672,12 @@ int main(int argc, char **argv) {
                 return 1;
         }
         udev = udev_new();
+        if (opt.hub_power) {
+                int rc = hub_power(opt.hub_power);
+                udev_unref(udev);
+                libusb_exit(ctx);
+                return rc;
+        }
         struct udev_monitor *mon = udev_monitor_new_from_netlink(udev, "udev");
         if (!mon) {
                 logf_(NULL, "error: udev monitor: %s", strerror(errno));
@@ -592,6 +685,16 @@ int main(int argc, char **argv) {
         }
         udev_monitor_filter_add_match_subsystem_devtype(mon, "usb", "usb_device");
         udev_monitor_enable_receiving(mon);
+        if (opt.epoll) {
+                epfd = epoll_create1(EPOLL_CLOEXEC);
+                struct epoll_event ev = { .events = EPOLLIN, .data.fd = udev_monitor_get_fd(mon) };
+                epoll_ctl(epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+                const struct libusb_pollfd **lp = libusb_get_pollfds(ctx);
+                for (size_t i = 0; lp && lp[i]; i++)
+                        pollfd_added(lp[i]->fd, lp[i]->events, NULL);
+                libusb_free_pollfds(lp);
+                libusb_set_pollfd_notifiers(ctx, pollfd_added, pollfd_removed, NULL);
+        }
 
         struct udev_enumerate *en = udev_enumerate_new(udev);
         udev_enumerate_add_match_subsystem(en, "usb");
@@ -625,14 +728,6 @@ int main(int argc, char **argv) {
                         break;
                 }
 
-                const struct libusb_pollfd **lp = libusb_get_pollfds(ctx);
-                struct pollfd pfd[64];
-                nfds_t n = 0;
-                pfd[n++] = (struct pollfd){ .fd = udev_monitor_get_fd(mon), .events = POLLIN };
-                for (size_t i = 0; lp && lp[i] && n < 64; i++)
-                        pfd[n++] = (struct pollfd){ .fd = lp[i]->fd, .events = lp[i]->events };
-                libusb_free_pollfds(lp);
-
                 int timeout = (int) (deadline - now_ms);
                 struct timeval tv;
                 if (libusb_get_next_timeout(ctx, &tv) == 1) {
@@ -640,15 +735,39 @@ int main(int argc, char **argv) {
                         if (t < timeout)
                                 timeout = t;
                 }
-                if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
-                        logf_(NULL, "error: poll: %s", strerror(errno));
-                        exit_code = 1;
-                        break;
+                bool monitor_ready = false;
+                if (opt.epoll) {
+                        struct epoll_event evs[64];
+                        int n = epoll_wait(epfd, evs, 64, timeout);
+                        if (n < 0 && errno != EINTR) {
+                                logf_(NULL, "error: epoll_wait: %s", strerror(errno));
+                                exit_code = 1;
+                                break;
+                        }
+                        for (int i = 0; i < n; i++)
+                                monitor_ready |= evs[i].data.fd == udev_monitor_get_fd(mon);
+                } else {
+                        const struct libusb_pollfd **lp = libusb_get_pollfds(ctx);
+                        struct pollfd pfd[64];
+                        nfds_t n = 0;
+                        pfd[n++] = (struct pollfd){ .fd = udev_monitor_get_fd(mon), .events = POLLIN };
+                        for (size_t i = 0; lp && lp[i] && n < 64; i++)
+                                pfd[n++] = (struct pollfd){ .fd = lp[i]->fd, .events = lp[i]->events };
+                        libusb_free_pollfds(lp);
+                        if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+                                logf_(NULL, "error: poll: %s", strerror(errno));
+                                exit_code = 1;
+                                break;
+                        }
+                        monitor_ready = pfd[0].revents & POLLIN;
                 }
-                if (pfd[0].revents & POLLIN) {
+                if (monitor_ready) {
                         struct udev_device *u;
                         while ((u = udev_monitor_receive_device(mon))) {
                                 const char *action = udev_device_get_action(u);
+                                if (opt.verbose)
+                                        logf_(NULL, "uevent %s %s %s", action, udev_device_get_sysname(u),
+                                              udev_device_get_property_value(u, "SEQNUM"));
                                 if (action && strcmp(action, "add") == 0)
                                         device_added(u);
                                 else if (action && strcmp(action, "remove") == 0)
@@ -657,7 +776,16 @@ int main(int argc, char **argv) {
                         }
                 }
                 struct timeval zero = { 0, 0 };
+                struct timespec h0, h1;
+                clock_gettime(CLOCK_MONOTONIC, &h0);
                 libusb_handle_events_timeout_completed(ctx, &zero, NULL);
+                clock_gettime(CLOCK_MONOTONIC, &h1);
+                double hms = (double) (h1.tv_sec - h0.tv_sec) * 1000.0 + (double) (h1.tv_nsec - h0.tv_nsec) / 1e6;
+                if (opt.verbose && hms > 20.0)
+                        logf_(NULL, "slow libusb_handle_events: %.1f ms", hms);
+                for (unsigned i = 0; i < MAX_DEVS; i++)
+                        if (devs[i].used && devs[i].close_pending && !devs[i].busy)
+                                dev_close(&devs[i]);
         }
 
         struct timespec t1;
@@ -682,8 +810,15 @@ int main(int argc, char **argv) {
                 struct timeval tv = { 0, 10000 };
                 libusb_handle_events_timeout_completed(ctx, &tv, NULL);
         }
+        for (unsigned i = 0; i < MAX_DEVS; i++)
+                if (devs[i].used && !devs[i].busy)
+                        dev_close(&devs[i]);
         udev_monitor_unref(mon);
         udev_unref(udev);
+        if (opt.epoll)
+                libusb_set_pollfd_notifiers(ctx, NULL, NULL, NULL);
         libusb_exit(ctx);
+        if (epfd >= 0)
+                close(epfd);
         return exit_code;
 }

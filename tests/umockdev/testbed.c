@@ -4,6 +4,9 @@
  * usbdevfs nodes. See testbed.h for the overview and the README beside this
  * file for what a libusb program sees under it.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
+#endif
 #include "testbed.h"
 
 #include <arpa/inet.h>
@@ -117,6 +120,8 @@ struct tb_urb {
         int actual;
         bool started;
         bool done;
+        int result;     /* status it completes with, once its bus time is over */
+        GSource *timer; /* completion at the end of its bus time */
 };
 
 struct tb_stream {
@@ -166,6 +171,9 @@ struct tb_testbed {
         GPtrArray *children;
         unsigned next_child_id;
 
+        GMainContext *worker_ctx; /* umockdev's ioctl thread */
+        int64_t bus_busy_until[128];
+
         int uevent_fd;
         GQueue uevent_queue;
         GSource *uevent_retry;
@@ -178,7 +186,8 @@ static void dev_remove(struct tb_usbdev *d);
 static void dev_update_ready(struct tb_usbdev *d);
 static struct tb_usbdev *dev_add_board(tb_board *b);
 static void process_ep(struct tb_usbdev *d, unsigned idx);
-static void handle_bus_action(tb_board *b, enum emu_verdict v);
+static void drop_source(GSource **s);
+static void handle_bus_action(tb_board *b, enum emu_verdict v, int64_t answered_at);
 
 /* ------------------------------------------------------------------ */
 /* small helpers */
@@ -449,8 +458,11 @@ static void uevent_flush(tb_testbed *tb) {
                         unlink(m->path); /* its monitor was closed */
                 else if (r < 0 && errno != ENOENT)
                         tb_event(tb, "uevent to %s failed: %s", m->path, g_strerror(errno));
-                else if (r >= 0)
+                else if (r >= 0) {
                         tb->stats.uevents++;
+                        if (getenv("TB_TRACE_UEVENTS"))
+                                tb_event(tb, "uevent sent to %s", m->path);
+                }
                 g_queue_pop_head(&tb->uevent_queue);
                 g_free(m->path);
                 g_bytes_unref(m->bytes);
@@ -580,6 +592,7 @@ static void dev_update_ready(struct tb_usbdev *d) {
 /* URBs */
 
 static void urb_free(struct tb_urb *u) {
+        drop_source(&u->timer);
         if (u->data)
                 g_object_unref(u->data);
         g_free(u);
@@ -613,6 +626,7 @@ static void complete_urb(struct tb_urb *u, int status, int actual) {
         struct usbdevfs_urb *urb = (struct usbdevfs_urb *) u->data->data;
 
         g_queue_remove(&d->ep_queue[ep_index(u->ep)], u);
+        drop_source(&u->timer);
         u->done = true;
         urb->status = status;
         urb->actual_length = actual;
@@ -728,7 +742,74 @@ static tb_board *dev_live_board(struct tb_usbdev *d) {
         return d->board;
 }
 
-/* Runs the head URB of an endpoint queue; returns true if it completed. */
+/* ---- bus time ----
+ * A transfer takes time on a real bus, and the device's next URB cannot start
+ * before the previous one ended. An emulation that completed URBs at submit
+ * time would also change what the host program does: libusb reaps in a loop
+ * until EAGAIN, so one board's whole session would run inside one
+ * libusb_handle_events() call while the other boards and the udev monitor
+ * starve. So an URB completes after its bus time: per transfer, a high-speed
+ * device takes 125 us (control 250 us) + bytes at 40 MB/s, a full-speed one
+ * 1 ms + bytes at 1 MB/s, scaled by tb_options.bus_time_percent; transfers on
+ * one bus (boards behind hubs) share it, one after the other. GLib's timers on
+ * the ioctl thread round up to whole milliseconds. */
+
+static gboolean ready_time_dispatch(GSource *source, GSourceFunc callback, gpointer data) {
+        return callback(data);
+}
+
+static GSourceFuncs ready_time_funcs = { .dispatch = ready_time_dispatch };
+
+static void finish_urb(struct tb_urb *u) {
+        struct tb_usbdev *d = u->c->dev;
+        unsigned idx = ep_index(u->ep);
+
+        if (u->result == -EPIPE && u->type != USBDEVFS_URB_TYPE_CONTROL)
+                d->halted[idx] = true;
+        complete_urb(u, u->result, u->actual);
+        if (u->result == -EPIPE)
+                cancel_continuations(d, u);
+        process_ep(d, idx);
+}
+
+static gboolean urb_timer_cb(gpointer data) {
+        struct tb_urb *u = data;
+        tb_testbed *tb = u->c->tb;
+
+        g_rec_mutex_lock(&tb->lock);
+        g_source_unref(u->timer);
+        u->timer = NULL;
+        if (!u->done)
+                finish_urb(u);
+        g_rec_mutex_unlock(&tb->lock);
+        return G_SOURCE_REMOVE;
+}
+
+/* Returns when the URB completes (CLOCK_MONOTONIC, us). */
+static int64_t schedule_completion(struct tb_usbdev *d, struct tb_urb *u, size_t bytes) {
+        tb_testbed *tb = d->tb;
+        bool hs = d->high_speed;
+        double base = u->type == USBDEVFS_URB_TYPE_CONTROL ? (hs ? 250.0 : 1000.0) : (hs ? 125.0 : 1000.0);
+        double us = (base + (double) bytes / (hs ? 40.0 : 1.0)) * tb->opt.bus_time_percent / 100.0;
+        int64_t now = g_get_monotonic_time();
+        int64_t start = now;
+
+        if (us < 20.0)
+                us = 20.0;
+        if (!tb->opt.no_bus_sharing && tb->bus_busy_until[d->busnum] > start)
+                start = tb->bus_busy_until[d->busnum];
+        int64_t end = start + (int64_t) us;
+        if (!tb->opt.no_bus_sharing)
+                tb->bus_busy_until[d->busnum] = end;
+
+        u->timer = g_source_new(&ready_time_funcs, sizeof(GSource));
+        g_source_set_callback(u->timer, urb_timer_cb, u, NULL);
+        g_source_set_ready_time(u->timer, end);
+        g_source_attach(u->timer, tb->worker_ctx ? tb->worker_ctx : g_main_context_get_thread_default());
+        return end;
+}
+
+/* Runs the head URB of an endpoint queue; returns true if it completed at once. */
 static bool run_urb(struct tb_usbdev *d, struct tb_urb *u) {
         tb_testbed *tb = d->tb;
         unsigned idx = ep_index(u->ep);
@@ -769,19 +850,18 @@ static bool run_urb(struct tb_usbdev *d, struct tb_urb *u) {
                 v = EMU_STALL; /* not a boot-protocol device any more (its gadget): it stalls vendor requests */
         u->actual = (int) actual;
 
+        int64_t end = 0;
+        if (v == EMU_ACK || v == EMU_STALL) {
+                u->result = v == EMU_ACK ? 0 : -EPIPE;
+                end = schedule_completion(d, u, actual);
+        }
         if (b)
-                handle_bus_action(b, v);
+                handle_bus_action(b, v, end);
 
         switch (v) {
         case EMU_ACK:
-                complete_urb(u, 0, (int) actual);
-                return true;
         case EMU_STALL:
-                if (u->type != USBDEVFS_URB_TYPE_CONTROL)
-                        d->halted[idx] = true;
-                complete_urb(u, -EPIPE, (int) actual);
-                cancel_continuations(d, u);
-                return true;
+                return false; /* at the end of its bus time */
         case EMU_NO_ANSWER:
                 tb->stats.urbs_timed_out++;
                 return false; /* until DISCARDURB */
@@ -838,8 +918,9 @@ static gboolean drop_cb(gpointer data) {
         return G_SOURCE_REMOVE;
 }
 
-/* After a board operation (lock held, any thread). */
-static void handle_bus_action(tb_board *b, enum emu_verdict v) {
+/* After a board operation (lock held, any thread). answered_at: when the host gets the
+ * answer of that operation (its URB's completion), 0 if at once. */
+static void handle_bus_action(tb_board *b, enum emu_verdict v, int64_t answered_at) {
         tb_testbed *tb = b->tb;
         enum emu_bus_action a = emu_board_take_bus_action(&b->emu);
 
@@ -848,9 +929,14 @@ static void handle_bus_action(tb_board *b, enum emu_verdict v) {
         if (a == EMU_BUS_DISCONNECT_FOREVER)
                 b->emu.next_stage = EMU_STAGE_OFF;
         /* A board that vanished mid-operation is gone now; one that answered and then
-         * restarts (loader running, kernel booting) leaves a little later. */
-        int ms = v == EMU_ACK ? tb->opt.drop_delay_ms : 0;
-        b->drop_src = attach_timeout(tb, ms < 0 ? 0 : ms, drop_cb, b);
+         * restarts (loader running, kernel booting) leaves a little after the host
+         * got that answer, never before. */
+        int ms = 0;
+        if (v == EMU_ACK) {
+                int64_t wait_us = answered_at - g_get_monotonic_time();
+                ms = (tb->opt.drop_delay_ms < 0 ? 0 : tb->opt.drop_delay_ms) + (wait_us > 0 ? (int) (wait_us / 1000) + 1 : 0);
+        }
+        b->drop_src = attach_timeout(tb, ms, drop_cb, b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -865,6 +951,8 @@ static void on_client_connected(UMockdevIoctlBase *handler, UMockdevIoctlClient 
         struct tb_client *c = g_new0(struct tb_client, 1);
 
         g_rec_mutex_lock(&tb->lock);
+        if (!tb->worker_ctx)
+                tb->worker_ctx = g_main_context_ref_thread_default();
         c->tb = tb;
         c->client = g_object_ref(client);
         c->dev = g_hash_table_lookup(tb->by_devnode, umockdev_ioctl_client_get_devnode(client));
@@ -1051,7 +1139,7 @@ static void ioctl_control(struct tb_client *c, UMockdevIoctlClient *client, long
         enum emu_verdict v = (d->board && !b) ? EMU_GONE : control_request(d, setup, data, ct->wLength, &actual);
         unsigned timeout = ct->timeout ? ct->timeout : SYNC_CONTROL_DEFAULT_TIMEOUT_MS;
         if (b)
-                handle_bus_action(b, v);
+                handle_bus_action(b, v, 0);
         if (dd)
                 g_object_unref(dd);
         g_object_unref(cd);
@@ -1203,7 +1291,7 @@ static gboolean on_handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient 
                         if (b->emu.pending_bus_action != EMU_BUS_NONE) {
                                 /* it re-enumerates: the kernel reports the device gone */
                                 kill_urbs(d, NULL, -ESHUTDOWN, true);
-                                handle_bus_action(b, EMU_GONE);
+                                handle_bus_action(b, EMU_GONE, 0);
                                 res = -1, err = ENODEV;
                         } else {
                                 kill_urbs(d, NULL, -ENOENT, true);
@@ -1305,7 +1393,7 @@ static enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8
                 uint16_t st = 0;
                 if (h->port_power[index])
                         st |= 0x0100;
-                if (b && b->dev)
+                if (b && b->dev && h->port_power[index])
                         st |= 0x0003 | (b->dev->high_speed ? 0x0400 : 0);
                 uint8_t ps[4] = { (uint8_t) st, (uint8_t) (st >> 8), 0, 0 };
                 *actual = MIN(len, sizeof ps);
@@ -1388,6 +1476,21 @@ static void attach_handler(tb_testbed *tb, const char *devnode) {
         if (!umockdev_testbed_attach_ioctl(tb->umock, devnode, tb->handler, &error))
                 die("attach_ioctl %s: %s", devnode, error->message);
         g_hash_table_add(tb->attached, g_strdup(devnode));
+}
+
+/* umockdev_testbed_add_devicev() checks that a parent exists with a plain stat(), which
+ * sees the real /sys unless this process runs under the preload. Giving no parent and
+ * the path below /sys/devices as the name builds the same tree without that check. */
+static char *add_devicev(tb_testbed *tb, const char *name, const char *parent_syspath, GPtrArray *attrs,
+                         GPtrArray *props) {
+        const char *prefix = "/sys/devices/";
+        char *rel = parent_syspath ? g_strconcat(parent_syspath + strlen(prefix), "/", name, NULL) : g_strdup(name);
+        if (parent_syspath && !g_str_has_prefix(parent_syspath, prefix))
+                die("parent %s is not below %s", parent_syspath, prefix);
+        char *sp = umockdev_testbed_add_devicev(tb->umock, "usb", rel, NULL, (gchar **) attrs->pdata,
+                                                (gchar **) props->pdata);
+        g_free(rel);
+        return sp;
 }
 
 /* Adds d (desc, sysname, parent, board/hub filled in) to sysfs and /dev, sends "add". */
@@ -1516,8 +1619,7 @@ static void dev_publish(struct tb_usbdev *d, const char *parent_syspath, bool ro
 
         GPtrArray *pv = g_ptr_array_new_with_free_func(g_free);
         split_props(d->props, pv);
-        char *sp = umockdev_testbed_add_devicev(tb->umock, "usb", d->sysname, parent_syspath,
-                                                (gchar **) attrs->pdata, (gchar **) pv->pdata);
+        char *sp = add_devicev(tb, d->sysname, parent_syspath, attrs, pv);
         g_ptr_array_unref(attrs);
         g_ptr_array_unref(pv);
         if (!sp)
@@ -1560,8 +1662,7 @@ static void dev_publish(struct tb_usbdev *d, const char *parent_syspath, bool ro
                         g_ptr_array_add(ia, NULL);
                         GPtrArray *ipv = g_ptr_array_new_with_free_func(g_free);
                         split_props(ip, ipv);
-                        char *isp = umockdev_testbed_add_devicev(tb->umock, "usb", name, sp, (gchar **) ia->pdata,
-                                                                 (gchar **) ipv->pdata);
+                        char *isp = add_devicev(tb, name, sp, ia, ipv);
                         g_ptr_array_unref(ia);
                         g_ptr_array_unref(ipv);
                         if (!isp)
@@ -1722,12 +1823,28 @@ tb_testbed *tb_new(const struct tb_options *options) {
                 tb->opt.drop_delay_ms = DEFAULT_DROP_MS;
         if (tb->opt.usbfs_caps == 0)
                 tb->opt.usbfs_caps = TB_CAPS_DEFAULT;
+        if (tb->opt.bus_time_percent <= 0)
+                tb->opt.bus_time_percent = 100;
         if (getenv("TB_ECHO") && *getenv("TB_ECHO") && strcmp(getenv("TB_ECHO"), "0") != 0)
                 tb->opt.echo = true;
 
         g_rec_mutex_init(&tb->lock);
         tb->main_ctx = g_main_context_ref_thread_default();
+        /* The testbed is thousands of small files made and removed as boards come and
+         * go; on a disk filesystem every create costs ~0.5 ms (measured on ext4 here),
+         * on tmpfs ~3 us. umockdev makes its directory in g_get_tmp_dir() ($TMPDIR). */
+        const char *tmp = getenv("TB_TMPDIR");
+        if (!tmp && g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) && access("/dev/shm", W_OK) == 0)
+                tmp = "/dev/shm";
+        char *saved_tmpdir = g_strdup(getenv("TMPDIR"));
+        if (tmp && *tmp)
+                g_setenv("TMPDIR", tmp, TRUE);
         tb->umock = umockdev_testbed_new();
+        if (saved_tmpdir)
+                g_setenv("TMPDIR", saved_tmpdir, TRUE);
+        else
+                g_unsetenv("TMPDIR");
+        g_free(saved_tmpdir);
         tb->root = umockdev_testbed_get_root_dir(tb->umock);
         tb->boards = g_ptr_array_new();
         tb->hubs = g_ptr_array_new();
@@ -1774,6 +1891,14 @@ static void child_free(tb_child *c);
 void tb_free(tb_testbed *tb) {
         if (!tb)
                 return;
+        const char *dump = getenv("TB_LOG");
+        if (dump && *dump) {
+                FILE *f = fopen(dump, "a");
+                if (f) {
+                        tb_log_dump(tb, f);
+                        fclose(f);
+                }
+        }
         for (guint i = 0; i < tb->children->len; i++) {
                 tb_child *c = g_ptr_array_index(tb->children, i);
                 if (c->running) {
@@ -1849,6 +1974,8 @@ void tb_free(tb_testbed *tb) {
         close(tb->uevent_fd);
         g_ptr_array_unref(tb->log);
         g_main_context_unref(tb->main_ctx);
+        if (tb->worker_ctx)
+                g_main_context_unref(tb->worker_ctx);
         g_rec_mutex_clear(&tb->lock);
         g_free(tb->shim_path);
         g_free(tb->root);

@@ -10,6 +10,9 @@
  * lseek() on an fd whose file is a FIFO under $UMOCKDEV_DIR/dev/ succeeds
  * here and returns 0. Nothing else is changed.
  */
+/* Both symbols are interposed: with _FILE_OFFSET_BITS=64 (meson's default) the
+ * headers would make lseek an alias of lseek64. */
+#undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>

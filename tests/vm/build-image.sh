@@ -152,6 +152,19 @@ build_raw_gadget() { # build_raw_gadget OUTDIR
 		--strip-components=5 linux-source-6.1/drivers/usb/gadget/legacy/raw_gadget.c
 	src=$work/raw_gadget.c
 	[ -f "$src" ] || die "raw_gadget.c not found in linux-source-6.1"
+	# 6.1's raw-gadget leaves its reset and disconnect callbacks empty, so an
+	# emulated board cannot notice a host's port reset (a real Pi restarts)
+	# or a port power cut. Linux 6.6 reports both as events
+	# (USB_RAW_EVENT_RESET = 5, USB_RAW_EVENT_DISCONNECT = 6); queue them
+	# the same way, with the same numbers, so the board program is written
+	# against the upstream ABI. A module without this patch still works;
+	# its boards just never see a reset.
+	sed -i \
+		-e 's/^static void gadget_disconnect(struct usb_gadget \*gadget) { }$/static void gadget_disconnect(struct usb_gadget *gadget) { struct raw_dev *dev = get_gadget_data(gadget); if (dev) raw_queue_event(dev, (enum usb_raw_event_type)6, 0, NULL); }/' \
+		-e 's/^static void gadget_reset(struct usb_gadget \*gadget) { }$/static void gadget_reset(struct usb_gadget *gadget) { struct raw_dev *dev = get_gadget_data(gadget); if (dev) raw_queue_event(dev, (enum usb_raw_event_type)5, 0, NULL); }/' \
+		"$src"
+	[ "$(grep -c 'raw_queue_event(dev, (enum usb_raw_event_type)[56]' "$src")" -eq 2 ] ||
+		die "could not add reset/disconnect events to raw_gadget.c (source changed?)"
 	# Its only non-standard include, <uapi/linux/usb/raw_gadget.h>, is in
 	# linux-headers-KVER-common already.
 	echo 'obj-m := raw_gadget.o' > "$work/Kbuild"
@@ -167,7 +180,8 @@ build_raw_gadget() { # build_raw_gadget OUTDIR
 # --------------------------------------------------------------- debootstrap
 # The pristine bootstrap, cached on its own: it is the slow, network-bound
 # step (~40 s), and changes to the guest configuration must not redo it.
-DEBOOTSTRAP_INCLUDE=systemd-sysv,udev,kmod,libusb-1.0-0,libsystemd0,libudev1,libjson-c5,usbutils
+# jq: the end-to-end scenarios read JSON (journal, clusterbootctl, board status).
+DEBOOTSTRAP_INCLUDE=systemd-sysv,udev,kmod,libusb-1.0-0,libsystemd0,libudev1,libjson-c5,usbutils,jq
 build_debootstrap() { # build_debootstrap OUTDIR
 	local out=$1 work=$CACHE/tmp/debootstrap
 	debootstrap --variant=minbase --include="$DEBOOTSTRAP_INCLUDE" \

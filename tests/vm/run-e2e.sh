@@ -1,0 +1,197 @@
+#!/bin/bash
+# The end-to-end tier: clusterboot on a real kernel USB stack, in one VM boot.
+#
+#   sudo tests/vm/run-e2e.sh [--results FILE] [--verbose]
+#
+# 1. builds clusterboot (meson, prefix /usr, in build-vm/) and installs it
+#    with `DESTDIR=PAYLOAD/root meson install`, as a package would be;
+# 2. builds tests/vm/gadget-boards (emulated Pi Zeros: raw-gadget on
+#    dummy_hcd, driven by the shared board model tests/emu/board.c);
+# 3. prepares the boot directory (/var/lib/clusterboot/boot in the guest):
+#    the real Raspberry Pi firmware if the host has Debian's raspi-firmware
+#    installed (/usr/lib/raspi-firmware), else synthetic files of realistic
+#    sizes; kernel.img, the .dtb and the overlay are always synthetic;
+# 4. builds or reuses the VM image (build-image.sh, cached in CBVM_CACHE) and
+#    boots it with a payload whose `run` (tests/vm/e2e/run) plays the
+#    scenarios of issue 4 inside the guest;
+# 5. prints one line per scenario ("PASS name" / "FAIL name: reason"), then
+#    "N passed, N failed"; exits non-zero on any failure. With --results,
+#    also writes one JSON object per line {"name": ..., "result": "OK" |
+#    "FAIL" | "SKIP"} for tests/run-all.sh's summary.
+#
+# Environment:
+#   CBVM_CACHE      VM image cache (default /var/cache/clusterboot-vm: outside
+#                   the clone, so CI's fresh clones share it)
+#   CBVM_BUILD_DIR  meson build directory (default build-vm/ in the clone)
+#   CBVM_TIMEOUT    limit for the VM run, seconds (default 420)
+#   CBVM_*          see run-vm.sh
+set -euo pipefail
+
+# shellcheck disable=SC2034 # used by lib.sh
+LOG_TAG=e2e
+export CBVM_CACHE=${CBVM_CACHE:-/var/cache/clusterboot-vm}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+TOP=$(cd "$VM_DIR/../.." && pwd)
+
+RESULTS_FILE=
+VERBOSE=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--results) RESULTS_FILE=$(realpath -m "$2"); shift 2 ;;
+	--results=*) RESULTS_FILE=$(realpath -m "${1#*=}"); shift ;;
+	--verbose) VERBOSE=1; shift ;;
+	-h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+	*) echo "usage: $0 [--results FILE] [--verbose]" >&2; exit 2 ;;
+	esac
+done
+
+# Every check the guest reports, in its order; one missing from its report is a failure.
+CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-rule-matches
+	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
+	4-32-boards daemon-healthy)
+
+BUILD=${CBVM_BUILD_DIR:-$TOP/build-vm}
+PAYLOAD=$BUILD/e2e-payload
+OUT=$BUILD/e2e-out
+T0=$(now)
+declare -A RESULT REASON
+
+finish() { # prints the summary, writes --results, exits
+	local name passed=0 failed=0 skipped=0 line
+	echo
+	for name in "${CHECKS[@]}"; do
+		case ${RESULT[$name]:-FAIL} in
+		PASS) line="PASS $name${REASON[$name]:+ (${REASON[$name]})}"; passed=$((passed + 1)) ;;
+		SKIP) line="SKIP $name: ${REASON[$name]}"; skipped=$((skipped + 1)) ;;
+		*) line="FAIL $name: ${REASON[$name]:-no result}"; failed=$((failed + 1)) ;;
+		esac
+		echo "$line"
+	done
+	if [ -n "$RESULTS_FILE" ]; then
+		mkdir -p "$(dirname "$RESULTS_FILE")"
+		: > "$RESULTS_FILE"
+		for name in "${CHECKS[@]}"; do
+			local r=${RESULT[$name]:-FAIL}
+			[ "$r" = PASS ] && r=OK
+			printf '{"name": "%s", "result": "%s"}\n' "$name" "$r" >> "$RESULTS_FILE"
+		done
+	fi
+	log "total $(elapsed "$T0") s; logs in $OUT"
+	[ "$skipped" -gt 0 ] && echo "($skipped skipped)"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit
+}
+fail_all() { # fail_all REASON: nothing ran
+	local name
+	for name in "${CHECKS[@]}"; do
+		RESULT[$name]=FAIL
+		REASON[$name]=$1
+	done
+	finish
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (the VM image build uses apt-get, debootstrap, chroot)"
+rm -rf "$OUT" "$PAYLOAD"
+mkdir -p "$OUT" "$PAYLOAD"/{bin,root}
+
+# ------------------------------------------------------------ VM image
+t=$(now)
+if ! "$VM_DIR/build-image.sh" > "$OUT/build-image.log" 2>&1; then
+	tail -n 30 "$OUT/build-image.log" >&2
+	fail_all "the VM image could not be built (see $OUT/build-image.log)"
+fi
+log "VM image ready in $(elapsed "$t") s (cache $CBVM_CACHE)"
+
+# ------------------------------------------------------------ clusterboot
+t=$(now)
+if ! command -v meson > /dev/null || ! pkg-config --exists libusb-1.0 libsystemd libudev json-c; then
+	"$TOP/tests/install-deps.sh" > "$OUT/install-deps.log" 2>&1 ||
+		fail_all "installing the build dependencies failed (see $OUT/install-deps.log)"
+fi
+{
+	if [ -f "$BUILD/build.ninja" ]; then
+		meson configure "$BUILD" -Dprefix=/usr
+	else
+		meson setup "$BUILD" "$TOP" --prefix=/usr
+	fi && meson compile -C "$BUILD" &&
+		DESTDIR="$PAYLOAD/root" meson install -C "$BUILD" --no-rebuild
+} > "$OUT/build.log" 2>&1 || {
+	tail -n 40 "$OUT/build.log" >&2
+	fail_all "building or installing clusterboot failed (see $OUT/build.log)"
+}
+# The emulated boards: same warnings as the project (tests/vm/meson.build builds it too).
+# shellcheck disable=SC2086 # flag list
+cc -std=gnu17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wshadow \
+	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough -Wvla \
+	-I"$TOP/tests/emu" -o "$PAYLOAD/bin/gadget-boards" \
+	"$VM_DIR/gadget-boards.c" "$TOP/tests/emu/board.c" -pthread > "$OUT/gadget-boards-build.log" 2>&1 || {
+	cat "$OUT/gadget-boards-build.log" >&2
+	fail_all "building gadget-boards failed"
+}
+log "clusterboot and gadget-boards built and installed into the payload in $(elapsed "$t") s"
+
+# ------------------------------------------------------------ boot files
+boot=$PAYLOAD/root/var/lib/clusterboot/boot
+mkdir -p "$boot/overlays"
+synth() { head -c "$2" /dev/urandom > "$boot/$1"; }
+FW=/usr/lib/raspi-firmware
+if [ -f "$FW/bootcode.bin" ] && [ -f "$FW/start.elf" ] && [ -f "$FW/fixup.dat" ]; then
+	cp "$FW/bootcode.bin" "$FW/start.elf" "$FW/fixup.dat" "$boot/"
+	FW_NOTE="real firmware from $FW"
+else
+	# Debian's raspi-firmware is in non-free-firmware, which this host's apt does not use:
+	# random bytes with the real files' sizes.
+	synth bootcode.bin 52476
+	synth start.elf 2975744
+	synth fixup.dat 7168 # a multiple of 512: the last bulk packet is a full one
+	FW_NOTE="synthetic firmware of real sizes"
+fi
+synth kernel.img 5240833
+synth bcm2708-rpi-zero-w.dtb 25600
+synth overlays/dwc2.dtbo 1500
+printf 'dtoverlay=dwc2\nenable_uart=1\n' > "$boot/config.txt"
+printf 'console=serial0,115200 console=tty1 root=/dev/mmcblk0p2 rootfstype=ext4 rootwait modules-load=dwc2,g_ether\n' \
+	> "$boot/cmdline.txt"
+log "boot directory: $FW_NOTE; $(du -sh "$boot" | cut -f1)"
+
+install -D -m 644 "$VM_DIR/e2e/clusterboot.conf" "$PAYLOAD/root/etc/clusterboot/clusterboot.conf"
+install -m 755 "$VM_DIR/e2e/run" "$PAYLOAD/run"
+
+# ------------------------------------------------------------ the VM
+log "booting the VM; the scenarios run inside (console: $OUT/console.log)"
+rc=0
+filter=('^(\[e2e|PASS |FAIL |SKIP |    \||\[vm-run\]|CBTEST-EXIT)|clusterboot')
+[ "$VERBOSE" = 1 ] && filter=('.')
+CBVM_TIMEOUT=${CBVM_TIMEOUT:-420} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 |
+	grep --line-buffered -E "${filter[@]}" || rc=${PIPESTATUS[0]}
+log "VM finished with code $rc"
+
+res=$OUT/guest/results.txt
+while IFS= read -r line; do
+	case $line in
+	PASS\ * | FAIL\ * | SKIP\ *)
+		word=${line%% *}
+		rest=${line#* }
+		name=${rest%%[: ]*}
+		note=${rest#"$name"}
+		note=${note#: }
+		note=${note# (}
+		[ "$word" = PASS ] && note=${note%)}
+		RESULT[$name]=$word
+		REASON[$name]=$note
+		;;
+	esac
+done < <(cat "$res" 2> /dev/null)
+for name in "${CHECKS[@]}"; do
+	if [ -z "${RESULT[$name]:-}" ]; then
+		RESULT[$name]=FAIL
+		if [ "$rc" -eq 124 ]; then
+			REASON[$name]="not reached: the VM timed out (see $OUT/console.log)"
+		else
+			REASON[$name]="no result from the guest (VM exit code $rc; see $OUT/console.log)"
+		fi
+	fi
+done
+finish
