@@ -420,6 +420,40 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* ---- a board found mid-boot ---- */
+
+static void resync_done(void *userdata, int status, size_t actual) {
+        struct cb_node *n = userdata;
+
+        n->resetting = false;
+        n->resets++;
+        if (status == 0 && n->device_present) {
+                resume(n);
+                return;
+        }
+        /* it restarts (usually into its ROM): its next appearance starts the boot */
+        node_log(n, LOG_INFO, "device reset; waiting for the board to come back");
+        arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
+}
+
+/*
+ * A second stage nobody here started (the daemon restarted mid-boot, say)
+ * may be in the middle of a file we know nothing about: reset it first, so
+ * that the board and the session start from a known point.
+ */
+static void resync(struct cb_node *n) {
+        int r;
+
+        node_log(n, LOG_NOTICE, "found the board in its second stage with no boot in progress here; resetting it first");
+        r = n->device.transport.ops->reset(n->device.transport.impl, resync_done, n);
+        if (r < 0) {
+                node_log(n, LOG_WARNING, "cannot reset the device (%s); serving it as it is", strerror(-r));
+                resume(n);
+                return;
+        }
+        n->resetting = true;
+}
+
 /* ---- presence ---- */
 
 void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device) {
@@ -470,7 +504,10 @@ void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device
         default:
                 /* absent or up: a board boots from the start */
                 fresh_boot(n);
-                resume(n);
+                if (device->stage == CB_STAGE_SERVER)
+                        resync(n);
+                else
+                        resume(n);
                 return;
         }
 }

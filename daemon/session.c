@@ -287,17 +287,26 @@ static enum step retry_point(const struct cb_session *s) {
         }
 }
 
+/* "sending a file (kernel.img, 3000000 of 5904128 bytes)": where the session was, for messages. */
+static void describe_step(const struct cb_session *s, char *buf, size_t size) {
+        if (s->step == STEP_FILE_BULK || s->step == STEP_ROM_LOADER_BULK)
+                snprintf(buf, size, "%s (%s, %llu of %llu bytes)", step_name(s->step),
+                         s->step == STEP_FILE_BULK ? s->file_name : "loader", (unsigned long long) s->offset,
+                         (unsigned long long) cb_file_size(s->step == STEP_FILE_BULK ? s->file : s->loader));
+        else if (s->step == STEP_FILE_CONTROL || s->step == STEP_ANSWER_SIZE)
+                snprintf(buf, size, "%s (%s)", step_name(s->step), s->file_name);
+        else
+                snprintf(buf, size, "%s", step_name(s->step));
+}
+
 static void fail_step(struct cb_session *s, int status, const char *what) {
-        char detail[CB_FILE_NAME_MAX + 160];
-        const char *file = (s->step == STEP_FILE_CONTROL || s->step == STEP_FILE_BULK || s->step == STEP_ANSWER_SIZE)
-                                   ? s->file_name
-                                   : NULL;
+        char detail[CB_FILE_NAME_MAX + 200], where[CB_FILE_NAME_MAX + 100];
         enum step again;
         int r;
 
+        describe_step(s, where, sizeof where);
         if (status == -ENODEV) {
-                snprintf(detail, sizeof detail, "board left the bus while %s%s%s%s", step_name(s->step),
-                         file ? " (" : "", file ? file : "", file ? ")" : "");
+                snprintf(detail, sizeof detail, "the board left the bus while %s", where);
                 drop_file(s);
                 finish(s, CB_SESSION_GONE, status, detail);
                 return;
@@ -306,8 +315,7 @@ static void fail_step(struct cb_session *s, int status, const char *what) {
         again = retry_point(s);
         if (again != STEP_IDLE && s->retries_left > 0) {
                 unsigned left = --s->retries_left;
-                snprintf(detail, sizeof detail, "%s while %s%s%s%s; retrying (%u left)", what, step_name(s->step),
-                         file ? " (" : "", file ? file : "", file ? ")" : "", left);
+                snprintf(detail, sizeof detail, "%s while %s; retrying (%u left)", what, where, left);
                 emit(s, CB_SESSION_EVENT_STEP_RETRY, status, detail);
                 s->step_retries_total++;
                 s->step = again;
@@ -316,12 +324,15 @@ static void fail_step(struct cb_session *s, int status, const char *what) {
                 r = issue(s);
                 if (r >= 0)
                         return;
+                if (r == -ENODEV) {
+                        fail_step(s, r, what); /* gone between the failure and the retry */
+                        return;
+                }
                 status = r;
                 what = "could not submit the transfer";
         }
 
-        snprintf(detail, sizeof detail, "%s while %s%s%s%s", what, step_name(s->step), file ? " (" : "",
-                 file ? file : "", file ? ")" : "");
+        snprintf(detail, sizeof detail, "%s while %s", what, where);
         drop_file(s);
         finish(s, CB_SESSION_FAILED, status, detail);
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and CI run it (as root, Debian 12):
 #   1. packages            tests/install-deps.sh
-#   2. build + unit + integration tests (umockdev tier)
-#   3. the same under ASan + UBSan (the fault soak included)
-#   4. the unit tests and the soak under valgrind
-#   5. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
+#   2. build + unit + integration tests (umockdev tier, the daemon also under valgrind)
+#   3. the systemd unit: systemd-analyze verify + security (exposure score)
+#   4. unit and integration tiers under ASan + UBSan (the fault soak included)
+#   5. the unit tests and the soak under valgrind
+#   6. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,9 +36,15 @@ run_meson() { # NAME BUILDDIR SETUP-ARGS... -- TEST-ARGS...
 phase "build and test"
 run_meson plain build -- --num-processes 2
 
+phase "systemd unit checks"
+tests/check-unit.sh build "$results/unit-checks.json" || failed_phases+=("unit checks")
+
 phase "ASan + UBSan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        run_meson asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -- --num-processes 2 --suite unit
+# verify_asan_link_order=0: the daemon runs under umockdev's LD_PRELOAD in the integration tier
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:verify_asan_link_order=0 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_meson asan build-asan -Db_sanitize=address,undefined -Db_lundef=false -- --num-processes 2 \
+        --suite unit --suite umockdev
 
 phase "valgrind"
 CB_SOAK_BOOTS=200 run_meson valgrind build -- --suite unit --num-processes 2 \
