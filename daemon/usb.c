@@ -553,7 +553,8 @@ static int control(struct cb_usb_device *d, uint8_t request_type, uint16_t value
         op = op_new(done, userdata);
         if (!op)
                 return -ENOMEM;
-        buf = malloc(LIBUSB_CONTROL_SETUP_SIZE + length);
+        /* zeroed: a short IN answer leaves the rest of the buffer defined */
+        buf = calloc(1, LIBUSB_CONTROL_SETUP_SIZE + length);
         if (!buf) {
                 op_free(op);
                 return -ENOMEM;
