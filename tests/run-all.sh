@@ -50,6 +50,9 @@ phase "valgrind"
 CB_SOAK_BOOTS=200 run_meson valgrind build -- --suite unit --num-processes 2 \
         --wrapper 'valgrind --error-exitcode=66 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet'
 
+phase "benchmarks (figures only)"
+meson test -C build --benchmark --verbose 2>&1 | grep -E "bench-boot|serial|concurrent|speed-up" || true
+
 if [ "${CB_SKIP_VM:-0}" != 1 ] && [ -x tests/vm/run-e2e.sh ]; then
         phase "end to end (VM)"
         tests/vm/run-e2e.sh --results "$results/vm.json" || failed_phases+=("vm")

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "cluster.h"
+
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "board-check.h"
+
+const char *clusterboot;
+bool failed_now;
+
+
+
+/* n boards on ports 1-1, 2-1, ... (one per bus, as dummy_hcd gives in the VM), named node1.., configured. */
+void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
+                         const char *extra_daemon_conf) {
+        FILE *f;
+
+        memset(c, 0, sizeof *c);
+        c->n = n;
+        c->scale = scale;
+        c->tb = tb_new(NULL);
+        snprintf(c->dir, sizeof c->dir, "/dev/shm/cb-test-XXXXXX");
+        if (!mkdtemp(c->dir))
+                abort();
+        chmod(c->dir, 0755); /* an unprivileged client must reach the socket */
+        snprintf(c->boot, sizeof c->boot, "%s/boot", c->dir);
+        snprintf(c->conf, sizeof c->conf, "%s/clusterboot.conf", c->dir);
+        snprintf(c->sock, sizeof c->sock, "%s/io.clusterboot", c->dir);
+        mkdir(c->boot, 0755);
+        CHECK(tb_write_boot_files(c->boot, scale) == 0, "cannot write boot files");
+
+        f = fopen(c->conf, "we");
+        fprintf(f,
+                "[Daemon]\nBootDirectory=%s\nRetryDelaySec=0.1\nRetryDelayMaxSec=0.5\nReenumerateTimeoutSec=3\n"
+                "UpTimeoutSec=5\nRequestTimeoutSec=1\nControlTimeoutSec=0.5\nBulkTimeoutSec=2\n%s",
+                c->boot, extra_daemon_conf ? extra_daemon_conf : "");
+        for (unsigned i = 0; i < n; i++) {
+                char port[16];
+                snprintf(port, sizeof port, "%u-1", i + 1);
+                fprintf(f, "[Node node%u]\nPort=%s\n", i + 1, port);
+                tb_add_board(c->tb, port, configs ? &configs[i] : NULL);
+        }
+        fclose(f);
+}
+
+void cluster_start(struct cluster *c) {
+        char config_arg[160], socket_arg[160];
+        snprintf(config_arg, sizeof config_arg, "--config=%s", c->conf);
+        snprintf(socket_arg, sizeof socket_arg, "--socket=%s", c->sock);
+        const char *argv[] = { clusterboot, config_arg, socket_arg, "--log-target=stderr",
+                               getenv("CB_TEST_VERBOSE") ? "--log-level=debug" : NULL, NULL };
+
+        c->daemon = tb_spawn(c->tb, argv, NULL);
+        CHECK(c->daemon != NULL, "cannot start the daemon");
+        CHECK(tb_wait_uevent_listener(c->tb, 10000), "the daemon never listened for uevents");
+        CHECK(tb_wait_log(c->tb, 0, "running;", 10000) != NULL, "the daemon did not report running");
+}
+
+void cluster_free(struct cluster *c) {
+        char cmd[128];
+
+        if (c->daemon && tb_child_running(c->daemon)) {
+                tb_child_kill(c->daemon, SIGTERM);
+                int st = tb_child_wait(c->daemon, 10000);
+                CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the daemon exited with status %d", st);
+        }
+        if (failed_now)
+                tb_log_dump(c->tb, stderr);
+        tb_free(c->tb);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "cannot remove %s\n", c->dir);
+}
+
+void plug_all(struct cluster *c) {
+        for (unsigned i = 0; i < c->n; i++)
+                tb_plug(tb_board_at(c->tb, i));
+}
+
+/* Waits for the daemon to log `node: state STATE`; returns the line or NULL. */
+const struct tb_log_line *wait_state(struct cluster *c, unsigned node, const char *state, int timeout_ms) {
+        char needle[96];
+        snprintf(needle, sizeof needle, "node%u[%u-1]: state %s", node, node, state);
+        return tb_wait_log(c->tb, 0, needle, timeout_ms);
+}
+
+bool all_up(struct cluster *c, int timeout_ms) {
+        bool ok = true;
+        for (unsigned i = 1; i <= c->n; i++)
+                ok &= wait_state(c, i, "up", timeout_ms) != NULL;
+        return ok;
+}
+
+void check_boards(struct cluster *c, unsigned skip) {
+        for (unsigned i = 0; i < c->n; i++)
+                if (i + 1 != skip && tb_check_board(c->tb, tb_board_at(c->tb, i), c->scale) > 0)
+                        failed_now = true;
+}
+
+/* The daemon's own timestamp of a log line: "[  123.456789] ..." (CLOCK_MONOTONIC). */
+double daemon_time(const struct tb_log_line *l) {
+        double t = -1;
+        if (l && sscanf(l->text, "[%lf]", &t) != 1)
+                t = -1;
+        return t;
+}
+

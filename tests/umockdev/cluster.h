@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * A cluster for the umockdev tier: n emulated boards on ports 1-1, 2-1, ...
+ * (one per bus, as dummy_hcd gives in the VM), synthetic boot files, a
+ * configuration naming them node1.., and the real daemon started on it.
+ * Shared by the integration tests and the benchmarks.
+ */
+
+#include <stdbool.h>
+
+#include "testbed.h"
+
+/* Set by the caller: the daemon binary. */
+extern const char *clusterboot;
+/* Set when a check fails (the cluster dumps its log at cluster_free()). */
+extern bool failed_now;
+
+#define CHECK(cond, ...)                                                                         \
+        do {                                                                                     \
+                if (!(cond)) {                                                                   \
+                        fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);        \
+                        fprintf(stderr, __VA_ARGS__);                                            \
+                        fputc('\n', stderr);                                                     \
+                        failed_now = true;                                                       \
+                }                                                                                \
+        } while (0)
+
+struct cluster {
+        tb_testbed *tb;
+        char dir[64];
+        char boot[128];
+        char conf[128];
+        char sock[128];
+        tb_child *daemon;
+        unsigned n;
+        unsigned scale;
+};
+
+/* configs: one per board, or NULL; extra_daemon_conf: more [Daemon] lines, or NULL. */
+void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
+                  const char *extra_daemon_conf);
+void cluster_start(struct cluster *c);
+void cluster_free(struct cluster *c);
+void plug_all(struct cluster *c);
+/* Waits for the daemon to log "nodeN[N-1]: state STATE"; returns the line or NULL. */
+const struct tb_log_line *wait_state(struct cluster *c, unsigned node, const char *state, int timeout_ms);
+bool all_up(struct cluster *c, int timeout_ms);
+/* Every board but `skip` (1-based; 0 = none) holds correct files. */
+void check_boards(struct cluster *c, unsigned skip);
+/* The daemon's own CLOCK_MONOTONIC timestamp of one of its log lines, in seconds (-1 if none). */
+double daemon_time(const struct tb_log_line *l);
