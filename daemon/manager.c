@@ -251,6 +251,7 @@ struct cb_manager *cb_manager_free(struct cb_manager *m) {
                 free(s->syspath);
         }
         free(m->slots);
+        cb_usb_drain(m->usb);
         m->usb = cb_usb_free(m->usb);
         cb_file_cache_free(m->cache);
         cb_config_free(m->config);

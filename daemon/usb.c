@@ -30,6 +30,7 @@ struct cb_usb {
         bool in_events;
         struct cb_usb_device *closing;
         struct cb_worker *worker;
+        unsigned n_ops; /* transfers in flight, on every device */
 };
 
 struct cb_usb_device {
@@ -247,6 +248,23 @@ int cb_usb_new(sd_event *event, struct cb_usb **ret) {
 fail:
         cb_usb_free(u);
         return r;
+}
+
+void cb_usb_drain(struct cb_usb *u) {
+        /* shutting down: the loop no longer runs, so wait here (briefly) for cancelled transfers */
+        for (unsigned i = 0; u && u->n_ops > 0 && i < 200; i++) {
+                struct timeval tv = { 0, 10000 };
+                u->in_events = true;
+                (void) libusb_handle_events_timeout_completed(u->ctx, &tv, NULL);
+                u->in_events = false;
+                while (u->closing) {
+                        struct cb_usb_device *d = u->closing;
+                        u->closing = d->next_closing;
+                        device_close(d);
+                }
+        }
+        if (u && u->n_ops > 0)
+                log_warning("%u USB transfer(s) still in flight at exit", u->n_ops);
 }
 
 void cb_usb_stop_worker(struct cb_usb *u) {
@@ -494,6 +512,7 @@ static void LIBUSB_CALL on_transfer(struct libusb_transfer *t) {
         cb_transfer_done_t done = op->done;
         void *userdata = op->userdata;
         op_free(op);
+        d->usb->n_ops--;
 
         done(userdata, status, actual);
         cb_usb_device_unref(d);
@@ -514,6 +533,8 @@ static int submit(struct cb_usb_device *d, struct usb_op *op) {
                 d->ops->prev = op;
         d->ops = op;
         r = libusb_submit_transfer(op->transfer);
+        if (r >= 0)
+                d->usb->n_ops++;
         if (r < 0) {
                 d->ops = op->next;
                 if (op->next)

@@ -21,6 +21,8 @@ struct cb_usb_device;
 int cb_usb_new(sd_event *event, struct cb_usb **ret);
 /* Finishes the worker's jobs (their callbacks run, cancelled); first step of shutting down. */
 void cb_usb_stop_worker(struct cb_usb *u);
+/* At exit, after every device was given up: lets cancelled transfers complete (at most ~2 s). */
+void cb_usb_drain(struct cb_usb *u);
 struct cb_usb *cb_usb_free(struct cb_usb *u);
 
 struct cb_usb_device_info {
