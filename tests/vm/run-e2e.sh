@@ -197,6 +197,7 @@ if [ "$DEMO" = 1 ]; then
 fi
 
 # ------------------------------------------------------------ the VM
+install -m 755 "$VM_DIR/e2e/run" "$PAYLOAD/run"
 log "booting the VM; the scenarios run inside (console: $OUT/console.log)"
 rc=0
 filter=('^(\[e2e|PASS |FAIL |SKIP |    \||\[vm-run\]|CBTEST-EXIT)|clusterboot')
