@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "board.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BCM_VID 0x0a5cu
 #define SECOND_STAGE_PID 0x2764u
@@ -24,6 +27,26 @@ uint64_t emu_fnv1a(uint64_t hash, const uint8_t *data, size_t len) {
                 hash *= 0x100000001b3ULL;
         }
         return hash;
+}
+
+int emu_hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size) {
+        uint8_t buf[65536];
+        uint64_t h = EMU_FNV_INIT, size = 0;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+                h = emu_fnv1a(h, buf, (size_t) n);
+                size += (uint64_t) n;
+        }
+        close(fd);
+        if (n < 0)
+                return -EIO;
+        *ret_hash = h;
+        *ret_size = size;
+        return 0;
 }
 
 const char *emu_stage_name(enum emu_stage stage) {

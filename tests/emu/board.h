@@ -176,6 +176,8 @@ size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uin
 const char *emu_stage_name(enum emu_stage stage);
 const struct emu_received_file *emu_board_file(const struct emu_board *b, const char *name);
 uint64_t emu_fnv1a(uint64_t hash, const uint8_t *data, size_t len);
+/* FNV-1a of a whole file, to compare with what a board received; returns 0 or -errno. */
+int emu_hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size);
 #define EMU_FNV_INIT 0xcbf29ce484222325ULL
 
 /* The list a Pi Zero W asks for in its second stage. */

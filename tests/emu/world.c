@@ -132,24 +132,6 @@ int world_run(struct world *w, usec_t timeout) {
         return 0;
 }
 
-static int hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size) {
-        uint8_t buf[65536];
-        uint64_t h = EMU_FNV_INIT, size = 0;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        while ((n = read(fd, buf, sizeof buf)) > 0) {
-                h = emu_fnv1a(h, buf, (size_t) n);
-                size += (uint64_t) n;
-        }
-        close(fd);
-        *ret_hash = h;
-        *ret_size = size;
-        return 0;
-}
-
 int world_verify_board(const struct world *w, size_t i, char *why, size_t why_size) {
         const struct emu_board *b = &w->ports[i].board;
         char path[512];
@@ -164,7 +146,7 @@ int world_verify_board(const struct world *w, size_t i, char *why, size_t why_si
                 return -EBADMSG;
         }
         snprintf(path, sizeof path, "%s/bootcode.bin", w->boot_dir);
-        if (hash_file(path, &hash, &size) < 0 || b->loader_hash != hash || b->loader_received != size) {
+        if (emu_hash_file(path, &hash, &size) < 0 || b->loader_hash != hash || b->loader_received != size) {
                 snprintf(why, why_size, "loader differs from bootcode.bin");
                 return -EBADMSG;
         }
@@ -173,7 +155,7 @@ int world_verify_board(const struct world *w, size_t i, char *why, size_t why_si
                 const struct emu_received_file *rf = emu_board_file(b, name);
 
                 snprintf(path, sizeof path, "%s/%s", w->boot_dir, name);
-                if (hash_file(path, &hash, &size) < 0) {
+                if (emu_hash_file(path, &hash, &size) < 0) {
                         if (rf && rf->size != 0) {
                                 snprintf(why, why_size, "%s: missing on disk but announced %llu bytes", name,
                                          (unsigned long long) rf->size);

@@ -243,26 +243,6 @@ static int ep0_stall(int fd) {
 
 /* ----------------------------------------------------------- the board's truth */
 
-static int hash_path(const char *path, uint64_t *ret_hash, uint64_t *ret_size) {
-        uint8_t buf[65536];
-        uint64_t h = EMU_FNV_INIT, size = 0;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t n;
-
-        if (fd < 0)
-                return -errno;
-        while ((n = read(fd, buf, sizeof buf)) > 0) {
-                h = emu_fnv1a(h, buf, (size_t) n);
-                size += (uint64_t) n;
-        }
-        close(fd);
-        if (n < 0)
-                return -EIO;
-        *ret_hash = h;
-        *ret_size = size;
-        return 0;
-}
-
 static const struct file_truth *truth(const char *name) {
         for (size_t i = 0; i < n_truths; i++)
                 if (strcmp(truths[i].name, name) == 0)
@@ -279,7 +259,7 @@ static void add_truth(const char *name) {
         t = &truths[n_truths++];
         snprintf(t->name, sizeof t->name, "%s", name);
         snprintf(path, sizeof path, "%s/%s", opt.boot_dir, name);
-        t->exists = hash_path(path, &t->hash, &t->size) == 0;
+        t->exists = emu_hash_file(path, &t->hash, &t->size) == 0;
 }
 
 /* Did this board get exactly the boot directory's files (whatever else happened)? */
