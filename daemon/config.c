@@ -10,6 +10,7 @@
 
 #include "cb-build-config.h"
 #include "log.h"
+#include "portpath.h"
 
 /*
  * Semantics worth knowing when writing a configuration file:
@@ -38,8 +39,6 @@
 
 #define NODE_NAME_MAX 64
 /* libusb reports bus and port numbers as uint8_t and at most 7 port levels. */
-#define PORT_NUMBER_MAX 255
-#define PORT_DEPTH_MAX 7
 
 enum section {
         SECTION_NONE,    /* before the first header */
@@ -272,35 +271,6 @@ static bool node_name_is_valid(const char *name) {
                       *c == '-'))
                         return false;
         return true;
-}
-
-/* Reads one number of a port path; leading zeros are refused because the path is compared as a string with sysfs. */
-static const char *port_number(const char *s) {
-        unsigned v = 0;
-
-        if (!is_digit(*s) || *s == '0')
-                return NULL;
-        for (; is_digit(*s); s++) {
-                v = v * 10 + (unsigned) (*s - '0');
-                if (v > PORT_NUMBER_MAX)
-                        return NULL;
-        }
-        return s;
-}
-
-/* BUS-PORT[.PORT]..., the kernel's spelling of a USB device path, e.g. "1-1.3". */
-static bool port_path_is_valid(const char *port) {
-        const char *s = port_number(port);
-        unsigned depth = 0;
-
-        if (!s || *s != '-')
-                return false;
-        do {
-                s = port_number(s + 1);
-                if (!s || ++depth > PORT_DEPTH_MAX)
-                        return false;
-        } while (*s == '.');
-        return *s == '\0';
 }
 
 static void node_config_done(struct cb_node_config *node) {
@@ -544,7 +514,7 @@ static int parse_node_key(struct parser *p, unsigned line, const char *key, cons
         struct node_lines *lines = p->lines;
 
         if (strcmp(key, "Port") == 0) {
-                if (!port_path_is_valid(value)) {
+                if (!cb_port_path_valid(value)) {
                         parse_error(p, line, "invalid port path '%s': expected BUS-PORT[.PORT]..., e.g. 1-1.3",
                                     value);
                         return 0;

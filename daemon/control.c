@@ -1388,7 +1388,3 @@ struct cb_control *cb_control_free(struct cb_control *c) {
 size_t cb_control_n_clients(const struct cb_control *c) {
         return c->n_clients;
 }
-
-const char *cb_control_socket_path(const struct cb_control *c) {
-        return c->socket_path;
-}

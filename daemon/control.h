@@ -66,7 +66,6 @@ struct cb_control *cb_control_free(struct cb_control *c);
 void cb_control_node_changed(struct cb_node *node, void *userdata);
 
 size_t cb_control_n_clients(const struct cb_control *c);
-const char *cb_control_socket_path(const struct cb_control *c);
 
 /* ---- pieces exposed for the unit tests ---- */
 

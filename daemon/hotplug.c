@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "hotplug.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include <libudev.h>
 
 #include "log.h"
+#include "portpath.h"
 #include "util.h"
 
 struct cb_hotplug {
@@ -20,26 +20,6 @@ struct cb_hotplug {
         cb_hotplug_removed_t removed;
         void *userdata;
 };
-
-int cb_hotplug_is_port_name(const char *s) {
-        /* BUS-PORT[.PORT...], digits only; interfaces have a ':' and root hubs are "usbN" */
-        if (!isdigit((unsigned char) *s))
-                return 0;
-        while (isdigit((unsigned char) *s))
-                s++;
-        if (*s++ != '-')
-                return 0;
-        for (;;) {
-                if (!isdigit((unsigned char) *s))
-                        return 0;
-                while (isdigit((unsigned char) *s))
-                        s++;
-                if (*s == '\0')
-                        return 1;
-                if (*s++ != '.')
-                        return 0;
-        }
-}
 
 static int parse_hex16(const char *s, uint16_t *ret) {
         char *end;
@@ -78,7 +58,7 @@ static void report_add(struct cb_hotplug *h, struct udev_device *dev) {
         struct cb_hotplug_device d = { 0 };
         int r;
 
-        if (!devtype || strcmp(devtype, "usb_device") != 0 || !sysname || !cb_hotplug_is_port_name(sysname))
+        if (!devtype || strcmp(devtype, "usb_device") != 0 || !sysname || !cb_port_path_valid(sysname))
                 return;
         d.port = sysname;
         d.devnode = udev_device_get_devnode(dev);
@@ -114,7 +94,7 @@ static int on_monitor(sd_event_source *s, int fd, uint32_t revents, void *userda
 
                 if (action && strcmp(action, "add") == 0)
                         report_add(h, dev);
-                else if (action && strcmp(action, "remove") == 0 && sysname && cb_hotplug_is_port_name(sysname) &&
+                else if (action && strcmp(action, "remove") == 0 && sysname && cb_port_path_valid(sysname) &&
                          streq_ptr(udev_device_get_devtype(dev), "usb_device"))
                         h->removed(h->userdata, sysname, udev_device_get_syspath(dev));
                 /* "change"/"bind"/"unbind" say nothing about presence */

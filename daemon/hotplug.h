@@ -31,6 +31,3 @@ int cb_hotplug_new(sd_event *event, cb_hotplug_added_t added, cb_hotplug_removed
 /* Reports every USB device present now as added. Call once, after cb_hotplug_new(). */
 int cb_hotplug_enumerate(struct cb_hotplug *h);
 struct cb_hotplug *cb_hotplug_free(struct cb_hotplug *h);
-
-/* Whether a sysfs name is a device behind a port ("1-1.3"), not a root hub ("usb1") or an interface. */
-int cb_hotplug_is_port_name(const char *sysname);

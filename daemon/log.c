@@ -36,10 +36,6 @@ void cb_log_set_max_level(int priority) {
         log_max_level = priority;
 }
 
-int cb_log_get_max_level(void) {
-        return log_max_level;
-}
-
 usec_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -31,7 +31,6 @@ struct cb_log_node {
 
 void cb_log_open(enum cb_log_target target);
 void cb_log_set_max_level(int priority);
-int cb_log_get_max_level(void);
 
 /* Returns -error (if error > 0) or 0, so callers can `return log_...(r, ...)`. */
 int cb_log_full(int priority, int error, const struct cb_log_node *node, const char *message_id,

@@ -52,20 +52,6 @@ struct cb_session {
 
 static void transfer_done(void *userdata, int status, size_t actual);
 
-const char *cb_session_outcome_name(enum cb_session_outcome outcome) {
-        switch (outcome) {
-        case CB_SESSION_LOADER_SENT:
-                return "loader-sent";
-        case CB_SESSION_BOOTED:
-                return "booted";
-        case CB_SESSION_FAILED:
-                return "failed";
-        case CB_SESSION_GONE:
-                return "gone";
-        }
-        return "?";
-}
-
 static const char *step_name(enum step step) {
         switch (step) {
         case STEP_ROM_HEADER_CONTROL:

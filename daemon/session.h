@@ -84,4 +84,3 @@ struct cb_session_progress {
 };
 void cb_session_get_progress(const struct cb_session *s, struct cb_session_progress *ret);
 
-const char *cb_session_outcome_name(enum cb_session_outcome outcome);

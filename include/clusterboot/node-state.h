@@ -31,15 +31,3 @@ static inline const char *cb_node_state_name(enum cb_node_state state) {
         return (unsigned) state < _CB_NODE_STATE_MAX ? names[state] : "invalid";
 }
 
-/* Returns the state for a name, or -1 if the name is not a state. */
-static inline int cb_node_state_from_name(const char *name) {
-        for (int s = 0; s < _CB_NODE_STATE_MAX; s++) {
-                const char *n = cb_node_state_name((enum cb_node_state) s);
-                const char *a = name, *b = n;
-                while (*a && *a == *b)
-                        a++, b++;
-                if (*a == '\0' && *b == '\0')
-                        return s;
-        }
-        return -1;
-}
