@@ -49,6 +49,24 @@ int emu_hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size) {
         return 0;
 }
 
+int emu_fault_natural_point(enum emu_fault_kind kind, enum emu_fault_point *ret) {
+        switch (kind) {
+        case EMU_FAULT_ROM_FAILURE:
+                *ret = EMU_AT_ROM_STATUS;
+                return 0;
+        case EMU_FAULT_BOGUS_COMMAND:
+        case EMU_FAULT_NAME_NO_NUL:
+        case EMU_FAULT_ESCAPE_NAME:
+                *ret = EMU_AT_REQUEST;
+                return 0;
+        case EMU_FAULT_NO_GADGET:
+                *ret = EMU_AT_GADGET;
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
 const char *emu_stage_name(enum emu_stage stage) {
         static const char *const names[] = { "rom", "server", "gadget", "off" };
         return (unsigned) stage < 4 ? names[stage] : "?";
@@ -552,7 +570,6 @@ size_t emu_board_descriptors(const struct emu_board *b, uint8_t *buf, size_t siz
 
 size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uint8_t *buf, size_t size) {
         const char *s;
-        size_t n;
 
         switch (index) {
         case 0:
@@ -569,7 +586,12 @@ size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uin
         default:
                 return 0;
         }
-        n = 2 + 2 * strlen(s);
+        return emu_string_descriptor(s, buf, size);
+}
+
+size_t emu_string_descriptor(const char *s, uint8_t *buf, size_t size) {
+        size_t n = 2 + 2 * strlen(s);
+
         if (n > size || n > 255)
                 return 0;
         buf[0] = (uint8_t) n;

@@ -54,6 +54,13 @@ enum emu_fault_point {
         EMU_AT_GADGET,       /* after Done */
 };
 
+/*
+ * Some faults can only happen at one point (a ROM failure is the ROM's status,
+ * a bogus command is a request): that point, or -EINVAL for faults that can
+ * be placed anywhere.
+ */
+int emu_fault_natural_point(enum emu_fault_kind kind, enum emu_fault_point *ret);
+
 struct emu_fault {
         enum emu_fault_kind kind;
         enum emu_fault_point point;
@@ -172,6 +179,8 @@ uint16_t emu_board_pid(const struct emu_board *b);
 bool emu_board_high_speed(const struct emu_board *b);
 /* String descriptor `index` as UTF-16LE descriptor bytes; returns length or 0. */
 size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uint8_t *buf, size_t size);
+/* An ASCII string as a USB string descriptor (UTF-16LE); returns its length, or 0 if it does not fit. */
+size_t emu_string_descriptor(const char *s, uint8_t *buf, size_t size);
 
 const char *emu_stage_name(enum emu_stage stage);
 const struct emu_received_file *emu_board_file(const struct emu_board *b, const char *name);

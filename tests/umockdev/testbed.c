@@ -347,17 +347,6 @@ static size_t hub_descriptors(const struct tb_hub *h, uint8_t *buf, size_t size)
         return sizeof dev + sizeof cfg;
 }
 
-static size_t ascii_string_descriptor(const char *s, uint8_t *buf, size_t size) {
-        size_t n = 2 + 2 * strlen(s);
-        if (n > size || n > 255)
-                return 0;
-        buf[0] = (uint8_t) n;
-        buf[1] = 3;
-        for (size_t i = 0; s[i]; i++)
-                buf[2 + 2 * i] = (uint8_t) s[i], buf[3 + 2 * i] = 0;
-        return n;
-}
-
 static size_t dev_string_descriptor(struct tb_usbdev *d, uint8_t index, uint8_t *buf, size_t size) {
         if (d->board)
                 return emu_board_string_descriptor(&d->board->emu, index, buf, size);
@@ -368,9 +357,9 @@ static size_t dev_string_descriptor(struct tb_usbdev *d, uint8_t index, uint8_t 
                 return 4;
         }
         if (index == 1)
-                return ascii_string_descriptor(d->hub->root ? "Linux 6.1.0 dummy_hcd" : "VIA Labs, Inc.", buf, size);
+                return emu_string_descriptor(d->hub->root ? "Linux 6.1.0 dummy_hcd" : "VIA Labs, Inc.", buf, size);
         if (index == 2)
-                return ascii_string_descriptor(d->hub->root ? "Dummy host controller" : "USB2.0 Hub", buf, size);
+                return emu_string_descriptor(d->hub->root ? "Dummy host controller" : "USB2.0 Hub", buf, size);
         return 0;
 }
 

@@ -40,20 +40,9 @@ static bool random_fault(struct emu_fault *f, unsigned max_attempts) {
 
         *f = (struct emu_fault){ .kind = kinds[rnd(ELEMENTSOF(kinds))] };
         f->attempt = permanent ? 0 : 1 + rnd(max_attempts - 2);
-        switch (f->kind) {
-        case EMU_FAULT_ROM_FAILURE:
-                f->point = EMU_AT_ROM_STATUS;
-                break;
-        case EMU_FAULT_BOGUS_COMMAND:
-        case EMU_FAULT_NAME_NO_NUL:
-        case EMU_FAULT_ESCAPE_NAME:
-                f->point = EMU_AT_REQUEST;
-                f->index = rnd(12);
-                break;
-        case EMU_FAULT_NO_GADGET:
-                f->point = EMU_AT_GADGET;
-                break;
-        default: {
+        if (emu_fault_natural_point(f->kind, &f->point) == 0) {
+                f->index = rnd(12); /* used by request faults only */
+        } else {
                 static const enum emu_fault_point points[] = { EMU_AT_ROM_HEADER, EMU_AT_ROM_LOADER, EMU_AT_ROM_STATUS,
                                                                EMU_AT_REQUEST, EMU_AT_FILE, EMU_AT_FILE };
                 f->point = points[rnd(ELEMENTSOF(points))];
@@ -61,8 +50,6 @@ static bool random_fault(struct emu_fault *f, unsigned max_attempts) {
                 f->name = served_files[rnd(ELEMENTSOF(served_files))];
                 f->offset = rnd(20000);
                 f->sticky = permanent && rnd(2);
-                break;
-        }
         }
         /* a board that never answers, leaves for good or never shows its gadget cannot be booted by anyone */
         if (f->kind == EMU_FAULT_UNPLUG || f->kind == EMU_FAULT_NO_GADGET)

@@ -1175,23 +1175,8 @@ static int parse_fault(const char *spec, struct emu_fault *f, char name[260]) {
                         goto out;
                 }
         }
-        if (!have_point) {
-                switch (f->kind) {
-                case EMU_FAULT_ROM_FAILURE:
-                        f->point = EMU_AT_ROM_STATUS;
-                        break;
-                case EMU_FAULT_BOGUS_COMMAND:
-                case EMU_FAULT_NAME_NO_NUL:
-                case EMU_FAULT_ESCAPE_NAME:
-                        f->point = EMU_AT_REQUEST;
-                        break;
-                case EMU_FAULT_NO_GADGET:
-                        f->point = EMU_AT_GADGET;
-                        break;
-                default:
-                        goto out; /* where would it fire? */
-                }
-        }
+        if (!have_point && emu_fault_natural_point(f->kind, &f->point) < 0)
+                goto out; /* where would it fire? */
         if (f->point == EMU_AT_FILE && !name[0])
                 goto out;
         r = 0;
