@@ -62,7 +62,6 @@ static void report_add(struct cb_hotplug *h, struct udev_device *dev) {
                 return;
         d.port = sysname;
         d.devnode = udev_device_get_devnode(dev);
-        d.syspath = udev_device_get_syspath(dev);
         if (!d.devnode) {
                 log_debug("%s: no device node; ignoring", sysname);
                 return;
@@ -96,7 +95,7 @@ static int on_monitor(sd_event_source *s, int fd, uint32_t revents, void *userda
                         report_add(h, dev);
                 else if (action && strcmp(action, "remove") == 0 && sysname && cb_port_path_valid(sysname) &&
                          streq_ptr(udev_device_get_devtype(dev), "usb_device"))
-                        h->removed(h->userdata, sysname, udev_device_get_syspath(dev));
+                        h->removed(h->userdata, sysname);
                 /* "change"/"bind"/"unbind" say nothing about presence */
                 udev_device_unref(dev);
         }

@@ -18,13 +18,12 @@ struct cb_hotplug;
 struct cb_hotplug_device {
         const char *port;    /* "1-1.3" */
         const char *devnode; /* "/dev/bus/usb/001/005" */
-        const char *syspath;
         uint16_t vid, pid;
         uint8_t serial_index; /* iSerialNumber: tells a ROM from a second stage */
 };
 
 typedef void (*cb_hotplug_added_t)(void *userdata, const struct cb_hotplug_device *device);
-typedef void (*cb_hotplug_removed_t)(void *userdata, const char *port, const char *syspath);
+typedef void (*cb_hotplug_removed_t)(void *userdata, const char *port);
 
 int cb_hotplug_new(sd_event *event, cb_hotplug_added_t added, cb_hotplug_removed_t removed, void *userdata,
                    struct cb_hotplug **ret);

@@ -11,7 +11,7 @@
 /* One node and the device currently on its port. */
 struct slot {
         struct cb_node *node;
-        char *syspath;               /* of the device on the port, NULL if none */
+        bool present;                /* a device (of any kind) is on the port */
         struct cb_usb_device *device;
         unsigned generation;         /* bumps at every add/remove: stale opens are dropped */
         bool opening;
@@ -48,6 +48,7 @@ static struct slot *find_slot_by_port(struct cb_manager *m, const char *port) {
 
 void cb_manager_summary(const struct cb_manager *m, char *buf, size_t size) {
         unsigned counts[_CB_NODE_STATE_MAX] = { 0 };
+        const char *separator = ":";
         size_t at;
 
         for (size_t i = 0; i < m->n_slots; i++)
@@ -56,8 +57,9 @@ void cb_manager_summary(const struct cb_manager *m, char *buf, size_t size) {
         for (int s = 0; s < _CB_NODE_STATE_MAX && at < size; s++) {
                 if (!counts[s])
                         continue;
-                at += (size_t) snprintf(buf + at, size - at, "%s %u %s", at && strchr(buf, ':') ? "," : ":",
-                                        counts[s], cb_node_state_name((enum cb_node_state) s));
+                at += (size_t) snprintf(buf + at, size - at, "%s %u %s", separator, counts[s],
+                                        cb_node_state_name((enum cb_node_state) s));
+                separator = ",";
         }
 }
 
@@ -97,7 +99,7 @@ static int add_slot(struct cb_manager *m, const char *name, const char *port, bo
 static void slot_clear_device(struct slot *s) {
         s->generation++;
         s->opening = false;
-        s->syspath = xfree(s->syspath);
+        s->present = false;
         if (s->device) {
                 cb_usb_device_gone(s->device);
                 cb_node_device_removed(s->node);
@@ -154,10 +156,10 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
                         return;
                 }
         }
-        if (s->syspath || s->device || s->opening)
+        if (s->present)
                 slot_clear_device(s); /* an add without a remove: the old device is gone */
 
-        s->syspath = strdup(d->syspath);
+        s->present = true;
         if (stage == CB_STAGE_NOT_PI) {
                 /* the booted board's own gadget (or anything else): nothing to open */
                 struct cb_node_device nd = { .stage = stage, .vid = d->vid, .pid = d->pid };
@@ -183,11 +185,11 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         }
 }
 
-static void on_device_removed(void *userdata, const char *port, const char *syspath) {
+static void on_device_removed(void *userdata, const char *port) {
         struct cb_manager *m = userdata;
         struct slot *s = find_slot_by_port(m, port);
 
-        if (!s || (!s->syspath && !s->device && !s->opening))
+        if (!s || !s->present)
                 return;
         slot_clear_device(s);
 }
@@ -248,7 +250,6 @@ struct cb_manager *cb_manager_free(struct cb_manager *m) {
                 if (s->device)
                         cb_usb_device_gone(s->device);
                 cb_usb_device_unref(s->device);
-                free(s->syspath);
         }
         free(m->slots);
         cb_usb_drain(m->usb);

@@ -125,21 +125,25 @@ static void arm_timeout(struct cb_usb *u) {
 
 static void device_close(struct cb_usb_device *d);
 
-static void handle_events(struct cb_usb *u) {
-        struct timeval zero = { 0, 0 };
-        int r;
-
-        /* zero timeout: libusb handles what is ready and returns at once */
+/* Runs libusb's event handling; devices whose last reference dropped inside it are closed after. */
+static void run_libusb_events(struct cb_usb *u, struct timeval *timeout) {
         u->in_events = true;
-        r = libusb_handle_events_timeout_completed(u->ctx, &zero, NULL);
+        int r = libusb_handle_events_timeout_completed(u->ctx, timeout, NULL);
         u->in_events = false;
+        if (r < 0 && r != LIBUSB_ERROR_INTERRUPTED)
+                log_warning("libusb event handling failed: %s", libusb_error_name(r));
         while (u->closing) {
                 struct cb_usb_device *d = u->closing;
                 u->closing = d->next_closing;
                 device_close(d);
         }
-        if (r < 0 && r != LIBUSB_ERROR_INTERRUPTED)
-                log_warning("libusb event handling failed: %s", libusb_error_name(r));
+}
+
+static void handle_events(struct cb_usb *u) {
+        struct timeval zero = { 0, 0 };
+
+        /* zero timeout: libusb handles what is ready and returns at once */
+        run_libusb_events(u, &zero);
         arm_timeout(u);
 }
 
@@ -254,14 +258,7 @@ void cb_usb_drain(struct cb_usb *u) {
         /* shutting down: the loop no longer runs, so wait here (briefly) for cancelled transfers */
         for (unsigned i = 0; u && u->n_ops > 0 && i < 200; i++) {
                 struct timeval tv = { 0, 10000 };
-                u->in_events = true;
-                (void) libusb_handle_events_timeout_completed(u->ctx, &tv, NULL);
-                u->in_events = false;
-                while (u->closing) {
-                        struct cb_usb_device *d = u->closing;
-                        u->closing = d->next_closing;
-                        device_close(d);
-                }
+                run_libusb_events(u, &tv);
         }
         if (u && u->n_ops > 0)
                 log_warning("%u USB transfer(s) still in flight at exit", u->n_ops);
@@ -457,10 +454,11 @@ int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, 
         return r;
 }
 
+static void usb_cancel(void *impl);
+
 void cb_usb_device_gone(struct cb_usb_device *d) {
         d->gone = true;
-        for (struct usb_op *op = d->ops; op; op = op->next)
-                (void) libusb_cancel_transfer(op->transfer);
+        usb_cancel(d);
 }
 
 /* ---- transfers ---- */
