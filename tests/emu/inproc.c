@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-static void announce(struct emu_port *p) {
+void emu_port_announce(struct emu_port *p) {
         uint8_t desc[256];
         struct cb_node_device dev = { 0 };
 
@@ -31,7 +31,7 @@ static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
 
         emu_board_reconnect(&p->board);
         if (p->board.stage != EMU_STAGE_OFF)
-                announce(p);
+                emu_port_announce(p);
         return 0;
 }
 
@@ -187,7 +187,7 @@ void emu_port_done(struct emu_port *p) {
 
 void emu_port_plug(struct emu_port *p) {
         emu_board_plug(&p->board);
-        announce(p);
+        emu_port_announce(p);
 }
 
 void emu_port_unplug(struct emu_port *p) {

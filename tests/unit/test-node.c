@@ -165,6 +165,48 @@ static void test_real_sizes_and_replug(void) {
         world_done(&w);
 }
 
+/*
+ * The daemon restarted while a board was mid-file in its second stage: the
+ * new node finds a second stage it did not start, resets it first, and the
+ * board boots without seeing a protocol violation (both reset behaviours).
+ */
+static void test_restart_mid_file(enum emu_on_reset on_reset) {
+        struct world w;
+        struct emu_board_config bc = { .on_reset = on_reset };
+        struct emu_port *p;
+        const struct emu_received_file *f;
+        char why[256];
+
+        CHECK(world_init(&w, true) == 0);
+        p = world_add(&w, &bc);
+        emu_port_plug(p);
+        /* run until the board is part-way through start.elf */
+        for (usec_t deadline = now_usec() + RUN_TIMEOUT; now_usec() < deadline;) {
+                f = emu_board_file(&p->board, "start.elf");
+                if (p->board.stage == EMU_STAGE_SERVER && f && f->received > 0 && !f->complete)
+                        break;
+                sd_event_run(w.event, 10 * USEC_PER_MSEC);
+        }
+        f = emu_board_file(&p->board, "start.elf");
+        CHECK(f && f->received > 0 && !f->complete && p->board.write_pending);
+
+        /* the old daemon goes away; a new one finds the board where it is */
+        p->node = NULL;
+        cb_node_free(w.nodes[0]);
+        while (sd_event_run(w.event, 0) > 0)
+                ;
+        CHECK(cb_node_new(&w.env, "node1", "1-1", false, &w.nodes[0]) == 0);
+        p->node = w.nodes[0];
+        emu_port_announce(p);
+
+        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
+        CHECK_MSG(cb_node_state(w.nodes[0]) == CB_NODE_UP, "restarted node is %s",
+                  cb_node_state_name(cb_node_state(w.nodes[0])));
+        CHECK(p->board.resets == 1);
+        CHECK_MSG(world_verify_board(&w, 0, why, sizeof why) == 0, "after restart (on_reset %d): %s", on_reset, why);
+        world_done(&w);
+}
+
 int main(void) {
         /* the scenarios log a lot of expected warnings; keep the test output readable */
         cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_EMERG);
@@ -176,5 +218,7 @@ int main(void) {
                                              (enum emu_on_reset) reset);
         test_missing_loader_then_retry();
         test_real_sizes_and_replug();
+        test_restart_mid_file(EMU_ON_RESET_RESTART);
+        test_restart_mid_file(EMU_ON_RESET_KEEP);
         return check_exit("test-node");
 }
