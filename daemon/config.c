@@ -327,6 +327,15 @@ int cb_config_new_default(struct cb_config **ret) {
         return 0;
 }
 
+const char *cb_power_kind_name(enum cb_power_kind kind) {
+        return (size_t) kind < ELEMENTSOF(power_kind_names) ? power_kind_names[kind] : "none";
+}
+
+enum cb_power_kind cb_config_node_power(const struct cb_config *config, const char *port) {
+        const struct cb_node_config *nc = config ? cb_config_find_node_by_port(config, port) : NULL;
+        return nc ? nc->power : CB_POWER_NONE;
+}
+
 const struct cb_node_config *cb_config_find_node_by_port(const struct cb_config *config, const char *port) {
         if (!config || !port)
                 return NULL;

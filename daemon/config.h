@@ -73,6 +73,11 @@ int cb_config_load(const char *path, bool missing_ok, struct cb_config **ret);
 /* Same, from a string (for tests); `name` is used in messages. */
 int cb_config_load_string(const char *name, const char *text, struct cb_config **ret);
 
+/* "none", "usb-hub", "command": the spelling of Power= */
+const char *cb_power_kind_name(enum cb_power_kind kind);
+/* The power backend of the node on `port` (CB_POWER_NONE if it has no [Node] section). */
+enum cb_power_kind cb_config_node_power(const struct cb_config *config, const char *port);
+
 const struct cb_node_config *cb_config_find_node_by_port(const struct cb_config *config, const char *port);
 const struct cb_node_config *cb_config_find_node_by_name(const struct cb_config *config, const char *name);
 

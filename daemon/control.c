@@ -2,9 +2,7 @@
 #include "control.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -17,6 +15,7 @@
 
 #include "cb-build-config.h"
 #include "clusterboot/varlink.h"
+#include "control-interface.h"
 #include "json-util.h"
 #include "log.h"
 
@@ -124,52 +123,7 @@ static bool ratelimit_pass(struct ratelimit *rl) {
 
 /* ---- permission ---- */
 
-bool cb_control_peer_may_change(const struct cb_peer *peer, const gid_t *group) {
-        if (peer->uid == 0)
-                return true;
-        if (!group)
-                return false;
-        if (peer->gid == *group)
-                return true;
-        for (size_t i = 0; i < peer->n_groups; i++)
-                if (peer->groups[i] == *group)
-                        return true;
-        return false;
-}
-
-/*
- * The peer's supplementary groups from the user database, for kernels
- * without SO_PEERGROUPS. Less exact (a process may have dropped groups its
- * user has), so only a fallback.
- */
-static int groups_from_user_db(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n) {
-        struct passwd *pw = getpwuid(uid);
-        int n = 32;
-
-        if (!pw)
-                return -ESRCH;
-        for (;;) {
-                gid_t *g = malloc((size_t) n * sizeof *g);
-                int want = n;
-
-                if (!g)
-                        return -ENOMEM;
-                if (getgrouplist(pw->pw_name, gid, g, &want) >= 0) {
-                        *ret = g;
-                        *ret_n = (size_t) want;
-                        return 0;
-                }
-                free(g);
-                if (want <= n || want > 65536)
-                        return -E2BIG;
-                n = want;
-        }
-}
-
 static bool client_may_change(struct client *c) {
-        struct group *gr = getgrnam(CB_VL_CONTROL_GROUP);
-        gid_t group = gr ? gr->gr_gid : 0;
-        _cleanup_free_ gid_t *db_groups = NULL;
         struct cb_peer peer = {
                 .pid = c->cred.pid,
                 .uid = c->cred.uid,
@@ -177,118 +131,10 @@ static bool client_may_change(struct client *c) {
                 .groups = c->groups,
                 .n_groups = c->n_groups,
         };
-
-        if (peer.uid != 0 && gr && !c->groups_known &&
-            groups_from_user_db(peer.uid, peer.gid, &db_groups, &peer.n_groups) >= 0)
-                peer.groups = db_groups;
-        return cb_control_peer_may_change(&peer, gr ? &group : NULL);
+        return cb_control_peer_may_change_now(&peer, c->groups_known);
 }
 
-/* ---- status as JSON ---- */
-
-static const char *power_kind_name(enum cb_power_kind kind) {
-        switch (kind) {
-        case CB_POWER_NONE:
-                return "none";
-        case CB_POWER_USB_HUB:
-                return "usb-hub";
-        case CB_POWER_COMMAND:
-                return "command";
-        }
-        return "none";
-}
-
-static enum cb_power_kind node_power(const struct cb_node *node, const struct cb_config *config) {
-        const struct cb_node_config *nc = cb_config_find_node_by_port(config, cb_node_port(node));
-        return nc ? nc->power : CB_POWER_NONE;
-}
-
-/* A CLOCK_MONOTONIC time (0 = never) as CLOCK_REALTIME, via a pair of "now"s taken together. */
-static uint64_t to_realtime(uint64_t mono, uint64_t now_mono, uint64_t now_real) {
-        uint64_t ago = now_mono > mono ? now_mono - mono : 0;
-        return now_real > ago ? now_real - ago : 0;
-}
-
-static int event_json(const struct cb_node_event *e, struct json_object **ret) {
-        _cleanup_json_ struct json_object *o = json_object_new_object();
-
-        if (!o || cb_json_add_u64(o, CB_VL_FIELD_REALTIME_USEC, e->realtime_usec) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_STATE, cb_node_state_name(e->state)) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_ATTEMPT, e->attempt) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_MESSAGE, e->message) < 0)
-                return -ENOMEM;
-        *ret = TAKE_PTR(o);
-        return 0;
-}
-
-int cb_control_node_json(const struct cb_node *node, const struct cb_config *config, bool with_events,
-                         uint64_t now_monotonic, uint64_t now_realtime, struct json_object **ret) {
-        _cleanup_json_ struct json_object *o = json_object_new_object();
-        struct cb_node_status st;
-        bool booting, up;
-
-        if (!o)
-                return -ENOMEM;
-        cb_node_get_status(node, &st);
-        /* a failed or switched-off node keeps its boot's start time, but its boot is over: no clock runs */
-        booting = st.boot_started_usec > 0 && st.state != CB_NODE_UP && st.state != CB_NODE_FAILED &&
-                  st.state != CB_NODE_OFF;
-        up = st.state == CB_NODE_UP && st.up_since_usec > 0;
-
-        if (cb_json_add_string(o, CB_VL_FIELD_NAME, cb_node_name(node)) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_PORT, cb_node_port(node)) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_STATE, cb_node_state_name(st.state)) < 0 ||
-            cb_json_add_bool(o, CB_VL_FIELD_CONFIGURED, cb_node_configured(node)) < 0 ||
-            cb_json_add_bool(o, CB_VL_FIELD_DEVICE_PRESENT, cb_node_device_present(node)) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_POWER, power_kind_name(node_power(node, config))) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_ATTEMPT, st.attempt) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_MAX_ATTEMPTS, config ? config->max_attempts : 0) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_LAST_ERROR, st.last_error) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_BYTES_SERVED, st.bytes_served) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_FILES_SERVED, st.files_served) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_CURRENT_FILE, st.current_file) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_CURRENT_OFFSET, st.current_offset) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_CURRENT_SIZE, st.current_size) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_STEP_RETRIES, st.step_retries) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_RESETS, st.resets) < 0 ||
-            cb_json_add_u64(o, CB_VL_FIELD_BOOTS, st.boots) < 0 ||
-            cb_json_add_u64_or_null(o, CB_VL_FIELD_BOOT_STARTED_USEC, booting,
-                                    to_realtime(st.boot_started_usec, now_monotonic, now_realtime)) < 0 ||
-            cb_json_add_u64_or_null(o, CB_VL_FIELD_BOOT_ELAPSED_USEC, booting,
-                                    now_monotonic > st.boot_started_usec ? now_monotonic - st.boot_started_usec
-                                                                          : 0) < 0 ||
-            cb_json_add_u64_or_null(o, CB_VL_FIELD_UP_SINCE_USEC, up,
-                                    to_realtime(st.up_since_usec, now_monotonic, now_realtime)) < 0 ||
-            cb_json_add_u64_or_null(o, CB_VL_FIELD_UPTIME_USEC, up,
-                                    now_monotonic > st.up_since_usec ? now_monotonic - st.up_since_usec : 0) < 0 ||
-            cb_json_add_u64_or_null(o, CB_VL_FIELD_LAST_BOOT_DURATION_USEC, st.last_boot_duration_usec > 0,
-                                    st.last_boot_duration_usec) < 0)
-                return -ENOMEM;
-
-        if (with_events) {
-                struct json_object *events = json_object_new_array();
-                int r = cb_json_add(o, CB_VL_FIELD_EVENTS, events);
-
-                if (r < 0)
-                        return r;
-                for (unsigned i = 0; i < st.n_events; i++) {
-                        const struct cb_node_event *e = cb_node_event_at(node, i);
-                        struct json_object *eo = NULL;
-
-                        if (!e)
-                                break;
-                        r = event_json(e, &eo);
-                        if (r < 0)
-                                return r;
-                        if (json_object_array_add(events, eo) < 0) {
-                                json_object_put(eo);
-                                return -ENOMEM;
-                        }
-                }
-        }
-        *ret = TAKE_PTR(o);
-        return 0;
-}
+/* ---- status as JSON (one node: control-json.c) ---- */
 
 static const struct cb_config *current_config(struct cb_control *c) {
         return c->ops->config ? c->ops->config(c->userdata) : NULL;
@@ -666,14 +512,14 @@ static int method_power(struct call *call, struct json_object *params) {
         r = param_node(call, params, true, &node);
         if (r < 0)
                 return r == -ENOMEM ? r : 0;
-        kind = node_power(node, current_config(c));
+        kind = cb_config_node_power(current_config(c), cb_node_port(node));
         if (kind == CB_POWER_NONE)
                 return reply_error(call, CB_VL_ERROR_NO_POWER_CONTROL, cb_node_name(node),
                                    "%s has no power control: set Power= in its [Node %s] section of the configuration",
                                    cb_node_name(node), cb_node_name(node));
         return reply_error(call, CB_VL_ERROR_NO_POWER_CONTROL, cb_node_name(node),
                            "%s has Power=%s, but this version of clusterboot cannot switch power yet",
-                           cb_node_name(node), power_kind_name(kind));
+                           cb_node_name(node), cb_power_kind_name(kind));
 }
 
 static int method_retry(struct call *call, struct json_object *params) {
@@ -712,102 +558,6 @@ static int method_reload(struct call *call, struct json_object *params) {
         return reply(call, NULL);
 }
 
-static const char interface_description[] =
-        "# clusterboot boots Raspberry Pi boards over USB. Anyone who can connect may read;\n"
-        "# Reboot, PowerOn, PowerOff, Retry and Reload need root or the group clusterboot.\n"
-        "interface io.clusterboot.Manager\n"
-        "\n"
-        "type Daemon (\n"
-        "  version: string,\n"
-        "  pid: int,\n"
-        "  summary: string,\n"
-        "  config_path: ?string,\n"
-        "  boot_directory: ?string,\n"
-        "  socket_path: string,\n"
-        "  started_usec: int,\n"
-        "  uptime_usec: int,\n"
-        "  clients: int\n"
-        ")\n"
-        "\n"
-        "type NodeEvent (\n"
-        "  realtime_usec: int,\n"
-        "  state: string,\n"
-        "  attempt: int,\n"
-        "  message: string\n"
-        ")\n"
-        "\n"
-        "# state: absent, rom, serving, booted, up, retrying, failed or off.\n"
-        "# Times ending in _usec that name a moment are CLOCK_REALTIME microseconds.\n"
-        "type Node (\n"
-        "  name: string,\n"
-        "  port: string,\n"
-        "  state: string,\n"
-        "  configured: bool,\n"
-        "  device_present: bool,\n"
-        "  power: string,\n"
-        "  attempt: int,\n"
-        "  max_attempts: int,\n"
-        "  last_error: ?string,\n"
-        "  bytes_served: int,\n"
-        "  files_served: int,\n"
-        "  current_file: ?string,\n"
-        "  current_offset: int,\n"
-        "  current_size: int,\n"
-        "  step_retries: int,\n"
-        "  resets: int,\n"
-        "  boots: int,\n"
-        "  boot_started_usec: ?int,\n"
-        "  boot_elapsed_usec: ?int,\n"
-        "  up_since_usec: ?int,\n"
-        "  uptime_usec: ?int,\n"
-        "  last_boot_duration_usec: ?int,\n"
-        "  events: ?[]NodeEvent\n"
-        ")\n"
-        "\n"
-        "# kind: state (a transition, with its message) or progress (a file was served).\n"
-        "# Besides these, an event carries the node's other fields (see Node).\n"
-        "type Event (\n"
-        "  kind: string,\n"
-        "  node: string,\n"
-        "  port: string,\n"
-        "  state: string,\n"
-        "  attempt: int,\n"
-        "  message: ?string,\n"
-        "  realtime_usec: int,\n"
-        "  bytes_served: int,\n"
-        "  files_served: int,\n"
-        "  current_file: ?string,\n"
-        "  last_error: ?string\n"
-        ")\n"
-        "\n"
-        "# The daemon and every node; with name (a node name or port), that node and its recent events.\n"
-        "method GetStatus(name: ?string) -> (daemon: Daemon, nodes: []Node)\n"
-        "\n"
-        "# Needs more: first every node, then one reply per change of any node.\n"
-        "method Watch() -> (nodes: ?[]Node, event: ?Event)\n"
-        "\n"
-        "method Reboot(name: string) -> ()\n"
-        "method PowerOn(name: string) -> ()\n"
-        "method PowerOff(name: string) -> ()\n"
-        "\n"
-        "# Starts a failed node's boot again, with a fresh attempt count.\n"
-        "method Retry(name: string) -> ()\n"
-        "\n"
-        "# Re-reads the configuration; boots in flight go on.\n"
-        "method Reload() -> ()\n";
-
-static const char error_interface_description[] =
-        "# The errors of io.clusterboot.Manager; message is one line for people.\n"
-        "interface io.clusterboot\n"
-        "\n"
-        "error PermissionDenied (message: string)\n"
-        "error NoSuchNode (name: string, message: string)\n"
-        "error NoPowerControl (name: string, message: string)\n"
-        "error InvalidParameter (message: string)\n"
-        "error Busy (name: string, message: string)\n"
-        "error NodeOff (name: string, message: string)\n"
-        "error ReloadFailed (message: string)\n";
-
 static int method_get_info(struct call *call, struct json_object *params) {
         _cleanup_json_ struct json_object *p = json_object_new_object();
         struct json_object *ifaces = json_object_new_array();
@@ -832,9 +582,9 @@ static int method_get_interface_description(struct call *call, struct json_objec
         if (cb_json_get_string(params, CB_VL_FIELD_INTERFACE, &iface) <= 0)
                 return reply_invalid_parameter(call, CB_VL_FIELD_INTERFACE);
         if (strcmp(iface, CB_VL_INTERFACE) == 0)
-                text = interface_description;
+                text = cb_control_interface_description;
         else if (strcmp(iface, CB_VL_ERROR_INTERFACE) == 0)
-                text = error_interface_description;
+                text = cb_control_error_interface_description;
         else
                 return reply_service_error(call, CB_VL_ERROR_INTERFACE_NOT_FOUND, CB_VL_FIELD_INTERFACE, iface);
         p = json_object_new_object();

@@ -80,6 +80,11 @@ struct cb_peer {
 
 /* May this peer call changing methods? `group` is the control group's gid, NULL if the group does not exist. */
 bool cb_control_peer_may_change(const struct cb_peer *peer, const gid_t *group);
+/*
+ * The same decision for a live peer: looks the group up, and where the kernel
+ * did not tell the peer's groups (groups_known false), asks the user database.
+ */
+bool cb_control_peer_may_change_now(struct cb_peer *peer, bool groups_known);
 
 /*
  * A node as the protocol shows it (clusterboot/varlink.h fields). Timestamps
