@@ -66,7 +66,7 @@ fi
 # Every check the guest reports, in its order; one missing from its report is a failure.
 CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-rule-matches
 	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
-	4-32-boards daemon-healthy)
+	zero2w-rom 4-32-boards daemon-healthy)
 
 BUILD=${CBVM_BUILD_DIR:-$TOP/build-vm}
 PAYLOAD=$BUILD/e2e-payload
@@ -217,6 +217,8 @@ while IFS= read -r line; do
 		note=${note#: }
 		note=${note# (}
 		[ "$word" = PASS ] && note=${note%)}
+		# a check the guest reports that is not listed above still counts
+		[ -n "${RESULT[$name]+set}" ] || [[ " ${CHECKS[*]} " == *" $name "* ]] || CHECKS+=("$name")
 		RESULT[$name]=$word
 		REASON[$name]=$note
 		;;
