@@ -80,12 +80,10 @@ static void help(void) {
 
 /* ---- talking to the daemon ---- */
 
-static int connect_daemon(struct ctl *ctl) {
-        int r;
+/* A new connection, or a message saying why not; returns an exit status. */
+static int connect_new(const struct ctl *ctl, struct vl_client **ret) {
+        int r = vl_client_connect(ctl->socket_path, ret);
 
-        if (ctl->client)
-                return EXIT_OK;
-        r = vl_client_connect(ctl->socket_path, &ctl->client);
         if (r == -ENOENT || r == -ECONNREFUSED)
                 return fail(EXIT_NOT_RUNNING,
                             "clusterboot is not running (cannot connect to %s): start it with 'systemctl start clusterboot'",
@@ -93,6 +91,12 @@ static int connect_daemon(struct ctl *ctl) {
         if (r < 0)
                 return fail(EXIT_NOT_RUNNING, "cannot connect to %s: %s", ctl->socket_path, strerror(-r));
         return EXIT_OK;
+}
+
+static int connect_daemon(struct ctl *ctl) {
+        if (ctl->client)
+                return EXIT_OK;
+        return connect_new(ctl, &ctl->client);
 }
 
 static int transport_failure(const struct ctl *ctl, int r) {
@@ -336,8 +340,63 @@ static int for_each_node(struct ctl *ctl, const char *method, char **names, int 
         return status;
 }
 
+/*
+ * A power call for each node, all at once (one connection each): the daemon
+ * answers each when its switch is done, and staggers the power-ons itself.
+ * The status is the first failure's.
+ */
+static int power_each_node(struct ctl *ctl, const char *method, char **names, int n) {
+        struct vl_client **clients = calloc((size_t) n, sizeof *clients);
+        int status = EXIT_OK;
+
+        if (!clients)
+                return fail(EXIT_FAILED, "out of memory");
+        for (int i = 0; i < n; i++) {
+                struct json_object *params = name_params(names[i]);
+                int r;
+
+                if (!params) {
+                        status = fail(EXIT_FAILED, "out of memory");
+                        break;
+                }
+                status = connect_new(ctl, &clients[i]);
+                if (status != EXIT_OK) {
+                        json_object_put(params);
+                        break;
+                }
+                r = vl_client_send(clients[i], method, params, false);
+                json_object_put(params);
+                if (r < 0) {
+                        status = transport_failure(ctl, r);
+                        break;
+                }
+        }
+        for (int i = 0; i < n; i++) {
+                struct vl_reply reply = { 0 };
+                int r;
+
+                if (!clients[i])
+                        continue;
+                if (status != EXIT_NOT_RUNNING) {
+                        r = vl_client_receive(clients[i], VL_TIMEOUT_POWER, &reply);
+                        if (r < 0)
+                                r = transport_failure(ctl, r);
+                        else if (reply.error)
+                                r = reply_failure(&reply, method + strlen(CB_VL_INTERFACE) + 1);
+                        else
+                                r = EXIT_OK;
+                        vl_reply_done(&reply);
+                        if (r != EXIT_OK && status == EXIT_OK)
+                                status = r;
+                }
+                vl_client_free(clients[i]);
+        }
+        free(clients);
+        return status;
+}
+
 static int verb_reboot(struct ctl *ctl, int argc, char **argv) {
-        return for_each_node(ctl, CB_VL_METHOD_REBOOT, argv + 1, argc - 1);
+        return power_each_node(ctl, CB_VL_METHOD_REBOOT, argv + 1, argc - 1);
 }
 
 static int verb_retry(struct ctl *ctl, int argc, char **argv) {
@@ -346,9 +405,9 @@ static int verb_retry(struct ctl *ctl, int argc, char **argv) {
 
 static int verb_power(struct ctl *ctl, int argc, char **argv) {
         if (strcmp(argv[1], "on") == 0)
-                return for_each_node(ctl, CB_VL_METHOD_POWER_ON, argv + 2, argc - 2);
+                return power_each_node(ctl, CB_VL_METHOD_POWER_ON, argv + 2, argc - 2);
         if (strcmp(argv[1], "off") == 0)
-                return for_each_node(ctl, CB_VL_METHOD_POWER_OFF, argv + 2, argc - 2);
+                return power_each_node(ctl, CB_VL_METHOD_POWER_OFF, argv + 2, argc - 2);
         return fail(EXIT_USAGE, "power: expected 'on' or 'off', got '%s'", argv[1]);
 }
 

@@ -25,6 +25,9 @@ struct vl_reply {
 #define VL_TIMEOUT_INFINITY UINT64_MAX
 /* For every other call: as long as the daemon can possibly need, and not forever. */
 #define VL_TIMEOUT_DEFAULT (25ULL * 1000000ULL)
+/* Power calls answer when the switch is done: after the node's turn (PowerOnDelaySec= per node before it),
+ * PowerSettleSec=, a power command's own timeout. */
+#define VL_TIMEOUT_POWER (300ULL * 1000000ULL)
 
 /* Returns 0 or the errno of socket()/connect() (-ENOENT, -ECONNREFUSED, -EACCES, ...). */
 int vl_client_connect(const char *path, struct vl_client **ret);

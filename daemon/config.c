@@ -82,6 +82,7 @@ enum value_kind {
         VALUE_UNSIGNED,
         VALUE_BOOL,
         VALUE_TIMESPAN,
+        VALUE_HUB_POWER_METHOD,
 };
 
 struct daemon_key {
@@ -113,7 +114,17 @@ static const struct daemon_key daemon_keys[] = {
         { "RetryDelayMaxSec", VALUE_TIMESPAN, offsetof(struct cb_config, retry_delay_max), 0, 0 },
         { "PowerSettleSec", VALUE_TIMESPAN, offsetof(struct cb_config, power_settle), 0, 0 },
         { "PowerOnDelaySec", VALUE_TIMESPAN, offsetof(struct cb_config, power_on_delay), 0, 0 },
+        /* the spelling without "Sec", as people write it */
+        { "PowerOnDelay", VALUE_TIMESPAN, offsetof(struct cb_config, power_on_delay), 0, 0 },
+        { "PowerOffTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, power_off_timeout), TIMEOUT_MIN, 0 },
         { "PowerCommandTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, power_command_timeout), TIMEOUT_MIN, 0 },
+        { "HubPowerMethod", VALUE_HUB_POWER_METHOD, offsetof(struct cb_config, hub_power_method), 0, 0 },
+};
+
+static const char *const hub_power_method_names[] = {
+        [CB_HUB_POWER_AUTO] = "auto",
+        [CB_HUB_POWER_SYSFS] = "sysfs",
+        [CB_HUB_POWER_REQUEST] = "request",
 };
 
 static const char *const power_kind_names[] = {
@@ -315,7 +326,9 @@ int cb_config_new_default(struct cb_config **ret) {
                 .retry_delay_max = 30 * USEC_PER_SEC,
                 .power_settle = 2 * USEC_PER_SEC,
                 .power_on_delay = 1 * USEC_PER_SEC,
+                .power_off_timeout = 5 * USEC_PER_SEC,
                 .power_command_timeout = 30 * USEC_PER_SEC,
+                .hub_power_method = CB_HUB_POWER_AUTO,
         };
         config->boot_directory = strdup(CB_DEFAULT_BOOT_DIRECTORY);
         config->state_directory = strdup(CB_DEFAULT_STATE_DIRECTORY);
@@ -329,6 +342,10 @@ int cb_config_new_default(struct cb_config **ret) {
 
 const char *cb_power_kind_name(enum cb_power_kind kind) {
         return (size_t) kind < ELEMENTSOF(power_kind_names) ? power_kind_names[kind] : "none";
+}
+
+const char *cb_hub_power_method_name(enum cb_hub_power_method method) {
+        return (size_t) method < ELEMENTSOF(hub_power_method_names) ? hub_power_method_names[method] : "auto";
 }
 
 enum cb_power_kind cb_config_node_power(const struct cb_config *config, const char *port) {
@@ -514,6 +531,15 @@ static int parse_daemon_key(struct parser *p, unsigned line, const char *key, co
                 *(usec_t *) field = t;
                 return 0;
         }
+
+        case VALUE_HUB_POWER_METHOD:
+                for (size_t i = 0; i < ELEMENTSOF(hub_power_method_names); i++)
+                        if (strcmp(value, hub_power_method_names[i]) == 0) {
+                                *(enum cb_hub_power_method *) field = (enum cb_hub_power_method) i;
+                                return 0;
+                        }
+                parse_error(p, line, "%s= expects auto, sysfs or request, got '%s'", key, value);
+                return 0;
         }
         return 0;
 }

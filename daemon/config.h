@@ -25,6 +25,18 @@ enum cb_power_kind {
         CB_POWER_COMMAND,
 };
 
+/*
+ * HubPowerMethod=: how Power=usb-hub switches a port. "sysfs" writes the
+ * port's `disable` file, so the kernel's hub driver leaves the port off;
+ * "request" sends the hub class request itself (the kernel may switch a
+ * port it owns back on); "auto" is sysfs where the kernel has the file.
+ */
+enum cb_hub_power_method {
+        CB_HUB_POWER_AUTO,
+        CB_HUB_POWER_SYSFS,
+        CB_HUB_POWER_REQUEST,
+};
+
 struct cb_node_config {
         char *name;           /* from the section header: [Node NAME] */
         char *port;           /* USB port path, e.g. "1-1.3"; required */
@@ -52,8 +64,10 @@ struct cb_config {
         usec_t retry_delay;         /* RetryDelaySec=: first backoff between attempts */
         usec_t retry_delay_max;     /* RetryDelayMaxSec=: backoff cap */
         usec_t power_settle;        /* PowerSettleSec=: off time during a power cycle */
-        usec_t power_on_delay;      /* PowerOnDelaySec=: stagger between power-ons */
+        usec_t power_on_delay;      /* PowerOnDelaySec= (or PowerOnDelay=): stagger between power-ons */
+        usec_t power_off_timeout;   /* PowerOffTimeoutSec=: switched off, the board should leave the bus */
         usec_t power_command_timeout; /* PowerCommandTimeoutSec= */
+        enum cb_hub_power_method hub_power_method; /* HubPowerMethod=auto|sysfs|request */
 
         struct cb_node_config *nodes;
         size_t n_nodes;
@@ -75,6 +89,8 @@ int cb_config_load_string(const char *name, const char *text, struct cb_config *
 
 /* "none", "usb-hub", "command": the spelling of Power= */
 const char *cb_power_kind_name(enum cb_power_kind kind);
+/* "auto", "sysfs", "request": the spelling of HubPowerMethod= */
+const char *cb_hub_power_method_name(enum cb_hub_power_method method);
 /* The power backend of the node on `port` (CB_POWER_NONE if it has no [Node] section). */
 enum cb_power_kind cb_config_node_power(const struct cb_config *config, const char *port);
 

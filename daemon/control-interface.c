@@ -76,6 +76,9 @@ const char cb_control_interface_description[] =
         "# Needs more: first every node, then one reply per change of any node.\n"
         "method Watch() -> (nodes: ?[]Node, event: ?Event)\n"
         "\n"
+        "# Power methods answer once the switch is done: PowerOff when the board left\n"
+        "# the bus, PowerOn when the power is on (after its turn: PowerOnDelaySec=),\n"
+        "# Reboot when the power is back on; the boot itself goes on after the answer.\n"
         "method Reboot(name: string) -> ()\n"
         "method PowerOn(name: string) -> ()\n"
         "method PowerOff(name: string) -> ()\n"
@@ -96,4 +99,5 @@ const char cb_control_error_interface_description[] =
         "error InvalidParameter (message: string)\n"
         "error Busy (name: string, message: string)\n"
         "error NodeOff (name: string, message: string)\n"
+        "error PowerFailed (name: string, message: string)\n"
         "error ReloadFailed (message: string)\n";

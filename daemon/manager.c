@@ -6,6 +6,9 @@
 #include "bootfiles.h"
 #include "hotplug.h"
 #include "log.h"
+#include "power-backends.h"
+#include "power-queue.h"
+#include "power-state.h"
 #include "usb.h"
 
 /* One node and the device currently on its port. */
@@ -23,6 +26,8 @@ struct cb_manager {
         struct cb_file_cache *cache;
         struct cb_usb *usb;
         struct cb_hotplug *hotplug;
+        struct cb_power_queue *power_queue;
+        struct cb_power_state powered_off; /* as kept in the StateDirectory */
         struct cb_node_env env;
 
         struct slot *slots;
@@ -74,6 +79,40 @@ static void on_node_changed(struct cb_node *node, void *userdata) {
         }
         if (m->listener)
                 m->listener(node, m->listener_userdata);
+}
+
+static void on_power_requested(struct cb_node *node, bool off, void *userdata) {
+        struct cb_manager *m = userdata;
+        int r;
+
+        r = cb_power_state_set(&m->powered_off, cb_node_name(node), off);
+        if (r < 0) {
+                log_error_errno(r, "cannot remember that %s is powered %s", cb_node_name(node), off ? "off" : "on");
+                return;
+        }
+        if (r > 0)
+                (void) cb_power_state_save(m->config->state_directory, &m->powered_off);
+}
+
+/* Gives the node of a configured port the power backend its section asks for (none: no backend). */
+static void setup_power(struct cb_manager *m, struct cb_node *node) {
+        const struct cb_node_config *nc = cb_config_find_node_by_port(m->config, cb_node_port(node));
+        struct cb_power *power = NULL;
+        int r;
+
+        if (nc && nc->power != CB_POWER_NONE) {
+                r = cb_power_backend_new(m->event, m->usb, m->config, nc, &power);
+                if (r < 0) {
+                        log_error_errno(r, "[Node %s]: cannot set up Power=%s", nc->name, cb_power_kind_name(nc->power));
+                        power = NULL;
+                }
+        }
+        if (!power && !cb_node_has_power(node))
+                return;
+        r = cb_node_set_power(node, power);
+        if (r == -EBUSY)
+                log_notice("%s: its power is being switched; the new Power= settings apply from the next reload",
+                           cb_node_name(node));
 }
 
 static int add_slot(struct cb_manager *m, const char *name, const char *port, bool configured, struct slot **ret) {
@@ -208,11 +247,16 @@ int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager 
                 .event = event,
                 .config = config,
                 .changed = on_node_changed,
+                .power_requested = on_power_requested,
                 .userdata = m,
         };
         r = cb_file_cache_new(&m->cache);
         if (r < 0)
                 goto fail;
+        r = cb_power_queue_new(event, config->power_on_delay, &m->power_queue);
+        if (r < 0)
+                goto fail;
+        m->env.power_queue = m->power_queue;
         m->env.cache = m->cache;
         for (size_t i = 0; i < config->n_nodes; i++) {
                 r = add_slot(m, config->nodes[i].name, config->nodes[i].port, true, NULL);
@@ -222,6 +266,8 @@ int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager 
         r = cb_usb_new(event, &m->usb);
         if (r < 0)
                 goto fail;
+        for (size_t i = 0; i < m->n_slots; i++)
+                setup_power(m, m->slots[i].node);
         *ret = m;
         return 0;
 fail:
@@ -231,6 +277,16 @@ fail:
 
 int cb_manager_start(struct cb_manager *m) {
         int r;
+
+        /* before any board is reported: a node left off must not start booting */
+        r = cb_power_state_load(m->config->state_directory, &m->powered_off);
+        if (r < 0)
+                log_warning_errno(r, "cannot tell which nodes were powered off; all count as on");
+        for (size_t i = 0; i < m->n_slots; i++) {
+                struct cb_node *node = m->slots[i].node;
+
+                cb_node_power_at_start(node, cb_power_state_contains(&m->powered_off, cb_node_name(node)));
+        }
 
         r = cb_hotplug_new(m->event, on_device_added, on_device_removed, m, &m->hotplug);
         if (r < 0)
@@ -252,6 +308,8 @@ struct cb_manager *cb_manager_free(struct cb_manager *m) {
                 cb_usb_device_unref(s->device);
         }
         free(m->slots);
+        m->power_queue = cb_power_queue_free(m->power_queue);
+        cb_power_state_done(&m->powered_off);
         cb_usb_drain(m->usb);
         m->usb = cb_usb_free(m->usb);
         cb_file_cache_free(m->cache);
@@ -290,13 +348,21 @@ int cb_manager_reload(struct cb_manager *m, struct cb_config *config) {
         /* nodes are never dropped while they may be booting: new sections add nodes, settings apply from now on */
         m->config = config;
         m->env.config = config;
+        cb_power_queue_set_spacing(m->power_queue, config->power_on_delay);
         for (size_t i = 0; i < config->n_nodes; i++) {
-                if (find_slot_by_port(m, config->nodes[i].port))
-                        continue;
-                r = add_slot(m, config->nodes[i].name, config->nodes[i].port, true, NULL);
-                if (r < 0)
-                        log_error_errno(r, "cannot add node %s", config->nodes[i].name);
+                struct slot *s = find_slot_by_port(m, config->nodes[i].port);
+
+                if (!s) {
+                        r = add_slot(m, config->nodes[i].name, config->nodes[i].port, true, &s);
+                        if (r < 0) {
+                                log_error_errno(r, "cannot add node %s", config->nodes[i].name);
+                                continue;
+                        }
+                }
         }
+        /* power settings may have changed for any node */
+        for (size_t i = 0; i < m->n_slots; i++)
+                setup_power(m, m->slots[i].node);
         cb_config_free(old);
         log_info("configuration reloaded from %s", config->path ? config->path : "defaults");
         return 0;

@@ -1,63 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "node.h"
+#include "node-internal.h"
 
 #include <stdarg.h>
 #include <time.h>
 
 #include "bootfiles.h"
-#include "log.h"
 #include "session.h"
 
 /* Big enough to keep the bus busy, small enough for timely progress. */
 #define BULK_CHUNK (256u * 1024u)
 
-/* What the one node timer is waiting for. */
-enum node_timer {
-        TIMER_NONE,
-        TIMER_BACKOFF,     /* between attempts */
-        TIMER_REENUMERATE, /* loader sent: the second stage should appear */
-        TIMER_COMEBACK,    /* after a failure: the board should reappear on its port */
-        TIMER_UP,          /* Done received: the board's gadget should appear */
-};
-
-struct cb_node {
-        const struct cb_node_env *env;
-        char *name;
-        char *port;
-        bool configured;
-
-        enum cb_node_state state;
-        unsigned attempt;
-        char *last_error;
-
-        bool device_present;
-        struct cb_node_device device;
-
-        struct cb_session *session;
-        bool resetting;
-
-        sd_event_source *timer;
-        enum node_timer timer_purpose;
-
-        /* this boot's totals, of finished sessions */
-        uint64_t bytes_served;
-        unsigned files_served;
-        unsigned step_retries;
-        unsigned resets;
-
-        usec_t boot_started;
-        usec_t up_since;
-        usec_t last_boot_duration;
-        unsigned boots;
-
-        struct cb_node_event events[CB_NODE_EVENTS_MAX];
-        unsigned n_events;   /* total recorded; the ring holds the last CB_NODE_EVENTS_MAX */
-};
-
-static void attempt_failed(struct cb_node *n, const char *reason);
 static void start_session(struct cb_node *n, enum cb_session_kind kind);
 
-static struct cb_log_node log_fields(const struct cb_node *n) {
+struct cb_log_node cb_node_log_fields(const struct cb_node *n) {
         return (struct cb_log_node){
                 .name = n->name,
                 .port = n->port,
@@ -65,12 +21,6 @@ static struct cb_log_node log_fields(const struct cb_node *n) {
                 .attempt = n->attempt,
         };
 }
-
-#define node_log(n, prio, ...)                                                          \
-        do {                                                                            \
-                struct cb_log_node _f = log_fields(n);                                  \
-                cb_log_full((prio), 0, &_f, NULL, __FILE__, __LINE__, __VA_ARGS__);     \
-        } while (0)
 
 static void record_event(struct cb_node *n, const char *message) {
         struct cb_node_event *e = &n->events[n->n_events % CB_NODE_EVENTS_MAX];
@@ -90,8 +40,7 @@ static void notify_changed(struct cb_node *n) {
 }
 
 /* Changes state, logs it with the node's fields, records it, tells the owner. */
-__attribute__((format(printf, 4, 5))) static void set_state(struct cb_node *n, enum cb_node_state state,
-                                                             const char *message_id, const char *format, ...) {
+void node_set_state(struct cb_node *n, enum cb_node_state state, const char *message_id, const char *format, ...) {
         char message[512];
         va_list ap;
 
@@ -100,7 +49,7 @@ __attribute__((format(printf, 4, 5))) static void set_state(struct cb_node *n, e
         va_end(ap);
 
         n->state = state;
-        struct cb_log_node f = log_fields(n);
+        struct cb_log_node f = cb_node_log_fields(n);
         int prio = state == CB_NODE_FAILED ? LOG_ERR : state == CB_NODE_RETRYING ? LOG_WARNING : LOG_INFO;
         cb_log_full(prio, 0, &f, message_id, __FILE__, __LINE__, "state %s: %s", cb_node_state_name(state),
                     message);
@@ -108,11 +57,11 @@ __attribute__((format(printf, 4, 5))) static void set_state(struct cb_node *n, e
         notify_changed(n);
 }
 
-static void set_last_error(struct cb_node *n, const char *reason) {
+void node_set_last_error(struct cb_node *n, const char *reason) {
         (void) strdup_to(&n->last_error, reason);
 }
 
-static void disarm_timer(struct cb_node *n) {
+void node_disarm_timer(struct cb_node *n) {
         if (n->timer)
                 (void) sd_event_source_set_enabled(n->timer, SD_EVENT_OFF);
         n->timer_purpose = TIMER_NONE;
@@ -120,7 +69,7 @@ static void disarm_timer(struct cb_node *n) {
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata);
 
-static void arm_timer(struct cb_node *n, enum node_timer purpose, usec_t delay) {
+void node_arm_timer(struct cb_node *n, enum node_timer purpose, usec_t delay) {
         usec_t when = now_usec() + delay;
         int r;
 
@@ -142,7 +91,7 @@ static const struct cb_config *config(const struct cb_node *n) {
         return n->env->config;
 }
 
-static double seconds(usec_t u) {
+double node_seconds(usec_t u) {
         return (double) u / (double) USEC_PER_SEC;
 }
 
@@ -207,23 +156,36 @@ static void reset_done(void *userdata, int status, size_t actual) {
                 node_log(n, LOG_INFO, "device reset; it re-enumerates");
         else
                 node_log(n, LOG_WARNING, "device reset failed: %s", strerror(-status));
-        attempt_failed(n, reason ? reason : "session failed");
+        if (status != 0 && status != -ENODEV && n->power.backend && n->device_present) {
+                node_power_recover(n, reason ? reason : "session failed");
+                return;
+        }
+        node_attempt_failed(n, reason ? reason : "session failed");
 }
 
-/* A session failed with the board still there: reset it before the next attempt. */
+/*
+ * A session failed with the board still there: reset it before the next
+ * attempt, or, if the last recovery was a reset and the node has a power
+ * switch, cut its power instead (resets and power cycles take turns).
+ */
 static void recover_by_reset(struct cb_node *n, const char *reason) {
         int r;
 
-        set_last_error(n, reason);
-        if (!n->device_present || !n->device.transport.ops->reset) {
-                attempt_failed(n, reason);
+        node_set_last_error(n, reason);
+        if (n->device_present && node_power_should_cycle(n)) {
+                node_power_recover(n, reason);
                 return;
         }
+        if (!n->device_present || !n->device.transport.ops->reset) {
+                node_attempt_failed(n, reason);
+                return;
+        }
+        n->last_recovery = RECOVERY_RESET;
         node_log(n, LOG_WARNING, "%s; resetting the device", reason);
         r = n->device.transport.ops->reset(n->device.transport.impl, reset_done, n);
         if (r < 0) {
                 node_log(n, LOG_WARNING, "cannot reset the device: %s", strerror(-r));
-                attempt_failed(n, reason);
+                node_attempt_failed(n, reason);
                 return;
         }
         n->resetting = true;
@@ -240,17 +202,17 @@ static void session_finished(void *userdata, enum cb_session_outcome outcome, in
         switch (outcome) {
         case CB_SESSION_LOADER_SENT:
                 node_log(n, LOG_INFO, "loader accepted; waiting for the second stage");
-                arm_timer(n, TIMER_REENUMERATE, config(n)->reenumerate_timeout);
+                node_arm_timer(n, TIMER_REENUMERATE, config(n)->reenumerate_timeout);
                 notify_changed(n);
                 break;
         case CB_SESSION_BOOTED:
-                set_state(n, CB_NODE_BOOTED, NULL, "boot files served (%u files, %llu bytes); the kernel starts",
+                node_set_state(n, CB_NODE_BOOTED, NULL, "boot files served (%u files, %llu bytes); the kernel starts",
                           n->files_served, (unsigned long long) n->bytes_served);
                 if (config(n)->up_timeout > 0)
-                        arm_timer(n, TIMER_UP, config(n)->up_timeout);
+                        node_arm_timer(n, TIMER_UP, config(n)->up_timeout);
                 break;
         case CB_SESSION_GONE:
-                attempt_failed(n, reason);
+                node_attempt_failed(n, reason);
                 break;
         case CB_SESSION_FAILED:
                 snprintf(why, sizeof why, "%s%s%s", reason, error ? ": " : "", error ? strerror(-error) : "");
@@ -275,35 +237,39 @@ static usec_t backoff_for(const struct cb_node *n, unsigned failed_attempt) {
         return MIN(delay, config(n)->retry_delay_max);
 }
 
-static void give_up(struct cb_node *n, const char *reason) {
-        disarm_timer(n);
-        set_last_error(n, reason);
-        set_state(n, CB_NODE_FAILED, CB_MESSAGE_NODE_FAILED, "giving up after attempt %u of %u: %s", n->attempt,
+void node_give_up(struct cb_node *n, const char *reason) {
+        node_disarm_timer(n);
+        node_set_last_error(n, reason);
+        node_set_state(n, CB_NODE_FAILED, CB_MESSAGE_NODE_FAILED, "giving up after attempt %u of %u: %s", n->attempt,
                   config(n)->max_attempts, reason);
 }
 
-static void attempt_failed(struct cb_node *n, const char *reason) {
+void node_attempt_failed(struct cb_node *n, const char *reason) {
         usec_t delay;
 
-        disarm_timer(n);
-        set_last_error(n, reason);
+        node_disarm_timer(n);
+        node_set_last_error(n, reason);
         if (n->attempt >= config(n)->max_attempts) {
-                give_up(n, reason);
+                node_give_up(n, reason);
                 return;
         }
         delay = backoff_for(n, n->attempt);
         n->attempt++;
-        set_state(n, CB_NODE_RETRYING, NULL, "attempt %u failed: %s; attempt %u in %.1fs", n->attempt - 1, reason,
-                  n->attempt, seconds(delay));
-        arm_timer(n, TIMER_BACKOFF, delay);
+        n->revived = false;
+        node_set_state(n, CB_NODE_RETRYING, NULL, "attempt %u failed: %s; attempt %u in %.1fs", n->attempt - 1, reason,
+                  n->attempt, node_seconds(delay));
+        node_arm_timer(n, TIMER_BACKOFF, delay);
 }
 
-static void fresh_boot(struct cb_node *n) {
+void node_fresh_boot(struct cb_node *n) {
         n->attempt = 1;
         n->bytes_served = 0;
         n->files_served = 0;
         n->step_retries = 0;
         n->resets = 0;
+        n->power_cycles = 0;
+        n->last_recovery = RECOVERY_NONE;
+        n->revived = false;
         n->up_since = 0;
         n->boot_started = now_usec();
         n->last_error = xfree(n->last_error);
@@ -322,7 +288,7 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
         char why[512];
         int r;
 
-        disarm_timer(n);
+        node_disarm_timer(n);
         if (kind == CB_SESSION_ROM) {
                 const char *loader_name = cb_proto_second_stage_file(n->device.pid);
                 const char *reason = NULL;
@@ -332,13 +298,13 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
                         /* Without the loader no attempt can succeed: say so instead of retrying. */
                         snprintf(why, sizeof why, "cannot serve %s from %s: %s", loader_name,
                                  config(n)->boot_directory, reason ? reason : strerror(-r));
-                        give_up(n, why);
+                        node_give_up(n, why);
                         return;
                 }
         }
         r = cb_session_new(kind, &n->device.transport, &settings, &session_hooks, n, loader, &n->session);
         if (r >= 0) {
-                set_state(n, kind == CB_SESSION_ROM ? CB_NODE_ROM : CB_NODE_SERVING, NULL, "%s",
+                node_set_state(n, kind == CB_SESSION_ROM ? CB_NODE_ROM : CB_NODE_SERVING, NULL, "%s",
                           kind == CB_SESSION_ROM ? "sending the second-stage loader" : "serving boot files");
                 r = cb_session_start(n->session);
         }
@@ -352,21 +318,21 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
 }
 
 static void node_up(struct cb_node *n) {
-        disarm_timer(n);
+        node_disarm_timer(n);
         n->up_since = now_usec();
         if (n->boot_started) {
                 n->last_boot_duration = n->up_since - n->boot_started;
                 n->boots++;
-                set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "up after %.1fs, on attempt %u",
-                          seconds(n->last_boot_duration), n->attempt);
+                node_set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "up after %.1fs, on attempt %u",
+                          node_seconds(n->last_boot_duration), n->attempt);
         } else {
-                set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "a booted board (not a boot ROM) is on the port");
+                node_set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "a booted board (not a boot ROM) is on the port");
         }
         n->boot_started = 0;
 }
 
 /* The board is present and it is time for the next attempt: start whatever its stage calls for. */
-static void resume(struct cb_node *n) {
+void node_resume(struct cb_node *n) {
         switch (n->device.stage) {
         case CB_STAGE_ROM:
                 start_session(n, CB_SESSION_ROM);
@@ -389,30 +355,37 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         switch (purpose) {
         case TIMER_BACKOFF:
                 if (n->device_present && !n->resetting && !n->session) {
-                        resume(n);
+                        node_resume(n);
                 } else {
                         node_log(n, LOG_INFO, "waiting up to %.1fs for the board to come back",
-                                 seconds(config(n)->reenumerate_timeout));
-                        arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
+                                 node_seconds(config(n)->reenumerate_timeout));
+                        node_arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
                 }
                 break;
         case TIMER_REENUMERATE:
                 snprintf(why, sizeof why, "the board did not come back in the second stage within %.1fs",
-                         seconds(config(n)->reenumerate_timeout));
-                attempt_failed(n, why);
+                         node_seconds(config(n)->reenumerate_timeout));
+                node_attempt_failed(n, why);
                 break;
         case TIMER_COMEBACK: {
-                /* Nothing on this host can bring a board back that stays away: say what happened last. */
                 char reason[768];
+
+                /* a board that stays away may be wedged: its power switch is the last thing to try */
+                if (node_power_revive(n))
+                        break;
                 snprintf(reason, sizeof reason, "%s; then the board did not come back on its port within %.1fs",
-                         n->last_error ? n->last_error : "attempt failed", seconds(config(n)->reenumerate_timeout));
-                give_up(n, reason);
+                         n->last_error ? n->last_error : "attempt failed", node_seconds(config(n)->reenumerate_timeout));
+                node_give_up(n, reason);
                 break;
         }
         case TIMER_UP:
                 snprintf(why, sizeof why, "no sign of the booted board (its USB gadget) within %.1fs of Done",
-                         seconds(config(n)->up_timeout));
-                attempt_failed(n, why);
+                         node_seconds(config(n)->up_timeout));
+                node_attempt_failed(n, why);
+                break;
+        case TIMER_POWER_VERIFY:
+        case TIMER_POWER_SETTLE:
+                node_power_timer(n, purpose);
                 break;
         case TIMER_NONE:
                 break;
@@ -427,13 +400,15 @@ static void resync_done(void *userdata, int status, size_t actual) {
 
         n->resetting = false;
         n->resets++;
+        if (node_power_blocks_boot(n))
+                return;
         if (status == 0 && n->device_present) {
-                resume(n);
+                node_resume(n);
                 return;
         }
         /* it restarts (usually into its ROM): its next appearance starts the boot */
         node_log(n, LOG_INFO, "device reset; waiting for the board to come back");
-        arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
+        node_arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
 }
 
 /*
@@ -448,7 +423,7 @@ static void resync(struct cb_node *n) {
         r = n->device.transport.ops->reset(n->device.transport.impl, resync_done, n);
         if (r < 0) {
                 node_log(n, LOG_WARNING, "cannot reset the device (%s); serving it as it is", strerror(-r));
-                resume(n);
+                node_resume(n);
                 return;
         }
         n->resetting = true;
@@ -463,8 +438,14 @@ void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device
         node_log(n, LOG_DEBUG, "device %04x:%04x appeared (%s)", device->vid, device->pid,
                  cb_proto_stage_name(device->stage));
 
+        if (node_power_blocks_boot(n)) {
+                node_log(n, LOG_DEBUG, "a device appeared while the node's power is being switched; "
+                         "it is looked at when that is done");
+                return;
+        }
         if (n->state == CB_NODE_OFF) {
-                node_log(n, LOG_NOTICE, "the node is powered off by request; not booting it");
+                node_log(n, LOG_NOTICE, "a board appeared, but the node is powered off by request; not booting it "
+                         "(use 'clusterbootctl power on %s')", n->name);
                 return;
         }
         if (device->stage == CB_STAGE_NOT_PI) {
@@ -486,30 +467,42 @@ void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device
         case CB_NODE_RETRYING:
                 if (n->timer_purpose == TIMER_BACKOFF || n->resetting)
                         return; /* the backoff timer resumes it */
-                resume(n);
+                node_resume(n);
                 return;
         case CB_NODE_ROM:
                 if (device->stage == CB_STAGE_SERVER && n->timer_purpose == TIMER_REENUMERATE) {
                         start_session(n, CB_SESSION_SERVER);
                         return;
                 }
-                attempt_failed(n, "the board came back in the ROM stage instead of the second stage");
+                node_attempt_failed(n, "the board came back in the ROM stage instead of the second stage");
                 return;
         case CB_NODE_SERVING:
         case CB_NODE_BOOTED:
-                attempt_failed(n, device->stage == CB_STAGE_ROM
+                node_attempt_failed(n, device->stage == CB_STAGE_ROM
                                           ? "the board restarted into its boot ROM"
                                           : "the board restarted its second stage");
                 return;
         default:
                 /* absent or up: a board boots from the start */
-                fresh_boot(n);
-                if (device->stage == CB_STAGE_SERVER)
-                        resync(n);
-                else
-                        resume(n);
+                node_fresh_boot(n);
+                node_boot_present(n);
                 return;
         }
+}
+
+void node_boot_present(struct cb_node *n) {
+        if (n->device.stage == CB_STAGE_SERVER)
+                resync(n);
+        else
+                node_resume(n);
+}
+
+void node_stop_session(struct cb_node *n) {
+        if (!n->session)
+                return;
+        absorb_session(n);
+        cb_session_abort(n->session);
+        n->session = NULL;
 }
 
 void cb_node_device_removed(struct cb_node *n) {
@@ -534,27 +527,28 @@ void cb_node_device_removed(struct cb_node *n) {
                                  n->state == CB_NODE_ROM ? "ROM" : "file-server");
                 cb_session_abort(n->session);
                 n->session = NULL;
-                attempt_failed(n, why);
+                node_attempt_failed(n, why);
                 return;
         }
         if (n->state == CB_NODE_UP)
-                set_state(n, CB_NODE_ABSENT, NULL, "the board left the bus");
+                node_set_state(n, CB_NODE_ABSENT, NULL, "the board left the bus");
         else
                 node_log(n, LOG_DEBUG, "device left the bus");
+        node_power_device_removed(n);
 }
 
 int cb_node_retry(struct cb_node *n) {
+        if (node_power_blocks_boot(n) || n->session || n->resetting)
+                return -EBUSY;
         if (n->state == CB_NODE_OFF)
                 return -EHOSTDOWN;
-        if (n->session || n->resetting)
-                return -EBUSY;
-        disarm_timer(n);
-        fresh_boot(n);
+        node_disarm_timer(n);
+        node_fresh_boot(n);
         if (n->device_present && n->device.stage != CB_STAGE_NOT_PI) {
                 node_log(n, LOG_INFO, "boot restarted on request");
-                resume(n);
+                node_resume(n);
         } else {
-                set_state(n, CB_NODE_ABSENT, NULL, "boot restarted on request; waiting for the board");
+                node_set_state(n, CB_NODE_ABSENT, NULL, "boot restarted on request; waiting for the board");
         }
         return 0;
 }
@@ -585,6 +579,8 @@ struct cb_node *cb_node_free(struct cb_node *n) {
         if (!n)
                 return NULL;
         cb_session_abort(n->session);
+        n->session = NULL;
+        node_power_free(n);
         sd_event_source_disable_unref(n->timer);
         free(n->name);
         free(n->port);
@@ -631,6 +627,7 @@ void cb_node_get_status(const struct cb_node *n, struct cb_node_status *ret) {
                 .files_served = n->files_served + p.files_served,
                 .step_retries = n->step_retries + p.step_retries,
                 .resets = n->resets,
+                .power_cycles = n->power_cycles,
                 .boot_started_usec = n->boot_started,
                 .up_since_usec = n->up_since,
                 .last_boot_duration_usec = n->last_boot_duration,

@@ -22,6 +22,8 @@
 
 struct cb_file_cache;
 struct cb_node;
+struct cb_power;
+struct cb_power_queue;
 
 /* What the node knows of a device present on its port. */
 struct cb_node_device {
@@ -35,8 +37,12 @@ struct cb_node_env {
         sd_event *event;
         const struct cb_config *config; /* the owner swaps it on reload */
         struct cb_file_cache *cache;
+        /* Every power-on waits for its turn here (PowerOnDelaySec=); NULL: at once. */
+        struct cb_power_queue *power_queue;
         /* Called after every state change (and progress worth telling); may be NULL. */
         void (*changed)(struct cb_node *node, void *userdata);
+        /* A user powered the node off (true) or on (false): keep it across restarts; may be NULL. */
+        void (*power_requested)(struct cb_node *node, bool off, void *userdata);
         void *userdata;
 };
 
@@ -61,6 +67,37 @@ void cb_node_device_removed(struct cb_node *node);
 /* Start a failed (or given-up) node's boot again with a fresh attempt count. */
 int cb_node_retry(struct cb_node *node);
 
+/*
+ * Power (node-power.c). The node owns its backend (NULL: Power=none); it is
+ * replaced only while no power operation runs (-EBUSY otherwise).
+ */
+int cb_node_set_power(struct cb_node *node, struct cb_power *power);
+bool cb_node_has_power(const struct cb_node *node);
+
+enum cb_node_power_action {
+        CB_NODE_POWER_OFF,    /* off and verified; the node stays `off` (not booted) until powered on */
+        CB_NODE_POWER_ON,     /* waits for its turn, switches on; an `off` node then boots afresh */
+        CB_NODE_REBOOT,       /* off, PowerSettleSec=, on; then a fresh boot (attempt 1) */
+};
+/* `message`: on failure, one sentence for people; valid during the call only. */
+typedef void (*cb_node_power_done_t)(void *userdata, int result, const char *message);
+/*
+ * Starts a power action asked for by a user. Returns 0 and later calls
+ * `done` once (from the loop), or fails at once with
+ *   -EOPNOTSUPP  no power backend (Power=none)
+ *   -EHOSTDOWN   reboot of a node that is off
+ *   -EBUSY       another power operation runs
+ * `done` gets -ECANCELED if the node is freed first.
+ */
+int cb_node_power(struct cb_node *node, enum cb_node_power_action action, cb_node_power_done_t done,
+                  void *userdata);
+/*
+ * At daemon start, before any device is reported: a node that was left
+ * powered off is switched off again and stays `off`; any other node with a
+ * backend is switched on in its turn (already-on ports are left as they are).
+ */
+void cb_node_power_at_start(struct cb_node *node, bool was_off);
+
 const char *cb_node_name(const struct cb_node *node);
 const char *cb_node_port(const struct cb_node *node);
 bool cb_node_configured(const struct cb_node *node);
@@ -79,6 +116,7 @@ struct cb_node_status {
         unsigned files_served;
         unsigned step_retries;     /* this boot */
         unsigned resets;           /* this boot */
+        unsigned power_cycles;     /* this boot, by recovery */
         uint64_t boot_started_usec;   /* CLOCK_MONOTONIC, 0 if never */
         uint64_t up_since_usec;       /* CLOCK_MONOTONIC, 0 if not up */
         uint64_t last_boot_duration_usec; /* first ROM to up, last successful boot */

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "portpath.h"
 
-#include <stddef.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define PORT_NUMBER_MAX 255
 #define PORT_DEPTH_MAX 7
@@ -32,4 +35,44 @@ bool cb_port_path_valid(const char *path) {
                         return false;
         } while (*s == '.');
         return *s == '\0';
+}
+
+int cb_port_parent(const char *port, char *parent, size_t size, unsigned *port_number) {
+        const char *dash, *dot, *last;
+        int n;
+
+        if (!port || !parent || !cb_port_path_valid(port))
+                return -EINVAL;
+        dash = strchr(port, '-');
+        dot = strrchr(port, '.');
+        last = dot ? dot : dash;
+        if (dot)
+                n = snprintf(parent, size, "%.*s", (int) (dot - port), port);
+        else
+                n = snprintf(parent, size, "usb%.*s", (int) (dash - port), port);
+        if (n < 0 || (size_t) n >= size)
+                return -ENOBUFS;
+        if (port_number)
+                *port_number = (unsigned) strtoul(last + 1, NULL, 10);
+        return 0;
+}
+
+int cb_port_disable_path(const char *hub, unsigned port, char *buf, size_t size) {
+        int n;
+
+        if (!hub || !buf || port < 1 || port > PORT_NUMBER_MAX)
+                return -EINVAL;
+        if (strncmp(hub, "usb", 3) == 0) {
+                const char *bus = hub + 3;
+                if (!port_number(bus) || *port_number(bus) != '\0')
+                        return -EINVAL;
+                n = snprintf(buf, size, "%s-0:1.0/%s-port%u/disable", bus, hub, port);
+        } else {
+                if (!cb_port_path_valid(hub))
+                        return -EINVAL;
+                n = snprintf(buf, size, "%s:1.0/%s-port%u/disable", hub, hub, port);
+        }
+        if (n < 0 || (size_t) n >= size)
+                return -ENOBUFS;
+        return 0;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
  * A USB port path as the kernel spells a device's place in sysfs:
@@ -11,3 +12,18 @@
  * The one definition for the configuration's Port= and for udev's devices.
  */
 bool cb_port_path_valid(const char *path);
+
+/*
+ * The hub a port path hangs off and the port number on it: "1-1.3" -> ("1-1", 3),
+ * "2-1" -> ("usb2", 1) (a root hub), "2-1.4.2" -> ("2-1.4", 2). Returns 0,
+ * -EINVAL for an invalid port path, -ENOBUFS when `parent` (of `size` bytes)
+ * is too small. Pure: no sysfs look-up.
+ */
+int cb_port_parent(const char *port, char *parent, size_t size, unsigned *port_number);
+
+/*
+ * The kernel's `disable` file of port `port` of hub `hub` ("1-1", "usb2"),
+ * relative to /sys/bus/usb/devices: "1-1:1.0/1-1-port3/disable",
+ * "2-0:1.0/usb2-port1/disable". Returns 0, -EINVAL or -ENOBUFS.
+ */
+int cb_port_disable_path(const char *hub, unsigned port, char *buf, size_t size);

@@ -559,8 +559,8 @@ static struct usb_op *op_new(cb_transfer_done_t done, void *userdata) {
 }
 
 
-static int control(struct cb_usb_device *d, uint8_t request_type, uint16_t value, uint16_t index, uint8_t *in_buf,
-                   uint16_t length, usec_t timeout, cb_transfer_done_t done, void *userdata) {
+static int control(struct cb_usb_device *d, uint8_t request_type, uint8_t request, uint16_t value, uint16_t index,
+                   uint8_t *data, uint16_t length, usec_t timeout, cb_transfer_done_t done, void *userdata) {
         struct usb_op *op;
         uint8_t *buf;
         int r;
@@ -578,9 +578,12 @@ static int control(struct cb_usb_device *d, uint8_t request_type, uint16_t value
                 op_free(op);
                 return -ENOMEM;
         }
-        op->in_buf = in_buf;
+        if (request_type & LIBUSB_ENDPOINT_IN)
+                op->in_buf = data;
+        else if (length > 0)
+                memcpy(buf + LIBUSB_CONTROL_SETUP_SIZE, data, length);
         op->owns_buffer = true;
-        libusb_fill_control_setup(buf, request_type, CB_REQUEST, value, index, length);
+        libusb_fill_control_setup(buf, request_type, request, value, index, length);
         libusb_fill_control_transfer(op->transfer, d->handle, buf, on_transfer, op, timeout_ms(timeout));
         r = submit(d, op);
         if (r < 0)
@@ -590,12 +593,12 @@ static int control(struct cb_usb_device *d, uint8_t request_type, uint16_t value
 
 static int usb_control_out(void *impl, uint16_t value, uint16_t index, usec_t timeout, cb_transfer_done_t done,
                            void *userdata) {
-        return control(impl, CB_REQTYPE_WRITE, value, index, NULL, 0, timeout, done, userdata);
+        return control(impl, CB_REQTYPE_WRITE, CB_REQUEST, value, index, NULL, 0, timeout, done, userdata);
 }
 
 static int usb_control_in(void *impl, uint16_t value, uint16_t index, uint8_t *buf, uint16_t length, usec_t timeout,
                           cb_transfer_done_t done, void *userdata) {
-        return control(impl, CB_REQTYPE_READ, value, index, buf, length, timeout, done, userdata);
+        return control(impl, CB_REQTYPE_READ, CB_REQUEST, value, index, buf, length, timeout, done, userdata);
 }
 
 static int usb_bulk_out(void *impl, const uint8_t *buf, size_t length, usec_t timeout, cb_transfer_done_t done,
@@ -670,6 +673,25 @@ static int usb_reset(void *impl, cb_transfer_done_t done, void *userdata) {
                 free(j);
         }
         return r;
+}
+
+int cb_usb_device_control(struct cb_usb_device *d, uint8_t request_type, uint8_t request, uint16_t value,
+                          uint16_t index, uint8_t *buf, uint16_t length, usec_t timeout, cb_transfer_done_t done,
+                          void *userdata) {
+        if (!d || !done || (length > 0 && !buf))
+                return -EINVAL;
+        return control(d, request_type, request, value, index, buf, length, timeout, done, userdata);
+}
+
+void cb_usb_device_cancel(struct cb_usb_device *d) {
+        if (d)
+                usb_cancel(d);
+}
+
+int cb_usb_run_blocking(struct cb_usb *u, cb_worker_job_t job, cb_worker_done_t done, void *data) {
+        if (!u || !job || !done)
+                return -EINVAL;
+        return u->worker ? cb_worker_run(u->worker, job, done, data) : -ESHUTDOWN;
 }
 
 static const struct cb_transport_ops usb_transport_ops = {

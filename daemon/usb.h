@@ -14,6 +14,7 @@
 
 #include "bootproto.h"
 #include "transport.h"
+#include "worker.h"
 
 struct cb_usb;
 struct cb_usb_device;
@@ -45,6 +46,27 @@ int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, 
 
 const struct cb_usb_device_info *cb_usb_device_info(const struct cb_usb_device *d);
 struct cb_transport cb_usb_device_transport(struct cb_usb_device *d);
+
+/*
+ * Any control transfer on endpoint 0 of an opened device (hubs: class
+ * requests to the hub and its ports need no claimed interface). IN when
+ * request_type & 0x80: up to `length` bytes land in `buf` (kept valid until
+ * `done`); OUT: `length` bytes are copied from `buf` at once. Statuses as
+ * in transport.h.
+ */
+int cb_usb_device_control(struct cb_usb_device *d, uint8_t request_type, uint8_t request, uint16_t value,
+                          uint16_t index, uint8_t *buf, uint16_t length, usec_t timeout, cb_transfer_done_t done,
+                          void *userdata);
+/* Cancels every transfer in flight on the device; their `done` still runs (-ECANCELED). */
+void cb_usb_device_cancel(struct cb_usb_device *d);
+
+/*
+ * Runs `job(data)` on the worker thread (worker.h: it may block, it must
+ * touch nothing but `data`; open and close fds on the loop, around it);
+ * `done(data, result)` runs on the loop, also when the worker stops first
+ * (-ECANCELED). -ESHUTDOWN once the worker has stopped.
+ */
+int cb_usb_run_blocking(struct cb_usb *u, cb_worker_job_t job, cb_worker_done_t done, void *data);
 
 /* The device left the bus: cancel what is in flight, start nothing new. */
 void cb_usb_device_gone(struct cb_usb_device *d);

@@ -58,6 +58,7 @@
 #define CB_VL_ERROR_INVALID_PARAMETER CB_VL_ERROR_INTERFACE ".InvalidParameter"
 #define CB_VL_ERROR_BUSY CB_VL_ERROR_INTERFACE ".Busy"                       /* + name, state */
 #define CB_VL_ERROR_NODE_OFF CB_VL_ERROR_INTERFACE ".NodeOff"                /* + name */
+#define CB_VL_ERROR_POWER_FAILED CB_VL_ERROR_INTERFACE ".PowerFailed"        /* + name: the switch failed */
 #define CB_VL_ERROR_RELOAD_FAILED CB_VL_ERROR_INTERFACE ".ReloadFailed"
 #define CB_VL_ERROR_METHOD_NOT_FOUND CB_VL_SERVICE_INTERFACE ".MethodNotFound"       /* + method */
 #define CB_VL_ERROR_INTERFACE_NOT_FOUND CB_VL_SERVICE_INTERFACE ".InterfaceNotFound" /* + interface */

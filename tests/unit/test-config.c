@@ -159,6 +159,7 @@ static void check_defaults(const struct cb_config *c) {
         CHECK(c->power_settle == 2 * USEC_PER_SEC);
         CHECK(c->power_on_delay == 1 * USEC_PER_SEC);
         CHECK(c->power_command_timeout == 30 * USEC_PER_SEC);
+        CHECK(c->hub_power_method == CB_HUB_POWER_AUTO);
         CHECK(c->n_nodes == 0);
         CHECK(c->nodes == NULL);
 }
@@ -241,6 +242,7 @@ static void test_all_keys(void) {
                 "PowerSettleSec=3sec\n"
                 "PowerOnDelaySec=0.25\n"
                 "PowerCommandTimeoutSec=10\n"
+                "HubPowerMethod=request\n"
                 "MaxAttempts=7\n" /* last one wins */
                 "\n"
                 "[Node a]\n"
@@ -276,6 +278,7 @@ static void test_all_keys(void) {
         CHECK(k->power_settle == 3 * USEC_PER_SEC);
         CHECK(k->power_on_delay == 250 * USEC_PER_MSEC);
         CHECK(k->power_command_timeout == 10 * USEC_PER_SEC);
+        CHECK(k->hub_power_method == CB_HUB_POWER_REQUEST);
         CHECK(k->n_nodes == 2);
         if (k->n_nodes == 2) {
                 CHECK_STR(k->nodes[0].name, "a");
@@ -304,6 +307,30 @@ static void test_all_keys(void) {
                 CHECK(b.config && b.config->auto_nodes == bools[i].value);
                 captured_done(&b);
         }
+
+        /* HubPowerMethod spellings: exact, like Power= */
+        static const struct {
+                const char *text;
+                enum cb_hub_power_method value;
+        } methods[] = {
+                { "auto", CB_HUB_POWER_AUTO },
+                { "sysfs", CB_HUB_POWER_SYSFS },
+                { "request", CB_HUB_POWER_REQUEST },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
+                char text[64];
+                snprintf(text, sizeof text, "[Daemon]\nHubPowerMethod=%s\n", methods[i].text);
+                struct captured m = load_string(text);
+                CHECK(m.r == 0);
+                CHECK(m.config && m.config->hub_power_method == methods[i].value);
+                CHECK_STR(cb_hub_power_method_name(methods[i].value), methods[i].text);
+                captured_done(&m);
+        }
+        CHECK_INVALID("[Daemon]\nHubPowerMethod=Sysfs\n",
+                      "t.conf:2: HubPowerMethod= expects auto, sysfs or request, got 'Sysfs'");
+        CHECK_INVALID("[Daemon]\nHubPowerMethod=\n", "t.conf:2: HubPowerMethod= expects auto, sysfs or request, got ''");
+        CHECK_INVALID("[Node n]\nPort=1-1\nHubPowerMethod=sysfs\n",
+                      "t.conf:3: unknown key 'HubPowerMethod' in section [Node n]");
 
         captured_done(&c);
 }

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The seam between the usb-hub power backend (power-hub.c) and one USB hub.
+ * The daemon implements it with libusb and sysfs (hub-link-usb.c); the unit
+ * tests with a model hub (tests/emu/hub.c).
+ *
+ * A link is opened for one operation and closed after it: hubs re-enumerate,
+ * and a power-cycled hub comes back as a new device node.
+ *
+ * Calls that take `done` start one asynchronous operation and return 0, or a
+ * negative errno if it could not be started (then `done` is never called).
+ * `done` runs exactly once per started operation, on the event loop, never
+ * from inside the starting call, with the status of transport.h:
+ *    0            completed (actual = bytes moved)
+ *   -ETIMEDOUT    the request's timeout expired
+ *   -EPIPE        the hub stalled it
+ *   -ENODEV       the hub is gone
+ *   -ECANCELED    cancelled by cancel() or close()
+ *   -EIO, ...     anything else
+ * One operation at a time.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport.h"
+#include "util.h"
+
+struct cb_hub_link_ops {
+        /*
+         * Finds and opens the hub by its sysfs name ("1-1", "usb2"). -ENODEV
+         * (synchronously or through `done`) when there is no such device.
+         */
+        int (*open)(void *impl, const char *hub, cb_transfer_done_t done, void *userdata);
+        /*
+         * Control transfer on the opened hub's endpoint 0: IN when
+         * request_type & 0x80 (`buf` receives up to `length` bytes), else OUT
+         * with `length` bytes from `buf` (NULL when 0).
+         */
+        int (*control)(void *impl, uint8_t request_type, uint8_t request, uint16_t value, uint16_t index,
+                       uint8_t *buf, uint16_t length, usec_t timeout, cb_transfer_done_t done, void *userdata);
+        /*
+         * Writes "1"/"0" to the kernel's `disable` file of port `port` of the
+         * opened hub (the kernel then switches the port's power and keeps its
+         * hub driver from switching it back). -ENOENT synchronously when the
+         * kernel has no such file; other synchronous errors (-EROFS, -EACCES)
+         * when it cannot be opened for writing.
+         */
+        int (*set_port_disabled)(void *impl, unsigned port, bool disabled, cb_transfer_done_t done, void *userdata);
+        /* Asks the operation in flight to stop; its `done` still runs (-ECANCELED, unless it finished). */
+        void (*cancel)(void *impl);
+        /* Gives the hub up; an operation in flight is cancelled and its `done` is NOT run. */
+        void (*close)(void *impl);
+        /* Frees the link; closes it first. */
+        void (*free)(void *impl);
+};
+
+struct cb_hub_link {
+        const struct cb_hub_link_ops *ops;
+        void *impl;
+};

@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "power-hub.h"
+
+#include <stdarg.h>
+
+#include "log.h"
+#include "portpath.h"
+
+/* USB 2.0 ch. 9 and 11, USB 3.x ch. 10 */
+#define REQ_GET_STATUS 0
+#define REQ_CLEAR_FEATURE 1
+#define REQ_SET_FEATURE 3
+#define REQ_GET_DESCRIPTOR 6
+#define RT_DEVICE_IN 0x80 /* standard, device, IN */
+#define RT_HUB_IN 0xa0    /* class, device (the hub), IN */
+#define RT_PORT_OUT 0x23  /* class, other (a port), OUT */
+#define RT_PORT_IN 0xa3   /* class, other (a port), IN */
+#define DT_DEVICE 0x01
+#define DT_HUB 0x29
+#define DT_SS_HUB 0x2a
+#define CLASS_HUB 0x09
+#define PROTOCOL_SS_HUB 0x03
+#define FEATURE_PORT_POWER 8
+#define HUB_CHAR_LPSM 0x0003 /* logical power switching mode: */
+#define HUB_CHAR_GANGED 0x0000
+#define HUB_CHAR_INDIVIDUAL 0x0001
+#define PORT_STAT_POWER 0x0100    /* USB 2.0 hub wPortStatus */
+#define PORT_STAT_SS_POWER 0x0200 /* SuperSpeed hub wPortStatus */
+#define HUB_DESC_SIZE 15          /* the kernel's sizeof(struct usb_hub_descriptor) */
+#define SS_HUB_DESC_SIZE 12
+
+enum step {
+        STEP_IDLE,
+        STEP_OPEN,
+        STEP_DEVICE_DESCRIPTOR,
+        STEP_HUB_DESCRIPTOR,
+        STEP_SWITCH_SYSFS,
+        STEP_SWITCH_REQUEST,
+        STEP_STATUS,
+        STEP_FINISHING, /* result known, delivery deferred */
+};
+
+struct power_hub {
+        sd_event *event;
+        struct cb_hub_link link;
+        char *node, *port;
+        char hub[32];
+        char label[48]; /* "hub 1-1", "root hub usb2" */
+        unsigned port_number;
+        char disable_path[128]; /* for messages: /sys/bus/usb/devices/... */
+        enum cb_hub_power_method method;
+        usec_t timeout, slow_timeout;
+        char description[64];
+        struct cb_log_node log;
+        bool warned_sysfs_unusable;
+        sd_event_source *watchdog; /* the open and the sysfs write, which have no timeout of their own */
+        sd_event_source *finish;   /* delivers the result: never from inside cb_power_set() */
+
+        /* the call in flight */
+        enum step step;
+        bool on;
+        cb_power_done_t done;
+        void *userdata;
+        bool cancelled, timed_out;
+        bool superspeed;
+        const char *method_used;
+        uint8_t buf[32];
+        int result;
+        char message[512];
+};
+
+static const char *on_off(bool on) {
+        return on ? "on" : "off";
+}
+
+static void hub_log(struct power_hub *h, int priority, int error, const char *format, ...)
+        __attribute__((format(printf, 4, 5)));
+static void hub_log(struct power_hub *h, int priority, int error, const char *format, ...) {
+        char text[600];
+        va_list ap;
+
+        va_start(ap, format);
+        vsnprintf(text, sizeof text, format, ap);
+        va_end(ap);
+        cb_log(priority, error, &h->log, "%s", text);
+}
+
+static void finish(struct power_hub *h, int result, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static void finish(struct power_hub *h, int result, const char *format, ...) {
+        h->step = STEP_FINISHING;
+        h->result = result;
+        h->message[0] = '\0';
+        if (format) {
+                va_list ap;
+                va_start(ap, format);
+                vsnprintf(h->message, sizeof h->message, format, ap);
+                va_end(ap);
+        }
+        (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
+        h->link.ops->close(h->link.impl);
+        (void) sd_event_source_set_enabled(h->finish, SD_EVENT_ONESHOT);
+}
+
+static int on_finish(sd_event_source *s, void *userdata) {
+        struct power_hub *h = userdata;
+        char message[sizeof h->message];
+        int result = h->result;
+
+        if (h->step != STEP_FINISHING)
+                return 0;
+        if (result < 0)
+                hub_log(h, LOG_DEBUG, 0, "switching %s %s failed: %s", h->description, on_off(h->on), h->message);
+        else
+                hub_log(h, LOG_INFO, 0, "%s switched %s (%s)", h->description, on_off(h->on), h->method_used);
+        /* the callback may start the next call, or free the backend: nothing of h is used after it */
+        memcpy(message, h->message, sizeof message);
+        h->step = STEP_IDLE;
+        h->done(h->userdata, result, result < 0 ? message : NULL);
+        return 0;
+}
+
+static void arm_watchdog(struct power_hub *h) {
+        (void) sd_event_source_set_time_relative(h->watchdog, h->slow_timeout);
+        (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_ONESHOT);
+}
+
+static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct power_hub *h = userdata;
+
+        if (h->step == STEP_IDLE || h->step == STEP_FINISHING)
+                return 0;
+        h->timed_out = true;
+        h->link.ops->cancel(h->link.impl); /* its done follows, and ends the call */
+        return 0;
+}
+
+/* Ends the call if cancel or the watchdog came first; true if it did. */
+static bool interrupted(struct power_hub *h, const char *what) {
+        if (h->cancelled) {
+                finish(h, -ECANCELED, "switching %s %s was cancelled (while %s)", h->description, on_off(h->on),
+                       what);
+                return true;
+        }
+        if (h->timed_out) {
+                finish(h, -ETIMEDOUT, "switching %s %s timed out after %llu ms while %s", h->description,
+                       on_off(h->on),
+                       (unsigned long long) (h->slow_timeout / USEC_PER_MSEC), what);
+                return true;
+        }
+        return false;
+}
+
+static void on_link_done(void *userdata, int status, size_t actual);
+
+static void start_control(struct power_hub *h, enum step step, uint8_t request_type, uint8_t request,
+                          uint16_t value, uint16_t index, uint16_t length) {
+        int r;
+
+        h->step = step;
+        memset(h->buf, 0, sizeof h->buf);
+        r = h->link.ops->control(h->link.impl, request_type, request, value, index, length ? h->buf : NULL, length,
+                                 h->timeout, on_link_done, h);
+        if (r < 0)
+                finish(h, r, "cannot send a request to %s: %s", h->label, strerror(-r));
+}
+
+static void start_request_switch(struct power_hub *h) {
+        h->method_used = "hub request";
+        start_control(h, STEP_SWITCH_REQUEST, RT_PORT_OUT, h->on ? REQ_SET_FEATURE : REQ_CLEAR_FEATURE,
+                      FEATURE_PORT_POWER, (uint16_t) h->port_number, 0);
+}
+
+static void start_switch(struct power_hub *h) {
+        int r;
+
+        if (h->method == CB_HUB_POWER_REQUEST) {
+                start_request_switch(h);
+                return;
+        }
+        h->step = STEP_SWITCH_SYSFS;
+        h->method_used = "sysfs";
+        r = h->link.ops->set_port_disabled(h->link.impl, h->port_number, !h->on, on_link_done, h);
+        if (r >= 0) {
+                arm_watchdog(h);
+                return;
+        }
+        if (h->method == CB_HUB_POWER_SYSFS) {
+                if (r == -ENOENT)
+                        finish(h, -EOPNOTSUPP,
+                               "the kernel has no %s, so it cannot disable port %u of %s (HubPowerMethod=sysfs): "
+                               "use HubPowerMethod=request or auto",
+                               h->disable_path, h->port_number, h->label);
+                else
+                        finish(h, r,
+                               "cannot write %s (HubPowerMethod=sysfs): %s; a read-only /sys (systemd's "
+                               "ProtectKernelTunables=) or missing permission stops it",
+                               h->disable_path, strerror(-r));
+                return;
+        }
+        /* auto */
+        if (r != -ENOENT && !h->warned_sysfs_unusable) {
+                h->warned_sysfs_unusable = true;
+                hub_log(h, LOG_WARNING, r,
+                        "cannot write %s, switching with hub requests instead (the kernel may switch the port "
+                        "back on)",
+                        h->disable_path);
+        } else if (r == -ENOENT)
+                hub_log(h, LOG_DEBUG, 0, "no %s, switching with hub requests", h->disable_path);
+        start_request_switch(h);
+}
+
+static void device_descriptor_done(struct power_hub *h, size_t actual) {
+        if (actual < 18 || h->buf[1] != DT_DEVICE) {
+                finish(h, -EIO, "%s answered its device descriptor request with %zu bytes", h->label, actual);
+                return;
+        }
+        if (h->buf[4] != CLASS_HUB) {
+                finish(h, -EOPNOTSUPP,
+                       "device %s, the parent of port %s, is not a hub (device class 0x%02x), so it cannot switch "
+                       "the port's power: check the node's Port=",
+                       h->hub, h->port, h->buf[4]);
+                return;
+        }
+        h->superspeed = h->buf[6] == PROTOCOL_SS_HUB;
+        start_control(h, STEP_HUB_DESCRIPTOR, RT_HUB_IN, REQ_GET_DESCRIPTOR,
+                      (uint16_t) ((h->superspeed ? DT_SS_HUB : DT_HUB) << 8), 0,
+                      h->superspeed ? SS_HUB_DESC_SIZE : HUB_DESC_SIZE);
+}
+
+static void hub_descriptor_done(struct power_hub *h, size_t actual) {
+        uint8_t type = h->superspeed ? DT_SS_HUB : DT_HUB;
+        unsigned n_ports = h->buf[2];
+        uint16_t characteristics = (uint16_t) (h->buf[3] | h->buf[4] << 8);
+
+        if (actual < 7 || h->buf[1] != type) {
+                finish(h, -EIO, "%s answered its hub descriptor request (type 0x%02x) with %zu bytes of type 0x%02x",
+                       h->label, type, actual, actual >= 2 ? h->buf[1] : 0);
+                return;
+        }
+        if (h->port_number > n_ports) {
+                finish(h, -EOPNOTSUPP, "%s has %u port%s, so it has no port %u for %s: check the node's Port=",
+                       h->label, n_ports, n_ports == 1 ? "" : "s", h->port_number, h->port);
+                return;
+        }
+        switch (characteristics & HUB_CHAR_LPSM) {
+        case HUB_CHAR_INDIVIDUAL:
+                break;
+        case HUB_CHAR_GANGED:
+                finish(h, -EOPNOTSUPP,
+                       "%s switches the power of all its ports together (ganged power switching), so port %u "
+                       "cannot be switched on its own: use a hub with per-port power switching for %s, or "
+                       "Power=command with a relay",
+                       h->label, h->port_number, h->port);
+                return;
+        default:
+                finish(h, -EOPNOTSUPP,
+                       "%s cannot switch the power of its ports (its descriptor says no power switching): use a "
+                       "hub with per-port power switching for %s, or Power=command with a relay",
+                       h->label, h->port);
+                return;
+        }
+        start_switch(h);
+}
+
+static void status_done(struct power_hub *h, size_t actual) {
+        uint16_t status = (uint16_t) (h->buf[0] | h->buf[1] << 8);
+        uint16_t bit = h->superspeed ? PORT_STAT_SS_POWER : PORT_STAT_POWER;
+        bool powered = status & bit;
+
+        if (actual < 2) {
+                finish(h, -EIO, "%s answered the status request of port %u with %zu bytes", h->label, h->port_number,
+                       actual);
+                return;
+        }
+        if (!h->on && powered) {
+                finish(h, -EIO,
+                       "%s accepted switching port %u off but still reports it powered (port status 0x%04x): this "
+                       "hub does not really cut power on that port; use a hub that does, or Power=command with a "
+                       "relay",
+                       h->label, h->port_number, status);
+                return;
+        }
+        if (h->on && !powered) {
+                finish(h, -EIO, "%s still reports port %u unpowered after switching it on (port status 0x%04x)",
+                       h->label, h->port_number, status);
+                return;
+        }
+        finish(h, 0, NULL);
+}
+
+static const char *step_doing(enum step step) {
+        switch (step) {
+        case STEP_OPEN:
+                return "opening the hub";
+        case STEP_DEVICE_DESCRIPTOR:
+                return "reading the hub's device descriptor";
+        case STEP_HUB_DESCRIPTOR:
+                return "reading the hub descriptor";
+        case STEP_SWITCH_SYSFS:
+                return "writing the port's disable file";
+        case STEP_SWITCH_REQUEST:
+                return "switching the port";
+        case STEP_STATUS:
+                return "reading the port's status";
+        default:
+                return "idle";
+        }
+}
+
+static void on_link_done(void *userdata, int status, size_t actual) {
+        struct power_hub *h = userdata;
+
+        if (h->step == STEP_IDLE || h->step == STEP_FINISHING) {
+                hub_log(h, LOG_WARNING, 0, "hub link reported an operation while none was in flight");
+                return;
+        }
+        if (interrupted(h, step_doing(h->step)))
+                return;
+        if (status < 0) {
+                switch (h->step) {
+                case STEP_OPEN:
+                        if (status == -ENODEV)
+                                finish(h, status, "%s, the parent of port %s, is not there: check the node's Port=",
+                                       h->label, h->port);
+                        else
+                                finish(h, status, "cannot open %s: %s", h->label, strerror(-status));
+                        return;
+                case STEP_SWITCH_SYSFS:
+                        finish(h, status, "writing %s to %s failed: %s", h->on ? "0" : "1", h->disable_path,
+                               strerror(-status));
+                        return;
+                case STEP_SWITCH_REQUEST:
+                        finish(h, status, "%s refused to switch port %u %s: %s", h->label, h->port_number,
+                               on_off(h->on), status == -EPIPE ? "it stalled the request" : strerror(-status));
+                        return;
+                default:
+                        finish(h, status, "%s failed while %s for port %u: %s", h->label, step_doing(h->step),
+                               h->port_number, status == -EPIPE ? "it stalled the request" : strerror(-status));
+                        return;
+                }
+        }
+
+        switch (h->step) {
+        case STEP_OPEN:
+                (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
+                start_control(h, STEP_DEVICE_DESCRIPTOR, RT_DEVICE_IN, REQ_GET_DESCRIPTOR, DT_DEVICE << 8, 0, 18);
+                return;
+        case STEP_DEVICE_DESCRIPTOR:
+                device_descriptor_done(h, actual);
+                return;
+        case STEP_HUB_DESCRIPTOR:
+                hub_descriptor_done(h, actual);
+                return;
+        case STEP_SWITCH_SYSFS:
+        case STEP_SWITCH_REQUEST:
+                (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
+                start_control(h, STEP_STATUS, RT_PORT_IN, REQ_GET_STATUS, 0, (uint16_t) h->port_number, 4);
+                return;
+        case STEP_STATUS:
+                status_done(h, actual);
+                return;
+        default:
+                hub_log(h, LOG_WARNING, 0, "hub link reported an operation while %s", step_doing(h->step));
+                return;
+        }
+}
+
+static int power_hub_set(void *impl, bool on, cb_power_done_t done, void *userdata) {
+        struct power_hub *h = impl;
+        int r;
+
+        if (!done)
+                return -EINVAL;
+        if (h->step != STEP_IDLE)
+                return -EBUSY;
+        h->on = on;
+        h->done = done;
+        h->userdata = userdata;
+        h->cancelled = h->timed_out = h->superspeed = false;
+        h->method_used = NULL;
+        h->result = 0;
+        h->message[0] = '\0';
+        h->step = STEP_OPEN;
+        hub_log(h, LOG_DEBUG, 0, "switching %s %s (HubPowerMethod=%s)", h->description, on_off(on),
+                cb_hub_power_method_name(h->method));
+        r = h->link.ops->open(h->link.impl, h->hub, on_link_done, h);
+        if (r < 0) {
+                if (r == -ENODEV)
+                        finish(h, r, "%s, the parent of port %s, is not there: check the node's Port=", h->label,
+                               h->port);
+                else
+                        finish(h, r, "cannot open %s: %s", h->label, strerror(-r));
+        } else
+                arm_watchdog(h);
+        return 0;
+}
+
+static void power_hub_cancel(void *impl) {
+        struct power_hub *h = impl;
+
+        switch (h->step) {
+        case STEP_IDLE:
+                return;
+        case STEP_FINISHING:
+                /* the result is in, not yet delivered: the contract says -ECANCELED all the same */
+                if (h->result != -ECANCELED) {
+                        h->result = -ECANCELED;
+                        snprintf(h->message, sizeof h->message, "switching %s %s was cancelled", h->description,
+                                 on_off(h->on));
+                }
+                return;
+        default:
+                if (h->cancelled)
+                        return;
+                h->cancelled = true;
+                h->link.ops->cancel(h->link.impl);
+                return;
+        }
+}
+
+static void power_hub_free(void *impl) {
+        struct power_hub *h = impl;
+
+        if (!h)
+                return;
+        sd_event_source_disable_unref(h->watchdog);
+        sd_event_source_disable_unref(h->finish);
+        if (h->link.ops)
+                h->link.ops->free(h->link.impl); /* closes it: no done of an operation in flight runs */
+        sd_event_unref(h->event);
+        free(h->node);
+        free(h->port);
+        free(h);
+}
+
+static const char *power_hub_describe(void *impl) {
+        struct power_hub *h = impl;
+        return h->description;
+}
+
+static const struct cb_power_ops power_hub_ops = {
+        .set = power_hub_set,
+        .cancel = power_hub_cancel,
+        .free = power_hub_free,
+        .describe = power_hub_describe,
+};
+
+int cb_power_hub_new(sd_event *event, const struct cb_power_hub_settings *s, struct cb_hub_link link,
+                     struct cb_power **ret) {
+        struct power_hub *h = NULL;
+        struct cb_power *p = NULL;
+        char relative[96];
+        int r;
+
+        if (!event || !s || !s->port || !link.ops || !ret) {
+                r = -EINVAL;
+                goto fail;
+        }
+        h = calloc(1, sizeof *h);
+        p = calloc(1, sizeof *p);
+        if (!h || !p) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        h->link = link;
+        link.ops = NULL; /* h owns it now */
+        h->event = sd_event_ref(event);
+        h->method = s->method;
+        h->timeout = s->timeout ? s->timeout : USEC_PER_SEC;
+        h->slow_timeout = s->slow_timeout ? s->slow_timeout : MAX(h->timeout, CB_POWER_HUB_SLOW_TIMEOUT);
+        if (strdup_to(&h->node, s->node) < 0 || strdup_to(&h->port, s->port) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        h->log = (struct cb_log_node){ .name = h->node, .port = h->port };
+        r = cb_port_parent(s->port, h->hub, sizeof h->hub, &h->port_number);
+        if (r < 0) {
+                cb_log(LOG_ERR, 0, &h->log, "usb-hub power: '%s' is not a port path", s->port);
+                goto fail;
+        }
+        r = cb_port_disable_path(h->hub, h->port_number, relative, sizeof relative);
+        if (r < 0)
+                goto fail;
+        snprintf(h->disable_path, sizeof h->disable_path, "/sys/bus/usb/devices/%s", relative);
+        snprintf(h->label, sizeof h->label, "%shub %s", strncmp(h->hub, "usb", 3) == 0 ? "root " : "", h->hub);
+        snprintf(h->description, sizeof h->description, "usb-hub port %u of %s", h->port_number, h->hub);
+
+        r = sd_event_add_defer(event, &h->finish, on_finish, h);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(h->finish, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(event, &h->watchdog, CLOCK_MONOTONIC, USEC_PER_SEC, 1000, on_watchdog, h);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
+
+        *p = (struct cb_power){ &power_hub_ops, h };
+        *ret = p;
+        return 0;
+fail:
+        if (link.ops)
+                link.ops->free(link.impl);
+        power_hub_free(h);
+        free(p);
+        return r;
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "hub.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PORT_STAT_CONNECTION 0x0001
+#define PORT_STAT_POWER 0x0100
+#define PORT_STAT_SS_POWER 0x0200
+#define PORT_STAT_SS_LINK_LOOPBACK (0xb << 5) /* bits 5..8: bit 8 is set, and is not power */
+
+static unsigned n_ports(const struct emu_hub *h) {
+        return h->config.n_ports ? h->config.n_ports : 4;
+}
+
+static void record(struct emu_hub *h, const struct emu_hub_op *op) {
+        if (h->n_ops < EMU_HUB_MAX_OPS)
+                h->ops[h->n_ops++] = *op;
+}
+
+static int on_complete(sd_event_source *s, void *userdata) {
+        struct emu_hub *h = userdata;
+        cb_transfer_done_t done = h->done;
+
+        h->pending = false;
+        h->source = sd_event_source_disable_unref(h->source);
+        done(h->userdata, h->status, h->actual);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        return on_complete(s, userdata);
+}
+
+static int begin(struct emu_hub *h, cb_transfer_done_t done, void *userdata) {
+        if (h->pending)
+                return -EBUSY;
+        h->pending = true;
+        h->done = done;
+        h->userdata = userdata;
+        h->status = 0;
+        h->actual = 0;
+        return 0;
+}
+
+/* Completes the operation from the loop: now (status), after `timeout` (-ETIMEDOUT), or never (until cancel). */
+static void conclude(struct emu_hub *h, int status, size_t actual, bool answer, usec_t timeout) {
+        h->status = status;
+        h->actual = actual;
+        if (answer)
+                sd_event_add_defer(h->event, &h->source, on_complete, h);
+        else if (timeout != USEC_INFINITY) {
+                h->status = -ETIMEDOUT;
+                h->actual = 0;
+                sd_event_add_time_relative(h->event, &h->source, CLOCK_MONOTONIC, timeout, 1, on_timeout, h);
+        }
+}
+
+static int hub_open(void *impl, const char *hub, cb_transfer_done_t done, void *userdata) {
+        struct emu_hub *h = impl;
+        struct emu_hub_op op = { .kind = EMU_HUB_OP_OPEN };
+        int r;
+
+        snprintf(op.hub, sizeof op.hub, "%s", hub);
+        record(h, &op);
+        if (h->open)
+                return -EBUSY;
+        if (h->config.absent)
+                return -ENODEV;
+        r = begin(h, done, userdata);
+        if (r < 0)
+                return r;
+        h->opens++;
+        h->open = true;
+        conclude(h, 0, 0, !h->config.open_no_answer, USEC_INFINITY);
+        return 0;
+}
+
+static void set_power(struct emu_hub *h, unsigned port, bool on) {
+        if (h->config.switching == EMU_HUB_NO_SWITCHING)
+                return;
+        if (!on && h->config.liar)
+                return;
+        if (h->config.switching == EMU_HUB_GANGED)
+                for (unsigned i = 1; i <= n_ports(h); i++)
+                        h->port_power[i] = on;
+        else
+                h->port_power[port] = on;
+}
+
+static size_t device_descriptor(const struct emu_hub *h, uint8_t *d) {
+        const uint8_t desc[18] = {
+                18, 1, 0x00, h->config.superspeed ? 0x03 : 0x02, h->config.not_a_hub ? 0x00 : 0x09, 0,
+                h->config.superspeed ? 3 : 1, h->config.superspeed ? 9 : 64, 0x09, 0x21, 0x17, 0x28, 0x73, 0x04, 1, 2,
+                0, 1,
+        };
+        memcpy(d, desc, sizeof desc);
+        return sizeof desc;
+}
+
+static size_t hub_descriptor(const struct emu_hub *h, uint8_t *d) {
+        static const uint16_t lpsm[] = {
+                [EMU_HUB_INDIVIDUAL] = 0x0001,
+                [EMU_HUB_GANGED] = 0x0000,
+                [EMU_HUB_NO_SWITCHING] = 0x0002,
+        };
+        uint16_t characteristics = lpsm[h->config.switching] | 0x0008; /* | per-port over-current */
+
+        if (h->config.superspeed) {
+                const uint8_t ss[12] = { 12, 0x2a, (uint8_t) n_ports(h), (uint8_t) characteristics,
+                                         (uint8_t) (characteristics >> 8), 50, 100, 0, 0, 0, 0, 0 };
+                memcpy(d, ss, sizeof ss);
+                return sizeof ss;
+        }
+        const uint8_t hs[9] = { 9, 0x29, (uint8_t) n_ports(h), (uint8_t) characteristics,
+                                (uint8_t) (characteristics >> 8), 50, 100, 0, 0xff };
+        memcpy(d, hs, sizeof hs);
+        return sizeof hs;
+}
+
+/* Returns 0 (with the IN data in `d`), or -EPIPE for a stall. */
+static int answer(struct emu_hub *h, uint8_t rt, uint8_t req, uint16_t value, uint16_t index, uint8_t *d,
+                  size_t *n) {
+        *n = 0;
+        if (rt == 0x80 && req == 6 && value == 0x0100) {
+                *n = device_descriptor(h, d);
+                return 0;
+        }
+        if (rt == 0xa0 && req == 6 && value == (h->config.superspeed ? 0x2a00 : 0x2900) && index == 0) {
+                *n = hub_descriptor(h, d);
+                return 0;
+        }
+        if (index < 1 || index > n_ports(h))
+                return -EPIPE;
+        if (rt == 0xa3 && req == 0 && value == 0) {
+                uint16_t st = 0;
+                if (h->port_power[index])
+                        st |= (h->config.superspeed ? PORT_STAT_SS_POWER : PORT_STAT_POWER) | PORT_STAT_CONNECTION;
+                if (h->config.superspeed)
+                        st |= PORT_STAT_SS_LINK_LOOPBACK;
+                d[0] = (uint8_t) st, d[1] = (uint8_t) (st >> 8), d[2] = 0, d[3] = 0;
+                *n = 4;
+                return 0;
+        }
+        if (rt == 0x23 && (req == 1 || req == 3) && value == 8) {
+                set_power(h, index, req == 3);
+                return 0;
+        }
+        return -EPIPE;
+}
+
+static int hub_control(void *impl, uint8_t request_type, uint8_t request, uint16_t value, uint16_t index,
+                       uint8_t *buf, uint16_t length, usec_t timeout, cb_transfer_done_t done, void *userdata) {
+        struct emu_hub *h = impl;
+        struct emu_hub_op op = { .kind = EMU_HUB_OP_CONTROL, .request_type = request_type, .request = request,
+                                 .value = value, .index = index, .length = length, .timeout = timeout };
+        uint8_t data[64] = { 0 };
+        size_t n = 0;
+        int r;
+
+        record(h, &op);
+        if (!h->open)
+                return -ENOTCONN;
+        r = begin(h, done, userdata);
+        if (r < 0)
+                return r;
+        if (h->config.fault.kind != EMU_HUB_FAULT_NONE && h->config.fault.request_type == request_type &&
+            h->config.fault.request == request) {
+                if (h->config.fault.kind == EMU_HUB_FAULT_STALL)
+                        conclude(h, -EPIPE, 0, true, timeout);
+                else
+                        conclude(h, 0, 0, false, timeout);
+                return 0;
+        }
+        r = answer(h, request_type, request, value, index, data, &n);
+        n = MIN(n, (size_t) length);
+        if (r == 0 && (request_type & 0x80))
+                memcpy(buf, data, n);
+        conclude(h, r, r == 0 ? n : 0, true, timeout);
+        return 0;
+}
+
+static int hub_set_port_disabled(void *impl, unsigned port, bool disabled, cb_transfer_done_t done,
+                                 void *userdata) {
+        struct emu_hub *h = impl;
+        struct emu_hub_op op = { .kind = EMU_HUB_OP_SYSFS, .port = port, .disabled = disabled };
+        int r;
+
+        if (!h->open)
+                return -ENOTCONN;
+        if (!h->config.has_disable_file || port < 1 || port > n_ports(h))
+                return -ENOENT;
+        if (h->config.disable_open_error)
+                return h->config.disable_open_error;
+        r = begin(h, done, userdata);
+        if (r < 0)
+                return r;
+        record(h, &op);
+        if (h->config.sysfs_no_answer) {
+                conclude(h, 0, 0, false, USEC_INFINITY);
+                return 0;
+        }
+        if (!h->config.sysfs_error) {
+                h->port_disabled[port] = disabled;
+                set_power(h, port, !disabled); /* what the kernel does: the hub request */
+        }
+        conclude(h, h->config.sysfs_error, 0, true, 0);
+        return 0;
+}
+
+static void hub_cancel(void *impl) {
+        struct emu_hub *h = impl;
+
+        h->cancels++;
+        if (!h->pending)
+                return;
+        h->source = sd_event_source_disable_unref(h->source);
+        h->status = -ECANCELED;
+        h->actual = 0;
+        sd_event_add_defer(h->event, &h->source, on_complete, h);
+}
+
+static void hub_close(void *impl) {
+        struct emu_hub *h = impl;
+
+        /* an operation in flight is dropped: its done never runs */
+        h->pending = false;
+        h->source = sd_event_source_disable_unref(h->source);
+        if (h->open) {
+                h->open = false;
+                h->closes++;
+        }
+}
+
+static void hub_free(void *impl) {
+        struct emu_hub *h = impl;
+
+        hub_close(h);
+        h->freed = true;
+}
+
+static const struct cb_hub_link_ops emu_hub_link_ops = {
+        .open = hub_open,
+        .control = hub_control,
+        .set_port_disabled = hub_set_port_disabled,
+        .cancel = hub_cancel,
+        .close = hub_close,
+        .free = hub_free,
+};
+
+struct cb_hub_link emu_hub_link(struct emu_hub *h) {
+        return (struct cb_hub_link){ &emu_hub_link_ops, h };
+}
+
+void emu_hub_init(struct emu_hub *h, sd_event *event, const struct emu_hub_config *config) {
+        memset(h, 0, sizeof *h);
+        h->event = event;
+        if (config)
+                h->config = *config;
+        for (unsigned i = 1; i <= EMU_HUB_MAX_PORTS; i++)
+                h->port_power[i] = true;
+}
+
+void emu_hub_done(struct emu_hub *h) {
+        h->source = sd_event_source_disable_unref(h->source);
+}
+
+unsigned emu_hub_count(const struct emu_hub *h, uint8_t request_type, uint8_t request) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < h->n_ops; i++)
+                if (h->ops[i].kind == EMU_HUB_OP_CONTROL && h->ops[i].request_type == request_type &&
+                    h->ops[i].request == request)
+                        n++;
+        return n;
+}

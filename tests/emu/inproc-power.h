@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * A power switch for an in-process emulated board, behind the daemon's
+ * power backend interface (power.h): "off" takes the board off its port
+ * (it loses everything, as a bus-powered Pi does), "on" plugs it back in,
+ * and it starts in its boot ROM. Settings make it a switch that does not
+ * really cut power, or one that fails.
+ */
+
+#include "inproc.h"
+#include "power.h"
+
+struct emu_power_settings {
+        usec_t delay;           /* how long a switch takes */
+        bool does_not_cut;      /* "off" succeeds but the board stays on the bus */
+        int fail_off, fail_on;  /* negative errno: the switch fails that way */
+};
+
+struct emu_power_log {
+        unsigned offs, ons;
+        usec_t on_times[16];    /* CLOCK_MONOTONIC of each "on" (the first 16) */
+};
+
+/* `log` (may be NULL) must outlive the backend. */
+int emu_power_new(struct emu_port *port, const struct emu_power_settings *s, struct emu_power_log *log,
+                  struct cb_power **ret);
