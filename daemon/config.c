@@ -11,6 +11,7 @@
 #include "cb-build-config.h"
 #include "log.h"
 #include "portpath.h"
+#include "power-command.h"
 
 /*
  * Semantics worth knowing when writing a configuration file:
@@ -636,9 +637,30 @@ static void check_nodes(struct parser *p) {
                         parse_error(p, n->line, "[Node %s] has no Port=", n->name);
 
                 if (n->power == CB_POWER_COMMAND) {
+                        /* Split here, not when the node first switches, so a typo is refused with its line. */
+                        const struct {
+                                const char *key;
+                                const char *text;
+                                unsigned line;
+                        } commands[] = {
+                                { "PowerOnCommand", n->power_on_command, l->power_on },
+                                { "PowerOffCommand", n->power_off_command, l->power_off },
+                        };
+
                         if (!n->power_on_command || !n->power_off_command)
                                 parse_error(p, l->power,
                                             "Power=command needs both PowerOnCommand= and PowerOffCommand=");
+                        for (size_t k = 0; k < ELEMENTSOF(commands); k++) {
+                                const char *error = NULL;
+                                int r;
+
+                                if (!commands[k].text)
+                                        continue;
+                                r = cb_command_split(commands[k].text, NULL, &error);
+                                if (r < 0)
+                                        parse_error(p, commands[k].line, "%s=: %s", commands[k].key,
+                                                    r == -EINVAL && error ? error : strerror(-r));
+                        }
                 } else {
                         if (n->power_on_command)
                                 parse_error(p, l->power_on, "PowerOnCommand= is only used with Power=command");

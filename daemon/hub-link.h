@@ -51,7 +51,11 @@ struct cb_hub_link_ops {
         int (*set_port_disabled)(void *impl, unsigned port, bool disabled, cb_transfer_done_t done, void *userdata);
         /* Asks the operation in flight to stop; its `done` still runs (-ECANCELED, unless it finished). */
         void (*cancel)(void *impl);
-        /* Gives the hub up; an operation in flight is cancelled and its `done` is NOT run. */
+        /*
+         * Gives the hub up; an operation in flight is cancelled and its `done`
+         * is NOT run. A no-op when nothing is open; may be called from inside
+         * a `done`.
+         */
         void (*close)(void *impl);
         /* Frees the link; closes it first. */
         void (*free)(void *impl);

@@ -109,6 +109,7 @@ static void switched(void *userdata, int result, const char *message) {
         }
         node_log(n, LOG_INFO, "power switched off (%s)", cb_power_describe(n->power.backend));
         if (!n->device_present) {
+                node_log(n, LOG_INFO, "the board left the bus: its power is off");
                 off_done(n);
                 return;
         }
@@ -265,9 +266,13 @@ static void finish(struct cb_node *n, int result, const char *message) {
 
         if (n->power.purpose == PURPOSE_NONE && n->power.next_purpose != PURPOSE_NONE) {
                 enum power_purpose next = n->power.next_purpose;
+                cb_node_power_done_t next_done = n->power.next_done;
+                void *next_userdata = n->power.next_userdata;
 
                 n->power.next_purpose = PURPOSE_NONE;
-                begin(n, next, n->power.next_done, n->power.next_userdata);
+                n->power.next_done = NULL;
+                n->power.next_userdata = NULL;
+                begin(n, next, next_done, next_userdata);
         }
 }
 
@@ -334,26 +339,25 @@ int cb_node_power(struct cb_node *n, enum cb_node_power_action action, cb_node_p
                 return -EOPNOTSUPP;
         if (action == CB_NODE_REBOOT && n->state == CB_NODE_OFF && n->power.purpose == PURPOSE_NONE)
                 return -EHOSTDOWN;
-        if (n->resetting)
+        if (n->resetting && n->power.purpose == PURPOSE_NONE)
                 return -EBUSY;
-        if (n->power.purpose == PURPOSE_START_ON) {
-                /* the user's word comes right after the start-up power-on, or instead of it if it has not begun */
-                if (n->power.step == STEP_QUEUED_ON && !n->power.done && n->env->power_queue &&
-                    cb_power_queue_remove(n->env->power_queue, n) > 0) {
-                        n->power.purpose = PURPOSE_NONE;
-                        n->power.step = STEP_IDLE;
-                } else if (n->power.next_purpose == PURPOSE_NONE) {
-                        n->power.next_purpose = purpose;
-                        n->power.next_done = done;
-                        n->power.next_userdata = userdata;
-                        goto accepted;
-                } else {
-                        return -EBUSY;
-                }
+        if (n->power.purpose == PURPOSE_START_ON && n->power.step == STEP_QUEUED_ON && !n->power.done &&
+            n->env->power_queue && cb_power_queue_remove(n->env->power_queue, n) > 0) {
+                /* a start-up power-on that has not begun gives way */
+                n->power.purpose = PURPOSE_NONE;
+                n->power.step = STEP_IDLE;
         }
-        if (n->power.purpose != PURPOSE_NONE)
-                return -EBUSY;
-
+        if (n->power.purpose != PURPOSE_NONE) {
+                /* the user's word comes right after the operation in flight; one such word waits */
+                if (n->power.next_purpose != PURPOSE_NONE)
+                        return -EBUSY;
+                n->power.next_purpose = purpose;
+                n->power.next_done = done;
+                n->power.next_userdata = userdata;
+                node_log(n, LOG_INFO, "%s requested; it follows the %s in progress", purpose_names[purpose],
+                         purpose_names[n->power.purpose]);
+                goto accepted;
+        }
         begin(n, purpose, done, userdata);
 accepted:
         if (action != CB_NODE_REBOOT && n->env->power_requested)

@@ -86,7 +86,8 @@ typedef void (*cb_node_power_done_t)(void *userdata, int result, const char *mes
  * `done` once (from the loop), or fails at once with
  *   -EOPNOTSUPP  no power backend (Power=none)
  *   -EHOSTDOWN   reboot of a node that is off
- *   -EBUSY       another power operation runs
+ *   -EBUSY       the node is being reset, or a power operation runs and
+ *                another one already waits to follow it (one may wait)
  * `done` gets -ECANCELED if the node is freed first.
  */
 int cb_node_power(struct cb_node *node, enum cb_node_power_action action, cb_node_power_done_t done,

@@ -27,6 +27,9 @@ extern char **environ;
 /* What a shell uses when PATH is unset; systemd sets the same for services. */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+/* Only touched from the loop's thread. */
+static bool pidfd_unsupported;
+
 static const char *const power_word[] = { [false] = "off", [true] = "on" };
 
 enum run_end {
@@ -449,9 +452,20 @@ static void output_line(struct run *run) {
         struct cb_log_node node = log_node(pc);
         size_t len = run->line_len;
 
+        if (run->line_truncated) {
+                /* Cut before a character split by the limit: journalctl shows invalid UTF-8 as a blob. */
+                size_t k = len;
+                while (k > 0 && ((unsigned char) run->line[k - 1] & 0xc0) == 0x80)
+                        k--;
+                if (k > 0 && (unsigned char) run->line[k - 1] >= 0xc0)
+                        len = k - 1;
+        }
         while (len > 0 && is_blank(run->line[len - 1]))
                 len--;
         run->line[len] = '\0';
+        run->line_len = 0;
+        if (len == 0 && !run->line_truncated)
+                return; /* blank lines say nothing */
         /* Escape sequences and other control bytes from a command have no business in the journal or a terminal. */
         for (char *c = run->line; *c; c++)
                 if (((unsigned char) *c < 0x20 && *c != '\t') || *c == 0x7f)
@@ -466,7 +480,6 @@ static void output_line(struct run *run) {
 
         if (len > 0)
                 memcpy(run->last_line, run->line, len + 1);
-        run->line_len = 0;
         run->line_truncated = false;
 }
 
@@ -799,9 +812,12 @@ static int run_watch(struct run *run) {
                 return r;
         (void) sd_event_source_set_description(run->output_source, "power-command-output");
 
-        run->pidfd = (int) syscall(SYS_pidfd_open, run->pid, 0);
-        if (run->pidfd < 0)
+        run->pidfd = pidfd_unsupported ? -1 : (int) syscall(SYS_pidfd_open, run->pid, 0);
+        if (run->pidfd < 0 && !pidfd_unsupported) {
                 log_debug("pidfd_open() failed (%s), polling for the power command's exit", strerror(errno));
+                /* A kernel (or valgrind) without it will not grow it: do not ask, and get warned, every time. */
+                pidfd_unsupported = errno == ENOSYS;
+        }
         if (run->pidfd >= 0)
                 r = sd_event_add_io(pc->event, &run->child_source, run->pidfd, EPOLLIN, on_child_exit, run);
         else

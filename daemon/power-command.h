@@ -52,7 +52,7 @@ struct cb_power_command_settings {
         const char *port;        /* %p, $CLUSTERBOOT_PORT */
         const char *on_command;  /* PowerOnCommand= text */
         const char *off_command; /* PowerOffCommand= text */
-        usec_t timeout;          /* PowerCommandTimeoutSec=; 0 = CB_POWER_COMMAND_TIMEOUT_DEFAULT */
+        usec_t timeout;          /* PowerCommandTimeoutSec=; 0 = CB_POWER_COMMAND_TIMEOUT_DEFAULT, USEC_INFINITY = none */
         usec_t kill_grace;       /* 0 = CB_POWER_COMMAND_KILL_GRACE_DEFAULT; the tests shorten it */
 };
 

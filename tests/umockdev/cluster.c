@@ -19,8 +19,6 @@ bool failed_now;
 /* n boards on ports 1-1, 2-1, ... (one per bus, as dummy_hcd gives in the VM), named node1.., configured. */
 void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
                          const char *extra_daemon_conf) {
-        FILE *f;
-
         memset(c, 0, sizeof *c);
         c->n = n;
         c->scale = scale;
@@ -35,17 +33,31 @@ void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct em
         mkdir(c->boot, 0755);
         CHECK(tb_write_boot_files(c->boot, scale) == 0, "cannot write boot files");
 
-        f = fopen(c->conf, "we");
-        fprintf(f,
-                "[Daemon]\nBootDirectory=%s\nRetryDelaySec=0.1\nRetryDelayMaxSec=0.5\nReenumerateTimeoutSec=3\n"
-                "UpTimeoutSec=5\nRequestTimeoutSec=1\nControlTimeoutSec=0.5\nBulkTimeoutSec=2\n%s",
-                c->boot, extra_daemon_conf ? extra_daemon_conf : "");
+        c->daemon_conf = g_strdup(extra_daemon_conf ? extra_daemon_conf : "");
         for (unsigned i = 0; i < n; i++) {
                 char port[16];
                 snprintf(port, sizeof port, "%u-1", i + 1);
-                fprintf(f, "[Node node%u]\nPort=%s\n", i + 1, port);
                 tb_add_board(c->tb, port, configs ? &configs[i] : NULL);
         }
+}
+
+void cluster_set_node_conf(struct cluster *c, unsigned node, const char *lines) {
+        g_free(c->node_conf[node - 1]);
+        c->node_conf[node - 1] = g_strdup(lines);
+}
+
+static void write_conf(struct cluster *c) {
+        FILE *f = fopen(c->conf, "we");
+
+        if (!f)
+                abort();
+        fprintf(f,
+                "[Daemon]\nBootDirectory=%s\nStateDirectory=%s/state\nRetryDelaySec=0.1\nRetryDelayMaxSec=0.5\n"
+                "ReenumerateTimeoutSec=3\nUpTimeoutSec=5\nRequestTimeoutSec=1\nControlTimeoutSec=0.5\n"
+                "BulkTimeoutSec=2\n%s",
+                c->boot, c->dir, c->daemon_conf);
+        for (unsigned i = 0; i < c->n; i++)
+                fprintf(f, "[Node node%u]\nPort=%u-1\n%s", i + 1, i + 1, c->node_conf[i] ? c->node_conf[i] : "");
         fclose(f);
 }
 
@@ -56,20 +68,30 @@ void cluster_start(struct cluster *c) {
         const char *argv[] = { clusterboot, config_arg, socket_arg, "--log-target=stderr",
                                getenv("CB_TEST_VERBOSE") ? "--log-level=debug" : NULL, NULL };
 
+        size_t from = tb_log_count(c->tb);
+
+        write_conf(c);
         c->daemon = tb_spawn(c->tb, argv, NULL);
         CHECK(c->daemon != NULL, "cannot start the daemon");
         CHECK(tb_wait_uevent_listener(c->tb, 10000), "the daemon never listened for uevents");
-        CHECK(tb_wait_log(c->tb, 0, "running;", 10000) != NULL, "the daemon did not report running");
+        CHECK(tb_wait_log(c->tb, from, "running;", 10000) != NULL, "the daemon did not report running");
 }
 
-void cluster_free(struct cluster *c) {
-        char cmd[128];
-
+void cluster_stop(struct cluster *c) {
         if (c->daemon && tb_child_running(c->daemon)) {
                 tb_child_kill(c->daemon, SIGTERM);
                 int st = tb_child_wait(c->daemon, 10000);
                 CHECK(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the daemon exited with status %d", st);
         }
+}
+
+void cluster_free(struct cluster *c) {
+        char cmd[128];
+
+        cluster_stop(c);
+        g_free(c->daemon_conf);
+        for (size_t i = 0; i < G_N_ELEMENTS(c->node_conf); i++)
+                g_free(c->node_conf[i]);
         if (failed_now)
                 tb_log_dump(c->tb, stderr);
         tb_free(c->tb);

@@ -36,12 +36,19 @@ struct cluster {
         tb_child *daemon;
         unsigned n;
         unsigned scale;
+        char *daemon_conf;          /* extra [Daemon] lines */
+        char *node_conf[64];        /* extra lines of [Node nodeN] (index N-1), or NULL */
 };
 
 /* configs: one per board, or NULL; extra_daemon_conf: more [Daemon] lines, or NULL. */
 void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
                   const char *extra_daemon_conf);
+/* More lines for node N's section (1-based); before cluster_start(). */
+void cluster_set_node_conf(struct cluster *c, unsigned node, const char *lines);
+/* Writes the configuration and starts the daemon (again, after cluster_stop()). */
 void cluster_start(struct cluster *c);
+/* Stops the daemon with SIGTERM; it must exit cleanly. */
+void cluster_stop(struct cluster *c);
 void cluster_free(struct cluster *c);
 void plug_all(struct cluster *c);
 /* Waits for the daemon to log "nodeN[N-1]: state STATE"; returns the line or NULL. */

@@ -357,6 +357,160 @@ static void test_socket_abuse(void) {
         cluster_free(&c);
 }
 
+/*
+ * clusterbootctl for calls that wait on the emulated hardware (power): run
+ * under the testbed, whose loop keeps running meanwhile, so the emulated hub
+ * can switch. Returns its exit status; its stderr is in the test log.
+ */
+static int ctl_running(struct cluster *c, const char *const *args) {
+        const char *argv[16];
+        size_t k = 0;
+        tb_child *child;
+        int st;
+
+        argv[k++] = clusterbootctl;
+        argv[k++] = "--socket";
+        argv[k++] = c->sock;
+        for (size_t i = 0; args[i] && k < 15; i++)
+                argv[k++] = args[i];
+        argv[k] = NULL;
+        child = tb_spawn(c->tb, argv, NULL);
+        if (!child)
+                return -1;
+        st = tb_child_wait(child, 60000);
+        if (st < 0) {
+                tb_child_kill(child, SIGKILL);
+                (void) tb_child_wait(child, 5000);
+                return -1;
+        }
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool pred_unpowered(tb_testbed *tb, void *board) {
+        return !tb_board_powered(board);
+}
+
+static bool file_has_line(const char *path, const char *line) {
+        char *text = NULL;
+        bool found = false;
+
+        if (g_file_get_contents(path, &text, NULL, NULL)) {
+                char **lines = g_strsplit(text, "\n", -1);
+                for (char **l = lines; *l; l++)
+                        found |= strcmp(*l, line) == 0;
+                g_strfreev(lines);
+        }
+        g_free(text);
+        return found;
+}
+
+/*
+ * Power through the emulated root hub (Power=usb-hub, hub class requests:
+ * the testbed has no sysfs `disable` files): reboot an up node, power one
+ * off and see it stay off across a replug and a daemon restart, power it on,
+ * and a node without Power= refused with a message that says what to set.
+ */
+static void test_power(void) {
+        struct cluster c;
+        char state_file[200];
+        tb_board *b1;
+        size_t mark;
+
+        cluster_init(&c, 2, 8, NULL, "PowerSettleSec=0.2\nPowerOnDelaySec=0.3\n");
+        cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
+        snprintf(state_file, sizeof state_file, "%s/state/powered-off", c.dir);
+        b1 = tb_board_at(c.tb, 0);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+
+        const char *reboot2[] = { "reboot", "node2", NULL };
+        CHECK(ctl_running(&c, reboot2) == 1, "reboot of a node without Power= did not fail with 1");
+        CHECK(tb_log_find(c.tb, NULL, "clusterbootctl: node2 has no power control: set Power=usb-hub or Power=command") != NULL,
+              "the refusal does not say what to configure");
+        CHECK(tb_log_count_matches(c.tb, "node2[2-1]: state off") == 0, "node2 was touched");
+
+        /* reboot: off (the board leaves), on, a fresh boot on attempt 1 */
+        mark = tb_log_count(c.tb);
+        unsigned enumerations = tb_board_enumerations(b1);
+        const char *reboot1[] = { "reboot", "node1", NULL };
+        CHECK(ctl_running(&c, reboot1) == 0, "reboot node1 failed");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: the board left the bus: its power is off", 1) != NULL,
+              "reboot answered before the board left");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: power switched on", 1) != NULL, "reboot answered before power on");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) != NULL, "node1 not up after the reboot");
+        CHECK(tb_board_enumerations(b1) > enumerations, "the board did not re-enumerate");
+        struct json_object *st = status_json(&c);
+        CHECK(json_int(json_node(st, "node1"), "attempt") == 1, "node1 attempt %d after reboot",
+              json_int(json_node(st, "node1"), "attempt"));
+        json_object_put(st);
+        check_boards(&c, 0);
+
+        /* power off: off, kept in the state file */
+        const char *off1[] = { "power", "off", "node1", NULL };
+        CHECK(ctl_running(&c, off1) == 0, "power off node1 failed");
+        CHECK(!tb_board_powered(b1), "node1's board still has power");
+        st = status_json(&c);
+        CHECK(g_strcmp0(json_str(json_node(st, "node1"), "state"), "off") == 0, "node1 is %s, not off",
+              json_str(json_node(st, "node1"), "state"));
+        json_object_put(st);
+        CHECK(file_has_line(state_file, "node1"), "%s does not list node1", state_file);
+
+        /* someone powers the board by hand (a replug): it is not booted */
+        mark = tb_log_count(c.tb);
+        tb_power(b1, true);
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: a board appeared, but the node is powered off", 10000) != NULL,
+              "the daemon did not notice the replugged board");
+        tb_run_for(c.tb, 500);
+        CHECK(tb_board_stage(b1) == EMU_STAGE_ROM, "the board of an off node left its ROM");
+        CHECK(tb_log_find(c.tb, &mark, "node1[1-1]: state rom") == NULL, "an off node was booted");
+
+        /* a daemon restart: node1 is still off, and its port is switched off again */
+        cluster_stop(&c);
+        mark = tb_log_count(c.tb);
+        cluster_start(&c);
+        CHECK(tb_run_until(c.tb, pred_unpowered, b1, 10000), "the restarted daemon did not switch node1 off");
+        st = status_json(&c);
+        CHECK(g_strcmp0(json_str(json_node(st, "node1"), "state"), "off") == 0, "after restart node1 is %s",
+              json_str(json_node(st, "node1"), "state"));
+        CHECK(g_strcmp0(json_str(json_node(st, "node2"), "state"), "up") == 0, "after restart node2 is %s",
+              json_str(json_node(st, "node2"), "state"));
+        json_object_put(st);
+        CHECK(tb_log_find(c.tb, &mark, "node1[1-1]: state rom") == NULL, "an off node was booted after restart");
+
+        /* power on: it boots */
+        mark = tb_log_count(c.tb);
+        const char *on1[] = { "power", "on", "node1", NULL };
+        CHECK(ctl_running(&c, on1) == 0, "power on node1 failed");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) != NULL, "node1 not up after power on");
+        CHECK(!file_has_line(state_file, "node1"), "%s still lists node1", state_file);
+        check_boards(&c, 0);
+        cluster_free(&c);
+}
+
+/* A board that drops off the bus mid kernel.img and stays away is power-cycled and boots. */
+static void test_power_revives(void) {
+        struct cluster c;
+        struct emu_board_config cfg[2] = { { 0 }, { 0 } };
+
+        cfg[0].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_UNPLUG, .point = EMU_AT_FILE, .attempt = 1,
+                                               .name = "kernel.img", .offset = 100000 };
+        cfg[0].n_faults = 1;
+        cluster_init(&c, 2, 4, cfg, "PowerSettleSec=0.2\nPowerOnDelaySec=0.1\n");
+        cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+        CHECK(tb_log_find(c.tb, NULL, "node1[1-1]: state retrying: the board did not come back on its port") != NULL,
+              "node1 was not power-cycled");
+        struct json_object *st = status_json(&c);
+        CHECK(json_int(json_node(st, "node1"), "attempt") == 2, "node1 up on attempt %d",
+              json_int(json_node(st, "node1"), "attempt"));
+        json_object_put(st);
+        check_boards(&c, 0);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -364,6 +518,7 @@ static const struct {
         { "seed-failure", test_seed_failure },   { "permissions", test_permissions },
         { "many", test_many },                   { "plug-during-boot", test_plug_during_boot },
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
+        { "power", test_power },                 { "power-revives", test_power_revives },
 };
 
 int main(int argc, char **argv) {

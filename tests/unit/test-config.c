@@ -328,7 +328,8 @@ static void test_all_keys(void) {
         }
         CHECK_INVALID("[Daemon]\nHubPowerMethod=Sysfs\n",
                       "t.conf:2: HubPowerMethod= expects auto, sysfs or request, got 'Sysfs'");
-        CHECK_INVALID("[Daemon]\nHubPowerMethod=\n", "t.conf:2: HubPowerMethod= expects auto, sysfs or request, got ''");
+        CHECK_INVALID("[Daemon]\nHubPowerMethod=\n",
+                      "t.conf:2: HubPowerMethod= expects auto, sysfs or request, got ''");
         CHECK_INVALID("[Node n]\nPort=1-1\nHubPowerMethod=sysfs\n",
                       "t.conf:3: unknown key 'HubPowerMethod' in section [Node n]");
 
@@ -438,6 +439,33 @@ static void test_errors(void) {
         CHECK_INVALID("[Node n]\nPort=1-1\nPowerOnCommand=/bin/on\n",
                       "t.conf:3: PowerOnCommand= is only used with Power=command");
         CHECK_INVALID("[Node n]\nPort=1-1\nPower=usb-hub\nPowerOffCommand=/bin/off\n", "t.conf:4: PowerOffCommand=");
+
+        /* Commands are split when the file is read, so a mistake names its line. */
+        CHECK_INVALID("[Node n]\nPort=1-1\nPower=command\nPowerOnCommand=/bin/on 'p3\nPowerOffCommand=/bin/off\n",
+                      "t.conf:4: PowerOnCommand=: unbalanced single quote");
+        CHECK_INVALID("[Node n]\nPower=command\nPowerOnCommand=/bin/on\nPowerOffCommand=/bin/off %x\nPort=1-1\n",
+                      "t.conf:4: PowerOffCommand=: unknown specifier");
+        CHECK_INVALID("[Node n]\nPort=1-1\nPower=command\nPowerOnCommand=relay/on\nPowerOffCommand=/bin/off\n",
+                      "t.conf:4: PowerOnCommand=: the program must be an absolute path");
+        {
+                struct captured both = load_string("[Node n]\nPort=1-1\nPower=command\n"
+                                                   "PowerOnCommand=/bin/on \"p3\nPowerOffCommand=/bin/off \\\n");
+                CHECK(both.r == -EINVAL);
+                CHECK(strstr(both.log, "t.conf:4: PowerOnCommand=: unbalanced double quote"));
+                CHECK(strstr(both.log, "t.conf:5: PowerOffCommand=: trailing backslash"));
+                CHECK(count_line_messages(both.log) == 2);
+                captured_done(&both);
+
+                struct captured ok = load_string("[Node n]\nPort=1-1\nPower=command\n"
+                                                 "PowerOnCommand=/bin/sh -c \"relay on %p && echo '100%%'\" 'a b'\n"
+                                                 "PowerOffCommand=clusterctrl off p3\n");
+                CHECK(ok.r == 0);
+                CHECK_STR(ok.log, "");
+                /* kept as written: split again (and specifiers expanded) by the backend */
+                CHECK(ok.config && streq_ptr(ok.config->nodes[0].power_on_command,
+                                             "/bin/sh -c \"relay on %p && echo '100%%'\" 'a b'"));
+                captured_done(&ok);
+        }
 
         /* Line length: 4096 bytes is allowed, one more is not. */
         {

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "clusterboot/varlink.h"
 #include "control.h"
+#include "inproc-power.h"
 #include "json-util.h"
 #include "log.h"
 #include "world.h"
@@ -285,7 +286,7 @@ static void test_methods(void) {
         error_is(r, CB_VL_ERROR_EXPECTED_MORE);
         json_object_put(r);
 
-        /* power: no backend yet, and the answer says how to configure one */
+        /* power: Power=none, and the answer says how to configure it */
         r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node1\"}}");
         if (error_is(r, CB_VL_ERROR_NO_POWER_CONTROL))
                 CHECK(strstr(cb_json_string_or(reply_params(r), CB_VL_FIELD_MESSAGE, ""), "Power=") != NULL);
@@ -797,6 +798,70 @@ static void test_socket_path(void) {
         fx_done(&f);
 }
 
+/*
+ * Power calls are answered when the switch is done; the client's next call
+ * waits its turn (replies stay in order); a client that hangs up before its
+ * answer, and a server freed with calls pending, are harmless.
+ */
+static void test_power_answered_later(void) {
+        struct fixture f;
+        struct tclient c, quitter;
+        struct json_object *r;
+        struct emu_power_settings ps = { .delay = 50 * USEC_PER_MSEC };
+        struct emu_power_log log[2] = { 0 };
+
+        fx_init(&f, 2, NULL, NULL);
+        f.w.config->power_settle = 50 * USEC_PER_MSEC;
+        for (size_t i = 0; i < 2; i++) {
+                struct cb_power *power = NULL;
+                CHECK(emu_power_new(&f.w.ports[i], &ps, &log[i], &power) == 0);
+                CHECK(cb_node_set_power(f.w.nodes[i], power) == 0);
+                emu_port_plug(&f.w.ports[i]);
+        }
+        CHECK(world_run(&f.w, RUN_TIMEOUT) == 0);
+        tc_open(&f, &c);
+
+        tc_send(&c, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node1\"}}");
+        tc_send(&c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\"}}");
+        /* the switch takes 50 ms each way plus 50 ms off: nothing may come before that */
+        r = tc_receive_within(&f, &c, 20 * USEC_PER_MSEC, NULL);
+        CHECK_MSG(r == NULL, "a reboot was answered before the power was cycled");
+        json_object_put(r);
+        r = tc_receive(&f, &c, NULL);
+        CHECK_MSG(r && !reply_error(r), "reboot: %s", r ? json_object_to_json_string(r) : "no reply");
+        CHECK(log[0].offs == 1 && log[0].ons == 1);
+        json_object_put(r);
+        /* the status call sent behind it is answered after it */
+        r = tc_receive(&f, &c, NULL);
+        CHECK(r && !reply_error(r) && json_object_object_get_ex(reply_params(r), CB_VL_FIELD_NODES, NULL));
+        json_object_put(r);
+
+        /* a switch that fails: the error names the node and says what happened */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_POWER_OFF "\",\"parameters\":{\"name\":\"node1\"}}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node1\"}}");
+        error_is(r, CB_VL_ERROR_NODE_OFF);
+        json_object_put(r);
+
+        /* a client that hangs up while its power call runs */
+        tc_open(&f, &quitter);
+        tc_send(&quitter, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node2\"}}");
+        pump(&f, 10 * USEC_PER_MSEC);
+        tc_close(&quitter);
+        pump(&f, 300 * USEC_PER_MSEC);
+        CHECK(log[1].offs == 1 && log[1].ons == 1);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+
+        /* the server goes away with a call pending; the node answers it later, to nobody */
+        tc_send(&c, "{\"method\":\"" CB_VL_METHOD_POWER_ON "\",\"parameters\":{\"name\":\"node1\"}}");
+        pump(&f, 10 * USEC_PER_MSEC);
+        tc_close(&c);
+        fx_done(&f);
+}
+
 int main(void) {
         cb_log_open(CB_LOG_STDERR);
         cb_log_set_max_level(LOG_ERR);
@@ -812,5 +877,6 @@ int main(void) {
         test_abuse_while_booting();
         test_permission_denied();
         test_socket_path();
+        test_power_answered_later();
         return check_exit("test-control-socket");
 }

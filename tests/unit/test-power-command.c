@@ -337,7 +337,7 @@ static void test_success(void) {
                      "for a in \"$@\"; do printf '[%s]\\n' \"$a\" >> \"$out\"; done\n"
                      "printf 'node=%s port=%s power=%s\\n' \"$CLUSTERBOOT_NODE\" \"$CLUSTERBOOT_PORT\" "
                      "\"$CLUSTERBOOT_POWER\" >> \"$out\"\n"
-                     "env | grep -c '^CLUSTERBOOT_NODE=' >> \"$out\"\n"
+                     "tr '\\0' '\\n' < /proc/$$/environ | grep -c '^CLUSTERBOOT_NODE=' >> \"$out\"\n"
                      "read line || echo stdin-empty >> \"$out\"\n"
                      "echo 'hello from the command'\n"
                      "echo 'and from stderr' >&2\n");
@@ -461,11 +461,36 @@ static void test_timeout_stubborn(void) {
         CHECK_MSG(res.r == -ETIMEDOUT, "%d %s", res.r, res.message);
         CHECK_CONTAINS(res.message, "did not finish within 0.3s; killed");
         CHECK_MSG(took >= 650 * USEC_PER_MSEC, "reported after %llu us, before the grace", (unsigned long long) took);
+        CHECK_MSG(took < CB_POWER_COMMAND_KILL_GRACE_DEFAULT, "took %llu us: the grace setting was not used",
+                  (unsigned long long) took);
         CHECK(pid > 0 && child > 0);
         if (pid > 0)
                 CHECK_MSG(process_gone(pid), "the script %d is still running", (int) pid);
         if (child > 0)
                 CHECK_MSG(wait_gone(child), "its child %d is still running", (int) child);
+        cb_power_free(p);
+}
+
+/* Exits at once but leaves a process behind in its group: it is killed, not left holding the output open. */
+static void test_leftover(void) {
+        struct cb_power *p;
+        struct result res;
+        char cmd[PATH_MAX + 64];
+        pid_t child;
+        usec_t took;
+
+        write_script("leftover.sh", "sleep 1000 &\necho $! > {dir}/leftover.child\necho done\n");
+        snprintf(cmd, sizeof cmd, "%s/leftover.sh", dir);
+        p = new_power(cmd, cmd, 10 * USEC_PER_SEC, 0);
+
+        CHECK(start(p, true, &res) == 0);
+        took = wait_done(&res);
+        CHECK_MSG(res.calls == 1 && res.r == 0, "%u %d %s", res.calls, res.r, res.message);
+        CHECK_MSG(took < 5 * USEC_PER_SEC, "took %llu us", (unsigned long long) took);
+        child = wait_pid_file("leftover.child");
+        CHECK(child > 0);
+        if (child > 0)
+                CHECK_MSG(wait_gone(child), "the left-over %d is still running", (int) child);
         cb_power_free(p);
 }
 
@@ -570,7 +595,11 @@ static void test_output_limits(void) {
         const char *hit;
 
         write_script("flood.sh", "seq 1 10000\nexit 1\n");
-        write_script("long.sh", "head -c 5000 /dev/zero | tr '\\0' x\necho\nprintf 'a\\033[31mb\\n'\necho tail\n");
+        write_script("long.sh",
+                     "head -c 5000 /dev/zero | tr '\\0' x\necho\necho\n"
+                     /* 1023 bytes, then a 2-byte character across the limit */
+                     "printf '%1023s\\303\\251\\n' '' | tr ' ' y\n"
+                     "printf 'a\\033[31mb\\n'\necho tail\n");
         snprintf(cmd, sizeof cmd, "%s/flood.sh", dir);
         snprintf(longcmd, sizeof longcmd, "%s/long.sh", dir);
         p = new_power(cmd, longcmd, 20 * USEC_PER_SEC, 0);
@@ -602,6 +631,9 @@ static void test_output_limits(void) {
                 CHECK(end && strstr(hit, " [truncated]\n") < end + 1);
                 CHECK_MSG(end && end - hit < 1100, "a logged line of %td bytes", end ? end - hit : 0);
         }
+        CHECK(!strstr(log, "power-off command: \n")); /* the blank line */
+        CHECK_MSG(!strchr(log, '\303'), "half a character logged");
+        CHECK_CONTAINS(log, "yyy [truncated]\n");
         CHECK_CONTAINS(log, "power-off command: a?[31mb\n");
         CHECK_CONTAINS(log, "power-off command: tail\n");
         free(log);
@@ -611,7 +643,8 @@ static void test_output_limits(void) {
 static void remove_dir(void) {
         static const char *const names[] = {
                 "args.sh", "args.out", "off.out", "fail.sh", "signal.sh", "hang.sh", "hang.pid", "hang.child",
-                "stubborn.sh", "stubborn.pid", "stubborn.child", "noexec.sh", "wait.sh", "wait.pid", "wait.child",
+                "stubborn.sh", "stubborn.pid", "stubborn.child", "leftover.sh", "leftover.child",
+                "noexec.sh", "wait.sh", "wait.pid", "wait.child",
                 "flood.sh", "long.sh", "log",
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
@@ -628,6 +661,16 @@ int main(void) {
         cb_log_open(CB_LOG_STDERR);
         /* The daemon's own environment may hold stale values; the command must see only the run's. */
         setenv("CLUSTERBOOT_NODE", "stale", 1);
+        /*
+         * Like the daemon, which blocks the signals sd-event handles: a
+         * command must start with none blocked (else the timeout's SIGTERM
+         * would not end hang.sh) and none ignored (else signal.sh survives).
+         */
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 || signal(SIGUSR1, SIG_IGN) == SIG_ERR)
+                die("signals");
         if (sd_event_new(&event) < 0)
                 die("sd_event_new");
 
@@ -637,6 +680,7 @@ int main(void) {
         test_failure();
         test_timeout();
         test_timeout_stubborn();
+        test_leftover();
         test_cannot_start();
         test_cancel_busy_free();
         test_output_limits();

@@ -20,7 +20,16 @@
  * added (RESET = 5, DISCONNECT = 6). A reset after the board was configured
  * is the host resetting the port (libusb_reset_device): the model decides
  * what the board does (by default a Pi restarts in its ROM). A DISCONNECT
- * is a power cut: the board leaves and boots again in ROM once powered.
+ * is a power cut (dummy_hcd reports it only when the port's power bit goes
+ * from on to off, never for a reset): like a bus-powered Pi, the board
+ * loses everything, mid-transfer included, and starts again as a fresh
+ * board in its boot ROM; it re-attaches at once, and the host sees it when
+ * the port has power again. A board that is off the bus (between stages,
+ * or wedged by an "unplug"/"no-gadget" fault) has no gadget bound and so
+ * gets no event: its runner watches the port's power instead (the root
+ * hub's sysfs `disable` file, else GET_STATUS through usbfs) and, seeing
+ * it off, kills the board the same way. So a power cycle revives a wedged
+ * board, and a cut during a stage change is not missed.
  *
  * Usage: see usage() below. The status file (--status-file) is rewritten
  * (atomically) whenever a board changes: {"boards":[{...}, ...]} with each
@@ -48,6 +57,7 @@
 
 #include <linux/usb/ch9.h>
 #include <linux/usb/raw_gadget.h>
+#include <linux/usbdevice_fs.h>
 
 #include "board.h"
 
@@ -60,6 +70,7 @@
 #define EP0_BUF 4096u
 #define DRAIN_WAIT_MS 500      /* how long a control request waits for bulk data still being read */
 #define ANSWER_SETTLE_MS 20    /* after the last answer, before dropping off the bus */
+#define POWER_POLL_MS 25       /* how often a board off the bus looks at its port's power */
 
 struct file_truth {
         char name[260];
@@ -70,6 +81,7 @@ struct file_truth {
 struct gboard {
         unsigned index; /* 1-based */
         unsigned udc;   /* dummy_udc.N */
+        int bus;        /* the host's bus B (-1: unknown) */
         char port[32];  /* as the host names it, "B-1" */
 
         pthread_mutex_t lock;
@@ -91,7 +103,10 @@ struct gboard {
         uint16_t ep_out_mps;
         bool hold_pending;  /* a control request the model does not answer (EMU_NO_ANSWER) */
         uint64_t hold_deadline;
-        bool power_cut;     /* DISCONNECT event: come back in ROM */
+        bool power_cut;     /* lost its power: comes back in ROM, a fresh board */
+        bool dark;          /* attached after a power cut: on the bus only once its port has power */
+        bool unplugged;     /* physically out of its port (unplug, replug, --unplugged): no power, no bus */
+        uint64_t replug_at; /* replug: when it is plugged in again (0: not planned) */
         bool quit;
 
         pthread_t bulk;
@@ -100,8 +115,14 @@ struct gboard {
         bool bulk_hold;     /* the model stopped taking bulk data until the next write is announced */
         unsigned throttle_kbps;
 
+        /* the port's power, as the board can tell it while off the bus */
+        char power_path[128];  /* the root hub port's sysfs `disable` file */
+        int power_fd;          /* or usbfs of the root hub, for GET_STATUS (kernels without `disable`) */
+        bool power_warned;
+
         /* counters, under lock */
         unsigned connections;
+        unsigned power_cuts;
         unsigned resets_seen;
         uint64_t bulk_bytes;
         char last_event[200];
@@ -348,10 +369,12 @@ static void write_board(FILE *f, struct gboard *g) {
         json_str(f, g->port);
         fprintf(f, ",\"stage\":\"%s\",\"next_stage\":\"%s\",\"on_bus\":%s,\"attempt\":%u,\"connections\":%u,"
                    "\"boots_completed\":%u,\"resets\":%u,\"resets_seen\":%u,\"bulk_bytes\":%" PRIu64 ","
-                   "\"loader_received\":%" PRIu32 ",\"escape_asked\":%s,\"escape_answer\":%" PRIu64 ",\"error\":",
+                   "\"loader_received\":%" PRIu32 ",\"escape_asked\":%s,\"escape_answer\":%" PRIu64 ",\"power_cuts\":%u,"
+                   "\"unplugged\":%s,\"error\":",
                 emu_stage_name(b->stage), emu_stage_name(b->next_stage), g->connected ? "true" : "false", b->attempt,
                 g->connections, b->boots_completed, b->resets, g->resets_seen, g->bulk_bytes, b->loader_received,
-                b->escape_asked ? "true" : "false", b->escape_answer);
+                b->escape_asked ? "true" : "false", b->escape_answer, g->power_cuts,
+                g->unplugged ? "true" : "false");
         json_str(f, b->error);
         fprintf(f, ",\"verified\":%s,\"why\":", ok ? "true" : "false");
         json_str(f, why);
@@ -776,15 +799,124 @@ static void handle_reset(struct gboard *g) {
         status_changed();
 }
 
-static void handle_power_cut(struct gboard *g) {
-        pthread_mutex_lock(&g->lock);
-        snprintf(g->last_event, sizeof g->last_event, "port power cut: the board loses power");
+/*
+ * The board loses its power: whatever it was doing (a transfer included) is
+ * gone; the runner brings it back as a fresh board in its boot ROM. Called
+ * with the lock held.
+ */
+static void lose_power(struct gboard *g, const char *why) {
+        snprintf(g->last_event, sizeof g->last_event, "%s: the board loses power", why);
         blog(g, "%s", g->last_event);
         emu_board_unplug(&g->emu);
+        (void) emu_board_take_bus_action(&g->emu);
         g->power_cut = true;
-        g->stop_conn = true;
+        g->power_cuts++;
+        g->hold_pending = false;
+        if (g->connected)
+                g->stop_conn = true;
+        pthread_cond_broadcast(&g->cond);
+}
+
+/* DISCONNECT: dummy_hcd saw the port's power bit go from on to off (a reset is a RESET event). */
+static void handle_power_cut(struct gboard *g) {
+        pthread_mutex_lock(&g->lock);
+        lose_power(g, "port power cut");
         pthread_mutex_unlock(&g->lock);
         status_changed();
+}
+
+/*
+ * Whether the board's port has power: 1 yes, 0 no, -errno cannot tell. Only
+ * for a board off the bus: both ways take the root hub's lock, which the host
+ * holds while it enumerates a device on the bus, and the enumeration of this
+ * board would wait for this very thread to answer it. Runner thread only.
+ */
+static int port_power(struct gboard *g) {
+        char buf[8];
+        int fd, r;
+
+        if (g->power_path[0] && (fd = open(g->power_path, O_RDONLY | O_CLOEXEC)) >= 0) {
+                ssize_t n = read(fd, buf, sizeof buf - 1);
+                r = n < 0 ? -errno : 0;
+                close(fd);
+                if (n > 0 && (buf[0] == '0' || buf[0] == '1'))
+                        return buf[0] == '0'; /* "disable" */
+                return r < 0 ? r : -EIO;
+        }
+        /* no `disable` file (before Linux 6.0?): GET_STATUS(port 1) to the root hub through usbfs */
+        if (g->power_fd < 0) {
+                char path[64];
+                if (g->bus <= 0)
+                        return -ENODEV;
+                snprintf(path, sizeof path, "/dev/bus/usb/%03d/001", g->bus);
+                g->power_fd = open(path, O_RDWR | O_CLOEXEC);
+                if (g->power_fd < 0)
+                        return -errno;
+        }
+        uint8_t st[4] = { 0 };
+        struct usbdevfs_ctrltransfer c = {
+                .bRequestType = USB_DIR_IN | USB_TYPE_CLASS | USB_RECIP_OTHER,
+                .bRequest = USB_REQ_GET_STATUS,
+                .wValue = 0,
+                .wIndex = 1,
+                .wLength = sizeof st,
+                .timeout = 1000,
+                .data = st,
+        };
+        r = ioctl(g->power_fd, USBDEVFS_CONTROL, &c);
+        if (r < 0)
+                return -errno;
+        return r < 2 ? -EIO : (st[1] & 0x01) != 0; /* wPortStatus bit 8: PORT_POWER */
+}
+
+/*
+ * A board off the bus, with power: between two stages (back after
+ * --reconnect-ms) or wedged (a fault: it stays away until power or a plug
+ * revives it). Watches the port's power meanwhile. Called with the lock held;
+ * returns when something changed.
+ */
+static void wait_off_bus(struct gboard *g) {
+        enum emu_stage next = g->emu.next_stage;
+        uint64_t due = next != EMU_STAGE_OFF ? now_ms() + opt.reconnect_ms : UINT64_MAX;
+
+        for (;;) {
+                uint64_t now = now_ms();
+                unsigned wait = POWER_POLL_MS;
+                int p;
+
+                if (due != UINT64_MAX)
+                        wait = due <= now ? 0 : (due - now < wait ? (unsigned) (due - now) : wait);
+                if (wait) {
+                        struct timespec ts = deadline_in(wait);
+                        pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+                }
+                if (g->quit || g->unplugged || g->power_cut || g->emu.stage != EMU_STAGE_OFF ||
+                    g->emu.next_stage != next)
+                        return;
+                pthread_mutex_unlock(&g->lock);
+                p = port_power(g);
+                pthread_mutex_lock(&g->lock);
+                if (g->quit || g->unplugged || g->power_cut || g->emu.stage != EMU_STAGE_OFF ||
+                    g->emu.next_stage != next)
+                        return;
+                if (p < 0 && !g->power_warned) {
+                        g->power_warned = true;
+                        blog(g, "cannot read its port's power (%s): a power cut while off the bus goes unnoticed",
+                             strerror(-p));
+                }
+                if (p == 0) {
+                        lose_power(g, next != EMU_STAGE_OFF ? "port power cut between two stages"
+                                                            : "port power cut while off the bus");
+                        status_changed();
+                        return;
+                }
+                if (now_ms() >= due) {
+                        /* the power was there a moment ago: back in the next stage */
+                        emu_board_reconnect(&g->emu);
+                        status_changed();
+                        return;
+                }
+        }
 }
 
 /* ---------------------------------------------------------------- the runner */
@@ -834,9 +966,11 @@ static void run_connection(struct gboard *g) {
         g->ep_out = -1;
         g->hold_pending = false;
         g->connections++;
-        snprintf(g->last_event, sizeof g->last_event, "on the bus as %04x:%04x (%s, %s speed)",
-                 emu_board_vid(&g->emu), emu_board_pid(&g->emu), emu_stage_name(g->emu.stage),
-                 emu_board_high_speed(&g->emu) ? "high" : "full");
+        snprintf(g->last_event, sizeof g->last_event, "%s as %04x:%04x (%s, %s speed)%s",
+                 g->dark ? "attached again" : "on the bus", emu_board_vid(&g->emu), emu_board_pid(&g->emu),
+                 emu_stage_name(g->emu.stage), emu_board_high_speed(&g->emu) ? "high" : "full",
+                 g->dark ? ", on the bus as soon as its port has power" : "");
+        g->dark = false;
         blog(g, "%s", g->last_event);
         pthread_mutex_unlock(&g->lock);
         status_changed();
@@ -918,35 +1052,36 @@ static void *runner_main(void *arg) {
                 if (g->quit)
                         break;
                 if (g->emu.stage == EMU_STAGE_OFF) {
+                        if (g->unplugged) {
+                                /* out of its port: waits for "plug", or for the end of a "replug" */
+                                if (!g->replug_at) {
+                                        pthread_cond_wait(&g->cond, &g->lock);
+                                        continue;
+                                }
+                                uint64_t now = now_ms();
+                                if (now < g->replug_at) {
+                                        struct timespec ts = deadline_in((unsigned) (g->replug_at - now));
+                                        pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+                                        continue;
+                                }
+                                g->replug_at = 0;
+                                g->unplugged = false;
+                                emu_board_plug(&g->emu);
+                                snprintf(g->last_event, sizeof g->last_event, "plugged in again");
+                                blog(g, "%s", g->last_event);
+                                status_changed();
+                                continue;
+                        }
                         if (g->power_cut) {
-                                /* power comes back (an "unplug" command cancels that): a fresh boot in ROM */
-                                struct timespec ts = deadline_in(opt.reconnect_ms);
-                                while (!g->quit && g->power_cut &&
-                                       pthread_cond_timedwait(&g->cond, &g->lock, &ts) == 0)
-                                        ;
-                                if (g->quit)
-                                        break;
-                                if (g->power_cut && g->emu.stage == EMU_STAGE_OFF)
-                                        emu_board_plug(&g->emu);
+                                /* a fresh board in its ROM; it attaches now and the host sees it when the
+                                 * port has power again (dummy_hcd connects a bound gadget only then) */
                                 g->power_cut = false;
+                                g->dark = true;
+                                emu_board_plug(&g->emu);
                                 status_changed();
                                 continue;
                         }
-                        if (g->emu.next_stage != EMU_STAGE_OFF) {
-                                /* between stages: off the bus for a moment, then back in the next one */
-                                struct timespec ts = deadline_in(opt.reconnect_ms);
-                                enum emu_stage next = g->emu.next_stage;
-                                while (!g->quit && g->emu.next_stage == next &&
-                                       pthread_cond_timedwait(&g->cond, &g->lock, &ts) == 0)
-                                        ;
-                                if (g->quit)
-                                        break;
-                                if (g->emu.stage == EMU_STAGE_OFF && g->emu.next_stage == next)
-                                        emu_board_reconnect(&g->emu);
-                                status_changed();
-                                continue;
-                        }
-                        pthread_cond_wait(&g->cond, &g->lock); /* unplugged: wait for "plug" */
+                        wait_off_bus(g);
                         continue;
                 }
                 g->stop_conn = false;
@@ -1027,16 +1162,27 @@ static void command(char *line) {
                         continue;
                 pthread_mutex_lock(&g->lock);
                 if (strcmp(verb, "plug") == 0) {
+                        /* also revives a wedged board (off the bus for good after a fault), as reseating it would */
                         if (g->emu.stage == EMU_STAGE_OFF && g->emu.next_stage == EMU_STAGE_OFF && !g->connected) {
+                                g->unplugged = false;
+                                g->replug_at = 0;
+                                g->power_cut = false;
                                 emu_board_plug(&g->emu);
                                 snprintf(g->last_event, sizeof g->last_event, "plugged in");
                                 blog(g, "plugged in");
                         }
-                } else if (strcmp(verb, "unplug") == 0) {
+                } else if (strcmp(verb, "unplug") == 0 || strcmp(verb, "replug") == 0) {
+                        /* replug B [MS]: out, and back in (in ROM, a fresh board) MS later (default --reconnect-ms);
+                         * it shows on the bus then only if its port has power */
+                        bool replug = verb[0] == 'r';
                         emu_board_unplug(&g->emu);
+                        (void) emu_board_take_bus_action(&g->emu);
                         g->power_cut = false;
-                        snprintf(g->last_event, sizeof g->last_event, "unplugged");
-                        blog(g, "unplugged");
+                        g->unplugged = true;
+                        g->replug_at = replug ? now_ms() + (n == 3 ? arg : opt.reconnect_ms) : 0;
+                        snprintf(g->last_event, sizeof g->last_event, "%s",
+                                 replug ? "unplugged, to be plugged in again" : "unplugged");
+                        blog(g, "%s", g->last_event);
                         if (g->connected)
                                 request_disconnect(g);
                 } else if (strcmp(verb, "throttle") == 0 && n == 3) {
@@ -1227,8 +1373,10 @@ static void usage(FILE *f) {
                 "  --udc-base BASE       first dummy UDC to use (default 0)\n"
                 "  --boot-dir DIR        the boot files the host serves: boards verify what they got\n"
                 "  --status-file PATH    JSON status of every board, rewritten as boards change\n"
-                "  --control FIFO        FIFO for commands: plug B | unplug B | throttle B KIB_PER_S | quit\n"
-                "                        (B: a board number, a list 1,3-4, or all)\n"
+                "  --control FIFO        FIFO for commands: plug B | unplug B | replug B [MS] | throttle B KIB_PER_S\n"
+                "                        | quit (B: a board number, a list 1,3-4, or all). replug: out of its\n"
+                "                        port, back in (in ROM) MS later (default --reconnect-ms); plug also\n"
+                "                        revives a board wedged off the bus by a fault\n"
                 "  --fault B:SPEC        a planned fault; SPEC is KIND[:file=NAME][:offset=N][:request=N]\n"
                 "                        [:at=POINT][:attempt=N][:sticky]; KIND: stall no-answer vanish unplug\n"
                 "                        rom-failure bogus-command name-no-nul escape no-gadget; POINT:\n"
@@ -1433,16 +1581,25 @@ int main(int argc, char **argv) {
                 g->udc = opt.udc_base + i;
                 g->fd = -1;
                 g->ep_out = -1;
+                g->power_fd = -1;
                 g->throttle_kbps = throttles[i];
                 bus = bus_of_udc(g->udc);
-                if (bus > 0)
+                g->bus = bus;
+                if (bus > 0) {
                         snprintf(g->port, sizeof g->port, "%d-1", bus);
-                else
+                        snprintf(g->power_path, sizeof g->power_path,
+                                 "/sys/bus/usb/devices/%d-0:1.0/usb%d-port1/disable", bus, bus);
+                        if (access(g->power_path, R_OK) < 0)
+                                g->power_path[0] = '\0';
+                } else {
                         snprintf(g->port, sizeof g->port, "?");
+                }
                 pthread_mutex_init(&g->lock, NULL);
                 pthread_cond_init(&g->cond, &ca);
                 emu_board_init(&g->emu, &configs[i]);
-                if (!start_unplugged[i])
+                if (start_unplugged[i])
+                        g->unplugged = true;
+                else
                         emu_board_plug(&g->emu);
         }
         blog(NULL, "%u board%s on dummy_udc.%u..%u, boot dir %s", opt.n_boards, opt.n_boards == 1 ? "" : "s",

@@ -32,7 +32,7 @@
 #   CBVM_CACHE      VM image cache (default /var/cache/clusterboot-vm: outside
 #                   the clone, so CI's fresh clones share it)
 #   CBVM_BUILD_DIR  meson build directory (default build-vm/ in the clone)
-#   CBVM_TIMEOUT    limit for the VM run, seconds (default 420)
+#   CBVM_TIMEOUT    limit for the VM run, seconds (default 600)
 #   CBVM_*          see run-vm.sh
 set -euo pipefail
 
@@ -66,7 +66,8 @@ fi
 # Every check the guest reports, in its order; one missing from its report is a failure.
 CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-rule-matches
 	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
-	zero2w-rom 4-32-boards daemon-healthy)
+	zero2w-rom 7-reboot 7-power-off-persists 7-power-recovers-unplug 7-reboot-request
+	7-power-off-persists-request 7-power-recovers-unplug-request 4-32-boards daemon-healthy)
 
 BUILD=${CBVM_BUILD_DIR:-$TOP/build-vm}
 PAYLOAD=$BUILD/e2e-payload
@@ -141,13 +142,15 @@ fi
 }
 # The emulated boards: same warnings as the project (tests/vm/meson.build builds it too).
 # shellcheck disable=SC2086 # flag list
-cc -std=gnu17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wshadow \
+if ! cc -std=gnu17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough -Wvla \
 	-I"$TOP/tests/emu" -o "$PAYLOAD/bin/gadget-boards" \
-	"$VM_DIR/gadget-boards.c" "$TOP/tests/emu/board.c" -pthread > "$OUT/gadget-boards-build.log" 2>&1 || {
+	"$VM_DIR/gadget-boards.c" "$TOP/tests/emu/board.c" -pthread > "$OUT/gadget-boards-build.log" 2>&1 ||
+	! cc -std=gnu17 -O2 -Wall -Wextra -Werror -o "$PAYLOAD/bin/hub-port" "$VM_DIR/hub-port.c" \
+		>> "$OUT/gadget-boards-build.log" 2>&1; then
 	cat "$OUT/gadget-boards-build.log" >&2
-	fail_all "building gadget-boards failed"
-}
+	fail_all "building gadget-boards or hub-port failed"
+fi
 log "clusterboot and gadget-boards built and installed into the payload in $(elapsed "$t") s"
 
 # ------------------------------------------------------------ boot files
@@ -181,10 +184,10 @@ if [ "$DEMO" = 1 ]; then
 	echo >&2
 	rc=0
 	if [ "$VERBOSE" = 1 ]; then
-		CBVM_TIMEOUT=${CBVM_TIMEOUT:-420} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 || rc=$?
+		CBVM_TIMEOUT=${CBVM_TIMEOUT:-600} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 || rc=$?
 	else
 		# The guest marks the demo's lines "demo| "; the rest is the boot's and the kernel's.
-		CBVM_TIMEOUT=${CBVM_TIMEOUT:-420} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 |
+		CBVM_TIMEOUT=${CBVM_TIMEOUT:-600} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 |
 			sed -un 's/^demo| \{0,1\}//p' || rc=${PIPESTATUS[0]}
 	fi
 	echo >&2
@@ -202,7 +205,7 @@ log "booting the VM; the scenarios run inside (console: $OUT/console.log)"
 rc=0
 filter=('^(\[e2e|PASS |FAIL |SKIP |    \||\[vm-run\]|CBTEST-EXIT)|clusterboot')
 [ "$VERBOSE" = 1 ] && filter=('.')
-CBVM_TIMEOUT=${CBVM_TIMEOUT:-420} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 |
+CBVM_TIMEOUT=${CBVM_TIMEOUT:-600} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 |
 	grep --line-buffered -E "${filter[@]}" || rc=${PIPESTATUS[0]}
 log "VM finished with code $rc"
 
