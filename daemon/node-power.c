@@ -113,6 +113,18 @@ static void switched(void *userdata, int result, const char *message) {
                 off_done(n);
                 return;
         }
+        if (result == CB_POWER_OFF_CONFIRMED) {
+                /*
+                 * The board is dead, though the kernel may list its device
+                 * until the port has power again: forget that device, so
+                 * that what shows up after power-on is taken as new.
+                 */
+                node_log(n, LOG_INFO, "the switch reports the port unpowered: its power is off");
+                n->device_present = false;
+                n->device.transport = (struct cb_transport){ 0 };
+                off_done(n);
+                return;
+        }
         n->power.step = STEP_VERIFYING_OFF;
         node_arm_timer(n, TIMER_POWER_VERIFY, config(n)->power_off_timeout);
 }

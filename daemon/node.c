@@ -518,6 +518,18 @@ void cb_node_device_removed(struct cb_node *n) {
 
                 cb_session_get_progress(n->session, &p);
                 absorb_session(n);
+                if (p.loader_delivered) {
+                        /*
+                         * The ROM took the whole loader and left before its status
+                         * answer was seen here (the removal overtook the completion):
+                         * it is on its way to the second stage.
+                         */
+                        cb_session_abort(n->session);
+                        n->session = NULL;
+                        node_log(n, LOG_INFO, "the board took the loader and left; waiting for the second stage");
+                        node_arm_timer(n, TIMER_REENUMERATE, config(n)->reenumerate_timeout);
+                        return;
+                }
                 if (p.current_file)
                         snprintf(why, sizeof why, "the board left the bus while being sent %s (%llu of %llu bytes)",
                                  p.current_file, (unsigned long long) p.current_offset,

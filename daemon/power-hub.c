@@ -285,7 +285,7 @@ static void status_done(struct power_hub *h, size_t actual) {
                        h->label, h->port_number, status);
                 return;
         }
-        finish(h, 0, NULL);
+        finish(h, h->on ? 0 : CB_POWER_OFF_CONFIRMED, NULL);
 }
 
 static const char *step_doing(enum step step) {

@@ -14,7 +14,12 @@
  * cb_power_set() starts switching and returns 0, or a negative errno if it
  * could not start (then `done` never runs). `done` runs exactly once per
  * started call, on the event loop, never from inside cb_power_set(), with
- *    0             switched (for "off": the backend checked what it can)
+ *    0             switched
+ *    CB_POWER_OFF_CONFIRMED (1)
+ *                  switched off, and the switch itself reports the port
+ *                  unpowered (a hub's port status): the board is dead even if
+ *                  the kernel still lists it (some hubs, dummy_hcd among
+ *                  them, do not report the disconnect until power returns)
  *   -ECANCELED     cb_power_cancel() was called
  *   -ETIMEDOUT     the switch did not finish in time
  *   -EOPNOTSUPP    this hardware cannot switch this port (say why)
@@ -31,6 +36,8 @@
 #include <systemd/sd-event.h>
 
 #include "util.h"
+
+#define CB_POWER_OFF_CONFIRMED 1
 
 typedef void (*cb_power_done_t)(void *userdata, int result, const char *message);
 

@@ -481,5 +481,6 @@ void cb_session_get_progress(const struct cb_session *s, struct cb_session_progr
                 .bytes_served = s->bytes_served,
                 .files_served = s->files_served,
                 .step_retries = s->step_retries_total,
+                .loader_delivered = s->step == STEP_ROM_STATUS,
         };
 }

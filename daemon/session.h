@@ -81,6 +81,7 @@ struct cb_session_progress {
         uint64_t bytes_served; /* bytes of file data the board took */
         unsigned files_served;
         unsigned step_retries; /* retries spent in this session */
+        bool loader_delivered; /* ROM: the loader's bulk data all went through; its status is awaited */
 };
 void cb_session_get_progress(const struct cb_session *s, struct cb_session_progress *ret);
 

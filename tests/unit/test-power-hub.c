@@ -232,7 +232,7 @@ static void test_request_bytes_usb2(void) {
         CHECK(strcmp(cb_power_describe(f.power), "usb-hub port 3 of 1-1") == 0);
 
         o = switch_port(&f, false);
-        CHECK_MSG(o.result == 0, "off: %d %s", o.result, o.message);
+        CHECK_MSG(o.result == CB_POWER_OFF_CONFIRMED, "off: %d %s", o.result, o.message);
         CHECK(f.hub.n_ops == 5);
         CHECK_OPEN(&f.hub, 0, "1-1");
         CHECK_CONTROL(&f.hub, 1, 0x80, 6, 0x0100, 0, 18); /* GET_DESCRIPTOR(DEVICE) */
@@ -244,7 +244,7 @@ static void test_request_bytes_usb2(void) {
 
         f.hub.n_ops = 0;
         o = switch_port(&f, true);
-        CHECK_MSG(o.result == 0, "on: %d %s", o.result, o.message);
+        CHECK_MSG(o.result >= 0, "on: %d %s", o.result, o.message);
         CHECK(f.hub.n_ops == 5);
         CHECK_OPEN(&f.hub, 0, "1-1");
         CHECK_CONTROL(&f.hub, 1, 0x80, 6, 0x0100, 0, 18);
@@ -264,7 +264,7 @@ static void test_request_bytes_superspeed(void) {
         CHECK(fixture_init(&f, &hc, "2-1.4.2", CB_HUB_POWER_REQUEST) == 0);
         o = switch_port(&f, false);
         /* the model keeps bit 8 set (link state): a backend reading the USB 2 bit calls it a liar */
-        CHECK_MSG(o.result == 0, "off: %d %s", o.result, o.message);
+        CHECK_MSG(o.result == CB_POWER_OFF_CONFIRMED, "off: %d %s", o.result, o.message);
         CHECK(f.hub.n_ops == 5);
         CHECK_OPEN(&f.hub, 0, "2-1.4");
         CHECK_CONTROL(&f.hub, 1, 0x80, 6, 0x0100, 0, 18);
@@ -275,7 +275,7 @@ static void test_request_bytes_superspeed(void) {
 
         f.hub.n_ops = 0;
         o = switch_port(&f, true);
-        CHECK_MSG(o.result == 0, "on: %d %s", o.result, o.message);
+        CHECK_MSG(o.result >= 0, "on: %d %s", o.result, o.message);
         CHECK_CONTROL(&f.hub, 3, 0x23, 3, 8, 2, 0);
         CHECK(f.hub.port_power[2]);
 
@@ -295,7 +295,7 @@ static void test_root_hub(void) {
         CHECK(fixture_init(&f, &hc, "2-1", CB_HUB_POWER_REQUEST) == 0);
         CHECK(strcmp(cb_power_describe(f.power), "usb-hub port 1 of usb2") == 0);
         o = switch_port(&f, false);
-        CHECK(o.result == 0);
+        CHECK(o.result >= 0);
         CHECK_OPEN(&f.hub, 0, "usb2");
         CHECK_CONTROL(&f.hub, 3, 0x23, 1, 8, 1, 0);
         CHECK(!f.hub.port_power[1] && f.hub.port_power[2]);
@@ -385,7 +385,7 @@ static void test_liar(void) {
         CHECK(emu_hub_count(&f.hub, 0xa3, 0) == 1);
         /* switching on is fine: the port is (still) powered */
         o = switch_port(&f, true);
-        CHECK(o.result == 0);
+        CHECK(o.result >= 0);
         fixture_done(&f);
 
         /* through sysfs too: the kernel's request is just as ignored */
@@ -407,7 +407,7 @@ static void test_methods(void) {
         struct emu_hub_config with_file = { .n_ports = 4, .has_disable_file = true };
         CHECK(fixture_init(&f, &with_file, "1-1.3", CB_HUB_POWER_AUTO) == 0);
         o = switch_port(&f, false);
-        CHECK_MSG(o.result == 0, "auto/sysfs off: %d %s", o.result, o.message);
+        CHECK_MSG(o.result >= 0, "auto/sysfs off: %d %s", o.result, o.message);
         CHECK(f.hub.n_ops == 5);
         CHECK_CONTROL(&f.hub, 2, 0xa0, 6, 0x2900, 0, 15);
         CHECK_SYSFS(&f.hub, 3, 3, true);
@@ -416,7 +416,7 @@ static void test_methods(void) {
         CHECK(f.hub.port_disabled[3] && !f.hub.port_power[3]);
         f.hub.n_ops = 0;
         o = switch_port(&f, true);
-        CHECK(o.result == 0);
+        CHECK(o.result >= 0);
         CHECK_SYSFS(&f.hub, 3, 3, false);
         CHECK(!f.hub.port_disabled[3] && f.hub.port_power[3]);
         fixture_done(&f);
@@ -425,7 +425,7 @@ static void test_methods(void) {
         struct emu_hub_config no_file = { .n_ports = 4 };
         CHECK(fixture_init(&f, &no_file, "1-1.3", CB_HUB_POWER_AUTO) == 0);
         o = switch_port(&f, false);
-        CHECK(o.result == 0);
+        CHECK(o.result >= 0);
         CHECK(f.hub.n_ops == 5);
         CHECK_CONTROL(&f.hub, 3, 0x23, 1, 8, 3, 0);
         CHECK(!f.hub.port_power[3]);
@@ -434,7 +434,7 @@ static void test_methods(void) {
         /* request, although the file is there */
         CHECK(fixture_init(&f, &with_file, "1-1.3", CB_HUB_POWER_REQUEST) == 0);
         o = switch_port(&f, false);
-        CHECK(o.result == 0);
+        CHECK(o.result >= 0);
         CHECK_CONTROL(&f.hub, 3, 0x23, 1, 8, 3, 0);
         CHECK(!f.hub.port_disabled[3]);
         fixture_done(&f);
@@ -462,7 +462,7 @@ static void test_methods(void) {
         /* ... where auto falls back to the request */
         CHECK(fixture_init(&f, &read_only, "1-1.3", CB_HUB_POWER_AUTO) == 0);
         o = switch_port(&f, false);
-        CHECK(o.result == 0);
+        CHECK(o.result >= 0);
         CHECK_CONTROL(&f.hub, 3, 0x23, 1, 8, 3, 0);
         CHECK(!f.hub.port_power[3]);
         fixture_done(&f);
@@ -617,7 +617,7 @@ static void test_busy(void) {
         CHECK(cb_power_set(f.power, true, on_done, &second) == -EBUSY);
         run_until_done(&f, &o);
         run_for(&f, 2 * USEC_PER_MSEC);
-        CHECK(o.calls == 1 && o.result == 0);
+        CHECK(o.calls == 1 && o.result >= 0);
         CHECK(second.calls == 0);
         CHECK(!f.hub.port_power[3]);
 
@@ -628,9 +628,9 @@ static void test_busy(void) {
         CHECK(cb_power_set(f.power, false, on_done_then_on, &o) == 0);
         for (usec_t end = now_usec() + RUN_LIMIT; chained_second.calls == 0 && now_usec() < end;)
                 sd_event_run(f.event, 10 * USEC_PER_MSEC);
-        CHECK(o.calls == 1 && o.result == 0);
+        CHECK(o.calls == 1 && o.result >= 0);
         CHECK(o.second_set == 0);
-        CHECK(chained_second.calls == 1 && chained_second.result == 0);
+        CHECK(chained_second.calls == 1 && chained_second.result >= 0);
         CHECK(f.hub.port_power[3]);
         CHECK(f.hub.opens == 3 && f.hub.closes == 3);
         fixture_done(&f);
@@ -679,7 +679,7 @@ static void test_free_while_running(void) {
         o.free_in_callback = &f.power;
         CHECK(cb_power_set(f.power, false, on_done, &o) == 0);
         run_until_done(&f, &o);
-        CHECK(o.calls == 1 && o.result == 0);
+        CHECK(o.calls == 1 && o.result >= 0);
         CHECK(!f.power && f.hub.freed);
         fixture_done(&f);
 }
