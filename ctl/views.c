@@ -211,10 +211,12 @@ void view_node_detail(FILE *f, struct json_object *node, const struct view_optio
         else
                 snprintf(buf, sizeof buf, "%llu since the daemon started", (unsigned long long) boots);
         field(f, "Boots", buf);
-        snprintf(buf, sizeof buf, "%llu step retr%s, %llu reset%s this boot",
+        snprintf(buf, sizeof buf, "%llu step retr%s, %llu reset%s, %llu power cycle%s this boot",
                  (unsigned long long) u64(node, CB_VL_FIELD_STEP_RETRIES),
                  u64(node, CB_VL_FIELD_STEP_RETRIES) == 1 ? "y" : "ies",
-                 (unsigned long long) u64(node, CB_VL_FIELD_RESETS), u64(node, CB_VL_FIELD_RESETS) == 1 ? "" : "s");
+                 (unsigned long long) u64(node, CB_VL_FIELD_RESETS), u64(node, CB_VL_FIELD_RESETS) == 1 ? "" : "s",
+                 (unsigned long long) u64(node, CB_VL_FIELD_POWER_CYCLES),
+                 u64(node, CB_VL_FIELD_POWER_CYCLES) == 1 ? "" : "s");
         field(f, "Recovery", buf);
         if (err && o->colours) {
                 char clean[1024];

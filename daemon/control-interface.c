@@ -45,6 +45,7 @@ const char cb_control_interface_description[] =
         "  current_size: int,\n"
         "  step_retries: int,\n"
         "  resets: int,\n"
+        "  power_cycles: int,\n"
         "  boots: int,\n"
         "  boot_started_usec: ?int,\n"
         "  boot_elapsed_usec: ?int,\n"

@@ -53,6 +53,7 @@ int cb_control_node_json(const struct cb_node *node, const struct cb_config *con
             cb_json_add_u64(o, CB_VL_FIELD_CURRENT_SIZE, st.current_size) < 0 ||
             cb_json_add_u64(o, CB_VL_FIELD_STEP_RETRIES, st.step_retries) < 0 ||
             cb_json_add_u64(o, CB_VL_FIELD_RESETS, st.resets) < 0 ||
+            cb_json_add_u64(o, CB_VL_FIELD_POWER_CYCLES, st.power_cycles) < 0 ||
             cb_json_add_u64(o, CB_VL_FIELD_BOOTS, st.boots) < 0 ||
             cb_json_add_u64_or_null(o, CB_VL_FIELD_BOOT_STARTED_USEC, booting,
                                     to_realtime(st.boot_started_usec, now_monotonic, now_realtime)) < 0 ||

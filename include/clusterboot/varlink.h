@@ -105,6 +105,7 @@
 #define CB_VL_FIELD_CURRENT_SIZE "current_size"
 #define CB_VL_FIELD_STEP_RETRIES "step_retries"
 #define CB_VL_FIELD_RESETS "resets"
+#define CB_VL_FIELD_POWER_CYCLES "power_cycles"     /* by recovery, this boot */
 #define CB_VL_FIELD_BOOTS "boots"                     /* successful boots since the daemon started */
 #define CB_VL_FIELD_BOOT_STARTED_USEC "boot_started_usec" /* CLOCK_REALTIME, null when not booting */
 #define CB_VL_FIELD_BOOT_ELAPSED_USEC "boot_elapsed_usec" /* time in the current boot, null when not booting */

@@ -197,7 +197,7 @@ static void test_node_detail(void) {
         struct json_object *node = json_tokener_parse(
                 "{\"name\":\"node3\",\"port\":\"1-1.3\",\"state\":\"up\",\"configured\":true,\"device_present\":true,"
                 "\"power\":\"none\",\"attempt\":2,\"max_attempts\":5,\"last_error\":\"board \\u001b[31mleft\","
-                "\"bytes_served\":8500000,\"files_served\":8,\"current_file\":null,\"step_retries\":1,\"resets\":1,"
+                "\"bytes_served\":8500000,\"files_served\":8,\"current_file\":null,\"step_retries\":1,\"resets\":1,\"power_cycles\":1,"
                 "\"boots\":3,\"up_since_usec\":1700000000000000,\"uptime_usec\":65000000,"
                 "\"last_boot_duration_usec\":14200000,\"events\":["
                 "{\"realtime_usec\":1699999980000000,\"state\":\"rom\",\"attempt\":1,\"message\":\"sending the second-stage loader\"},"
@@ -216,7 +216,7 @@ static void test_node_detail(void) {
                          "       Attempt: 2 of 5\n"
                          "        Served: 8 files, 8.1M this boot\n"
                          "         Boots: 3 since the daemon started; the last took 14.2s\n"
-                         "      Recovery: 1 step retry, 1 reset this boot\n"
+                         "      Recovery: 1 step retry, 1 reset, 1 power cycle this boot\n"
                          "    Last error: board ?[31mleft\n"
                          "        Device: present; configured; power control: none\n"
                          "\n"
