@@ -405,24 +405,36 @@ static bool file_has_line(const char *path, const char *line) {
 }
 
 /*
- * Power through the emulated root hub (Power=usb-hub, hub class requests:
- * the testbed has no sysfs `disable` files): reboot an up node, power one
- * off and see it stay off across a replug and a daemon restart, power it on,
- * and a node without Power= refused with a message that says what to set.
+ * Power through the emulated root hubs (Power=usb-hub, hub class requests:
+ * the testbed has no sysfs `disable` files): the power-ons at start are
+ * staggered; reboot an up node; power one off and see it stay off across a
+ * replug and a daemon restart; power it on; a node without Power= is
+ * refused with a message that says what to set.
  */
 static void test_power(void) {
         struct cluster c;
         char state_file[200];
         tb_board *b1;
         size_t mark;
+        const struct tb_log_line *switched1, *switched3;
 
-        cluster_init(&c, 2, 8, NULL, "PowerSettleSec=0.2\nPowerOnDelaySec=0.3\n");
+        cluster_init(&c, 3, 8, NULL, "PowerSettleSec=0.2\nPowerOnDelaySec=0.3\n");
         cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
+        cluster_set_node_conf(&c, 3, "Power=usb-hub\n");
         snprintf(state_file, sizeof state_file, "%s/state/powered-off", c.dir);
         b1 = tb_board_at(c.tb, 0);
         cluster_start(&c);
         plug_all(&c);
         CHECK(all_up(&c, 60000), "not every node came up");
+
+        /* at start, each node with a switch was switched on in its turn, PowerOnDelaySec= apart */
+        switched1 = tb_wait_log(c.tb, 0, "hub usb1 port 1 power on", 5000);
+        switched3 = tb_wait_log(c.tb, 0, "hub usb3 port 1 power on", 5000);
+        CHECK(switched1 && switched3, "the power-ons at start were not sent");
+        if (switched1 && switched3)
+                CHECK(switched3->t_usec - switched1->t_usec >= 250000, "power-ons at start only %.0f ms apart",
+                      (double) (switched3->t_usec - switched1->t_usec) / 1000.0);
+        CHECK(tb_log_find(c.tb, NULL, "hub usb2 port 1 power") == NULL, "node2 (no Power=) was switched");
 
         const char *reboot2[] = { "reboot", "node2", NULL };
         CHECK(ctl_running(&c, reboot2) == 1, "reboot of a node without Power= did not fail with 1");
