@@ -207,6 +207,54 @@ static void test_restart_mid_file(enum emu_on_reset on_reset) {
         world_done(&w);
 }
 
+/*
+ * The ROM took the whole loader and the board left for its second stage
+ * before the host saw the status answer (the removal overtook the
+ * transfer's completion, as seen under load): that is the way forward, not
+ * a failure. The board comes back as a second stage and boots on attempt 1.
+ */
+static void test_rom_leaves_before_status(void) {
+        struct world w;
+        struct emu_board_config bc = { 0 };
+        struct emu_port *p;
+        char why[256];
+
+        bc.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_ROM_STATUS, .attempt = 1 };
+        bc.n_faults = 1;
+        CHECK(world_init(&w, false) == 0);
+        p = world_add(&w, &bc);
+        emu_port_plug(p);
+        /* run until the board holds the whole loader and the next transfer (the status read) is in flight */
+        unsigned transfers_at_loader = 0;
+        for (usec_t deadline = now_usec() + RUN_TIMEOUT; now_usec() < deadline;) {
+                bool loader_taken = p->board.loader_received > 0 && !p->board.write_pending;
+
+                if (loader_taken && !transfers_at_loader)
+                        transfers_at_loader = p->transfers;
+                if (transfers_at_loader && p->transfers == transfers_at_loader + 1 && p->op_pending)
+                        break;
+                sd_event_run(w.event, 100);
+        }
+        CHECK_MSG(transfers_at_loader && p->transfers == transfers_at_loader + 1 && p->op_pending,
+                  "transfers %u (loader taken at %u), one pending: %d", p->transfers, transfers_at_loader,
+                  p->op_pending);
+        /* the board leaves with its status read unanswered, and shows up as a second stage */
+        emu_port_unplug(p);
+        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_ROM);
+        /* the cancelled status read completes before the new device (here: the same emulated port) is used */
+        while (p->op_pending)
+                sd_event_run(w.event, USEC_PER_MSEC);
+        p->board.next_stage = EMU_STAGE_SERVER;
+        emu_board_reconnect(&p->board);
+        emu_port_announce(p);
+        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
+        CHECK_MSG(cb_node_state(w.nodes[0]) == CB_NODE_UP && cb_node_attempt(w.nodes[0]) == 1,
+                  "node is %s on attempt %u", cb_node_state_name(cb_node_state(w.nodes[0])), cb_node_attempt(w.nodes[0]));
+        CHECK(cb_node_last_error(w.nodes[0]) == NULL);
+        CHECK(world_verify_board(&w, 0, why, sizeof why) == 0);
+        world_done(&w);
+}
+
 int main(void) {
         /* the scenarios log a lot of expected warnings; keep the test output readable */
         cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_EMERG);
@@ -220,5 +268,6 @@ int main(void) {
         test_real_sizes_and_replug();
         test_restart_mid_file(EMU_ON_RESET_RESTART);
         test_restart_mid_file(EMU_ON_RESET_KEEP);
+        test_rom_leaves_before_status();
         return check_exit("test-node");
 }
