@@ -30,6 +30,13 @@ struct cb_usb {
         bool in_events;
         struct cb_usb_device *closing;
         struct cb_worker *worker;
+        /*
+         * Blocking jobs that are not I/O on a board (a hub port's sysfs
+         * `disable` write, which waits for the kernel to disconnect the
+         * child): on their own thread, so that a slow one never holds up a
+         * board's open or reset.
+         */
+        struct cb_worker *side_worker;
         unsigned n_ops; /* transfers in flight, on every device */
 };
 
@@ -229,6 +236,9 @@ int cb_usb_new(sd_event *event, struct cb_usb **ret) {
         r = cb_worker_new(event, &u->worker);
         if (r < 0)
                 goto fail;
+        r = cb_worker_new(event, &u->side_worker);
+        if (r < 0)
+                goto fail;
         r = libusb_init(&u->ctx);
         if (r < 0) {
                 r = errno_from_libusb(r);
@@ -265,8 +275,10 @@ void cb_usb_drain(struct cb_usb *u) {
 }
 
 void cb_usb_stop_worker(struct cb_usb *u) {
-        if (u)
-                u->worker = cb_worker_free(u->worker);
+        if (!u)
+                return;
+        u->worker = cb_worker_free(u->worker);
+        u->side_worker = cb_worker_free(u->side_worker);
 }
 
 struct cb_usb *cb_usb_free(struct cb_usb *u) {
@@ -691,7 +703,7 @@ void cb_usb_device_cancel(struct cb_usb_device *d) {
 int cb_usb_run_blocking(struct cb_usb *u, cb_worker_job_t job, cb_worker_done_t done, void *data) {
         if (!u || !job || !done)
                 return -EINVAL;
-        return u->worker ? cb_worker_run(u->worker, job, done, data) : -ESHUTDOWN;
+        return u->side_worker ? cb_worker_run(u->side_worker, job, done, data) : -ESHUTDOWN;
 }
 
 static const struct cb_transport_ops usb_transport_ops = {

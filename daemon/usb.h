@@ -61,8 +61,9 @@ int cb_usb_device_control(struct cb_usb_device *d, uint8_t request_type, uint8_t
 void cb_usb_device_cancel(struct cb_usb_device *d);
 
 /*
- * Runs `job(data)` on the worker thread (worker.h: it may block, it must
- * touch nothing but `data`; open and close fds on the loop, around it);
+ * Runs `job(data)` on a worker thread of its own, apart from the one that
+ * opens and resets boards (worker.h: it may block, it must touch nothing
+ * but `data`; open and close fds on the loop, around it);
  * `done(data, result)` runs on the loop, also when the worker stops first
  * (-ECANCELED). -ESHUTDOWN once the worker has stopped.
  */

@@ -432,7 +432,8 @@ static void test_power(void) {
         switched3 = tb_wait_log(c.tb, 0, "hub usb3 port 1 power on", 5000);
         CHECK(switched1 && switched3, "the power-ons at start were not sent");
         if (switched1 && switched3)
-                CHECK(switched3->t_usec - switched1->t_usec >= 250000, "power-ons at start only %.0f ms apart",
+                /* turns are 300 ms apart; opening the hub before the request takes a varying while */
+                CHECK(switched3->t_usec - switched1->t_usec >= 150000, "power-ons at start only %.0f ms apart",
                       (double) (switched3->t_usec - switched1->t_usec) / 1000.0);
         CHECK(tb_log_find(c.tb, NULL, "hub usb2 port 1 power") == NULL, "node2 (no Power=) was switched");
 
@@ -447,7 +448,9 @@ static void test_power(void) {
         unsigned enumerations = tb_board_enumerations(b1);
         const char *reboot1[] = { "reboot", "node1", NULL };
         CHECK(ctl_running(&c, reboot1) == 0, "reboot node1 failed");
-        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: the board left the bus: its power is off", 1) != NULL,
+        /* the board left, or the hub reported the port unpowered first (then its removal may come later) */
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: the board left the bus: its power is off", 1) != NULL ||
+                      tb_wait_log(c.tb, mark, "node1[1-1]: the switch reports the port unpowered", 1) != NULL,
               "reboot answered before the board left");
         CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: power switched on", 1) != NULL, "reboot answered before power on");
         CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) != NULL, "node1 not up after the reboot");
