@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Shared by the pieces of the control server: control.c (the server and its
+ * listening socket), control-client.c (connections: reading, framing,
+ * queued output), control-reply.c (replies and parameters),
+ * control-methods.c (the methods and the dispatch of a call),
+ * control-power.c (power calls answered later) and control-watch.c (events
+ * for watchers). Nothing outside these files includes it.
+ */
+
+#include <inttypes.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <systemd/sd-event.h>
+
+#include "control.h"
+#include "json-util.h"
+#include "log.h"
+#include "util.h"
+
+struct ratelimit {
+        usec_t begin;
+        unsigned n;
+        unsigned suppressed;
+};
+
+struct client {
+        struct cb_control *control;
+        struct client *prev, *next;
+        uint64_t id;
+        int fd;
+        sd_event_source *io;
+
+        struct ucred cred;
+        gid_t *groups;
+        size_t n_groups;
+        bool groups_known; /* SO_PEERGROUPS answered; else the user database is asked */
+
+        struct cb_msgbuf in;
+        char *out;
+        size_t out_start, out_end, out_allocated;
+
+        usec_t last_active;    /* CLOCK_MONOTONIC of the connect or the last call */
+        bool watching;         /* a Watch runs: no further calls are read (varlink queues them) */
+        bool input_closed;     /* EOF: answer what was asked, then close */
+        bool drop_after_flush; /* the stream is broken (garbage, oversize): send the error, then close */
+        bool dead;
+        unsigned busy;         /* inside one of its callbacks: freeing waits for the callback to end */
+        unsigned waiting;      /* calls answered later (power): no further call is read until then */
+};
+
+struct pending_power; /* control-power.c */
+struct seen_node;     /* control-watch.c */
+
+struct cb_control {
+        sd_event *event;
+        const struct cb_control_ops *ops;
+        void *userdata;
+
+        int listen_fd;
+        sd_event_source *listen_source;
+        sd_event_source *accept_pause;
+        char *socket_path;
+        bool socket_owned; /* we bound it: remove it at exit */
+
+        size_t max_clients, max_message_size, max_output_size;
+
+        struct client *clients; /* most recent first */
+        size_t n_clients, n_watchers;
+        uint64_t next_client_id;
+
+        struct seen_node *seen;
+        size_t n_seen;
+
+        struct pending_power *pending;
+
+        usec_t started_realtime, started_monotonic;
+        struct ratelimit refuse_ratelimit;
+};
+
+/* An incoming call being answered. */
+struct call {
+        struct client *client;
+        const char *method;
+        bool more;
+        bool oneway;
+};
+
+static inline usec_t realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
+}
+
+static inline const struct cb_config *current_config(struct cb_control *c) {
+        return c->ops->config ? c->ops->config(c->userdata) : NULL;
+}
+
+#define client_log(prio, cl, fmt, ...)                                                                   \
+        cb_log((prio), 0, NULL, "control: client %" PRIu64 " (pid %d, uid %u): " fmt, (cl)->id,          \
+               (int) (cl)->cred.pid, (unsigned) (cl)->cred.uid, __VA_ARGS__)
+
+static inline size_t client_pending_output(const struct client *cl) {
+        return cl->out_end - cl->out_start;
+}
+
+/* ---- control-client.c ---- */
+
+/* Takes the connection `fd` (closes it on failure). Returns 0 or a negative errno (logged). */
+int client_new(struct cb_control *c, int fd);
+void client_free(struct client *cl);
+void client_drop(struct client *cl);
+bool client_settle(struct client *cl);
+int client_queue(struct client *cl, const char *data, size_t size);
+int client_queue_json(struct client *cl, struct json_object *message);
+void client_process(struct client *cl);
+/* The live client with this id; NULL if it hung up. */
+struct client *find_client(struct cb_control *c, uint64_t id);
+bool client_may_change(struct client *cl);
+int reject_message(struct client *cl, const char *why);
+
+/* ---- control-reply.c ---- */
+
+int reply_full(struct call *call, const char *error, struct json_object *parameters, bool continues);
+int reply(struct call *call, struct json_object *parameters);
+__attribute__((format(printf, 4, 5))) int reply_error(struct call *call, const char *error, const char *name,
+                                                      const char *format, ...);
+int reply_service_error(struct call *call, const char *error, const char *field, const char *value);
+int reply_invalid_parameter(struct call *call, const char *parameter);
+int check_parameters(struct call *call, struct json_object *params, const char *const *allowed);
+int param_node(struct call *call, struct json_object *params, bool required, struct cb_node **ret);
+
+/* ---- control-methods.c ---- */
+
+/* One complete message from a client: parses it, runs the method. Returns 0 (answered) or a negative errno. */
+int handle_message(struct client *cl, const char *text, size_t size);
+
+/* ---- control-power.c ---- */
+
+int method_power(struct call *call, struct json_object *params);
+/* The server goes: the power calls still pending are answered to nobody. */
+void pending_power_detach_all(struct cb_control *c);

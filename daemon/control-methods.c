@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The methods of io.clusterboot.Manager and org.varlink.service (the power
+ * methods: control-power.c), their table, and the dispatch of a call to one
+ * of them.
+ */
+#include "cb-build-config.h"
+#include "clusterboot/varlink.h"
+#include "control-interface.h"
+#include "control-internal.h"
+
+/* ---- status as JSON (one node: control-json.c) ---- */
+
+/* All nodes (or the one given) as a JSON array. */
+static int nodes_json(struct cb_control *c, const struct cb_node *only, bool with_events, struct json_object **ret) {
+        _cleanup_json_ struct json_object *a = json_object_new_array();
+        const struct cb_config *config = current_config(c);
+        usec_t mono = now_usec(), real = realtime_usec();
+        size_t n = only ? 1 : c->ops->n_nodes(c->userdata);
+
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const struct cb_node *node = only ? only : c->ops->node(c->userdata, i);
+                struct json_object *o = NULL;
+                int r;
+
+                if (!node)
+                        continue;
+                r = cb_control_node_json(node, config, with_events, mono, real, &o);
+                if (r < 0)
+                        return r;
+                if (json_object_array_add(a, o) < 0) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+        }
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+static int daemon_json(struct cb_control *c, struct json_object **ret) {
+        _cleanup_json_ struct json_object *o = json_object_new_object();
+        const struct cb_config *config = current_config(c);
+        char summary[256] = "";
+
+        if (!o)
+                return -ENOMEM;
+        if (c->ops->summary)
+                c->ops->summary(c->userdata, summary, sizeof summary);
+        if (cb_json_add_string(o, CB_VL_FIELD_VERSION, CB_VERSION) < 0 ||
+            cb_json_add_u64(o, CB_VL_FIELD_PID, (uint64_t) getpid()) < 0 ||
+            cb_json_add_string(o, CB_VL_FIELD_SUMMARY, summary) < 0 ||
+            cb_json_add_string(o, CB_VL_FIELD_CONFIG_PATH, config ? config->path : NULL) < 0 ||
+            cb_json_add_string(o, CB_VL_FIELD_BOOT_DIRECTORY, config ? config->boot_directory : NULL) < 0 ||
+            cb_json_add_string(o, CB_VL_FIELD_SOCKET_PATH, c->socket_path) < 0 ||
+            cb_json_add_u64(o, CB_VL_FIELD_STARTED_USEC, c->started_realtime) < 0 ||
+            cb_json_add_u64(o, CB_VL_FIELD_UPTIME_USEC, now_usec() - c->started_monotonic) < 0 ||
+            cb_json_add_u64(o, CB_VL_FIELD_N_CLIENTS, c->n_clients) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* ---- methods ---- */
+
+static const char *const params_none[] = { NULL };
+static const char *const params_name[] = { CB_VL_FIELD_NAME, NULL };
+static const char *const params_interface[] = { CB_VL_FIELD_INTERFACE, NULL };
+
+static int method_get_status(struct call *call, struct json_object *params) {
+        struct cb_control *c = call->client->control;
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+        struct json_object *daemon = NULL, *nodes = NULL;
+        struct cb_node *node = NULL;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = param_node(call, params, false, &node);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        r = daemon_json(c, &daemon);
+        if (r < 0)
+                return r;
+        r = cb_json_add(p, CB_VL_FIELD_DAEMON, daemon);
+        if (r < 0)
+                return r;
+        /* the history only for one node: every node's 32 events would make the table's reply large for nothing */
+        r = nodes_json(c, node, node != NULL, &nodes);
+        if (r < 0)
+                return r;
+        r = cb_json_add(p, CB_VL_FIELD_NODES, nodes);
+        if (r < 0)
+                return r;
+        return reply(call, TAKE_PTR(p));
+}
+
+static int method_watch(struct call *call, struct json_object *params) {
+        struct client *cl = call->client;
+        _cleanup_json_ struct json_object *p = NULL;
+        struct json_object *nodes = NULL;
+        int r;
+
+        if (!call->more)
+                return reply_service_error(call, CB_VL_ERROR_EXPECTED_MORE, NULL, NULL);
+        if (call->oneway)
+                return 0; /* a stream nobody reads */
+        p = json_object_new_object();
+        if (!p)
+                return -ENOMEM;
+        r = nodes_json(cl->control, NULL, false, &nodes);
+        if (r < 0)
+                return r;
+        r = cb_json_add(p, CB_VL_FIELD_NODES, nodes);
+        if (r < 0)
+                return r;
+        r = reply_full(call, NULL, TAKE_PTR(p), true);
+        if (r < 0)
+                return r;
+        cl->watching = true;
+        cl->control->n_watchers++;
+        client_log(LOG_DEBUG, cl, "%s", "watching");
+        return 0;
+}
+
+static int method_retry(struct call *call, struct json_object *params) {
+        struct cb_node *node = NULL;
+        char name[128];
+        int r;
+
+        r = param_node(call, params, true, &node);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        /* the node may log and notify watchers from inside the retry; keep what the reply needs */
+        snprintf(name, sizeof name, "%s", cb_node_name(node));
+        r = cb_node_retry(node);
+        if (r == -EBUSY)
+                return reply_error(call, CB_VL_ERROR_BUSY, name, "%s is booting (state %s); nothing to retry", name,
+                                   cb_node_state_name(cb_node_state(node)));
+        if (r == -EHOSTDOWN)
+                return reply_error(call, CB_VL_ERROR_NODE_OFF, name, "%s is powered off; power it on instead", name);
+        if (r < 0)
+                return reply_error(call, CB_VL_ERROR_BUSY, name, "cannot retry %s: %s", name, strerror(-r));
+        client_log(LOG_INFO, call->client, "boot of %s restarted", name);
+        return reply(call, NULL);
+}
+
+static int method_reload(struct call *call, struct json_object *params) {
+        struct cb_control *c = call->client->control;
+        int r;
+
+        if (!c->ops->reload)
+                return reply_error(call, CB_VL_ERROR_RELOAD_FAILED, NULL, "this daemon cannot reload");
+        client_log(LOG_INFO, call->client, "%s", "reload requested");
+        r = c->ops->reload(c->userdata);
+        if (r < 0)
+                return reply_error(call, CB_VL_ERROR_RELOAD_FAILED, NULL,
+                                   "the configuration has errors (see the daemon's log); the running one is kept");
+        return reply(call, NULL);
+}
+
+static int method_get_info(struct call *call, struct json_object *params) {
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+        struct json_object *ifaces = json_object_new_array();
+
+        if (!p || cb_json_add(p, CB_VL_FIELD_INTERFACES, ifaces) < 0)
+                return -ENOMEM;
+        if (json_object_array_add(ifaces, json_object_new_string(CB_VL_SERVICE_INTERFACE)) < 0 ||
+            json_object_array_add(ifaces, json_object_new_string(CB_VL_INTERFACE)) < 0 ||
+            json_object_array_add(ifaces, json_object_new_string(CB_VL_ERROR_INTERFACE)) < 0 ||
+            cb_json_add_string(p, CB_VL_FIELD_VENDOR, "clusterboot") < 0 ||
+            cb_json_add_string(p, CB_VL_FIELD_PRODUCT, "clusterboot") < 0 ||
+            cb_json_add_string(p, CB_VL_FIELD_VERSION, CB_VERSION) < 0 ||
+            cb_json_add_string(p, CB_VL_FIELD_URL, "man:clusterbootctl(1)") < 0)
+                return -ENOMEM;
+        return reply(call, TAKE_PTR(p));
+}
+
+static int method_get_interface_description(struct call *call, struct json_object *params) {
+        _cleanup_json_ struct json_object *p = NULL;
+        const char *iface = NULL, *text;
+
+        if (cb_json_get_string(params, CB_VL_FIELD_INTERFACE, &iface) <= 0)
+                return reply_invalid_parameter(call, CB_VL_FIELD_INTERFACE);
+        if (strcmp(iface, CB_VL_INTERFACE) == 0)
+                text = cb_control_interface_description;
+        else if (strcmp(iface, CB_VL_ERROR_INTERFACE) == 0)
+                text = cb_control_error_interface_description;
+        else
+                return reply_service_error(call, CB_VL_ERROR_INTERFACE_NOT_FOUND, CB_VL_FIELD_INTERFACE, iface);
+        p = json_object_new_object();
+        if (!p || cb_json_add_string(p, CB_VL_FIELD_DESCRIPTION, text) < 0)
+                return -ENOMEM;
+        return reply(call, TAKE_PTR(p));
+}
+
+struct method {
+        const char *name;
+        bool changing; /* needs root or the control group */
+        const char *const *parameters;
+        int (*run)(struct call *call, struct json_object *params);
+};
+
+static const struct method methods[] = {
+        { CB_VL_METHOD_GET_STATUS, false, params_name, method_get_status },
+        { CB_VL_METHOD_WATCH, false, params_none, method_watch },
+        { CB_VL_METHOD_REBOOT, true, params_name, method_power },
+        { CB_VL_METHOD_POWER_ON, true, params_name, method_power },
+        { CB_VL_METHOD_POWER_OFF, true, params_name, method_power },
+        { CB_VL_METHOD_RETRY, true, params_name, method_retry },
+        { CB_VL_METHOD_RELOAD, true, params_none, method_reload },
+        { CB_VL_METHOD_GET_INFO, false, params_none, method_get_info },
+        { CB_VL_METHOD_GET_INTERFACE_DESCRIPTION, false, params_interface, method_get_interface_description },
+};
+
+int handle_message(struct client *cl, const char *text, size_t size) {
+        _cleanup_json_ struct json_object *m = NULL;
+        struct json_object *params = NULL, *empty = NULL;
+        const char *reason = NULL, *method = NULL;
+        struct call call = { .client = cl };
+        const struct method *meth = NULL;
+        int r;
+
+        r = cb_json_parse_object(text, size, &m, &reason);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return reject_message(cl, reason);
+        if (cb_json_get_string(m, CB_VL_KEY_METHOD, &method) <= 0)
+                return reject_message(cl, "no \"method\" string");
+        if (cb_json_get_object(m, CB_VL_KEY_PARAMETERS, &params) < 0)
+                return reject_message(cl, "\"parameters\" is not an object");
+        if (cb_json_get_bool(m, CB_VL_KEY_MORE, &call.more) < 0 ||
+            cb_json_get_bool(m, CB_VL_KEY_ONEWAY, &call.oneway) < 0)
+                return reject_message(cl, "\"more\" or \"oneway\" is not a boolean");
+        call.method = method;
+        cl->last_active = now_usec();
+
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+                if (strcmp(methods[i].name, method) == 0)
+                        meth = &methods[i];
+        if (!meth)
+                return reply_service_error(&call, CB_VL_ERROR_METHOD_NOT_FOUND, CB_VL_FIELD_METHOD, method);
+
+        if (meth->changing && !client_may_change(cl)) {
+                client_log(LOG_NOTICE, cl, "%s refused: not root and not in the group " CB_VL_CONTROL_GROUP, method);
+                return reply_error(&call, CB_VL_ERROR_PERMISSION_DENIED, NULL,
+                                   "%s needs root or membership in the group '" CB_VL_CONTROL_GROUP "'",
+                                   method + strlen(CB_VL_INTERFACE) + 1);
+        }
+
+        if (!params) {
+                params = empty = json_object_new_object();
+                if (!params)
+                        return -ENOMEM;
+        }
+        r = check_parameters(&call, params, meth->parameters);
+        if (r >= 0)
+                r = meth->run(&call, params);
+        else if (r == -EINVAL)
+                r = 0; /* answered */
+        json_object_put(empty);
+        return r;
+}
