@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * gadget-boards: a board's bulk OUT thread, which reads the endpoint into
+ * the model (sized to what the announced write still lacks), and starting
+ * and stopping it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include <linux/usb/raw_gadget.h>
+
+#include "gadget-boards.h"
+
+static void *bulk_main(void *arg) {
+        struct gboard *g = arg;
+        struct usb_raw_ep_io *io = malloc(sizeof *io + BULK_BUF);
+        int fd, ep;
+
+        if (!io)
+                return NULL;
+        pthread_mutex_lock(&g->lock);
+        fd = g->fd;
+        ep = g->ep_out;
+        for (;;) {
+                size_t len;
+                int r, err;
+
+                while (!g->bulk_stop && g->bulk_hold)
+                        pthread_cond_wait(&g->cond, &g->lock);
+                if (g->bulk_stop)
+                        break;
+                /* Read exactly what the announced write still lacks: the host sends no zero-length
+                 * packet, so a longer read would wait forever for the end of a transfer that is a
+                 * multiple of the packet size. With no write announced, read one packet, so data
+                 * the board did not ask for shows up as a violation. */
+                if (g->emu.write_pending && g->emu.write_len > g->emu.write_got)
+                        len = g->emu.write_len - g->emu.write_got;
+                else
+                        len = g->ep_out_mps;
+                if (len > BULK_BUF)
+                        len = BULK_BUF;
+                pthread_mutex_unlock(&g->lock);
+
+                io->ep = (uint16_t) ep;
+                io->flags = 0;
+                io->length = (uint32_t) len;
+                r = ioctl(fd, USB_RAW_IOCTL_EP_READ, io);
+                err = errno;
+
+                pthread_mutex_lock(&g->lock);
+                if (g->bulk_stop)
+                        break;
+                if (r < 0) {
+                        /* EINTR: a stray kick; ESHUTDOWN: a bus reset flushed the endpoint */
+                        if (err != EINTR)
+                                vlog(g, "bulk read: %s", strerror(err));
+                        if (err != EINTR) {
+                                struct timespec ts = deadline_in(10);
+                                pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+                        }
+                        continue;
+                }
+
+                size_t off = 0;
+                enum emu_verdict v = EMU_ACK;
+                while (off < (size_t) r) {
+                        size_t taken = 0;
+                        v = emu_board_bulk_out(&g->emu, io->data + off, (size_t) r - off, &taken);
+                        off += taken;
+                        if (v != EMU_ACK || taken == 0)
+                                break;
+                }
+                g->bulk_bytes += (uint64_t) r;
+                if (v == EMU_NO_ANSWER) {
+                        /* the board stops taking data: the host's transfer times out */
+                        g->bulk_hold = true;
+                        blog(g, "bulk data no longer taken (fault), %zu of %d bytes kept", off, r);
+                } else if (v == EMU_STALL) {
+                        blog(g, "bulk data refused (%s); halting the endpoint", g->emu.error);
+                        (void) ioctl(fd, USB_RAW_IOCTL_EP_SET_HALT, (unsigned long) ep);
+                }
+                enum emu_bus_action a = emu_board_take_bus_action(&g->emu);
+                pthread_cond_broadcast(&g->cond);
+                if (a != EMU_BUS_NONE) {
+                        snprintf(g->last_event, sizeof g->last_event, "dropped off the bus during bulk data (%s)",
+                                 a == EMU_BUS_DISCONNECT ? "comes back" : "stays away");
+                        blog(g, "%s", g->last_event);
+                        request_disconnect(g);
+                        status_changed();
+                        break;
+                }
+                status_changed();
+                if (g->throttle_kbps) {
+                        unsigned ms = (unsigned) ((uint64_t) r * 1000u / ((uint64_t) g->throttle_kbps * 1024u));
+                        struct timespec ts = deadline_in(ms ? ms : 1);
+                        while (!g->bulk_stop && g->throttle_kbps &&
+                               pthread_cond_timedwait(&g->cond, &g->lock, &ts) == 0)
+                                ;
+                }
+        }
+        pthread_mutex_unlock(&g->lock);
+        free(io);
+        return NULL;
+}
+
+void start_bulk(struct gboard *g) {
+        if (g->bulk_running || g->ep_out < 0)
+                return;
+        g->bulk_stop = false;
+        g->bulk_hold = false;
+        if (pthread_create(&g->bulk, NULL, bulk_main, g) != 0) {
+                blog(g, "cannot start the bulk thread");
+                return;
+        }
+        g->bulk_running = true;
+}
+
+/* Called with the lock held; drops it while waiting. */
+void stop_bulk(struct gboard *g) {
+        if (!g->bulk_running)
+                return;
+        g->bulk_stop = true;
+        pthread_cond_broadcast(&g->cond);
+        pthread_mutex_unlock(&g->lock);
+        for (;;) {
+                struct timespec ts;
+                pthread_kill(g->bulk, SIGUSR1);
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 10 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                if (pthread_timedjoin_np(g->bulk, NULL, &ts) == 0)
+                        break;
+        }
+        pthread_mutex_lock(&g->lock);
+        g->bulk_running = false;
+}
