@@ -80,7 +80,7 @@ struct tb_options {
         bool no_interfaces;           /* do not add usb_interface children ("1-1:1.0") */
         bool no_bind_events;          /* do not send "bind"/"unbind" uevents (a 6.1 kernel sends them) */
         bool echo;                    /* copy child output and harness events to stderr as they come */
-        int bus_time_percent;         /* URBs take this % of a real bus's time (see testbed.c); 0 = 100 */
+        int bus_time_percent;         /* URBs take this % of a real bus's time (see tb-urb.c); 0 = 100 */
         bool no_bus_sharing;          /* boards on one bus (behind hubs) do not share its bandwidth */
 };
 
