@@ -13,7 +13,8 @@ DESTDIR="$work/root" meson install -C "$work/b" >/dev/null
 unit="$work/root/lib/systemd/system/clusterboot.service"
 [ -f "$unit" ] || unit="$work/root/usr/lib/systemd/system/clusterboot.service"
 # verify wants ExecStart= to exist: point it at the binary just built
-sed "s|/usr/sbin/clusterboot|$build/daemon/clusterboot|" "$unit" > "$work/clusterboot.service"
+sed -e "s|/usr/sbin/clusterboot|$build/daemon/clusterboot|" -e "s|/usr/bin/clusterbootctl|$build/ctl/clusterbootctl|" \
+	"$unit" > "$work/clusterboot.service"
 
 status=0
 if systemd-analyze verify --man=no "$work/clusterboot.service"; then
