@@ -362,10 +362,24 @@ static void test_socket_abuse(void) {
  * under the testbed, whose loop keeps running meanwhile, so the emulated hub
  * can switch. Returns its exit status; its stderr is in the test log.
  */
-static int ctl_running(struct cluster *c, const char *const *args) {
+struct ctl_wait {
+        tb_child *child;
+        void (*tick)(void *userdata); /* runs at every turn of the loop meanwhile; may be NULL */
+        void *userdata;
+};
+
+static bool pred_ctl_done(tb_testbed *tb, void *data) {
+        struct ctl_wait *w = data;
+
+        if (w->tick)
+                w->tick(w->userdata);
+        return !tb_child_running(w->child);
+}
+
+static int ctl_running_with(struct cluster *c, const char *const *args, void (*tick)(void *), void *userdata) {
         const char *argv[16];
         size_t k = 0;
-        tb_child *child;
+        struct ctl_wait w = { .tick = tick, .userdata = userdata };
         int st;
 
         argv[k++] = clusterbootctl;
@@ -374,16 +388,21 @@ static int ctl_running(struct cluster *c, const char *const *args) {
         for (size_t i = 0; args[i] && k < 15; i++)
                 argv[k++] = args[i];
         argv[k] = NULL;
-        child = tb_spawn(c->tb, argv, NULL);
-        if (!child)
+        w.child = tb_spawn(c->tb, argv, NULL);
+        if (!w.child)
                 return -1;
-        st = tb_child_wait(child, 60000);
+        (void) tb_run_until(c->tb, pred_ctl_done, &w, 60000);
+        st = tb_child_wait(w.child, 1);
         if (st < 0) {
-                tb_child_kill(child, SIGKILL);
-                (void) tb_child_wait(child, 5000);
+                tb_child_kill(w.child, SIGKILL);
+                (void) tb_child_wait(w.child, 5000);
                 return -1;
         }
         return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int ctl_running(struct cluster *c, const char *const *args) {
+        return ctl_running_with(c, args, NULL, NULL);
 }
 
 static bool pred_unpowered(tb_testbed *tb, void *board) {
@@ -526,6 +545,87 @@ static void test_power_revives(void) {
         cluster_free(&c);
 }
 
+/* The emulated relays of test_power_command: a command writes "on" or "off" into DIR/relay-NODE. */
+struct relays {
+        struct cluster *c;
+        unsigned n;
+};
+
+static void relays_tick(void *userdata) {
+        struct relays *r = userdata;
+
+        for (unsigned i = 0; i < r->n; i++) {
+                char path[256], *text = NULL;
+
+                snprintf(path, sizeof path, "%s/relay-node%u", r->c->dir, i + 1);
+                if (!g_file_get_contents(path, &text, NULL, NULL))
+                        continue;
+                if (!*text) { /* created, not written yet: the shell's echo comes next */
+                        g_free(text);
+                        continue;
+                }
+                unlink(path);
+                tb_power(tb_board_at(r->c->tb, i), g_str_has_prefix(text, "on"));
+                g_free(text);
+        }
+}
+
+static bool pred_relays(tb_testbed *tb, void *data) {
+        relays_tick(data);
+        return false;
+}
+
+/*
+ * Power=command in the real daemon: the commands run (no shell but the one
+ * they name, %n expanded), the emulated relay they drive switches the board,
+ * reboot brings it back on attempt 1; a command that fails makes the call
+ * fail with its exit status and its output, which are in the journal too.
+ */
+static void test_power_command(void) {
+        struct cluster c;
+        struct relays relays = { .c = &c, .n = 2 };
+        char conf[512];
+        size_t mark;
+
+        cluster_init(&c, 2, 8, NULL, "PowerSettleSec=0.2\nPowerOnDelaySec=0.1\n");
+        snprintf(conf, sizeof conf,
+                 "Power=command\nPowerOnCommand=/bin/sh -c 'echo on > %s/relay-%%n'\n"
+                 "PowerOffCommand=/bin/sh -c 'echo off > %s/relay-%%n'\n",
+                 c.dir, c.dir);
+        cluster_set_node_conf(&c, 1, conf);
+        cluster_set_node_conf(&c, 2, "Power=command\nPowerOnCommand=/bin/true\n"
+                                     "PowerOffCommand=/bin/sh -c 'echo relay busy >&2; exit 3'\n");
+        cluster_start(&c);
+        plug_all(&c);
+        (void) tb_run_until(c.tb, pred_relays, &relays, 500);
+        CHECK(all_up(&c, 60000), "not every node came up");
+
+        mark = tb_log_count(c.tb);
+        const char *reboot1[] = { "reboot", "node1", NULL };
+        CHECK(ctl_running_with(&c, reboot1, relays_tick, &relays) == 0, "reboot node1 failed");
+        CHECK(tb_log_find(c.tb, &(size_t){ mark }, "node1[1-1]: running power-off command") != NULL,
+              "the power-off command was not logged");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) != NULL, "node1 not up after the reboot");
+        struct json_object *st = status_json(&c);
+        CHECK(json_int(json_node(st, "node1"), "attempt") == 1, "node1 on attempt %d after the reboot",
+              json_int(json_node(st, "node1"), "attempt"));
+        json_object_put(st);
+
+        mark = tb_log_count(c.tb);
+        const char *off2[] = { "power", "off", "node2", NULL };
+        CHECK(ctl_running(&c, off2) == 1, "a failing power-off command did not fail the call");
+        CHECK(tb_log_find(c.tb, &(size_t){ mark }, "exit status 3: relay busy") != NULL,
+              "the failure does not carry the command's exit status and output");
+        CHECK(tb_log_find(c.tb, &(size_t){ mark }, "node2[2-1]: power-off command: relay busy") != NULL,
+              "the command's output is not in the daemon's log with the node's name");
+        st = status_json(&c);
+        CHECK(g_strcmp0(json_str(json_node(st, "node2"), "state"), "off") == 0, "node2 is %s",
+              json_str(json_node(st, "node2"), "state"));
+        json_object_put(st);
+        check_boards(&c, 2);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -534,6 +634,7 @@ static const struct {
         { "many", test_many },                   { "plug-during-boot", test_plug_during_boot },
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
         { "power", test_power },                 { "power-revives", test_power_revives },
+        { "power-command", test_power_command },
 };
 
 int main(int argc, char **argv) {
