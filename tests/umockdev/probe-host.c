@@ -80,6 +80,9 @@ struct node {
         char port[64];
         bool booted; /* Done received: its gadget is expected */
         bool up;
+        /* its gadget appeared before the Done's completion was reaped (udev can be quicker) */
+        bool gadget_early;
+        uint16_t gadget_vid, gadget_pid;
         unsigned attempts;
         unsigned files;
         uint64_t bytes;
@@ -327,6 +330,11 @@ static void handle_request(struct dev *d, const uint8_t *buf, int len) {
                 logf_(d->node, "state booted: %u files, %" PRIu64 " bytes", d->node->files, d->node->bytes);
                 d->node->booted = true;
                 d->step = ST_DONE;
+                if (d->node->gadget_early && !d->node->up) {
+                        d->node->up = true;
+                        n_up++;
+                        logf_(d->node, "state up: gadget %04x:%04x", d->node->gadget_vid, d->node->gadget_pid);
+                }
                 return;
         default:
                 logf_(d->node, "warning: protocol error: unknown command %d: answering with an empty write", cmd);
@@ -464,12 +472,19 @@ static void device_added(struct udev_device *u) {
         bool boot = vid == BCM_VID && (pid == 0x2763 || pid == 0x2764 || pid == 0x2711 || pid == 0x2712);
         if (!boot) {
                 /* a gadget on a port whose board said Done: it is up */
-                for (unsigned i = 0; i < n_nodes; i++)
-                        if (strcmp(nodes[i].port, port) == 0 && nodes[i].booted && !nodes[i].up) {
-                                nodes[i].up = true;
-                                n_up++;
-                                logf_(&nodes[i], "state up: gadget %04x:%04x", vid, pid);
+                for (unsigned i = 0; i < n_nodes; i++) {
+                        if (strcmp(nodes[i].port, port) != 0 || nodes[i].up)
+                                continue;
+                        if (!nodes[i].booted) {
+                                nodes[i].gadget_early = true;
+                                nodes[i].gadget_vid = vid;
+                                nodes[i].gadget_pid = pid;
+                                continue;
                         }
+                        nodes[i].up = true;
+                        n_up++;
+                        logf_(&nodes[i], "state up: gadget %04x:%04x", vid, pid);
+                }
                 return;
         }
 
@@ -534,6 +549,7 @@ static void device_added(struct udev_device *u) {
         if (d->rom) {
                 n->attempts++;
                 n->booted = false;
+                n->gadget_early = false;
                 logf_(n, "state rom: %04x:%04x %s %s speed, interface %d, endpoint 0x%02x, attempt %u", vid, pid, devnode,
                       libusb_get_device_speed(libusb_get_device(d->h)) == LIBUSB_SPEED_HIGH ? "high" : "full", d->iface,
                       d->ep_out, n->attempts);
