@@ -345,10 +345,34 @@ int cb_manager_reload(struct cb_manager *m, struct cb_config *config) {
         struct cb_config *old = m->config;
         int r;
 
-        /* nodes are never dropped while they may be booting: new sections add nodes, settings apply from now on */
+        /*
+         * Nodes are never dropped (one may be booting): a new section adds a
+         * node, a renamed one renames its node, a removed one leaves its node
+         * known by its port, as if AutoNodes= had found it. Settings apply
+         * from now on.
+         */
         m->config = config;
         m->env.config = config;
         cb_power_queue_set_spacing(m->power_queue, config->power_on_delay);
+        for (size_t i = 0; i < m->n_slots; i++) {
+                struct cb_node *node = m->slots[i].node;
+                const struct cb_node_config *nc = cb_config_find_node_by_port(config, cb_node_port(node));
+                _cleanup_free_ char *old_name = strdup(cb_node_name(node));
+                const char *name = nc ? nc->name : cb_node_port(node);
+
+                if (!old_name || (streq_ptr(old_name, name) && cb_node_configured(node) == (nc != NULL)))
+                        continue;
+                r = cb_node_set_identity(node, name, nc != NULL);
+                if (r < 0) {
+                        log_error_errno(r, "cannot rename node %s", old_name);
+                        continue;
+                }
+                /* a node kept off stays off under its new name */
+                if (cb_power_state_contains(&m->powered_off, old_name) &&
+                    cb_power_state_set(&m->powered_off, old_name, false) >= 0 &&
+                    cb_power_state_set(&m->powered_off, name, true) >= 0)
+                        (void) cb_power_state_save(config->state_directory, &m->powered_off);
+        }
         for (size_t i = 0; i < config->n_nodes; i++) {
                 struct slot *s = find_slot_by_port(m, config->nodes[i].port);
 

@@ -49,6 +49,19 @@ int cb_node_set_power(struct cb_node *n, struct cb_power *power) {
         }
         cb_power_free(n->power.backend);
         n->power.backend = power;
+        if (!power && n->state == CB_NODE_OFF) {
+                /* nothing could ever power it on again: it stops being kept off */
+                if (n->env->power_requested)
+                        n->env->power_requested(n, false, n->env->userdata);
+                node_fresh_boot(n);
+                if (n->device_present) {
+                        node_log(n, LOG_NOTICE, "its power switch is no longer configured; booting the board on its port");
+                        node_boot_present(n);
+                } else {
+                        node_set_state(n, CB_NODE_ABSENT, NULL,
+                                       "its power switch is no longer configured: no longer kept off");
+                }
+        }
         return 0;
 }
 

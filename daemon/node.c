@@ -601,6 +601,24 @@ struct cb_node *cb_node_free(struct cb_node *n) {
         return NULL;
 }
 
+int cb_node_set_identity(struct cb_node *n, const char *name, bool configured) {
+        char message[256];
+        int r;
+
+        if (streq_ptr(n->name, name) && n->configured == configured)
+                return 0;
+        snprintf(message, sizeof message, "%s: was %s", configured ? "renamed in the configuration" :
+                 "its [Node] section is gone; known by its port from now on", n->name);
+        r = strdup_to(&n->name, name);
+        if (r < 0)
+                return r;
+        n->configured = configured;
+        node_log(n, LOG_NOTICE, "%s", message);
+        record_event(n, message);
+        notify_changed(n);
+        return 0;
+}
+
 const char *cb_node_name(const struct cb_node *n) {
         return n->name;
 }

@@ -99,6 +99,9 @@ int cb_node_power(struct cb_node *node, enum cb_node_power_action action, cb_nod
  */
 void cb_node_power_at_start(struct cb_node *node, bool was_off);
 
+/* A reload renamed the node's section, or removed it (configured false: the node is then known by its port). */
+int cb_node_set_identity(struct cb_node *node, const char *name, bool configured);
+
 const char *cb_node_name(const struct cb_node *node);
 const char *cb_node_port(const struct cb_node *node);
 bool cb_node_configured(const struct cb_node *node);

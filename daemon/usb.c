@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 
@@ -29,6 +30,7 @@ struct cb_usb {
          */
         bool in_events;
         struct cb_usb_device *closing;
+        pthread_t loop_thread;
         struct cb_worker *worker;
         /*
          * Blocking jobs that are not I/O on a board (a hub port's sysfs
@@ -204,8 +206,21 @@ static void on_pollfd_added(int fd, short events, void *userdata) {
         poke_resync(userdata);
 }
 
+/*
+ * libusb stops watching an fd, usually in libusb_close() just before the
+ * device's fd is closed. Its source must go now, while the number still
+ * names that device: dropped later, its epoll_ctl(DEL) would hit whatever
+ * file took the number meanwhile (a new client's socket, say) and silence
+ * it. Only the loop's thread closes devices; from elsewhere, resync.
+ */
 static void on_pollfd_removed(int fd, void *userdata) {
-        poke_resync(userdata);
+        struct cb_usb *u = userdata;
+
+        if (pthread_equal(pthread_self(), u->loop_thread))
+                for (size_t i = 0; i < u->n_fd_sources; i++)
+                        if (u->fd_sources[i] && sd_event_source_get_io_fd(u->fd_sources[i]) == fd)
+                                u->fd_sources[i] = sd_event_source_disable_unref(u->fd_sources[i]);
+        poke_resync(u);
 }
 
 static int on_resync(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -225,6 +240,7 @@ int cb_usb_new(sd_event *event, struct cb_usb **ret) {
                 return -ENOMEM;
         u->event = sd_event_ref(event);
         u->resync_fd = -1;
+        u->loop_thread = pthread_self();
 
         /* presence comes from udev; libusb must not scan or hotplug on its own */
         r = libusb_set_option(NULL, LIBUSB_OPTION_NO_DEVICE_DISCOVERY);

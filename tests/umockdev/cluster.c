@@ -46,7 +46,13 @@ void cluster_set_node_conf(struct cluster *c, unsigned node, const char *lines) 
         c->node_conf[node - 1] = g_strdup(lines);
 }
 
-static void write_conf(struct cluster *c) {
+void cluster_set_node_name(struct cluster *c, unsigned node, const char *name, bool omit) {
+        g_free(c->node_name[node - 1]);
+        c->node_name[node - 1] = g_strdup(name);
+        c->node_omitted[node - 1] = omit;
+}
+
+void cluster_write_conf(struct cluster *c) {
         FILE *f = fopen(c->conf, "we");
 
         if (!f)
@@ -56,8 +62,15 @@ static void write_conf(struct cluster *c) {
                 "ReenumerateTimeoutSec=3\nUpTimeoutSec=5\nRequestTimeoutSec=1\nControlTimeoutSec=0.5\n"
                 "BulkTimeoutSec=2\n%s",
                 c->boot, c->dir, c->daemon_conf);
-        for (unsigned i = 0; i < c->n; i++)
-                fprintf(f, "[Node node%u]\nPort=%u-1\n%s", i + 1, i + 1, c->node_conf[i] ? c->node_conf[i] : "");
+        for (unsigned i = 0; i < c->n; i++) {
+                if (c->node_omitted[i])
+                        continue;
+                if (c->node_name[i])
+                        fprintf(f, "[Node %s]\n", c->node_name[i]);
+                else
+                        fprintf(f, "[Node node%u]\n", i + 1);
+                fprintf(f, "Port=%u-1\n%s", i + 1, c->node_conf[i] ? c->node_conf[i] : "");
+        }
         fclose(f);
 }
 
@@ -70,7 +83,7 @@ void cluster_start(struct cluster *c) {
 
         size_t from = tb_log_count(c->tb);
 
-        write_conf(c);
+        cluster_write_conf(c);
         c->daemon = tb_spawn(c->tb, argv, NULL);
         CHECK(c->daemon != NULL, "cannot start the daemon");
         CHECK(tb_wait_uevent_listener(c->tb, 10000), "the daemon never listened for uevents");
@@ -90,8 +103,10 @@ void cluster_free(struct cluster *c) {
 
         cluster_stop(c);
         g_free(c->daemon_conf);
-        for (size_t i = 0; i < G_N_ELEMENTS(c->node_conf); i++)
+        for (size_t i = 0; i < G_N_ELEMENTS(c->node_conf); i++) {
                 g_free(c->node_conf[i]);
+                g_free(c->node_name[i]);
+        }
         if (failed_now)
                 tb_log_dump(c->tb, stderr);
         tb_free(c->tb);

@@ -38,6 +38,8 @@ struct cluster {
         unsigned scale;
         char *daemon_conf;          /* extra [Daemon] lines */
         char *node_conf[64];        /* extra lines of [Node nodeN] (index N-1), or NULL */
+        char *node_name[64];        /* the section's name instead of nodeN, or NULL */
+        bool node_omitted[64];      /* no section for board N */
 };
 
 /* configs: one per board, or NULL; extra_daemon_conf: more [Daemon] lines, or NULL. */
@@ -45,6 +47,10 @@ void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct em
                   const char *extra_daemon_conf);
 /* More lines for node N's section (1-based); before cluster_start(). */
 void cluster_set_node_conf(struct cluster *c, unsigned node, const char *lines);
+/* Node N's section is called `name` (NULL: nodeN), or left out (omit). */
+void cluster_set_node_name(struct cluster *c, unsigned node, const char *name, bool omit);
+/* Writes the configuration (cluster_start() does it too; for a reload). */
+void cluster_write_conf(struct cluster *c);
 /* Writes the configuration and starts the daemon (again, after cluster_stop()). */
 void cluster_start(struct cluster *c);
 /* Stops the daemon with SIGTERM; it must exit cleanly. */

@@ -626,6 +626,50 @@ static void test_power_command(void) {
         cluster_free(&c);
 }
 
+/*
+ * A reload renames a node whose section was renamed (a node kept off stays
+ * off under its new name) and leaves a node whose section was removed known
+ * by its port; boots in flight are not disturbed.
+ */
+static void test_reload_renames(void) {
+        struct cluster c;
+        struct json_object *st, *n;
+        char state_file[200];
+
+        cluster_init(&c, 3, 8, NULL, "PowerSettleSec=0.2\n");
+        cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
+        snprintf(state_file, sizeof state_file, "%s/state/powered-off", c.dir);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+        const char *off1[] = { "power", "off", "node1", NULL };
+        CHECK(ctl_running(&c, off1) == 0, "power off node1 failed");
+
+        cluster_set_node_name(&c, 1, "head", false);
+        cluster_set_node_name(&c, 2, "worker2", false);
+        cluster_set_node_name(&c, 3, NULL, true);
+        cluster_write_conf(&c);
+        const char *reload[] = { "reload", NULL };
+        CHECK(ctl_running(&c, reload) == 0, "reload failed");
+
+        st = status_json(&c);
+        n = json_node(st, "worker2");
+        CHECK(n && g_strcmp0(json_str(n, "port"), "2-1") == 0 && g_strcmp0(json_str(n, "state"), "up") == 0,
+              "node2 was not renamed worker2 (or is not up)");
+        n = json_node(st, "3-1");
+        CHECK(n && json_object_get_boolean(json_object_object_get(n, "configured")) == false,
+              "node3 is not known by its port, unconfigured, after its section went");
+        n = json_node(st, "head");
+        CHECK(n && g_strcmp0(json_str(n, "state"), "off") == 0, "node1 is not 'head', off");
+        CHECK(json_node(st, "node2") == NULL && json_node(st, "node3") == NULL, "old names still there");
+        json_object_put(st);
+        CHECK(file_has_line(state_file, "head") && !file_has_line(state_file, "node1"),
+              "the state file does not follow the rename");
+        CHECK(tb_log_find(c.tb, NULL, "worker2[2-1]: renamed in the configuration: was node2") != NULL,
+              "the rename is not logged");
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
@@ -634,7 +678,7 @@ static const struct {
         { "many", test_many },                   { "plug-during-boot", test_plug_during_boot },
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
         { "power", test_power },                 { "power-revives", test_power_revives },
-        { "power-command", test_power_command },
+        { "power-command", test_power_command }, { "reload-renames", test_reload_renames },
 };
 
 int main(int argc, char **argv) {

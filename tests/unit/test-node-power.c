@@ -165,6 +165,26 @@ static void test_off_stays_off(void) {
         world_done(&w);
 }
 
+/* A node kept off whose switch is removed from the configuration is no longer kept off: it boots. */
+static void test_switch_removed_while_off(void) {
+        struct world w;
+        struct outcome o = { 0 };
+
+        setup(&w, 1, NULL, NULL);
+        boot_all(&w);
+        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o) == 0);
+        CHECK(run_until(&w, outcome_only, &o) == 0 && o.result == 0);
+        CHECK(persisted.off);
+        /* the board is plugged back by hand, then the reload drops Power= */
+        emu_port_plug(&w.ports[0]);
+        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
+        CHECK(cb_node_set_power(w.nodes[0], NULL) == 0);
+        CHECK(!persisted.off);
+        CHECK(run_until(&w, all_up, NULL) == 0);
+        CHECK(cb_node_attempt(w.nodes[0]) == 1);
+        world_done(&w);
+}
+
 /* What is refused, and how. */
 static void test_refusals(void) {
         struct world w;
@@ -379,6 +399,7 @@ int main(void) {
 
         test_reboot();
         test_off_stays_off();
+        test_switch_removed_while_off();
         test_refusals();
         test_switch_does_not_cut();
         test_switch_fails();
