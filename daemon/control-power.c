@@ -15,10 +15,6 @@ struct pending_power {
         bool oneway;
         const char *method;
         char name[128];
-        /* the node answered while the call was still being made */
-        bool in_call, finished;
-        int result;
-        char *message;
 };
 
 static void pending_free(struct pending_power *p) {
@@ -30,7 +26,6 @@ static void pending_free(struct pending_power *p) {
                 if (p->next)
                         p->next->prev = p->prev;
         }
-        free(p->message);
         free(p);
 }
 
@@ -50,12 +45,6 @@ static void power_done(void *userdata, int result, const char *message) {
         struct client *cl;
         int r;
 
-        if (p->in_call) {
-                p->finished = true;
-                p->result = result;
-                (void) strdup_to(&p->message, message);
-                return;
-        }
         cl = p->control ? find_client(p->control, p->client_id) : NULL;
         if (!cl) {
                 pending_free(p);
@@ -109,15 +98,14 @@ int method_power(struct call *call, struct json_object *params) {
                 .client_id = call->client->id,
                 .oneway = call->oneway,
                 .method = call->method,
-                .in_call = true,
         };
         snprintf(p->name, sizeof p->name, "%s", name);
         if (c->pending)
                 c->pending->prev = p;
         c->pending = p;
 
+        /* the node answers from the loop, never from inside this call */
         r = cb_node_power(node, action, power_done, p);
-        p->in_call = false;
         if (r < 0) {
                 pending_free(p);
                 if (r == -EOPNOTSUPP) {
@@ -141,11 +129,6 @@ int method_power(struct call *call, struct json_object *params) {
                 return reply_error(call, CB_VL_ERROR_POWER_FAILED, name, "%s: %s", name, strerror(-r));
         }
         client_log(LOG_INFO, call->client, "%s of %s requested", call->method + strlen(CB_VL_INTERFACE) + 1, name);
-        if (p->finished) {
-                r = answer_power(call, name, p->result, p->message);
-                pending_free(p);
-                return r;
-        }
         call->client->waiting++;
         return 0;
 }

@@ -357,10 +357,13 @@ int cb_manager_reload(struct cb_manager *m, struct cb_config *config) {
         for (size_t i = 0; i < m->n_slots; i++) {
                 struct cb_node *node = m->slots[i].node;
                 const struct cb_node_config *nc = cb_config_find_node_by_port(config, cb_node_port(node));
-                _cleanup_free_ char *old_name = strdup(cb_node_name(node));
                 const char *name = nc ? nc->name : cb_node_port(node);
+                _cleanup_free_ char *old_name = NULL;
 
-                if (!old_name || (streq_ptr(old_name, name) && cb_node_configured(node) == (nc != NULL)))
+                if (streq_ptr(cb_node_name(node), name) && cb_node_configured(node) == (nc != NULL))
+                        continue;
+                old_name = strdup(cb_node_name(node));
+                if (!old_name)
                         continue;
                 r = cb_node_set_identity(node, name, nc != NULL);
                 if (r < 0) {

@@ -30,7 +30,7 @@ enum power_purpose {
         PURPOSE_REBOOT,   /* user: cycle, then a fresh boot */
         PURPOSE_RECOVER,  /* a failed attempt: cycle, then count the attempt as failed */
         PURPOSE_REVIVE,   /* a board that never came back (attempt already counted): cycle, then wait for it */
-        PURPOSE_START_ON, /* daemon start: switch on in turn, boots go on as usual meanwhile */
+        PURPOSE_ENSURE_ON,/* at daemon start, or `power on` of a node not off: switch on in turn, boots go on meanwhile */
 };
 
 enum power_step {
@@ -57,6 +57,9 @@ struct node_power {
         void *done_userdata;
         char *reason;             /* PURPOSE_RECOVER: the failure the attempt is counted with */
         char *error;              /* a failure on the way that does not stop the cycle (board did not leave) */
+        /* a backend that refused to start a switch: reported from the loop, like any other result */
+        sd_event_source *refusal;
+        int refused;
         /* a user's action that waits for a start-up power-on to finish */
         enum power_purpose next_purpose;
         cb_node_power_done_t next_done;

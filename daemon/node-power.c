@@ -23,7 +23,7 @@ static const char *const purpose_names[] = {
         [PURPOSE_REBOOT] = "reboot",
         [PURPOSE_RECOVER] = "power cycle",
         [PURPOSE_REVIVE] = "power cycle",
-        [PURPOSE_START_ON] = "power on at start",
+        [PURPOSE_ENSURE_ON] = "power on (boot not held)",
 };
 
 static const struct cb_config *config(const struct cb_node *n) {
@@ -35,7 +35,7 @@ bool cb_node_has_power(const struct cb_node *n) {
 }
 
 bool node_power_blocks_boot(const struct cb_node *n) {
-        return n->power.purpose != PURPOSE_NONE && n->power.purpose != PURPOSE_START_ON;
+        return n->power.purpose != PURPOSE_NONE && n->power.purpose != PURPOSE_ENSURE_ON;
 }
 
 bool node_power_should_cycle(const struct cb_node *n) {
@@ -122,7 +122,7 @@ static void switched(void *userdata, int result, const char *message) {
         }
         node_log(n, LOG_INFO, "power switched off (%s)", cb_power_describe(n->power.backend));
         if (!n->device_present) {
-                node_log(n, LOG_INFO, "the board left the bus: its power is off");
+                node_log(n, LOG_INFO, "no board on the bus: its power is off");
                 off_done(n);
                 return;
         }
@@ -142,17 +142,30 @@ static void switched(void *userdata, int result, const char *message) {
         node_arm_timer(n, TIMER_POWER_VERIFY, config(n)->power_off_timeout);
 }
 
+static int on_refusal(sd_event_source *s, void *userdata) {
+        struct cb_node *n = userdata;
+
+        switched(n, n->power.refused, NULL);
+        return 0;
+}
+
+/*
+ * Whatever happens, the result arrives from the loop: a caller of
+ * cb_node_power() never hears back from inside its own call.
+ */
 static void switch_power(struct cb_node *n, bool on) {
-        char why[512];
         int r;
 
         n->power.step = on ? STEP_SWITCHING_ON : STEP_SWITCHING_OFF;
         r = cb_power_set(n->power.backend, on, switched, n);
-        if (r < 0) {
-                snprintf(why, sizeof why, "%s: cannot switch %s: %s", cb_power_describe(n->power.backend),
-                         on ? "on" : "off", strerror(-r));
-                finish(n, r, why);
+        if (r >= 0)
+                return;
+        n->power.refused = r;
+        if (!n->power.refusal && sd_event_add_defer(n->env->event, &n->power.refusal, on_refusal, n) < 0) {
+                switched(n, r, NULL); /* out of memory: better now than never */
+                return;
         }
+        (void) sd_event_source_set_enabled(n->power.refusal, SD_EVENT_ONESHOT);
 }
 
 void node_power_device_removed(struct cb_node *n) {
@@ -192,7 +205,7 @@ static void start(struct cb_node *n, enum power_purpose purpose, cb_node_power_d
         n->power.done = done;
         n->power.done_userdata = userdata;
         n->power.error = xfree(n->power.error);
-        if (purpose == PURPOSE_ON || purpose == PURPOSE_START_ON) {
+        if (purpose == PURPOSE_ON || purpose == PURPOSE_ENSURE_ON) {
                 queue_on(n);
                 return;
         }
@@ -256,10 +269,7 @@ static void state_after(struct cb_node *n, enum power_purpose purpose, int resul
                          node_seconds(config(n)->reenumerate_timeout));
                 node_arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
                 break;
-        case PURPOSE_START_ON:
-                if (result < 0)
-                        node_log(n, LOG_WARNING, "cannot power on at start: %s", message);
-                break;
+        case PURPOSE_ENSURE_ON: /* the boot was never held: nothing to resume; a failure is logged by finish() */
         case PURPOSE_NONE:
                 break;
         }
@@ -303,7 +313,7 @@ static void finish(struct cb_node *n, int result, const char *message) {
 
 /* A user's action: the boot in progress stops unless it is a plain power-on. */
 static void begin(struct cb_node *n, enum power_purpose purpose, cb_node_power_done_t done, void *userdata) {
-        if (purpose != PURPOSE_START_ON)
+        if (purpose != PURPOSE_ENSURE_ON)
                 stop_boot(n);
         switch (purpose) {
         case PURPOSE_OFF:
@@ -359,14 +369,14 @@ int cb_node_power(struct cb_node *n, enum cb_node_power_action action, cb_node_p
 
         /* on a node that is not off, nothing blocks the boot: an already-on switch stays on */
         if (action == CB_NODE_POWER_ON && n->state != CB_NODE_OFF)
-                purpose = PURPOSE_START_ON;
+                purpose = PURPOSE_ENSURE_ON;
         if (!n->power.backend)
                 return -EOPNOTSUPP;
         if (action == CB_NODE_REBOOT && n->state == CB_NODE_OFF && n->power.purpose == PURPOSE_NONE)
                 return -EHOSTDOWN;
         if (n->resetting && n->power.purpose == PURPOSE_NONE)
                 return -EBUSY;
-        if (n->power.purpose == PURPOSE_START_ON && n->power.step == STEP_QUEUED_ON && !n->power.done &&
+        if (n->power.purpose == PURPOSE_ENSURE_ON && n->power.step == STEP_QUEUED_ON && !n->power.done &&
             n->env->power_queue && cb_power_queue_remove(n->env->power_queue, n) > 0) {
                 /* a start-up power-on that has not begun gives way */
                 n->power.purpose = PURPOSE_NONE;
@@ -398,7 +408,7 @@ void cb_node_power_at_start(struct cb_node *n, bool was_off) {
                 start(n, PURPOSE_OFF, NULL, NULL);
                 return;
         }
-        start(n, PURPOSE_START_ON, NULL, NULL);
+        start(n, PURPOSE_ENSURE_ON, NULL, NULL);
 }
 
 void node_power_free(struct cb_node *n) {
@@ -411,6 +421,7 @@ void node_power_free(struct cb_node *n) {
         n->power.backend = cb_power_free(n->power.backend);
         n->power.purpose = n->power.next_purpose = PURPOSE_NONE;
         n->power.done = n->power.next_done = NULL;
+        n->power.refusal = sd_event_source_disable_unref(n->power.refusal);
         free(n->power.reason);
         free(n->power.error);
         if (done)

@@ -51,6 +51,8 @@ static int power_set(void *impl, bool on, cb_power_done_t done, void *userdata) 
 
         if (p->done)
                 return -EBUSY;
+        if (p->settings.refuse < 0)
+                return p->settings.refuse;
         r = sd_event_add_time_relative(p->port->event, &p->pending, CLOCK_MONOTONIC, p->settings.delay, 1,
                                        on_switched, p);
         if (r < 0)

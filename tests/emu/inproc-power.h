@@ -16,6 +16,7 @@ struct emu_power_settings {
         usec_t delay;           /* how long a switch takes */
         bool does_not_cut;      /* "off" succeeds but the board stays on the bus */
         int fail_off, fail_on;  /* negative errno: the switch fails that way */
+        int refuse;             /* negative errno: set() refuses to start, synchronously */
 };
 
 struct emu_power_log {
