@@ -256,6 +256,22 @@ static void test_switch_fails(void) {
         world_done(&w);
 }
 
+/* A backend that refuses to start: the caller still hears from the loop, never from inside its call. */
+static void test_switch_refuses(void) {
+        struct world w;
+        struct emu_power_settings ps = { .delay = 1000, .refuse = -ENODEV };
+        struct outcome o = { 0 };
+
+        setup(&w, 1, &ps, NULL);
+        boot_all(&w);
+        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o) == 0);
+        CHECK(!o.called);
+        CHECK(run_until(&w, outcome_only, &o) == 0);
+        CHECK_MSG(o.result == -ENODEV && strstr(o.message, "cannot switch off"), "%d %s", o.result, o.message);
+        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
+        world_done(&w);
+}
+
 /* Three nodes powered on at once through the queue: their switches close at least the spacing apart. */
 static void test_staggered(void) {
         struct world w;
@@ -403,6 +419,7 @@ int main(void) {
         test_refusals();
         test_switch_does_not_cut();
         test_switch_fails();
+        test_switch_refuses();
         test_staggered();
         test_recovery_revives();
         test_recovery_ladder();
