@@ -9,13 +9,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "command-line.h"
-
-extern char **environ;
 
 /* A command's output is a diagnostic, not a data channel: bound what one run can put in the journal. */
 #define OUTPUT_LINE_MAX 1024
@@ -30,8 +29,12 @@ extern char **environ;
 #define REAP_POLL_INTERVAL (50 * USEC_PER_MSEC)
 #define TIMER_ACCURACY USEC_PER_MSEC
 
-/* Only touched from the loop's thread. */
+/* Only touched from the loop's thread (and by tests, through cb_child_set_polling()). */
 static bool pidfd_unsupported;
+
+void cb_child_set_polling(bool polling) {
+        pidfd_unsupported = polling;
+}
 
 enum child_end {
         CHILD_END_EXIT,    /* the command ended on its own */
@@ -57,8 +60,7 @@ struct cb_child {
         sd_event_source *timer_source; /* the timeout, then the kill grace */
         sd_event_source *defer_source; /* a start failure, reported from the loop */
 
-        enum child_end end;
-        bool term_sent;
+        enum child_end end; /* CHILD_END_TIMEOUT once SIGTERM was sent for the timeout */
         int start_error; /* positive errno: the command could not be started */
 
         char line[OUTPUT_LINE_MAX + 1];
@@ -76,6 +78,18 @@ static void child_signal(struct cb_child *c, int sig) {
         (void) kill(c->pid, sig);
 }
 
+/*
+ * The pid is ours and unreaped, so it names the command as surely as the
+ * pidfd (which only tells the loop when to look), on every kernel.
+ */
+static int child_waitid(struct cb_child *c, siginfo_t *si, int flags) {
+        *si = (siginfo_t){ 0 };
+        while (waitid(P_PID, (id_t) c->pid, si, flags) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return 0;
+}
+
 static void child_close_output(struct cb_child *c);
 
 struct cb_child *cb_child_free(struct cb_child *c) {
@@ -86,8 +100,7 @@ struct cb_child *cb_child_free(struct cb_child *c) {
         if (c->pid > 0) {
                 siginfo_t si;
                 child_signal(c, SIGKILL);
-                while (waitid(P_PID, (id_t) c->pid, &si, WEXITED) < 0 && errno == EINTR)
-                        ;
+                (void) child_waitid(c, &si, WEXITED);
         }
         sd_event_source_disable_unref(c->child_source);
         sd_event_source_disable_unref(c->timer_source);
@@ -102,14 +115,27 @@ struct cb_child *cb_child_free(struct cb_child *c) {
         return NULL;
 }
 
-/* Ends the run and reports it. `message` (may be NULL) is taken over. The caller may be gone after `done`. */
-static void child_finish(struct cb_child *c, int result, char *message) {
-        _cleanup_free_ char *owned = message;
+/*
+ * Ends the run and reports it, with the message `format` (NULL: none; also
+ * NULL should memory run out). The arguments may point into `c`: they are
+ * formatted before it is freed. The caller may be gone after `done`.
+ */
+static void child_finish(struct cb_child *c, int result, const char *format, ...)
+        __attribute__((format(printf, 3, 4)));
+static void child_finish(struct cb_child *c, int result, const char *format, ...) {
+        _cleanup_free_ char *message = NULL;
         cb_child_done_t done = c->done;
         void *userdata = c->userdata;
 
+        if (format) {
+                va_list ap;
+                va_start(ap, format);
+                if (vasprintf(&message, format, ap) < 0)
+                        message = NULL;
+                va_end(ap);
+        }
         cb_child_free(c);
-        done(userdata, result, owned);
+        done(userdata, result, message);
 }
 
 static void output_line(struct cb_child *c) {
@@ -212,9 +238,7 @@ static void signal_text(int sig, char *buf, size_t size) {
 static void child_reaped(struct cb_child *c, const siginfo_t *si, bool status_known) {
         const char *what = c->label;
         const char *sep;
-        char *message = NULL;
-        char sig[32];
-        int result;
+        char sig[32] = "";
         double elapsed = seconds(now_usec() - c->started);
 
         /*
@@ -236,51 +260,22 @@ static void child_reaped(struct cb_child *c, const siginfo_t *si, bool status_kn
                 cb_log(LOG_INFO, 0, &c->log_node, "%s was killed by signal %s after %.2fs", what, sig, elapsed);
         }
 
-        if (c->end == CHILD_END_CANCEL) {
-                result = -ECANCELED;
-                if (asprintf(&message, "%s '%s' was cancelled", what, c->display) < 0)
-                        message = NULL;
-        } else if (c->end == CHILD_END_TIMEOUT) {
-                result = -ETIMEDOUT;
-                if (asprintf(&message, "%s '%s' did not finish within %.1fs; killed", what, c->display,
-                             seconds(c->timeout)) < 0)
-                        message = NULL;
-        } else if (!status_known) {
-                result = -EIO;
-                if (asprintf(&message, "%s '%s' ended with an unknown exit status%s%s", what, c->display, sep,
-                             c->last_line) < 0)
-                        message = NULL;
-        } else if (si->si_code == CLD_EXITED && si->si_status == 0) {
-                result = 0;
-        } else if (si->si_code == CLD_EXITED) {
-                result = -EIO;
-                if (asprintf(&message, "%s '%s' failed with exit status %d%s%s", what, c->display, si->si_status,
-                             sep, c->last_line) < 0)
-                        message = NULL;
-        } else {
-                result = -EIO;
-                signal_text(si->si_status, sig, sizeof sig);
-                if (asprintf(&message, "%s '%s' was killed by signal %s%s%s", what, c->display, sig, sep,
-                             c->last_line) < 0)
-                        message = NULL;
-        }
-        child_finish(c, result, message);
-}
-
-static int child_waitid(struct cb_child *c, siginfo_t *si, int flags) {
-        int r;
-
-        *si = (siginfo_t){ 0 };
-        do {
-                if (c->pidfd >= 0) {
-                        r = waitid(P_PIDFD, (id_t) c->pidfd, si, flags);
-                        /* Linux 5.3 has pidfd_open() but not P_PIDFD; the pid is as good, being ours and unreaped. */
-                        if (r < 0 && errno == EINVAL)
-                                r = waitid(P_PID, (id_t) c->pid, si, flags);
-                } else
-                        r = waitid(P_PID, (id_t) c->pid, si, flags);
-        } while (r < 0 && errno == EINTR);
-        return r < 0 ? -errno : 0;
+        if (c->end == CHILD_END_CANCEL)
+                child_finish(c, -ECANCELED, "%s '%s' was cancelled", what, c->display);
+        else if (c->end == CHILD_END_TIMEOUT)
+                child_finish(c, -ETIMEDOUT, "%s '%s' did not finish within %.1fs; killed", what, c->display,
+                             seconds(c->timeout));
+        else if (!status_known)
+                child_finish(c, -EIO, "%s '%s' ended with an unknown exit status%s%s", what, c->display, sep,
+                             c->last_line);
+        else if (si->si_code == CLD_EXITED && si->si_status == 0)
+                child_finish(c, 0, NULL);
+        else if (si->si_code == CLD_EXITED)
+                child_finish(c, -EIO, "%s '%s' failed with exit status %d%s%s", what, c->display, si->si_status,
+                             sep, c->last_line);
+        else
+                child_finish(c, -EIO, "%s '%s' was killed by signal %s%s%s", what, c->display, sig, sep,
+                             c->last_line);
 }
 
 /* Reaps the command if it has exited; returns true if it has. */
@@ -322,11 +317,11 @@ static int on_child_poll(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct cb_child *c = userdata;
 
-        if (!c->term_sent) {
+        /* A cancel disables this timer: `end` is still CHILD_END_EXIT the first time. */
+        if (c->end != CHILD_END_TIMEOUT) {
                 cb_log(LOG_WARNING, 0, &c->log_node, "%s did not finish within %.1fs, stopping it", c->label,
                        seconds(c->timeout));
                 c->end = CHILD_END_TIMEOUT;
-                c->term_sent = true;
                 child_signal(c, SIGTERM);
                 (void) sd_event_source_set_time(s, usec + c->kill_grace);
                 (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -340,17 +335,12 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_start_failed(sd_event_source *s, void *userdata) {
         struct cb_child *c = userdata;
-        char *message;
 
-        if (c->end == CHILD_END_CANCEL) {
-                if (asprintf(&message, "%s '%s' was cancelled", c->label, c->display) < 0)
-                        message = NULL;
-                child_finish(c, -ECANCELED, message);
-                return 0;
-        }
-        if (asprintf(&message, "cannot run %s '%s': %s", c->label, c->display, strerror(c->start_error)) < 0)
-                message = NULL;
-        child_finish(c, -c->start_error, message);
+        if (c->end == CHILD_END_CANCEL)
+                child_finish(c, -ECANCELED, "%s '%s' was cancelled", c->label, c->display);
+        else
+                child_finish(c, -c->start_error, "cannot run %s '%s': %s", c->label, c->display,
+                             strerror(c->start_error));
         return 0;
 }
 
@@ -485,23 +475,6 @@ static int child_watch(struct cb_child *c, sd_event *event) {
         return 0;
 }
 
-/* The command as shown in messages; with the program found, so that they say which one ran. */
-static int format_display(char *const *argv, const char *path, char **ret) {
-        _cleanup_free_ char **shown = NULL;
-        size_t n = 0;
-
-        if (!path)
-                return cb_command_format(argv, ret);
-        while (argv[n])
-                n++;
-        shown = malloc((n + 1) * sizeof *shown);
-        if (!shown)
-                return -ENOMEM;
-        memcpy(shown, argv, (n + 1) * sizeof *shown);
-        shown[0] = (char *) path;
-        return cb_command_format(shown, ret);
-}
-
 int cb_child_start(sd_event *event, const struct cb_child_settings *s, cb_child_done_t done, void *userdata,
                    struct cb_child **ret) {
         _cleanup_(cb_child_freep) struct cb_child *c = NULL;
@@ -529,7 +502,8 @@ int cb_child_start(sd_event *event, const struct cb_child_settings *s, cb_child_
                 return r;
         if (r < 0)
                 c->start_error = -r;
-        r = format_display(s->argv, path, &c->display);
+        /* With the program found, so that messages say which one ran. */
+        r = cb_command_format(path ? path : s->argv[0], s->argv, &c->display);
         if (r < 0)
                 return r;
 

@@ -68,3 +68,11 @@ struct cb_child *cb_child_free(struct cb_child *c);
 static inline void cb_child_freep(struct cb_child **c) {
         cb_child_free(*c);
 }
+
+/*
+ * Children started from now on are reaped by polling, as where pidfd_open()
+ * is missing (valgrind 3.19, seccomp filters, kernels before 5.3), or with a
+ * pidfd again (false; found missing, polling comes back). For tests, so that
+ * both ways run everywhere.
+ */
+void cb_child_set_polling(bool polling);

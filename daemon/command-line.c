@@ -192,25 +192,26 @@ int cb_command_prepare(const char *text, const char *node, const char *port, cha
         return 0;
 }
 
-int cb_command_format(char *const *argv, char **ret) {
+int cb_command_format(const char *program, char *const *argv, char **ret) {
         size_t size = 1;
         char *s, *o;
 
         for (char *const *w = argv; *w; w++)
-                size += 3 + 4 * strlen(*w); /* space, quotes, and ' becoming '\'' */
+                size += 3 + 4 * strlen(w == argv ? program : *w); /* space, quotes, and ' becoming '\'' */
         s = o = malloc(size);
         if (!s)
                 return -ENOMEM;
         for (char *const *w = argv; *w; w++) {
-                bool quote = **w == '\0' || strpbrk(*w, " \t\n\r\v\f'\"\\");
+                const char *word = w == argv ? program : *w;
+                bool quote = *word == '\0' || strpbrk(word, " \t\n\r\v\f'\"\\");
                 if (w != argv)
                         *o++ = ' ';
                 if (!quote) {
-                        o = stpcpy(o, *w);
+                        o = stpcpy(o, word);
                         continue;
                 }
                 *o++ = '\'';
-                for (const char *c = *w; *c; c++)
+                for (const char *c = word; *c; c++)
                         if (*c == '\'')
                                 o = stpcpy(o, "'\\''");
                         else

@@ -54,8 +54,11 @@ int cb_command_split(const char *text, char ***ret_argv, const char **error);
 /* Splits `text` and expands %n to `node`, %p to `port` and %% in every word; -EINVAL if it does not parse. */
 int cb_command_prepare(const char *text, const char *node, const char *port, char ***ret_argv);
 
-/* The argv quoted so that a reader (and cb_command_split(), but for '%') sees the words it was run with. */
-int cb_command_format(char *const *argv, char **ret);
+/*
+ * The argv, with `program` shown for argv[0], quoted so that a reader (and
+ * cb_command_split(), but for '%') sees the words it was run with.
+ */
+int cb_command_format(const char *program, char *const *argv, char **ret);
 
 /*
  * Finds the program `name` (argv[0]): an absolute path is checked, a bare

@@ -11,7 +11,8 @@
 #include "cb-build-config.h"
 #include "log.h"
 #include "portpath.h"
-#include "power-command.h"
+#include "command-line.h"
+#include "power-command.h" /* CB_POWER_COMMAND_TIMEOUT_DEFAULT */
 
 /*
  * Semantics worth knowing when writing a configuration file:
@@ -328,7 +329,7 @@ int cb_config_new_default(struct cb_config **ret) {
                 .power_settle = 2 * USEC_PER_SEC,
                 .power_on_delay = 1 * USEC_PER_SEC,
                 .power_off_timeout = 5 * USEC_PER_SEC,
-                .power_command_timeout = 30 * USEC_PER_SEC,
+                .power_command_timeout = CB_POWER_COMMAND_TIMEOUT_DEFAULT,
                 .hub_power_method = CB_HUB_POWER_AUTO,
         };
         config->boot_directory = strdup(CB_DEFAULT_BOOT_DIRECTORY);

@@ -10,8 +10,6 @@
 #include "child-process.h"
 #include "log.h"
 
-extern char **environ;
-
 static const char *const power_word[] = { [false] = "off", [true] = "on" };
 static const char *const command_label[] = { [false] = "power-off command", [true] = "power-on command" };
 
@@ -20,6 +18,7 @@ struct power_command {
         char *node_name;
         char *port;
         char **argv[2]; /* indexed by `on`; specifiers expanded */
+        char **env[2];  /* indexed by `on`: the daemon's environment and the CLUSTERBOOT_* variables */
         usec_t timeout;
         usec_t kill_grace;
         struct cb_child *child; /* the call in flight, or NULL */
@@ -42,7 +41,7 @@ static int env_set(char **slot, const char *name, const char *value) {
         return 0;
 }
 
-static int build_environment(const struct power_command *pc, bool on, char ***ret) {
+static int build_environment(const char *node_name, const char *port, bool on, char ***ret) {
         _cleanup_(cb_strv_freep) char **env = NULL;
         size_t n = 0, k = 0;
 
@@ -59,8 +58,7 @@ static int build_environment(const struct power_command *pc, bool on, char ***re
                         return -ENOMEM;
                 k++;
         }
-        if (env_set(&env[k++], "CLUSTERBOOT_NODE", pc->node_name) < 0 ||
-            env_set(&env[k++], "CLUSTERBOOT_PORT", pc->port) < 0 ||
+        if (env_set(&env[k++], "CLUSTERBOOT_NODE", node_name) < 0 || env_set(&env[k++], "CLUSTERBOOT_PORT", port) < 0 ||
             env_set(&env[k++], "CLUSTERBOOT_POWER", power_word[on]) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(env);
@@ -85,7 +83,6 @@ static int command_set(void *impl, bool on, cb_power_done_t done, void *userdata
         struct power_command *pc = impl;
         /* Its strings are the backend's, which outlives the child. */
         const struct cb_log_node node = { .name = pc->node_name, .port = pc->port };
-        _cleanup_(cb_strv_freep) char **env = NULL;
         int r;
 
         if (!done)
@@ -93,13 +90,10 @@ static int command_set(void *impl, bool on, cb_power_done_t done, void *userdata
         if (pc->child)
                 return -EBUSY;
 
-        r = build_environment(pc, on, &env);
-        if (r < 0)
-                return r;
         r = cb_child_start(pc->event,
                            &(const struct cb_child_settings){
                                    .argv = pc->argv[on],
-                                   .env = env,
+                                   .env = pc->env[on],
                                    .log_node = &node,
                                    .label = command_label[on],
                                    .timeout = pc->timeout,
@@ -126,8 +120,10 @@ static void command_free(void *impl) {
         if (!pc)
                 return;
         pc->child = cb_child_free(pc->child);
-        cb_strv_free(pc->argv[false]);
-        cb_strv_free(pc->argv[true]);
+        for (int on = false; on <= true; on++) {
+                cb_strv_free(pc->argv[on]);
+                cb_strv_free(pc->env[on]);
+        }
         free(pc->node_name);
         free(pc->port);
         sd_event_unref(pc->event);
@@ -165,12 +161,15 @@ int cb_power_command_new(sd_event *event, const struct cb_power_command_settings
         pc->kill_grace = s->kill_grace > 0 ? s->kill_grace : CB_POWER_COMMAND_KILL_GRACE_DEFAULT;
         if (strdup_to(&pc->node_name, s->node_name) < 0 || strdup_to(&pc->port, s->port) < 0)
                 return -ENOMEM;
-        r = cb_command_prepare(s->on_command, s->node_name, s->port, &pc->argv[true]);
-        if (r < 0)
-                return r;
-        r = cb_command_prepare(s->off_command, s->node_name, s->port, &pc->argv[false]);
-        if (r < 0)
-                return r;
+        /* Both once here: the words and the environment are the same on every run. */
+        for (int on = false; on <= true; on++) {
+                r = cb_command_prepare(on ? s->on_command : s->off_command, s->node_name, s->port, &pc->argv[on]);
+                if (r < 0)
+                        return r;
+                r = build_environment(s->node_name, s->port, on, &pc->env[on]);
+                if (r < 0)
+                        return r;
+        }
 
         p = malloc(sizeof *p);
         if (!p)

@@ -9,14 +9,15 @@
  *
  * Running (child-process.h): the program runs in its own process group,
  * its output is logged to the journal with the node's fields, and it gets
- * the daemon's environment plus CLUSTERBOOT_NODE=, CLUSTERBOOT_PORT= and
- * CLUSTERBOOT_POWER=on|off. Exit status 0 is success. After the timeout the
- * group gets SIGTERM, then SIGKILL once the kill grace has passed.
+ * the daemon's environment (as it was when the backend was created) plus
+ * CLUSTERBOOT_NODE=, CLUSTERBOOT_PORT= and CLUSTERBOOT_POWER=on|off. Exit
+ * status 0 is success. After the timeout the group gets SIGTERM, then
+ * SIGKILL once the kill grace has passed.
  */
 
 #include <systemd/sd-event.h>
 
-#include "command-line.h" /* cb_command_split(), for checking the configuration */
+#include "command-line.h"
 #include "power.h"
 #include "util.h"
 
