@@ -7,8 +7,6 @@
 #include "portpath.h"
 #include "usb.h"
 
-#define SYSFS_USB_DEVICES "/sys/bus/usb/devices"
-
 enum op_kind {
         OP_OPEN,
         OP_CONTROL,
@@ -28,12 +26,11 @@ struct link_op {
         int fd;          /* OP_SYSFS: the disable file, opened and closed on the loop */
         char value[2];   /* OP_SYSFS: "1\n" or "0\n" */
         uint8_t *in_buf; /* OP_CONTROL IN: the caller's buffer, filled only if the op was not given up */
-        uint16_t length;
+        uint16_t length; /* OP_OPEN: of the device descriptor */
         uint8_t data[];  /* OP_CONTROL: bounce buffer, so a late completion never writes to the caller */
 };
 
 struct hub_link {
-        sd_event *event;
         struct cb_usb *usb;
         char hub[32];
         struct cb_usb_device *device;
@@ -80,18 +77,27 @@ static void op_abandon(struct hub_link *l) {
         l->op = NULL;
 }
 
-static int read_sysfs_unsigned(const char *path, unsigned *ret) {
+/* Reads up to `size` bytes of the attribute of the USB device `hub` in sysfs; returns how many. */
+static ssize_t read_sysfs(const char *hub, const char *attribute, void *buf, size_t size) {
         _cleanup_close_ int fd = -1;
-        char buf[32];
+        char path[128];
         ssize_t n;
-        char *end;
 
+        snprintf(path, sizeof path, CB_SYSFS_USB_DEVICES "/%s/%s", hub, attribute);
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        n = read(fd, buf, sizeof buf - 1);
+        n = read(fd, buf, size);
+        return n < 0 ? -errno : n;
+}
+
+static int read_sysfs_unsigned(const char *hub, const char *attribute, unsigned *ret) {
+        char buf[32];
+        ssize_t n = read_sysfs(hub, attribute, buf, sizeof buf - 1);
+        char *end;
+
         if (n < 0)
-                return -errno;
+                return (int) n;
         buf[n] = '\0';
         errno = 0;
         unsigned long v = strtoul(buf, &end, 10);
@@ -103,16 +109,13 @@ static int read_sysfs_unsigned(const char *path, unsigned *ret) {
 
 /* /dev/bus/usb/BBB/DDD of the hub named `hub` in sysfs. */
 static int hub_devnode(const char *hub, char *buf, size_t size) {
-        char path[128];
         unsigned busnum, devnum;
         int r;
 
-        snprintf(path, sizeof path, SYSFS_USB_DEVICES "/%s/busnum", hub);
-        r = read_sysfs_unsigned(path, &busnum);
+        r = read_sysfs_unsigned(hub, "busnum", &busnum);
         if (r < 0)
                 return r;
-        snprintf(path, sizeof path, SYSFS_USB_DEVICES "/%s/devnum", hub);
-        r = read_sysfs_unsigned(path, &devnum);
+        r = read_sysfs_unsigned(hub, "devnum", &devnum);
         if (r < 0)
                 return r;
         snprintf(buf, size, "/dev/bus/usb/%03u/%03u", busnum, devnum);
@@ -129,16 +132,18 @@ static void on_open_done(void *userdata, int result, struct cb_usb_device *devic
                 return;
         }
         l->device = device;
-        op_complete(op, 0, 0);
+        op_complete(op, 0, op->length);
 }
 
-static int link_open(void *impl, const char *hub, cb_transfer_done_t done, void *userdata) {
+static int link_open(void *impl, const char *hub, uint8_t *device_descriptor, cb_transfer_done_t done,
+                     void *userdata) {
         struct hub_link *l = impl;
         char devnode[64];
         struct link_op *op;
+        ssize_t n;
         int r;
 
-        if (!hub || !done)
+        if (!hub || !device_descriptor || !done)
                 return -EINVAL;
         if (l->device || l->op || l->cancelled_done)
                 return -EBUSY;
@@ -146,13 +151,21 @@ static int link_open(void *impl, const char *hub, cb_transfer_done_t done, void 
                 return -EINVAL;
         r = hub_devnode(hub, devnode, sizeof devnode);
         if (r < 0) {
-                log_debug("hub %s: no device node found through " SYSFS_USB_DEVICES "/%s: %s", hub, hub,
+                log_debug("hub %s: no device node found through " CB_SYSFS_USB_DEVICES "/%s: %s", hub, hub,
                           strerror(-r));
+                return -ENODEV;
+        }
+        /* the kernel's copy (hotplug.c reads it too): asking the hub would be one more request per switch */
+        n = read_sysfs(hub, "descriptors", device_descriptor, CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE);
+        if (n < 0) {
+                log_debug("hub %s: no device descriptor in " CB_SYSFS_USB_DEVICES "/%s: %s", hub, hub,
+                          strerror((int) -n));
                 return -ENODEV;
         }
         op = op_new(l, OP_OPEN, 0, done, userdata);
         if (!op)
                 return -ENOMEM;
+        op->length = (uint16_t) n;
         r = cb_usb_open(l->usb, devnode, on_open_done, op);
         if (r < 0) {
                 free(op);
@@ -225,7 +238,7 @@ static void sysfs_job_done(void *data, int result) {
 static int link_set_port_disabled(void *impl, unsigned port, bool disabled, cb_transfer_done_t done,
                                   void *userdata) {
         struct hub_link *l = impl;
-        char relative[96], path[160];
+        char path[160];
         struct link_op *op;
         int fd, r;
 
@@ -235,10 +248,9 @@ static int link_set_port_disabled(void *impl, unsigned port, bool disabled, cb_t
                 return -ENOTCONN;
         if (l->op || l->cancelled_done)
                 return -EBUSY;
-        r = cb_port_disable_path(l->hub, port, relative, sizeof relative);
+        r = cb_port_disable_path(l->hub, port, path, sizeof path);
         if (r < 0)
                 return r;
-        snprintf(path, sizeof path, SYSFS_USB_DEVICES "/%s", relative);
         /* opening a sysfs attribute does not wait; the write does */
         fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
@@ -306,7 +318,6 @@ static void link_free(void *impl) {
                 return;
         link_close(l);
         sd_event_source_disable_unref(l->cancelled_source);
-        sd_event_unref(l->event);
         free(l);
 }
 
@@ -319,7 +330,8 @@ static const struct cb_hub_link_ops hub_link_usb_ops = {
         .free = link_free,
 };
 
-int cb_hub_link_usb_new(sd_event *event, struct cb_usb *usb, struct cb_hub_link *ret) {
+/* A link for hubs reached through `usb`, which must outlive it. */
+static int hub_link_usb_new(sd_event *event, struct cb_usb *usb, struct cb_hub_link *ret) {
         struct hub_link *l;
         int r;
 
@@ -328,7 +340,6 @@ int cb_hub_link_usb_new(sd_event *event, struct cb_usb *usb, struct cb_hub_link 
         l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
-        l->event = sd_event_ref(event);
         l->usb = usb;
         r = sd_event_add_defer(event, &l->cancelled_source, on_cancelled, l);
         if (r < 0) {
@@ -345,7 +356,7 @@ int cb_power_usb_hub_new(sd_event *event, struct cb_usb *usb, const struct cb_po
         struct cb_hub_link link;
         int r;
 
-        r = cb_hub_link_usb_new(event, usb, &link);
+        r = hub_link_usb_new(event, usb, &link);
         if (r < 0)
                 return r;
         return cb_power_hub_new(event, s, link, ret); /* takes the link, also on failure */

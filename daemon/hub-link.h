@@ -28,12 +28,18 @@
 #include "transport.h"
 #include "util.h"
 
+#define CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE 18
+
 struct cb_hub_link_ops {
         /*
          * Finds and opens the hub by its sysfs name ("1-1", "usb2"). -ENODEV
          * (synchronously or through `done`) when there is no such device.
+         * Its device descriptor comes with it, from the kernel's copy (no
+         * request to the hub): up to CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE bytes
+         * in `device_descriptor` once `done` reports 0, actual = how many.
          */
-        int (*open)(void *impl, const char *hub, cb_transfer_done_t done, void *userdata);
+        int (*open)(void *impl, const char *hub, uint8_t *device_descriptor, cb_transfer_done_t done,
+                    void *userdata);
         /*
          * Control transfer on the opened hub's endpoint 0: IN when
          * request_type & 0x80 (`buf` receives up to `length` bytes), else OUT

@@ -63,14 +63,14 @@ int cb_port_disable_path(const char *hub, unsigned port, char *buf, size_t size)
         if (!hub || !buf || port < 1 || port > PORT_NUMBER_MAX)
                 return -EINVAL;
         if (strncmp(hub, "usb", 3) == 0) {
-                const char *bus = hub + 3;
-                if (!port_number(bus) || *port_number(bus) != '\0')
+                const char *bus = hub + 3, *end = port_number(bus);
+                if (!end || *end != '\0')
                         return -EINVAL;
-                n = snprintf(buf, size, "%s-0:1.0/%s-port%u/disable", bus, hub, port);
+                n = snprintf(buf, size, CB_SYSFS_USB_DEVICES "/%s-0:1.0/%s-port%u/disable", bus, hub, port);
         } else {
                 if (!cb_port_path_valid(hub))
                         return -EINVAL;
-                n = snprintf(buf, size, "%s:1.0/%s-port%u/disable", hub, hub, port);
+                n = snprintf(buf, size, CB_SYSFS_USB_DEVICES "/%s:1.0/%s-port%u/disable", hub, hub, port);
         }
         if (n < 0 || (size_t) n >= size)
                 return -ENOBUFS;

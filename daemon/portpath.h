@@ -4,6 +4,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Where the kernel lists USB devices by their sysfs names ("1-1.3", "usb2"). */
+#define CB_SYSFS_USB_DEVICES "/sys/bus/usb/devices"
+
 /*
  * A USB port path as the kernel spells a device's place in sysfs:
  * BUS-PORT[.PORT]..., e.g. "1-1.3". Root hubs ("usb1") and interfaces
@@ -22,8 +25,9 @@ bool cb_port_path_valid(const char *path);
 int cb_port_parent(const char *port, char *parent, size_t size, unsigned *port_number);
 
 /*
- * The kernel's `disable` file of port `port` of hub `hub` ("1-1", "usb2"),
- * relative to /sys/bus/usb/devices: "1-1:1.0/1-1-port3/disable",
- * "2-0:1.0/usb2-port1/disable". Returns 0, -EINVAL or -ENOBUFS.
+ * The kernel's `disable` file of port `port` of hub `hub` ("1-1", "usb2"):
+ * CB_SYSFS_USB_DEVICES "/1-1:1.0/1-1-port3/disable",
+ * CB_SYSFS_USB_DEVICES "/2-0:1.0/usb2-port1/disable". Returns 0, -EINVAL or
+ * -ENOBUFS.
  */
 int cb_port_disable_path(const char *hub, unsigned port, char *buf, size_t size);

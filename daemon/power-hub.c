@@ -11,7 +11,6 @@
 #define REQ_CLEAR_FEATURE 1
 #define REQ_SET_FEATURE 3
 #define REQ_GET_DESCRIPTOR 6
-#define RT_DEVICE_IN 0x80 /* standard, device, IN */
 #define RT_HUB_IN 0xa0    /* class, device (the hub), IN */
 #define RT_PORT_OUT 0x23  /* class, other (a port), OUT */
 #define RT_PORT_IN 0xa3   /* class, other (a port), IN */
@@ -31,8 +30,7 @@
 
 enum step {
         STEP_IDLE,
-        STEP_OPEN,
-        STEP_DEVICE_DESCRIPTOR,
+        STEP_OPEN, /* and the hub's device descriptor with it */
         STEP_HUB_DESCRIPTOR,
         STEP_SWITCH_SYSFS,
         STEP_SWITCH_REQUEST,
@@ -41,13 +39,12 @@ enum step {
 };
 
 struct power_hub {
-        sd_event *event;
         struct cb_hub_link link;
         char *node, *port;
         char hub[32];
         char label[48]; /* "hub 1-1", "root hub usb2" */
         unsigned port_number;
-        char disable_path[128]; /* for messages: /sys/bus/usb/devices/... */
+        char disable_path[128]; /* for messages */
         enum cb_hub_power_method method;
         usec_t timeout, slow_timeout;
         char description[64];
@@ -73,18 +70,6 @@ static const char *on_off(bool on) {
         return on ? "on" : "off";
 }
 
-static void hub_log(struct power_hub *h, int priority, int error, const char *format, ...)
-        __attribute__((format(printf, 4, 5)));
-static void hub_log(struct power_hub *h, int priority, int error, const char *format, ...) {
-        char text[600];
-        va_list ap;
-
-        va_start(ap, format);
-        vsnprintf(text, sizeof text, format, ap);
-        va_end(ap);
-        cb_log(priority, error, &h->log, "%s", text);
-}
-
 static void finish(struct power_hub *h, int result, const char *format, ...) __attribute__((format(printf, 3, 4)));
 static void finish(struct power_hub *h, int result, const char *format, ...) {
         h->step = STEP_FINISHING;
@@ -96,7 +81,6 @@ static void finish(struct power_hub *h, int result, const char *format, ...) {
                 vsnprintf(h->message, sizeof h->message, format, ap);
                 va_end(ap);
         }
-        (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
         h->link.ops->close(h->link.impl);
         (void) sd_event_source_set_enabled(h->finish, SD_EVENT_ONESHOT);
 }
@@ -109,9 +93,11 @@ static int on_finish(sd_event_source *s, void *userdata) {
         if (h->step != STEP_FINISHING)
                 return 0;
         if (result < 0)
-                hub_log(h, LOG_DEBUG, 0, "switching %s %s failed: %s", h->description, on_off(h->on), h->message);
+                cb_log(LOG_DEBUG, 0, &h->log, "switching %s %s failed: %s", h->description, on_off(h->on),
+                       h->message);
         else
-                hub_log(h, LOG_INFO, 0, "%s switched %s (%s)", h->description, on_off(h->on), h->method_used);
+                cb_log(LOG_INFO, 0, &h->log, "%s switched %s (%s)", h->description, on_off(h->on),
+                       h->method_used);
         /* the callback may start the next call, or free the backend: nothing of h is used after it */
         memcpy(message, h->message, sizeof message);
         h->step = STEP_IDLE;
@@ -143,8 +129,7 @@ static bool interrupted(struct power_hub *h, const char *what) {
         }
         if (h->timed_out) {
                 finish(h, -ETIMEDOUT, "switching %s %s timed out after %llu ms while %s", h->description,
-                       on_off(h->on),
-                       (unsigned long long) (h->slow_timeout / USEC_PER_MSEC), what);
+                       on_off(h->on), (unsigned long long) (h->slow_timeout / USEC_PER_MSEC), what);
                 return true;
         }
         return false;
@@ -200,18 +185,27 @@ static void start_switch(struct power_hub *h) {
         /* auto */
         if (r != -ENOENT && !h->warned_sysfs_unusable) {
                 h->warned_sysfs_unusable = true;
-                hub_log(h, LOG_WARNING, r,
-                        "cannot write %s, switching with hub requests instead (the kernel may switch the port "
-                        "back on)",
-                        h->disable_path);
+                cb_log(LOG_WARNING, r, &h->log,
+                       "cannot write %s, switching with hub requests instead (the kernel may switch the port "
+                       "back on)",
+                       h->disable_path);
         } else if (r == -ENOENT)
-                hub_log(h, LOG_DEBUG, 0, "no %s, switching with hub requests", h->disable_path);
+                cb_log(LOG_DEBUG, 0, &h->log, "no %s, switching with hub requests", h->disable_path);
         start_request_switch(h);
 }
 
-static void device_descriptor_done(struct power_hub *h, size_t actual) {
-        if (actual < 18 || h->buf[1] != DT_DEVICE) {
-                finish(h, -EIO, "%s answered its device descriptor request with %zu bytes", h->label, actual);
+static void open_failed(struct power_hub *h, int error) {
+        if (error == -ENODEV)
+                finish(h, error, "%s, the parent of port %s, is not there: check the node's Port=", h->label,
+                       h->port);
+        else
+                finish(h, error, "cannot open %s: %s", h->label, strerror(-error));
+}
+
+/* The hub is open, and its device descriptor in buf. */
+static void opened(struct power_hub *h, size_t actual) {
+        if (actual < CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE || h->buf[1] != DT_DEVICE) {
+                finish(h, -EIO, "%s came with %zu bytes of device descriptor", h->label, actual);
                 return;
         }
         if (h->buf[4] != CLASS_HUB) {
@@ -292,8 +286,6 @@ static const char *step_doing(enum step step) {
         switch (step) {
         case STEP_OPEN:
                 return "opening the hub";
-        case STEP_DEVICE_DESCRIPTOR:
-                return "reading the hub's device descriptor";
         case STEP_HUB_DESCRIPTOR:
                 return "reading the hub descriptor";
         case STEP_SWITCH_SYSFS:
@@ -311,19 +303,17 @@ static void on_link_done(void *userdata, int status, size_t actual) {
         struct power_hub *h = userdata;
 
         if (h->step == STEP_IDLE || h->step == STEP_FINISHING) {
-                hub_log(h, LOG_WARNING, 0, "hub link reported an operation while none was in flight");
+                cb_log(LOG_WARNING, 0, &h->log, "hub link reported an operation while none was in flight");
                 return;
         }
+        /* whatever ended, the slow operation it may have been is over */
+        (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
         if (interrupted(h, step_doing(h->step)))
                 return;
         if (status < 0) {
                 switch (h->step) {
                 case STEP_OPEN:
-                        if (status == -ENODEV)
-                                finish(h, status, "%s, the parent of port %s, is not there: check the node's Port=",
-                                       h->label, h->port);
-                        else
-                                finish(h, status, "cannot open %s: %s", h->label, strerror(-status));
+                        open_failed(h, status);
                         return;
                 case STEP_SWITCH_SYSFS:
                         finish(h, status, "writing %s to %s failed: %s", h->on ? "0" : "1", h->disable_path,
@@ -342,25 +332,19 @@ static void on_link_done(void *userdata, int status, size_t actual) {
 
         switch (h->step) {
         case STEP_OPEN:
-                (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
-                start_control(h, STEP_DEVICE_DESCRIPTOR, RT_DEVICE_IN, REQ_GET_DESCRIPTOR, DT_DEVICE << 8, 0, 18);
-                return;
-        case STEP_DEVICE_DESCRIPTOR:
-                device_descriptor_done(h, actual);
+                opened(h, actual);
                 return;
         case STEP_HUB_DESCRIPTOR:
                 hub_descriptor_done(h, actual);
                 return;
         case STEP_SWITCH_SYSFS:
         case STEP_SWITCH_REQUEST:
-                (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
                 start_control(h, STEP_STATUS, RT_PORT_IN, REQ_GET_STATUS, 0, (uint16_t) h->port_number, 4);
                 return;
         case STEP_STATUS:
                 status_done(h, actual);
                 return;
-        default:
-                hub_log(h, LOG_WARNING, 0, "hub link reported an operation while %s", step_doing(h->step));
+        default: /* STEP_IDLE, STEP_FINISHING: returned above */
                 return;
         }
 }
@@ -381,16 +365,13 @@ static int power_hub_set(void *impl, bool on, cb_power_done_t done, void *userda
         h->result = 0;
         h->message[0] = '\0';
         h->step = STEP_OPEN;
-        hub_log(h, LOG_DEBUG, 0, "switching %s %s (HubPowerMethod=%s)", h->description, on_off(on),
-                cb_hub_power_method_name(h->method));
-        r = h->link.ops->open(h->link.impl, h->hub, on_link_done, h);
-        if (r < 0) {
-                if (r == -ENODEV)
-                        finish(h, r, "%s, the parent of port %s, is not there: check the node's Port=", h->label,
-                               h->port);
-                else
-                        finish(h, r, "cannot open %s: %s", h->label, strerror(-r));
-        } else
+        cb_log(LOG_DEBUG, 0, &h->log, "switching %s %s (HubPowerMethod=%s)", h->description, on_off(on),
+               cb_hub_power_method_name(h->method));
+        memset(h->buf, 0, sizeof h->buf);
+        r = h->link.ops->open(h->link.impl, h->hub, h->buf, on_link_done, h);
+        if (r < 0)
+                open_failed(h, r);
+        else
                 arm_watchdog(h);
         return 0;
 }
@@ -427,7 +408,6 @@ static void power_hub_free(void *impl) {
         sd_event_source_disable_unref(h->finish);
         if (h->link.ops)
                 h->link.ops->free(h->link.impl); /* closes it: no done of an operation in flight runs */
-        sd_event_unref(h->event);
         free(h->node);
         free(h->port);
         free(h);
@@ -449,7 +429,6 @@ int cb_power_hub_new(sd_event *event, const struct cb_power_hub_settings *s, str
                      struct cb_power **ret) {
         struct power_hub *h = NULL;
         struct cb_power *p = NULL;
-        char relative[96];
         int r;
 
         if (!event || !s || !s->port || !link.ops || !ret) {
@@ -464,7 +443,6 @@ int cb_power_hub_new(sd_event *event, const struct cb_power_hub_settings *s, str
         }
         h->link = link;
         link.ops = NULL; /* h owns it now */
-        h->event = sd_event_ref(event);
         h->method = s->method;
         h->timeout = s->timeout ? s->timeout : USEC_PER_SEC;
         h->slow_timeout = s->slow_timeout ? s->slow_timeout : MAX(h->timeout, CB_POWER_HUB_SLOW_TIMEOUT);
@@ -478,10 +456,9 @@ int cb_power_hub_new(sd_event *event, const struct cb_power_hub_settings *s, str
                 cb_log(LOG_ERR, 0, &h->log, "usb-hub power: '%s' is not a port path", s->port);
                 goto fail;
         }
-        r = cb_port_disable_path(h->hub, h->port_number, relative, sizeof relative);
+        r = cb_port_disable_path(h->hub, h->port_number, h->disable_path, sizeof h->disable_path);
         if (r < 0)
                 goto fail;
-        snprintf(h->disable_path, sizeof h->disable_path, "/sys/bus/usb/devices/%s", relative);
         snprintf(h->label, sizeof h->label, "%shub %s", strncmp(h->hub, "usb", 3) == 0 ? "root " : "", h->hub);
         snprintf(h->description, sizeof h->description, "usb-hub port %u of %s", h->port_number, h->hub);
 

@@ -8,7 +8,8 @@
  *
  * One switch, all asynchronous:
  *   1. open the hub (per operation: a power-cycled hub is a new device);
- *   2. GET_DESCRIPTOR(DEVICE) (0x80/6): a hub at all, SuperSpeed or not;
+ *   2. its device descriptor, which the link gives with the open (the
+ *      kernel's copy: no request): a hub at all, SuperSpeed or not;
  *   3. GET_DESCRIPTOR(HUB) (0xA0/6, type 0x29, or 0x2A for SuperSpeed):
  *      refuses (-EOPNOTSUPP) ganged or non-switching hubs and a port beyond
  *      bNbrPorts;

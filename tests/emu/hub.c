@@ -57,7 +57,17 @@ static void conclude(struct emu_hub *h, int status, size_t actual, bool answer, 
         }
 }
 
-static int hub_open(void *impl, const char *hub, cb_transfer_done_t done, void *userdata) {
+static size_t device_descriptor(const struct emu_hub *h, uint8_t *d) {
+        const uint8_t desc[18] = {
+                18, 1, 0x00, h->config.superspeed ? 0x03 : 0x02, h->config.not_a_hub ? 0x00 : 0x09, 0,
+                h->config.superspeed ? 3 : 1, h->config.superspeed ? 9 : 64, 0x09, 0x21, 0x17, 0x28, 0x73, 0x04, 1, 2,
+                0, 1,
+        };
+        memcpy(d, desc, sizeof desc);
+        return sizeof desc;
+}
+
+static int hub_open(void *impl, const char *hub, uint8_t *descriptor, cb_transfer_done_t done, void *userdata) {
         struct emu_hub *h = impl;
         struct emu_hub_op op = { .kind = EMU_HUB_OP_OPEN };
         int r;
@@ -73,7 +83,7 @@ static int hub_open(void *impl, const char *hub, cb_transfer_done_t done, void *
                 return r;
         h->opens++;
         h->open = true;
-        conclude(h, 0, 0, !h->config.open_no_answer, USEC_INFINITY);
+        conclude(h, 0, device_descriptor(h, descriptor), !h->config.open_no_answer, USEC_INFINITY);
         return 0;
 }
 
@@ -87,16 +97,6 @@ static void set_power(struct emu_hub *h, unsigned port, bool on) {
                         h->port_power[i] = on;
         else
                 h->port_power[port] = on;
-}
-
-static size_t device_descriptor(const struct emu_hub *h, uint8_t *d) {
-        const uint8_t desc[18] = {
-                18, 1, 0x00, h->config.superspeed ? 0x03 : 0x02, h->config.not_a_hub ? 0x00 : 0x09, 0,
-                h->config.superspeed ? 3 : 1, h->config.superspeed ? 9 : 64, 0x09, 0x21, 0x17, 0x28, 0x73, 0x04, 1, 2,
-                0, 1,
-        };
-        memcpy(d, desc, sizeof desc);
-        return sizeof desc;
 }
 
 static size_t hub_descriptor(const struct emu_hub *h, uint8_t *d) {
@@ -123,10 +123,6 @@ static size_t hub_descriptor(const struct emu_hub *h, uint8_t *d) {
 static int answer(struct emu_hub *h, uint8_t rt, uint8_t req, uint16_t value, uint16_t index, uint8_t *d,
                   size_t *n) {
         *n = 0;
-        if (rt == 0x80 && req == 6 && value == 0x0100) {
-                *n = device_descriptor(h, d);
-                return 0;
-        }
         if (rt == 0xa0 && req == 6 && value == (h->config.superspeed ? 0x2a00 : 0x2900) && index == 0) {
                 *n = hub_descriptor(h, d);
                 return 0;

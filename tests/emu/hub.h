@@ -3,9 +3,9 @@
 
 /*
  * A model USB hub behind the daemon's cb_hub_link seam (hub-link.h), on an
- * sd-event loop: N ports with power bits, answering the standard and hub
- * class requests the usb-hub power backend sends, and the kernel's per-port
- * sysfs `disable` file. Configurable: per-port / ganged / no power
+ * sd-event loop: N ports with power bits, its device descriptor given with
+ * the open, answering the hub class requests the usb-hub power backend
+ * sends, and the kernel's per-port sysfs `disable` file. Configurable: per-port / ganged / no power
  * switching, USB 2.0 or SuperSpeed, a "liar" that accepts power-off but
  * keeps reporting the port powered, a stall or no answer on a request, the
  * sysfs file present or not. It records what it was asked, in order.
