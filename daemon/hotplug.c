@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "portpath.h"
+#include "usb-sysfs.h"
 #include "util.h"
 
 struct cb_hotplug {
@@ -37,17 +38,11 @@ static int parse_hex16(const char *s, uint16_t *ret) {
 
 /* The device descriptor's iSerialNumber, from the raw "descriptors" attribute. */
 static int read_serial_index(struct udev_device *dev, uint8_t *ret) {
-        const char *syspath = udev_device_get_syspath(dev);
-        char path[512];
-        uint8_t desc[18];
-        _cleanup_fclose_ FILE *f = NULL;
+        uint8_t desc[CB_USB_DEVICE_DESCRIPTOR_SIZE];
+        int r = cb_usb_sysfs_device_descriptor(udev_device_get_syspath(dev), desc);
 
-        snprintf(path, sizeof path, "%s/descriptors", syspath);
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        if (fread(desc, 1, sizeof desc, f) != sizeof desc || desc[0] != 18 || desc[1] != 1)
-                return -EBADMSG;
+        if (r < 0)
+                return r;
         *ret = desc[16];
         return 0;
 }

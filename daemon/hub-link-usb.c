@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "portpath.h"
+#include "usb-sysfs.h"
 #include "usb.h"
 
 enum op_kind {
@@ -138,9 +139,8 @@ static void on_open_done(void *userdata, int result, struct cb_usb_device *devic
 static int link_open(void *impl, const char *hub, uint8_t *device_descriptor, cb_transfer_done_t done,
                      void *userdata) {
         struct hub_link *l = impl;
-        char devnode[64];
+        char devnode[64], syspath[160];
         struct link_op *op;
-        ssize_t n;
         int r;
 
         if (!hub || !device_descriptor || !done)
@@ -155,17 +155,18 @@ static int link_open(void *impl, const char *hub, uint8_t *device_descriptor, cb
                           strerror(-r));
                 return -ENODEV;
         }
-        /* the kernel's copy (hotplug.c reads it too): asking the hub would be one more request per switch */
-        n = read_sysfs(hub, "descriptors", device_descriptor, CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE);
-        if (n < 0) {
-                log_debug("hub %s: no device descriptor in " CB_SYSFS_USB_DEVICES "/%s: %s", hub, hub,
-                          strerror((int) -n));
+        /* the kernel's copy: asking the hub would be one more request per switch */
+        snprintf(syspath, sizeof syspath, CB_SYSFS_USB_DEVICES "/%s", hub);
+        r = cb_usb_sysfs_device_descriptor(syspath, device_descriptor);
+        if (r < 0) {
+                log_debug("hub %s: no device descriptor in %s: %s", hub, syspath, strerror(-r));
                 return -ENODEV;
         }
+
         op = op_new(l, OP_OPEN, 0, done, userdata);
         if (!op)
                 return -ENOMEM;
-        op->length = (uint16_t) n;
+        op->length = CB_USB_DEVICE_DESCRIPTOR_SIZE;
         r = cb_usb_open(l->usb, devnode, on_open_done, op);
         if (r < 0) {
                 free(op);

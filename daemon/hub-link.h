@@ -28,7 +28,9 @@
 #include "transport.h"
 #include "util.h"
 
-#define CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE 18
+#include "usb-sysfs.h"
+
+#define CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE CB_USB_DEVICE_DESCRIPTOR_SIZE
 
 struct cb_hub_link_ops {
         /*
