@@ -36,8 +36,11 @@ static int on_switched(sd_event_source *s, uint64_t usec, void *userdata) {
                 p->port->board.n_files = 0;
                 emu_port_plug(p->port);
         } else {
-                if (p->log)
+                if (p->log) {
+                        if (p->log->offs < ELEMENTSOF(p->log->off_times))
+                                p->log->off_times[p->log->offs] = now_usec();
                         p->log->offs++;
+                }
                 if (!p->settings.does_not_cut)
                         emu_port_unplug(p->port);
         }

@@ -22,6 +22,7 @@ struct emu_power_settings {
 struct emu_power_log {
         unsigned offs, ons;
         usec_t on_times[16];    /* CLOCK_MONOTONIC of each "on" (the first 16) */
+        usec_t off_times[16];   /* and of each "off" */
 };
 
 /* `log` (may be NULL) must outlive the backend. */

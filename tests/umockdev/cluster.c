@@ -14,8 +14,6 @@
 const char *clusterboot;
 bool failed_now;
 
-
-
 /* n boards on ports 1-1, 2-1, ... (one per bus, as dummy_hcd gives in the VM), named node1.., configured. */
 void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
                          const char *extra_daemon_conf) {
@@ -52,6 +50,11 @@ void cluster_set_node_name(struct cluster *c, unsigned node, const char *name, b
         c->node_omitted[node - 1] = omit;
 }
 
+void cluster_set_extra_sections(struct cluster *c, const char *sections) {
+        g_free(c->extra_sections);
+        c->extra_sections = g_strdup(sections);
+}
+
 void cluster_write_conf(struct cluster *c) {
         FILE *f = fopen(c->conf, "we");
 
@@ -71,6 +74,7 @@ void cluster_write_conf(struct cluster *c) {
                         fprintf(f, "[Node node%u]\n", i + 1);
                 fprintf(f, "Port=%u-1\n%s", i + 1, c->node_conf[i] ? c->node_conf[i] : "");
         }
+        fputs(c->extra_sections ? c->extra_sections : "", f);
         fclose(f);
 }
 
@@ -103,6 +107,7 @@ void cluster_free(struct cluster *c) {
 
         cluster_stop(c);
         g_free(c->daemon_conf);
+        g_free(c->extra_sections);
         for (size_t i = 0; i < G_N_ELEMENTS(c->node_conf); i++) {
                 g_free(c->node_conf[i]);
                 g_free(c->node_name[i]);

@@ -40,6 +40,7 @@ struct cluster {
         char *node_conf[64];        /* extra lines of [Node nodeN] (index N-1), or NULL */
         char *node_name[64];        /* the section's name instead of nodeN, or NULL */
         bool node_omitted[64];      /* no section for board N */
+        char *extra_sections;       /* written after the nodes' sections, or NULL */
 };
 
 /* configs: one per board, or NULL; extra_daemon_conf: more [Daemon] lines, or NULL. */
@@ -49,6 +50,8 @@ void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct em
 void cluster_set_node_conf(struct cluster *c, unsigned node, const char *lines);
 /* Node N's section is called `name` (NULL: nodeN), or left out (omit). */
 void cluster_set_node_name(struct cluster *c, unsigned node, const char *name, bool omit);
+/* More sections after the nodes' (a node with no board, say), or NULL. */
+void cluster_set_extra_sections(struct cluster *c, const char *sections);
 /* Writes the configuration (cluster_start() does it too; for a reload). */
 void cluster_write_conf(struct cluster *c);
 /* Writes the configuration and starts the daemon (again, after cluster_stop()). */

@@ -36,41 +36,48 @@ static struct tb_usbdev *dev_add_board(tb_board *b) {
 /* ------------------------------------------------------------------ */
 /* bus actions: drop off, come back */
 
-static gboolean reconnect_cb(gpointer data) {
-        tb_board *b = data;
+/* A board's one-shot timer fired: forgets its source, runs `fn` under the lock, wakes the loop. */
+static gboolean board_timer_fired(tb_board *b, GSource **src, void (*fn)(tb_board *b)) {
         tb_testbed *tb = b->tb;
 
         g_rec_mutex_lock(&tb->lock);
-        g_source_unref(b->reconnect_src);
-        b->reconnect_src = NULL;
-        if (b->powered && !b->dev) {
-                emu_board_reconnect(&b->emu);
-                if (b->emu.stage != EMU_STAGE_OFF)
-                        dev_add_board(b);
-        }
+        g_source_unref(*src);
+        *src = NULL;
+        fn(b);
         g_rec_mutex_unlock(&tb->lock);
         wake(tb);
         return G_SOURCE_REMOVE;
 }
 
-static gboolean drop_cb(gpointer data) {
-        tb_board *b = data;
-        tb_testbed *tb = b->tb;
+static void reconnect(tb_board *b) {
+        if (b->powered && !b->dev) {
+                emu_board_reconnect(&b->emu);
+                if (b->emu.stage != EMU_STAGE_OFF)
+                        dev_add_board(b);
+        }
+}
 
-        g_rec_mutex_lock(&tb->lock);
-        g_source_unref(b->drop_src);
-        b->drop_src = NULL;
+static gboolean reconnect_cb(gpointer data) {
+        tb_board *b = data;
+
+        return board_timer_fired(b, &b->reconnect_src, reconnect);
+}
+
+static void drop(tb_board *b) {
         if (b->dev) {
                 dev_remove(b->dev);
                 b->dev = NULL;
         }
         if (b->powered && b->emu.next_stage != EMU_STAGE_OFF && !b->reconnect_src) {
-                int ms = tb->opt.reconnect_delay_ms;
-                b->reconnect_src = attach_timeout(tb, ms < 0 ? 0 : ms, reconnect_cb, b);
+                int ms = b->tb->opt.reconnect_delay_ms;
+                b->reconnect_src = attach_timeout(b->tb, ms < 0 ? 0 : ms, reconnect_cb, b);
         }
-        g_rec_mutex_unlock(&tb->lock);
-        wake(tb);
-        return G_SOURCE_REMOVE;
+}
+
+static gboolean drop_cb(gpointer data) {
+        tb_board *b = data;
+
+        return board_timer_fired(b, &b->drop_src, drop);
 }
 
 /* After a board operation (lock held, any thread). answered_at: when the host gets the

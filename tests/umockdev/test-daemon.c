@@ -91,6 +91,32 @@ static int json_int(struct json_object *o, const char *key) {
         return o && json_object_object_get_ex(o, key, &v) && v ? json_object_get_int(v) : -1;
 }
 
+/* 1 or 0 for a JSON boolean, -1 if the key is missing or not a boolean. */
+static int json_flag(struct json_object *o, const char *key) {
+        struct json_object *v;
+        if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+                return -1;
+        return json_object_get_boolean(v) ? 1 : 0;
+}
+
+/* A field of one node in `clusterbootctl --json status`, as text (NULL if none); g_free() it. */
+static char *node_field(struct cluster *c, const char *node, const char *key) {
+        struct json_object *st = status_json(c);
+        char *v = g_strdup(json_str(json_node(st, node), key));
+
+        json_object_put(st);
+        return v;
+}
+
+/* The daemon's status says node's `key` is `want` (a string; numbers as text). */
+#define CHECK_FIELD(c, node, key, want)                                                                \
+        do {                                                                                           \
+                char *got_ = node_field(c, node, key);                                                 \
+                CHECK(g_strcmp0(got_, want) == 0, "%s: %s is %s, not %s", node, key, got_ ? got_ : "(none)", \
+                      want);                                                                           \
+                g_free(got_);                                                                          \
+        } while (0)
+
 /*
  * The seed's failure: 4 boards at once, the 4th drops off the bus mid
  * kernel.img on its first attempt and comes back in ROM. All 4 end up, the
@@ -475,20 +501,14 @@ static void test_power(void) {
         CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: power switched on", 1) != NULL, "reboot answered before power on");
         CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) != NULL, "node1 not up after the reboot");
         CHECK(tb_board_enumerations(b1) > enumerations, "the board did not re-enumerate");
-        struct json_object *st = status_json(&c);
-        CHECK(json_int(json_node(st, "node1"), "attempt") == 1, "node1 attempt %d after reboot",
-              json_int(json_node(st, "node1"), "attempt"));
-        json_object_put(st);
+        CHECK_FIELD(&c, "node1", "attempt", "1");
         check_boards(&c, 0);
 
         /* power off: off, kept in the state file */
         const char *off1[] = { "power", "off", "node1", NULL };
         CHECK(ctl_running(&c, off1) == 0, "power off node1 failed");
         CHECK(!tb_board_powered(b1), "node1's board still has power");
-        st = status_json(&c);
-        CHECK(g_strcmp0(json_str(json_node(st, "node1"), "state"), "off") == 0, "node1 is %s, not off",
-              json_str(json_node(st, "node1"), "state"));
-        json_object_put(st);
+        CHECK_FIELD(&c, "node1", "state", "off");
         CHECK(file_has_line(state_file, "node1"), "%s does not list node1", state_file);
 
         /* someone powers the board by hand (a replug): it is not booted */
@@ -505,12 +525,8 @@ static void test_power(void) {
         mark = tb_log_count(c.tb);
         cluster_start(&c);
         CHECK(tb_run_until(c.tb, pred_unpowered, b1, 10000), "the restarted daemon did not switch node1 off");
-        st = status_json(&c);
-        CHECK(g_strcmp0(json_str(json_node(st, "node1"), "state"), "off") == 0, "after restart node1 is %s",
-              json_str(json_node(st, "node1"), "state"));
-        CHECK(g_strcmp0(json_str(json_node(st, "node2"), "state"), "up") == 0, "after restart node2 is %s",
-              json_str(json_node(st, "node2"), "state"));
-        json_object_put(st);
+        CHECK_FIELD(&c, "node1", "state", "off");
+        CHECK_FIELD(&c, "node2", "state", "up");
         CHECK(tb_log_find(c.tb, &mark, "node1[1-1]: state rom") == NULL, "an off node was booted after restart");
 
         /* power on: it boots */
@@ -519,6 +535,25 @@ static void test_power(void) {
         CHECK(ctl_running(&c, on1) == 0, "power on node1 failed");
         CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) != NULL, "node1 not up after power on");
         CHECK(!file_has_line(state_file, "node1"), "%s still lists node1", state_file);
+
+        /* two nodes in one call are handled at once: both are off before either is on, the ons a turn apart */
+        mark = tb_log_count(c.tb);
+        const char *reboot13[] = { "reboot", "node1", "node3", NULL };
+        CHECK(ctl_running(&c, reboot13) == 0, "reboot node1 node3 failed");
+        const struct tb_log_line *hoff1 = tb_wait_log(c.tb, mark, "hub usb1 port 1 power off", 1),
+                                 *hoff3 = tb_wait_log(c.tb, mark, "hub usb3 port 1 power off", 1),
+                                 *hon1 = tb_wait_log(c.tb, mark, "hub usb1 port 1 power on", 1),
+                                 *hon3 = tb_wait_log(c.tb, mark, "hub usb3 port 1 power on", 1);
+        CHECK(hoff1 && hoff3 && hon1 && hon3, "reboot node1 node3 answered before both ports were switched off and on");
+        if (hoff1 && hoff3 && hon1 && hon3) {
+                CHECK(MAX(hoff1->t_usec, hoff3->t_usec) < MIN(hon1->t_usec, hon3->t_usec),
+                      "the two reboots ran one after the other, not at once");
+                CHECK(llabs(hon3->t_usec - hon1->t_usec) >= 150000, "their power-ons only %.0f ms apart",
+                      (double) llabs(hon3->t_usec - hon1->t_usec) / 1000.0);
+        }
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) &&
+                      tb_wait_log(c.tb, mark, "node3[3-1]: state up", 30000),
+              "node1 and node3 not up after their reboot");
         check_boards(&c, 0);
         cluster_free(&c);
 }
@@ -536,12 +571,14 @@ static void test_power_revives(void) {
         cluster_start(&c);
         plug_all(&c);
         CHECK(all_up(&c, 60000), "not every node came up");
-        CHECK(tb_log_find(c.tb, NULL, "node1[1-1]: state retrying: the board did not come back on its port") != NULL,
+        size_t at = 0;
+        CHECK(tb_log_find(c.tb, &at, "node1[1-1]: state retrying: the board did not come back on its port") != NULL,
               "node1 was not power-cycled");
-        struct json_object *st = status_json(&c);
-        CHECK(json_int(json_node(st, "node1"), "attempt") == 2, "node1 up on attempt %d",
-              json_int(json_node(st, "node1"), "attempt"));
-        json_object_put(st);
+        /* after that: its port switched off, then on (the hub's own record), and nobody else's */
+        CHECK(tb_log_find(c.tb, &at, "hub usb1 port 1 power off") && tb_log_find(c.tb, &at, "hub usb1 port 1 power on"),
+              "the port of node1 was not switched off and on after the board stayed away");
+        CHECK(tb_log_find(c.tb, NULL, "hub usb2 port 1 power") == NULL, "node2 (no Power=) was switched");
+        CHECK_FIELD(&c, "node1", "attempt", "2");
         check_boards(&c, 0);
         cluster_free(&c);
 }
@@ -607,10 +644,7 @@ static void test_power_command(void) {
         CHECK(tb_log_find(c.tb, &(size_t){ mark }, "node1[1-1]: running power-off command") != NULL,
               "the power-off command was not logged");
         CHECK(tb_wait_log(c.tb, mark, "node1[1-1]: state up", 30000) != NULL, "node1 not up after the reboot");
-        struct json_object *st = status_json(&c);
-        CHECK(json_int(json_node(st, "node1"), "attempt") == 1, "node1 on attempt %d after the reboot",
-              json_int(json_node(st, "node1"), "attempt"));
-        json_object_put(st);
+        CHECK_FIELD(&c, "node1", "attempt", "1");
 
         mark = tb_log_count(c.tb);
         const char *off2[] = { "power", "off", "node2", NULL };
@@ -619,55 +653,97 @@ static void test_power_command(void) {
               "the failure does not carry the command's exit status and output");
         CHECK(tb_log_find(c.tb, &(size_t){ mark }, "node2[2-1]: power-off command: relay busy") != NULL,
               "the command's output is not in the daemon's log with the node's name");
-        st = status_json(&c);
-        CHECK(g_strcmp0(json_str(json_node(st, "node2"), "state"), "off") == 0, "node2 is %s",
-              json_str(json_node(st, "node2"), "state"));
-        json_object_put(st);
+        CHECK_FIELD(&c, "node2", "state", "off");
         check_boards(&c, 2);
         cluster_free(&c);
 }
 
+/* The daemon logged `first` and, later, `then` (both at or after `from`). */
+static bool logged_in_order(struct cluster *c, size_t from, const char *first, const char *then) {
+        return tb_log_find(c->tb, &from, first) && tb_log_find(c->tb, &from, then);
+}
+
 /*
  * A reload renames a node whose section was renamed (a node kept off stays
- * off under its new name) and leaves a node whose section was removed known
- * by its port; boots in flight are not disturbed.
+ * off under its new name, and is switched on by it), leaves a node whose
+ * section was removed known by its port, and does not disturb a boot in
+ * flight (node2's, held up by a request its board does not answer at
+ * once). SIGHUP reloads too: a new section adds a node.
  */
 static void test_reload_renames(void) {
         struct cluster c;
         struct json_object *st, *n;
+        struct emu_board_config cfg[3] = { { 0 }, { 0 }, { 0 } };
         char state_file[200];
+        size_t mark;
 
-        cluster_init(&c, 3, 8, NULL, "PowerSettleSec=0.2\n");
+        /* the step retry after RequestTimeoutSec=1 keeps node2's first attempt going for a second */
+        cfg[1].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_REQUEST, .attempt = 1,
+                                               .index = 2 };
+        cfg[1].n_faults = 1;
+        cluster_init(&c, 3, 8, cfg, "PowerSettleSec=0.2\n");
         cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
         snprintf(state_file, sizeof state_file, "%s/state/powered-off", c.dir);
         cluster_start(&c);
-        plug_all(&c);
-        CHECK(all_up(&c, 60000), "not every node came up");
+        tb_plug(tb_board_at(c.tb, 0));
+        tb_plug(tb_board_at(c.tb, 2));
+        CHECK(wait_state(&c, 1, "up", 60000) && wait_state(&c, 3, "up", 60000), "node1 and node3 did not come up");
         const char *off1[] = { "power", "off", "node1", NULL };
         CHECK(ctl_running(&c, off1) == 0, "power off node1 failed");
 
+        tb_plug(tb_board_at(c.tb, 1));
+        CHECK(wait_state(&c, 2, "serving", 20000), "node2 never served");
         cluster_set_node_name(&c, 1, "head", false);
         cluster_set_node_name(&c, 2, "worker2", false);
         cluster_set_node_name(&c, 3, NULL, true);
         cluster_write_conf(&c);
+        mark = tb_log_count(c.tb);
         const char *reload[] = { "reload", NULL };
         CHECK(ctl_running(&c, reload) == 0, "reload failed");
+        CHECK(tb_wait_log(c.tb, mark, "worker2[2-1]: state up", 30000), "worker2 (node2) did not come up");
+        CHECK(logged_in_order(&c, mark, "configuration reloaded", "worker2[2-1]: state up"),
+              "node2's boot was over before the reload: nothing shows the reload left it alone");
+        CHECK(tb_log_count_matches(c.tb, "[2-1]: state retrying") == 0, "the reload disturbed node2's boot");
+        CHECK_FIELD(&c, "worker2", "attempt", "1");
 
         st = status_json(&c);
         n = json_node(st, "worker2");
-        CHECK(n && g_strcmp0(json_str(n, "port"), "2-1") == 0 && g_strcmp0(json_str(n, "state"), "up") == 0,
-              "node2 was not renamed worker2 (or is not up)");
+        CHECK(n && g_strcmp0(json_str(n, "port"), "2-1") == 0 && json_flag(n, "configured") == 1,
+              "node2 was not renamed worker2");
         n = json_node(st, "3-1");
-        CHECK(n && json_object_get_boolean(json_object_object_get(n, "configured")) == false,
-              "node3 is not known by its port, unconfigured, after its section went");
+        CHECK(n && json_flag(n, "configured") == 0 && g_strcmp0(json_str(n, "state"), "up") == 0,
+              "node3 is not known by its port, unconfigured and still up, after its section went");
         n = json_node(st, "head");
         CHECK(n && g_strcmp0(json_str(n, "state"), "off") == 0, "node1 is not 'head', off");
-        CHECK(json_node(st, "node2") == NULL && json_node(st, "node3") == NULL, "old names still there");
+        CHECK(json_node(st, "node1") == NULL && json_node(st, "node2") == NULL && json_node(st, "node3") == NULL,
+              "old names still there");
         json_object_put(st);
         CHECK(file_has_line(state_file, "head") && !file_has_line(state_file, "node1"),
               "the state file does not follow the rename");
         CHECK(tb_log_find(c.tb, NULL, "worker2[2-1]: renamed in the configuration: was node2") != NULL,
               "the rename is not logged");
+        CHECK(!tb_board_powered(tb_board_at(c.tb, 0)), "head's board got its power back at the reload");
+
+        /* the renamed node is switched on by its new name, and leaves the state file */
+        mark = tb_log_count(c.tb);
+        const char *on_head[] = { "power", "on", "head", NULL };
+        CHECK(ctl_running(&c, on_head) == 0, "power on head failed");
+        CHECK(tb_wait_log(c.tb, mark, "head[1-1]: state up", 30000), "head not up after power on");
+        CHECK(!file_has_line(state_file, "head"), "the state file still lists head");
+
+        /* SIGHUP: a new section adds a node (no board on its port yet) */
+        cluster_set_extra_sections(&c, "[Node spare]\nPort=9-1\n");
+        cluster_write_conf(&c);
+        mark = tb_log_count(c.tb);
+        tb_child_kill(c.daemon, SIGHUP);
+        CHECK(tb_wait_log(c.tb, mark, "configuration reloaded", 10000), "SIGHUP did not reload");
+        st = status_json(&c);
+        n = json_node(st, "spare");
+        CHECK(n && g_strcmp0(json_str(n, "port"), "9-1") == 0 && json_flag(n, "configured") == 1 &&
+                      g_strcmp0(json_str(n, "state"), "absent") == 0,
+              "the new section did not add node 'spare' on 9-1");
+        CHECK(g_strcmp0(json_str(json_node(st, "worker2"), "state"), "up") == 0, "worker2 is no longer up");
+        json_object_put(st);
         cluster_free(&c);
 }
 

@@ -227,6 +227,17 @@ static bool error_is(struct json_object *reply, const char *error) {
         return e && strcmp(e, error) == 0;
 }
 
+/* The replies to `two` (below): GetInfo's, then GetStatus's, in that order. */
+static void receive_info_then_status(struct fixture *f, struct tclient *c) {
+        struct json_object *r = tc_receive(f, c, NULL);
+
+        CHECK(r && cb_json_get_string(reply_params(r), CB_VL_FIELD_VENDOR, &(const char *){ NULL }) == 1);
+        json_object_put(r);
+        r = tc_receive(f, c, NULL);
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &(struct json_object *){ NULL }) == 1);
+        json_object_put(r);
+}
+
 /* ---- tests ---- */
 
 static void test_methods(void) {
@@ -344,21 +355,11 @@ static void test_framing_on_the_wire(void) {
                 tc_send_raw(&c, two + i, 1);
                 pump(&f, 100);
         }
-        r = tc_receive(&f, &c, NULL);
-        CHECK(r && cb_json_get_string(reply_params(r), CB_VL_FIELD_VENDOR, &(const char *){ NULL }) == 1);
-        json_object_put(r);
-        r = tc_receive(&f, &c, NULL);
-        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &(struct json_object *){ NULL }) == 1);
-        json_object_put(r);
+        receive_info_then_status(&f, &c);
 
         /* both in one write, in order */
         tc_send_raw(&c, two, sizeof two);
-        r = tc_receive(&f, &c, NULL);
-        CHECK(r && cb_json_get_string(reply_params(r), CB_VL_FIELD_VENDOR, &(const char *){ NULL }) == 1);
-        json_object_put(r);
-        r = tc_receive(&f, &c, NULL);
-        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &(struct json_object *){ NULL }) == 1);
-        json_object_put(r);
+        receive_info_then_status(&f, &c);
 
         /* a half message waits without harm; others are served meanwhile */
         tc_send_raw(&half, "{\"method\":\"" CB_VL_METHOD_GET_INFO, 20);
@@ -798,22 +799,45 @@ static void test_socket_path(void) {
         fx_done(&f);
 }
 
+/* A power call (METHOD is a CB_VL_METHOD_* literal) on one node, as a client sends it. */
+#define POWER_CALL(METHOD, NODE) "{\"method\":\"" METHOD "\",\"parameters\":{\"name\":\"" NODE "\"}}"
+
+/* The error reply's message contains `part` and its parameters name `node`. */
+static void check_error_names(struct json_object *r, const char *node, const char *part) {
+        const char *message = cb_json_string_or(reply_params(r), CB_VL_FIELD_MESSAGE, "");
+
+        CHECK_MSG(strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_NAME, ""), node) == 0 &&
+                          strncmp(message, node, strlen(node)) == 0 && strstr(message, part),
+                  "%s", r ? json_object_to_json_string(r) : "no reply");
+}
+
+/* The next reply on c is a success (`what` names the call for the failure message). */
+static void receive_ok(struct fixture *f, struct tclient *c, const char *what) {
+        struct json_object *r = tc_receive(f, c, NULL);
+
+        CHECK_MSG(r && !reply_error(r), "%s: %s", what, r ? json_object_to_json_string(r) : "no reply");
+        json_object_put(r);
+}
+
 /*
  * Power calls are answered when the switch is done; the client's next call
- * waits its turn (replies stay in order); a client that hangs up before its
- * answer, and a server freed with calls pending, are harmless.
+ * waits its turn (replies stay in order); one call may wait behind another
+ * on the same node, a third is refused as busy; a switch that fails is an
+ * error that names the node and says what happened; a client that hangs up
+ * before its answer, and a server freed with calls pending, are harmless.
  */
 static void test_power_answered_later(void) {
         struct fixture f;
-        struct tclient c, quitter;
+        struct tclient c, first, second, third, quitter;
         struct json_object *r;
         struct emu_power_settings ps = { .delay = 50 * USEC_PER_MSEC };
+        struct emu_power_settings failing = { .delay = 50 * USEC_PER_MSEC, .fail_off = -EIO };
         struct emu_power_log log[2] = { 0 };
+        struct cb_power *power = NULL;
 
         fx_init(&f, 2, NULL, NULL);
         f.w.config->power_settle = 50 * USEC_PER_MSEC;
         for (size_t i = 0; i < 2; i++) {
-                struct cb_power *power = NULL;
                 CHECK(emu_power_new(&f.w.ports[i], &ps, &log[i], &power) == 0);
                 CHECK(cb_node_set_power(f.w.nodes[i], power) == 0);
                 emu_port_plug(&f.w.ports[i]);
@@ -821,32 +845,47 @@ static void test_power_answered_later(void) {
         CHECK(world_run(&f.w, RUN_TIMEOUT) == 0);
         tc_open(&f, &c);
 
-        tc_send(&c, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node1\"}}");
+        tc_send(&c, POWER_CALL(CB_VL_METHOD_REBOOT, "node1"));
         tc_send(&c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\"}}");
-        /* the switch takes 50 ms each way plus 50 ms off: nothing may come before that */
-        r = tc_receive_within(&f, &c, 20 * USEC_PER_MSEC, NULL);
+        /* off (50 ms), settle (50 ms), on (50 ms): nothing may come before that */
+        r = tc_receive_within(&f, &c, 120 * USEC_PER_MSEC, NULL);
         CHECK_MSG(r == NULL, "a reboot was answered before the power was cycled");
         json_object_put(r);
-        r = tc_receive(&f, &c, NULL);
-        CHECK_MSG(r && !reply_error(r), "reboot: %s", r ? json_object_to_json_string(r) : "no reply");
+        receive_ok(&f, &c, "reboot");
         CHECK(log[0].offs == 1 && log[0].ons == 1);
-        json_object_put(r);
         /* the status call sent behind it is answered after it */
         r = tc_receive(&f, &c, NULL);
         CHECK(r && !reply_error(r) && json_object_object_get_ex(reply_params(r), CB_VL_FIELD_NODES, NULL));
         json_object_put(r);
 
-        /* a switch that fails: the error names the node and says what happened */
-        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_POWER_OFF "\",\"parameters\":{\"name\":\"node1\"}}");
-        CHECK(r && !reply_error(r));
+        /* three clients at one node: a reboot, a power off that waits behind it, a power on refused as busy */
+        tc_open(&f, &first);
+        tc_open(&f, &second);
+        tc_open(&f, &third);
+        tc_send(&first, POWER_CALL(CB_VL_METHOD_REBOOT, "node1"));
+        pump(&f, 10 * USEC_PER_MSEC);
+        tc_send(&second, POWER_CALL(CB_VL_METHOD_POWER_OFF, "node1"));
+        pump(&f, 10 * USEC_PER_MSEC);
+        r = call(&f, &third, POWER_CALL(CB_VL_METHOD_POWER_ON, "node1"));
+        if (error_is(r, CB_VL_ERROR_BUSY))
+                check_error_names(r, "node1", "try again");
         json_object_put(r);
-        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node1\"}}");
-        error_is(r, CB_VL_ERROR_NODE_OFF);
+        receive_ok(&f, &first, "reboot");
+        CHECK(log[0].offs == 2 && log[0].ons == 2);
+        receive_ok(&f, &second, "power off");
+        CHECK(log[0].offs == 3 && log[0].ons == 2 && cb_node_state(f.w.nodes[0]) == CB_NODE_OFF);
+        tc_close(&first);
+        tc_close(&second);
+        tc_close(&third);
+
+        r = call(&f, &c, POWER_CALL(CB_VL_METHOD_REBOOT, "node1"));
+        if (error_is(r, CB_VL_ERROR_NODE_OFF))
+                check_error_names(r, "node1", "power on");
         json_object_put(r);
 
         /* a client that hangs up while its power call runs */
         tc_open(&f, &quitter);
-        tc_send(&quitter, "{\"method\":\"" CB_VL_METHOD_REBOOT "\",\"parameters\":{\"name\":\"node2\"}}");
+        tc_send(&quitter, POWER_CALL(CB_VL_METHOD_REBOOT, "node2"));
         pump(&f, 10 * USEC_PER_MSEC);
         tc_close(&quitter);
         pump(&f, 300 * USEC_PER_MSEC);
@@ -855,8 +894,16 @@ static void test_power_answered_later(void) {
         CHECK(r && !reply_error(r));
         json_object_put(r);
 
+        /* a switch that fails: the error names the node and says what happened */
+        CHECK(emu_power_new(&f.w.ports[1], &failing, NULL, &power) == 0);
+        CHECK(cb_node_set_power(f.w.nodes[1], power) == 0);
+        r = call(&f, &c, POWER_CALL(CB_VL_METHOD_POWER_OFF, "node2"));
+        if (error_is(r, CB_VL_ERROR_POWER_FAILED))
+                check_error_names(r, "node2", "failed to switch off");
+        json_object_put(r);
+
         /* the server goes away with a call pending; the node answers it later, to nobody */
-        tc_send(&c, "{\"method\":\"" CB_VL_METHOD_POWER_ON "\",\"parameters\":{\"name\":\"node1\"}}");
+        tc_send(&c, POWER_CALL(CB_VL_METHOD_POWER_ON, "node1"));
         pump(&f, 10 * USEC_PER_MSEC);
         tc_close(&c);
         fx_done(&f);

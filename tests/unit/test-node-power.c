@@ -97,6 +97,35 @@ static void boot_all(struct world *w) {
         CHECK(run_until(w, all_up, NULL) == 0);
 }
 
+/* A world of one node with no power switch, its board plugged and settled. */
+static void setup_unswitched(struct world *w, const struct emu_board_config *bc) {
+        CHECK(world_init(w, false) == 0);
+        world_add(w, bc);
+        emu_port_plug(&w->ports[0]);
+        CHECK(world_run(w, RUN_TIMEOUT) == 0);
+}
+
+/* Plans one fault on board i. */
+static void set_fault(struct world *w, size_t i, struct emu_fault fault) {
+        w->ports[i].board.config.faults[0] = fault;
+        w->ports[i].board.config.n_faults = 1;
+}
+
+/* Asks node i for `action` and runs the loop until it is answered; *o holds the answer. */
+static void power_and_wait(struct world *w, size_t i, enum cb_node_power_action action, struct outcome *o) {
+        *o = (struct outcome){ 0 };
+        CHECK(cb_node_power(w->nodes[i], action, record_outcome, o) == 0);
+        CHECK(run_until(w, outcome_only, o) == 0);
+}
+
+/* One node whose switch behaves as `ps`, up, then asked for `action` until it is answered. */
+static void one_node_acted_on(struct world *w, const struct emu_power_settings *ps,
+                              enum cb_node_power_action action, struct outcome *o) {
+        setup(w, 1, ps, NULL);
+        boot_all(w);
+        power_and_wait(w, 0, action, o);
+}
+
 /* An up board is rebooted: it leaves, comes back in its ROM, boots again on attempt 1. */
 static void test_reboot(void) {
         struct world w;
@@ -107,9 +136,8 @@ static void test_reboot(void) {
 
         setup(&w, 2, NULL, log);
         /* the node needed two attempts the first time: the reboot starts again from 1 */
-        w.ports[0].board.config.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE,
-                                                                 .attempt = 1, .name = "kernel.img", .offset = 100 };
-        w.ports[0].board.config.n_faults = 1;
+        set_fault(&w, 0, (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1,
+                                             .name = "kernel.img", .offset = 100 });
         boot_all(&w);
         CHECK(cb_node_attempt(w.nodes[0]) == 2);
 
@@ -121,6 +149,9 @@ static void test_reboot(void) {
         CHECK(run_until(&w, all_up, NULL) == 0);
         CHECK(log[0].offs == 1 && log[0].ons == 1);
         CHECK(log[1].offs == 0 && log[1].ons == 0);
+        /* off for at least PowerSettleSec= */
+        CHECK_MSG((int64_t) log[0].on_times[0] - (int64_t) log[0].off_times[0] >= (int64_t) w.config->power_settle,
+                  "switched on %lld us after off", (long long) (log[0].on_times[0] - log[0].off_times[0]));
         CHECK_MSG(cb_node_attempt(w.nodes[0]) == 1, "attempt after reboot: %u", cb_node_attempt(w.nodes[0]));
         cb_node_get_status(w.nodes[0], &st);
         CHECK(st.boots == 2);
@@ -136,11 +167,8 @@ static void test_off_stays_off(void) {
         struct outcome o = { 0 }, on = { 0 };
         unsigned transfers;
 
-        setup(&w, 1, NULL, NULL);
-        boot_all(&w);
-        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o) == 0);
+        one_node_acted_on(&w, NULL, CB_NODE_POWER_OFF, &o);
         CHECK(persisted.calls == 1 && persisted.off);
-        CHECK(run_until(&w, outcome_only, &o) == 0);
         CHECK_MSG(o.result == 0, "power off: %s", o.message);
         CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
         CHECK(!cb_node_device_present(w.nodes[0]));
@@ -156,83 +184,93 @@ static void test_off_stays_off(void) {
         CHECK(cb_node_retry(w.nodes[0]) == -EHOSTDOWN);
         CHECK(cb_node_power(w.nodes[0], CB_NODE_REBOOT, record_outcome, &on) == -EHOSTDOWN);
 
-        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_ON, record_outcome, &on) == 0);
+        power_and_wait(&w, 0, CB_NODE_POWER_ON, &on);
         CHECK(persisted.calls == 2 && !persisted.off);
-        CHECK(run_until(&w, outcome_only, &on) == 0);
         CHECK_MSG(on.result == 0, "power on: %s", on.message);
         CHECK(run_until(&w, all_up, NULL) == 0);
         CHECK(cb_node_attempt(w.nodes[0]) == 1);
         world_done(&w);
 }
 
-/* A node kept off whose switch is removed from the configuration is no longer kept off: it boots. */
+/*
+ * A node kept off whose switch is removed from the configuration is no longer
+ * kept off: a board on its port boots at once, a node with no board waits for
+ * one (and boots it).
+ */
 static void test_switch_removed_while_off(void) {
         struct world w;
-        struct outcome o = { 0 };
+        struct outcome o;
 
-        setup(&w, 1, NULL, NULL);
+        setup(&w, 2, NULL, NULL);
         boot_all(&w);
-        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o) == 0);
-        CHECK(run_until(&w, outcome_only, &o) == 0 && o.result == 0);
-        CHECK(persisted.off);
-        /* the board is plugged back by hand, then the reload drops Power= */
+        for (size_t i = 0; i < 2; i++) {
+                power_and_wait(&w, i, CB_NODE_POWER_OFF, &o);
+                CHECK(o.result == 0 && !cb_node_device_present(w.nodes[i]));
+        }
+        CHECK(persisted.calls == 2 && persisted.off);
+        /* board 1 is plugged back by hand (and not booted), then the reload drops Power= of both */
         emu_port_plug(&w.ports[0]);
-        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
+        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF && cb_node_device_present(w.nodes[0]));
         CHECK(cb_node_set_power(w.nodes[0], NULL) == 0);
-        CHECK(!persisted.off);
+        CHECK(persisted.calls == 3 && !persisted.off);
+        CHECK_MSG(cb_node_state(w.nodes[0]) == CB_NODE_ROM, "node1 with its board: %s",
+                  cb_node_state_name(cb_node_state(w.nodes[0])));
+        CHECK(cb_node_set_power(w.nodes[1], NULL) == 0);
+        CHECK(persisted.calls == 4 && !persisted.off);
+        CHECK_MSG(cb_node_state(w.nodes[1]) == CB_NODE_ABSENT, "node2 without its board: %s",
+                  cb_node_state_name(cb_node_state(w.nodes[1])));
+        emu_port_plug(&w.ports[1]);
         CHECK(run_until(&w, all_up, NULL) == 0);
-        CHECK(cb_node_attempt(w.nodes[0]) == 1);
+        CHECK(cb_node_attempt(w.nodes[0]) == 1 && cb_node_attempt(w.nodes[1]) == 1);
         world_done(&w);
 }
 
-/* What is refused, and how. */
+/* What is refused, and how; what waits, and what is cancelled. */
 static void test_refusals(void) {
         struct world w;
         struct emu_board_config bc = { 0 };
         struct outcome o = { 0 }, o2 = { 0 }, o3 = { 0 };
 
-        CHECK(world_init(&w, false) == 0);
-        world_add(&w, &bc);
-        emu_port_plug(&w.ports[0]);
-        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
+        setup_unswitched(&w, &bc);
         CHECK(!cb_node_has_power(w.nodes[0]));
         CHECK(cb_node_power(w.nodes[0], CB_NODE_REBOOT, record_outcome, &o) == -EOPNOTSUPP);
         CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o) == -EOPNOTSUPP);
-        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_UP);
+        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_UP && !o.called);
         world_done(&w);
 
         setup(&w, 1, NULL, NULL);
         boot_all(&w);
         CHECK(cb_node_power(w.nodes[0], CB_NODE_REBOOT, record_outcome, &o) == 0);
-        /* one action may wait behind the one in flight; a third is refused */
+        /* one action may wait behind the one in flight (and is kept at once); a third is refused (and not kept) */
         CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o2) == 0);
+        CHECK(persisted.calls == 1 && persisted.off);
         CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_ON, record_outcome, &o3) == -EBUSY);
+        CHECK(persisted.calls == 1 && persisted.off);
         CHECK(cb_node_retry(w.nodes[0]) == -EBUSY);
         CHECK(run_until(&w, outcome_only, &o) == 0);
         CHECK(o.result == 0 && !o2.called);
         CHECK(run_until(&w, outcome_only, &o2) == 0);
         CHECK(o2.result == 0 && cb_node_state(w.nodes[0]) == CB_NODE_OFF && !o3.called);
-        o2 = (struct outcome){ 0 };
-        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_ON, record_outcome, &o2) == 0);
-        CHECK(run_until(&w, outcome_only, &o2) == 0);
-        /* freed in the middle of a power operation: the caller still hears, with -ECANCELED */
-        o = (struct outcome){ 0 };
+        power_and_wait(&w, 0, CB_NODE_POWER_ON, &o2);
+        CHECK_MSG(o2.result == 0, "power on: %s", o2.message);
+        /* freed in the middle of a power operation: both callers still hear, with -ECANCELED */
         CHECK(run_until(&w, all_up, NULL) == 0);
+        o = (struct outcome){ 0 };
+        o2 = (struct outcome){ 0 };
         CHECK(cb_node_power(w.nodes[0], CB_NODE_REBOOT, record_outcome, &o) == 0);
+        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o2) == 0);
         world_done(&w);
         CHECK(o.called && o.result == -ECANCELED);
+        CHECK(o2.called && o2.result == -ECANCELED);
 }
 
 /* A switch that says "off" but leaves the board on the bus is reported, not believed. */
 static void test_switch_does_not_cut(void) {
         struct world w;
         struct emu_power_settings ps = { .delay = 1000, .does_not_cut = true };
-        struct outcome o = { 0 };
+        struct outcome o;
 
-        setup(&w, 1, &ps, NULL);
-        boot_all(&w);
-        CHECK(cb_node_power(w.nodes[0], CB_NODE_POWER_OFF, record_outcome, &o) == 0);
-        CHECK(run_until(&w, outcome_only, &o) == 0);
+        one_node_acted_on(&w, &ps, CB_NODE_POWER_OFF, &o);
         CHECK_MSG(o.result == -EIO && strstr(o.message, "does not really cut"), "%d %s", o.result, o.message);
         /* the user asked for off: the node is not booted, and says why the board is still there */
         CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
@@ -244,12 +282,9 @@ static void test_switch_does_not_cut(void) {
 static void test_switch_fails(void) {
         struct world w;
         struct emu_power_settings ps = { .delay = 1000, .fail_on = -EIO };
-        struct outcome o = { 0 };
+        struct outcome o;
 
-        setup(&w, 1, &ps, NULL);
-        boot_all(&w);
-        CHECK(cb_node_power(w.nodes[0], CB_NODE_REBOOT, record_outcome, &o) == 0);
-        CHECK(run_until(&w, outcome_only, &o) == 0);
+        one_node_acted_on(&w, &ps, CB_NODE_REBOOT, &o);
         CHECK_MSG(o.result == -EIO && strstr(o.message, "failed to switch on"), "%d %s", o.result, o.message);
         CHECK(cb_node_state(w.nodes[0]) == CB_NODE_FAILED);
         CHECK(cb_node_last_error(w.nodes[0]) && strstr(cb_node_last_error(w.nodes[0]), "cannot power on"));
@@ -285,9 +320,8 @@ static void test_staggered(void) {
         w.env.power_queue = q;
         boot_all(&w);
         for (size_t i = 0; i < 3; i++) {
-                struct outcome off = { 0 };
-                CHECK(cb_node_power(w.nodes[i], CB_NODE_POWER_OFF, record_outcome, &off) == 0);
-                CHECK(run_until(&w, outcome_only, &off) == 0);
+                struct outcome off;
+                power_and_wait(&w, i, CB_NODE_POWER_OFF, &off);
         }
         for (size_t i = 0; i < 3; i++)
                 CHECK(cb_node_power(w.nodes[i], CB_NODE_POWER_ON, record_outcome, &o[i]) == 0);
@@ -295,10 +329,12 @@ static void test_staggered(void) {
         CHECK(run_until(&w, all_up, NULL) == 0);
         for (size_t i = 0; i < 3; i++)
                 CHECK(o[i].called && o[i].result == 0 && log[i].ons == 1);
-        for (size_t i = 1; i < 3; i++)
-                CHECK_MSG(log[i].on_times[0] - log[i - 1].on_times[0] >= spacing - USEC_PER_MSEC,
-                          "power-ons %zu and %zu only %llu us apart", i - 1, i,
-                          (unsigned long long) (log[i].on_times[0] - log[i - 1].on_times[0]));
+        /* in request order (signed: a power-on before the previous one is a failure, not a huge gap) */
+        for (size_t i = 1; i < 3; i++) {
+                int64_t gap = (int64_t) log[i].on_times[0] - (int64_t) log[i - 1].on_times[0];
+                CHECK_MSG(gap >= (int64_t) (spacing - USEC_PER_MSEC), "power-on %zu came %lld us after power-on %zu",
+                          i, (long long) gap, i - 1);
+        }
         world_done(&w);
         cb_power_queue_free(q);
 }
@@ -308,15 +344,16 @@ static void test_staggered(void) {
  * power-cycled and boots; without a power switch the same board fails.
  */
 static void test_recovery_revives(void) {
+        const struct emu_fault wedge = { .kind = EMU_FAULT_UNPLUG, .point = EMU_AT_FILE, .attempt = 1,
+                                         .name = "start.elf", .offset = 100 };
         struct world w;
         struct emu_power_log log[1] = { 0 };
+        struct emu_board_config bc = { .faults = { wedge }, .n_faults = 1 };
         struct cb_node_status st;
         char why[256];
 
         setup(&w, 1, NULL, log);
-        w.ports[0].board.config.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_UNPLUG, .point = EMU_AT_FILE,
-                                                                 .attempt = 1, .name = "start.elf", .offset = 100 };
-        w.ports[0].board.config.n_faults = 1;
+        set_fault(&w, 0, wedge);
         emu_port_plug(&w.ports[0]);
         CHECK(world_run(&w, RUN_TIMEOUT) == 0);
         CHECK_MSG(cb_node_state(w.nodes[0]) == CB_NODE_UP, "wedged board with a switch: %s (%s)",
@@ -328,6 +365,14 @@ static void test_recovery_revives(void) {
         CHECK(cb_node_attempt(w.nodes[0]) == 2);
         CHECK(world_verify_board(&w, 0, why, sizeof why) == 0);
         world_done(&w);
+
+        setup_unswitched(&w, &bc);
+        CHECK_MSG(cb_node_state(w.nodes[0]) == CB_NODE_FAILED, "wedged board without a switch: %s",
+                  cb_node_state_name(cb_node_state(w.nodes[0])));
+        CHECK(cb_node_last_error(w.nodes[0]) && strstr(cb_node_last_error(w.nodes[0]), "did not come back"));
+        cb_node_get_status(w.nodes[0], &st);
+        CHECK(st.power_cycles == 0);
+        world_done(&w);
 }
 
 /* A board failing while present: reset first, then a power cycle; both counted, then it gives up. */
@@ -338,10 +383,8 @@ static void test_recovery_ladder(void) {
 
         setup(&w, 1, NULL, log);
         w.config->max_attempts = 4;
-        w.ports[0].board.config.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER,
-                                                                 .point = EMU_AT_ROM_STATUS, .attempt = 0,
-                                                                 .sticky = true };
-        w.ports[0].board.config.n_faults = 1;
+        set_fault(&w, 0, (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_ROM_STATUS, .attempt = 0,
+                                             .sticky = true });
         emu_port_plug(&w.ports[0]);
         CHECK(world_run(&w, RUN_TIMEOUT) == 0);
         CHECK(cb_node_state(w.nodes[0]) == CB_NODE_FAILED);
@@ -359,19 +402,27 @@ static bool start_done(struct world *w, void *data) {
         return log[0].offs == 1 && log[1].ons == 1 && cb_node_state(w->nodes[1]) == CB_NODE_UP;
 }
 
-/* At start: a node left off is switched off and not booted; the others are switched on. */
+/*
+ * At start: a node left off is switched off and not booted, though its board
+ * is on the port (as after a host reboot); the others are switched on.
+ */
 static void test_at_start(void) {
         struct world w;
         struct emu_power_log log[2] = { 0 };
+        struct emu_power_settings ps = { .delay = 50 * USEC_PER_MSEC };
 
-        setup(&w, 2, NULL, log);
+        setup(&w, 2, &ps, log);
         cb_node_power_at_start(w.nodes[0], true);
         cb_node_power_at_start(w.nodes[1], false);
         CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
+        /* enumeration finds both boards while the switches are still working */
+        emu_port_plug(&w.ports[0]);
         emu_port_plug(&w.ports[1]);
         CHECK(run_until(&w, start_done, log) == 0);
         CHECK(log[0].offs == 1 && log[0].ons == 0);
-        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
+        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF && !cb_node_device_present(w.nodes[0]));
+        CHECK_MSG(w.ports[0].transfers == 0, "the node left off talked to its board (%u transfers)",
+                  w.ports[0].transfers);
         CHECK(persisted.calls == 0);
         world_done(&w);
 }

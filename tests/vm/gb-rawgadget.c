@@ -21,7 +21,8 @@
 
 #include "gadget-boards.h"
 
-int ep0_write(int fd, const uint8_t *data, size_t len) {
+/* One ep0 data stage: `out` is sent (EP0_WRITE), or up to `len` bytes are read into `in` (EP0_READ). */
+static int ep0_io(int fd, unsigned long request, const uint8_t *out, uint8_t *in, size_t len) {
         struct usb_raw_ep_io *io = malloc(sizeof *io + len + 1);
         int r;
 
@@ -30,28 +31,23 @@ int ep0_write(int fd, const uint8_t *data, size_t len) {
         io->ep = 0;
         io->flags = 0;
         io->length = (uint32_t) len;
-        if (len)
-                memcpy(io->data, data, len);
-        r = ioctl(fd, USB_RAW_IOCTL_EP0_WRITE, io);
+        if (out && len)
+                memcpy(io->data, out, len);
+        r = ioctl(fd, request, io);
+        r = r < 0 ? -errno : r;
+        if (r > 0 && in)
+                memcpy(in, io->data, (size_t) r);
         free(io);
-        return r < 0 ? -errno : r;
+        return r;
+}
+
+int ep0_write(int fd, const uint8_t *data, size_t len) {
+        return ep0_io(fd, USB_RAW_IOCTL_EP0_WRITE, data, NULL, len);
 }
 
 /* Reads an OUT data stage of `len` bytes (0: just acknowledges the status stage). */
 int ep0_read(int fd, uint8_t *data, size_t len) {
-        struct usb_raw_ep_io *io = malloc(sizeof *io + len + 1);
-        int r;
-
-        if (!io)
-                return -ENOMEM;
-        io->ep = 0;
-        io->flags = 0;
-        io->length = (uint32_t) len;
-        r = ioctl(fd, USB_RAW_IOCTL_EP0_READ, io);
-        if (r > 0 && data)
-                memcpy(data, io->data, (size_t) r);
-        free(io);
-        return r < 0 ? -errno : r;
+        return ep0_io(fd, USB_RAW_IOCTL_EP0_READ, NULL, data, len);
 }
 
 int ep0_stall(int fd) {
