@@ -23,7 +23,8 @@
  *    because merging two sections that each look complete hides copy-paste
  *    mistakes. [Daemon] may appear more than once; its keys simply accumulate.
  *  - There are no inline comments: "Key=a # b" sets "a # b". Commands in
- *    particular may legitimately contain '#' or ';'.
+ *    particular may legitimately contain '#' or ';'. Since most INI readers
+ *    do take " #" as a comment, such a value is warned about.
  *  - An empty PowerOnCommand=/PowerOffCommand=/node BootDirectory= resets the
  *    setting to unset. Empty numbers, booleans, time spans and daemon
  *    directories are errors.
@@ -60,7 +61,7 @@ struct node_lines {
 struct parser {
         const char *name;
         struct cb_config *config;
-        unsigned n_errors;
+        struct cb_config_report *report;
 
         enum section section;
         char *section_title; /* e.g. "Node node3", for messages */
@@ -135,17 +136,45 @@ static const char *const power_kind_names[] = {
         [CB_POWER_COMMAND] = "command",
 };
 
+static const char *const node_keys[] = { "Port", "BootDirectory", "Power", "PowerOnCommand", "PowerOffCommand" };
+
+static void add_message(struct parser *p, bool warning, unsigned line, const char *format, va_list ap)
+        __attribute__((format(printf, 4, 0)));
+static void add_message(struct parser *p, bool warning, unsigned line, const char *format, va_list ap) {
+        char message[1024];
+
+        vsnprintf(message, sizeof message, format, ap);
+        /* out of memory: the message is lost, but it is still counted, so the file is still refused */
+        (void) cb_config_report_add(p->report, warning, line, "%s", message);
+}
+
 static void parse_error(struct parser *p, unsigned line, const char *format, ...) __attribute__((format(printf, 3, 4)));
 static void parse_error(struct parser *p, unsigned line, const char *format, ...) {
-        char message[1024];
         va_list ap;
 
         va_start(ap, format);
-        vsnprintf(message, sizeof message, format, ap);
+        add_message(p, false, line, format, ap);
         va_end(ap);
+}
 
-        log_error("%s:%u: %s", p->name, line, message);
-        p->n_errors++;
+static void parse_warning(struct parser *p, unsigned line, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static void parse_warning(struct parser *p, unsigned line, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        add_message(p, true, line, format, ap);
+        va_end(ap);
+}
+
+/* " (did you mean X=?)", or "" when nothing is near. `suffix` follows the suggestion ("=" for keys). */
+static const char *did_you_mean(char *buf, size_t size, const char *word, const char *const *known, size_t n_known,
+                                const char *prefix, const char *suffix) {
+        const char *s = cb_config_suggest(word, known, n_known);
+
+        if (!s)
+                return "";
+        snprintf(buf, size, " (did you mean %s%s%s?)", prefix, s, suffix);
+        return buf;
 }
 
 static bool is_blank(char c) {
@@ -425,6 +454,24 @@ static int start_node(struct parser *p, unsigned line, const char *name) {
         return 0;
 }
 
+/* The first word decides the suggestion: "[node x]" is a misspelt [Node x], whatever the name. */
+static void unknown_section(struct parser *p, unsigned line, const char *title) {
+        static const char *const sections[] = { "Daemon", "Node" };
+        size_t n_word = strcspn(title, " \t");
+        const char *rest = title + n_word + strspn(title + n_word, " \t");
+        char word[64];
+        const char *s;
+
+        snprintf(word, sizeof word, "%.*s", (int) MIN(n_word, sizeof word - 1), title);
+        s = cb_config_suggest(word, sections, ELEMENTSOF(sections));
+        if (!s)
+                parse_error(p, line, "unknown section [%s]", title);
+        else if (strcmp(s, "Node") == 0)
+                parse_error(p, line, "unknown section [%s] (did you mean [Node %s]?)", title, rest[0] ? rest : "NAME");
+        else
+                parse_error(p, line, "unknown section [%s] (did you mean [%s]?)", title, s);
+}
+
 static int parse_section_header(struct parser *p, unsigned line, char *text) {
         size_t n = strlen(text);
         char *title;
@@ -461,7 +508,7 @@ static int parse_section_header(struct parser *p, unsigned line, char *text) {
                 return start_node(p, line, name);
         }
 
-        parse_error(p, line, "unknown section [%s]", title);
+        unknown_section(p, line, title);
         return 0;
 }
 
@@ -475,10 +522,26 @@ static int parse_daemon_key(struct parser *p, unsigned line, const char *key, co
                         break;
                 }
         if (!k) {
-                parse_error(p, line, "unknown key '%s' in section [Daemon]", key);
+                const char *names[ELEMENTSOF(daemon_keys)];
+                char hint[128];
+
+                for (size_t i = 0; i < ELEMENTSOF(daemon_keys); i++)
+                        names[i] = daemon_keys[i].key;
+                for (size_t i = 0; i < ELEMENTSOF(node_keys); i++)
+                        if (strcmp(key, node_keys[i]) == 0) {
+                                parse_error(p, line, "unknown key '%s' in section [Daemon]: it belongs in a [Node NAME] section",
+                                            key);
+                                return 0;
+                        }
+                parse_error(p, line, "unknown key '%s' in section [Daemon]%s", key,
+                            did_you_mean(hint, sizeof hint, key, names, ELEMENTSOF(names), "", "="));
                 return 0;
         }
         field = (char *) p->config + k->offset;
+        if (k->offset == offsetof(struct cb_config, boot_directory))
+                p->config->boot_directory_line = line;
+        else if (k->offset == offsetof(struct cb_config, state_directory))
+                p->config->state_directory_line = line;
 
         switch (k->kind) {
         case VALUE_PATH:
@@ -564,6 +627,7 @@ static int parse_node_key(struct parser *p, unsigned line, const char *key, cons
                         parse_error(p, line, "BootDirectory= must be an absolute path, got '%s'", value);
                         return 0;
                 }
+                node->boot_directory_line = value[0] ? line : 0;
                 return strdup_to(&node->boot_directory, value[0] ? value : NULL);
         }
         if (strcmp(key, "Power") == 0) {
@@ -577,15 +641,23 @@ static int parse_node_key(struct parser *p, unsigned line, const char *key, cons
                 return 0;
         }
         if (strcmp(key, "PowerOnCommand") == 0) {
-                lines->power_on = value[0] ? line : 0;
+                lines->power_on = node->power_on_line = value[0] ? line : 0;
                 return strdup_to(&node->power_on_command, value[0] ? value : NULL);
         }
         if (strcmp(key, "PowerOffCommand") == 0) {
-                lines->power_off = value[0] ? line : 0;
+                lines->power_off = node->power_off_line = value[0] ? line : 0;
                 return strdup_to(&node->power_off_command, value[0] ? value : NULL);
         }
 
-        parse_error(p, line, "unknown key '%s' in section [%s]", key, p->section_title);
+        for (size_t i = 0; i < ELEMENTSOF(daemon_keys); i++)
+                if (strcmp(key, daemon_keys[i].key) == 0 && strcmp(key, "BootDirectory") != 0) {
+                        parse_error(p, line, "unknown key '%s' in section [%s]: it belongs in [Daemon]", key,
+                                    p->section_title);
+                        return 0;
+                }
+        char hint[128];
+        parse_error(p, line, "unknown key '%s' in section [%s]%s", key, p->section_title,
+                    did_you_mean(hint, sizeof hint, key, node_keys, ELEMENTSOF(node_keys), "", "="));
         return 0;
 }
 
@@ -611,6 +683,11 @@ static int parse_line(struct parser *p, unsigned line, char *text) {
                 parse_error(p, line, "missing key name before '='");
                 return 0;
         }
+        if (strstr(value, " #") || strstr(value, "\t#"))
+                parse_warning(p, line,
+                              "the value of %s= contains '#', which does not start a comment here: comments are "
+                              "lines of their own; the value is '%s'",
+                              key, value);
 
         switch (p->section) {
         case SECTION_NONE:
@@ -681,10 +758,11 @@ static void check_nodes(struct parser *p) {
 }
 
 /* `text` need not be NUL-terminated; a NUL inside it is reported like any other bad line. */
-static int parse_buffer(const char *name, const char *text, size_t size, struct cb_config **ret) {
+static int parse_buffer(const char *name, const char *text, size_t size, struct cb_config_report *report,
+                        struct cb_config **ret) {
         _cleanup_config_ struct cb_config *config = NULL;
         _cleanup_free_ char *buf = NULL;
-        struct parser p = { .name = name };
+        struct parser p = { .name = name, .report = report };
         unsigned line = 0;
         int r;
 
@@ -731,21 +809,25 @@ static int parse_buffer(const char *name, const char *text, size_t size, struct 
         free(p.section_title);
 
         if (r < 0)
-                return log_error_errno(r, "%s: failed to parse configuration", name);
-        if (p.n_errors > 0) {
-                log_error("%s: %u error%s, configuration refused", name, p.n_errors, p.n_errors == 1 ? "" : "s");
+                return r;
+        if (report->n_errors > 0)
                 return -EINVAL;
-        }
 
         *ret = config;
         config = NULL;
         return 0;
 }
 
-int cb_config_load_string(const char *name, const char *text, struct cb_config **ret) {
-        if (!name || !text || !ret)
+int cb_config_load_string_report(const char *name, const char *text, struct cb_config_report *report,
+                                 struct cb_config **ret) {
+        int r;
+
+        if (!name || !text || !report || !ret)
                 return -EINVAL;
-        return parse_buffer(name, text, strlen(text), ret);
+        r = cb_config_report_init(report, name);
+        if (r < 0)
+                return r;
+        return parse_buffer(name, text, strlen(text), report, ret);
 }
 
 static int read_file(const char *path, char **ret, size_t *ret_size) {
@@ -790,22 +872,57 @@ static int read_file(const char *path, char **ret, size_t *ret_size) {
         return 0;
 }
 
-int cb_config_load(const char *path, bool missing_ok, struct cb_config **ret) {
+int cb_config_load_report(const char *path, bool missing_ok, struct cb_config_report *report,
+                          struct cb_config **ret) {
         _cleanup_free_ char *data = NULL;
         size_t size = 0;
         int r;
 
-        if (!path || !ret)
+        if (!path || !report || !ret)
                 return -EINVAL;
+        r = cb_config_report_init(report, path);
+        if (r < 0)
+                return r;
 
         r = read_file(path, &data, &size);
         if (r == -ENOENT && missing_ok) {
                 log_debug("%s: not found, using defaults", path);
                 return cb_config_new_default(ret);
         }
-        if (r < 0)
-                return log_error_errno(r, "%s: cannot read configuration", path);
+        if (r < 0) {
+                (void) cb_config_report_add(report, false, 0, "cannot read the file: %s", strerror(-r));
+                return r;
+        }
 
         /* An empty file has no buffer; parse_buffer never dereferences it when size is 0. */
-        return parse_buffer(path, data ? data : "", size, ret);
+        return parse_buffer(path, data ? data : "", size, report, ret);
+}
+
+/* The daemon's way: every message into the log, and one closing line when the file is refused. */
+static int log_report(const struct cb_config_report *report, int r) {
+        cb_config_report_log(report);
+        if (r == -EINVAL && report->n_errors > 0)
+                log_error("%s: %u error%s, configuration refused", report->path, report->n_errors,
+                          report->n_errors == 1 ? "" : "s");
+        else if (r < 0 && report->n_errors == 0)
+                log_error_errno(r, "%s: cannot load the configuration", report->path ? report->path : "?");
+        return r;
+}
+
+int cb_config_load(const char *path, bool missing_ok, struct cb_config **ret) {
+        struct cb_config_report report = { 0 };
+        int r = cb_config_load_report(path, missing_ok, &report, ret);
+
+        r = log_report(&report, r);
+        cb_config_report_done(&report);
+        return r;
+}
+
+int cb_config_load_string(const char *name, const char *text, struct cb_config **ret) {
+        struct cb_config_report report = { 0 };
+        int r = cb_config_load_string_report(name, text, &report, ret);
+
+        r = log_report(&report, r);
+        cb_config_report_done(&report);
+        return r;
 }

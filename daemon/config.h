@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config-report.h"
 #include "util.h"
 
 /*
@@ -17,6 +18,8 @@
  *   BootDirectory=/var/lib/clusterboot/nodes/node3
  *
  * Every error names file:line; a configuration with any error is refused.
+ * Comments are whole lines starting with '#' or ';'; a " #" inside a value
+ * is part of the value (commands may hold one), and is warned about.
  */
 
 enum cb_power_kind {
@@ -45,6 +48,8 @@ struct cb_node_config {
         char *power_on_command;  /* Power=command */
         char *power_off_command; /* Power=command */
         unsigned line;           /* line of the section header, for messages */
+        /* lines of the settings (0: not set), for messages about them */
+        unsigned boot_directory_line, power_on_line, power_off_line;
 };
 
 struct cb_config {
@@ -68,6 +73,8 @@ struct cb_config {
         usec_t power_off_timeout;   /* PowerOffTimeoutSec=: switched off, the board should leave the bus */
         usec_t power_command_timeout; /* PowerCommandTimeoutSec= */
         enum cb_hub_power_method hub_power_method; /* HubPowerMethod=auto|sysfs|request */
+        /* lines of the directories' settings (0: the default), for messages about them */
+        unsigned boot_directory_line, state_directory_line;
 
         struct cb_node_config *nodes;
         size_t n_nodes;
@@ -78,13 +85,19 @@ int cb_config_new_default(struct cb_config **ret);
 
 /*
  * Parse `path`. A missing file is not an error when `missing_ok` (the
- * defaults apply). On error, every problem found is logged as
- * "path:line: message" and a negative errno is returned (-EINVAL for content
- * errors).
+ * defaults apply). Every problem found goes into `report` (initialised here;
+ * the caller frees it with cb_config_report_done(), also on failure) as
+ * "path:line: message"; warnings do not refuse the file. Returns 0, or a
+ * negative errno: -EINVAL for content errors, the errno of reading the file.
  */
-int cb_config_load(const char *path, bool missing_ok, struct cb_config **ret);
+int cb_config_load_report(const char *path, bool missing_ok, struct cb_config_report *report,
+                          struct cb_config **ret);
+/* The same, from a string; `name` is used in messages. */
+int cb_config_load_string_report(const char *name, const char *text, struct cb_config_report *report,
+                                 struct cb_config **ret);
 
-/* Same, from a string (for tests); `name` is used in messages. */
+/* The same, with every message logged (and a closing "N errors" line when refused). */
+int cb_config_load(const char *path, bool missing_ok, struct cb_config **ret);
 int cb_config_load_string(const char *name, const char *text, struct cb_config **ret);
 
 /* "none", "usb-hub", "command": the spelling of Power= */

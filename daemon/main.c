@@ -117,6 +117,37 @@ static int load_config(const struct options *o, struct cb_config **ret) {
         return cb_config_load(o->config_path, !o->config_given, ret);
 }
 
+/*
+ * --check-config: every message as "file:line: message" on stderr (as
+ * compilers print them, for editors and grep), then one verdict. Exit 0 when
+ * the daemon would start with this file; warnings do not change that.
+ */
+static int check_config(const struct options *o) {
+        struct cb_config_report report = { 0 };
+        struct cb_config *config = NULL;
+        int r;
+
+        r = cb_config_load_report(o->config_path, !o->config_given, &report, &config);
+        cb_config_report_print(&report, stderr);
+        if (r < 0) {
+                if (report.n_errors > 0)
+                        fprintf(stderr, "%s: %u error%s: clusterboot would not start with this file\n", o->config_path,
+                                report.n_errors, report.n_errors == 1 ? "" : "s");
+                else
+                        fprintf(stderr, "%s: cannot check: %s\n", o->config_path, strerror(-r));
+                cb_config_report_done(&report);
+                return EXIT_FAILURE;
+        }
+        printf("%s: OK (%zu node%s configured, boot directory %s)", config->path ? config->path : "(defaults)",
+               config->n_nodes, config->n_nodes == 1 ? "" : "s", config->boot_directory);
+        if (report.n_warnings > 0)
+                printf(", %u warning%s", report.n_warnings, report.n_warnings == 1 ? "" : "s");
+        putchar('\n');
+        cb_config_free(config);
+        cb_config_report_done(&report);
+        return EXIT_SUCCESS;
+}
+
 struct daemon {
         struct options options;
         sd_event *event;
@@ -191,18 +222,13 @@ int main(int argc, char **argv) {
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         cb_log_open(d.options.log_target);
         cb_log_set_max_level(d.options.log_level);
+        if (d.options.check_config)
+                return check_config(&d.options);
 
         r = load_config(&d.options, &config);
         if (r < 0) {
                 log_error("refusing to start: the configuration %s is not valid", d.options.config_path);
                 return EXIT_FAILURE;
-        }
-        if (d.options.check_config) {
-                printf("%s: OK (%zu node%s configured, boot directory %s)\n",
-                       config->path ? config->path : "(defaults)", config->n_nodes, config->n_nodes == 1 ? "" : "s",
-                       config->boot_directory);
-                cb_config_free(config);
-                return EXIT_SUCCESS;
         }
 
         sigemptyset(&mask);

@@ -693,6 +693,84 @@ static void test_files(void) {
         unlink(path);
 }
 
+/* The messages of a report, one a line as --check-config prints them. */
+static char *report_text(const struct cb_config_report *r) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        if (!f)
+                die("open_memstream");
+        cb_config_report_print(r, f);
+        fclose(f);
+        return text;
+}
+
+static void check_report_at(int line, const char *conf, int want_r, const char *want) {
+        struct cb_config_report report = { 0 };
+        struct cb_config *config = NULL;
+        int r = cb_config_load_string_report("t.conf", conf, &report, &config);
+        char *text = report_text(&report);
+
+        if (r != want_r || strcmp(text, want) != 0) {
+                fprintf(stdout, "%s:%d: got %d and:\n%s--- expected %d and:\n%s", __FILE__, line, r, text, want_r, want);
+                failures++;
+        }
+        CHECK((r == 0) == (config != NULL));
+        free(text);
+        cb_config_free(config);
+        cb_config_report_done(&report);
+}
+#define CHECK_REPORT(conf, r, want) check_report_at(__LINE__, (conf), (r), (want))
+
+/* What a user who misspelt something is told, and a '#' that looks like a comment but is not one. */
+static void test_report(void) {
+        static const char *const keys[] = { "Port", "Power", "PowerOnCommand", "BootDirectory" };
+
+        CHECK_STR(cb_config_suggest("Prot", keys, ELEMENTSOF(keys)), "Port");
+        CHECK_STR(cb_config_suggest("port", keys, ELEMENTSOF(keys)), "Port");
+        CHECK_STR(cb_config_suggest("Powr", keys, ELEMENTSOF(keys)), "Power");
+        CHECK_STR(cb_config_suggest("PowerOnComand", keys, ELEMENTSOF(keys)), "PowerOnCommand");
+        CHECK_STR(cb_config_suggest("BootDir", keys, ELEMENTSOF(keys)), NULL); /* 6 letters off */
+        CHECK_STR(cb_config_suggest("Xy", keys, ELEMENTSOF(keys)), NULL);
+        CHECK_STR(cb_config_suggest("", keys, ELEMENTSOF(keys)), NULL);
+
+        CHECK_REPORT("[Daemon]\nMaxAtempts=3\nbootdirectory=/b\nPort=1-1\n[Node n]\nPort=1-1\nPowerOnComand=/x\n"
+                     "RetryDelaySec=1\n[daemon]\n[Nodes m]\n[Hub]\n",
+                     -EINVAL,
+                     "t.conf:2: unknown key 'MaxAtempts' in section [Daemon] (did you mean MaxAttempts=?)\n"
+                     "t.conf:3: unknown key 'bootdirectory' in section [Daemon] (did you mean BootDirectory=?)\n"
+                     "t.conf:4: unknown key 'Port' in section [Daemon]: it belongs in a [Node NAME] section\n"
+                     "t.conf:7: unknown key 'PowerOnComand' in section [Node n] (did you mean PowerOnCommand=?)\n"
+                     "t.conf:8: unknown key 'RetryDelaySec' in section [Node n]: it belongs in [Daemon]\n"
+                     "t.conf:9: unknown section [daemon] (did you mean [Daemon]?)\n"
+                     "t.conf:10: unknown section [Nodes m] (did you mean [Node m]?)\n"
+                     "t.conf:11: unknown section [Hub]\n");
+
+        /* accepted, with the value as written, and a warning that says so */
+        CHECK_REPORT("[Daemon]\nBootDirectory=/srv/boot   # the files\n[Node n]\nPort=1-1\nPower=command\n"
+                     "PowerOnCommand=/bin/sh -c 'relay on\t#1'\nPowerOffCommand=/bin/relay#off\n",
+                     0,
+                     "t.conf:2: warning: the value of BootDirectory= contains '#', which does not start a comment "
+                     "here: comments are lines of their own; the value is '/srv/boot   # the files'\n"
+                     "t.conf:6: warning: the value of PowerOnCommand= contains '#', which does not start a comment "
+                     "here: comments are lines of their own; the value is '/bin/sh -c 'relay on\t#1''\n");
+        /* a file that cannot be read is one message about the file */
+        {
+                struct cb_config_report report = { 0 };
+                struct cb_config *config = NULL;
+                char path[PATH_MAX + 32], *text;
+
+                snprintf(path, sizeof path, "%s/absent.conf", tmpdir);
+                CHECK(cb_config_load_report(path, false, &report, &config) == -ENOENT);
+                text = report_text(&report);
+                CHECK(strstr(text, "absent.conf: cannot read the file: No such file or directory\n") != NULL);
+                CHECK(report.n_errors == 1 && !config);
+                free(text);
+                cb_config_report_done(&report);
+        }
+}
+
 int main(void) {
         const char *base = getenv("TMPDIR");
         char stderr_path[PATH_MAX + 32];
@@ -709,6 +787,7 @@ int main(void) {
         test_errors();
         test_timespan();
         test_files();
+        test_report();
 
         snprintf(stderr_path, sizeof stderr_path, "%s/stderr", tmpdir);
         unlink(stderr_path);
