@@ -1,6 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# `clusterboot --check-config` as a user and an editor see it: a wrong file gets one "file:line: message" per mistake (no
+# `clusterboot --check-config` as a user and an editor see it: the README's
+# example and the installed example are accepted without a warning about
+# their syntax; a wrong file gets one "file:line: message" per mistake (no
 # timestamps, no "refusing to start"), with "did you mean" for a misspelt
 # key, and a warning for a '#' inside a value.
 # usage: check-config.sh CLUSTERBOOT SOURCE_ROOT
@@ -23,6 +25,12 @@ accepted_cleanly() { # NAME FILE
         grep -q ": OK (" "$tmp/$1.out" || fail "$1: no OK line"
         if grep -E "error|warning: the value of" "$tmp/$1.err"; then fail "$1: syntax messages above"; fi
 }
+
+# the README's configuration block, as a user would paste it
+awk '/^```ini$/ { inside = 1; next } /^```$/ { inside = 0 } inside' "$src/README.md" >"$tmp/readme.conf"
+[ -s "$tmp/readme.conf" ] || fail "no \`\`\`ini block in README.md"
+accepted_cleanly readme "$tmp/readme.conf"
+accepted_cleanly example "$src/examples/clusterboot.conf"
 
 cat >"$tmp/bad.conf" <<'CONF'
 [Daemon]
