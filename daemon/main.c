@@ -13,6 +13,7 @@
 #include "cb-build-config.h"
 #include "clusterboot/varlink.h"
 #include "config.h"
+#include "config-check.h"
 #include "control.h"
 #include "log.h"
 #include "manager.h"
@@ -117,6 +118,16 @@ static int load_config(const struct options *o, struct cb_config **ret) {
         return cb_config_load(o->config_path, !o->config_given, ret);
 }
 
+/* At start, what would not work here goes into the log; the daemon starts anyway and serves what it can. */
+static void warn_about_environment(const struct cb_config *config) {
+        struct cb_config_report report = { 0 };
+
+        if (cb_config_report_init(&report, config->path ? config->path : "(built-in defaults)") >= 0 &&
+            cb_config_check_environment(config, &report) >= 0)
+                cb_config_report_log(&report);
+        cb_config_report_done(&report);
+}
+
 /*
  * --check-config: every message as "file:line: message" on stderr (as
  * compilers print them, for editors and grep), then one verdict. Exit 0 when
@@ -128,6 +139,8 @@ static int check_config(const struct options *o) {
         int r;
 
         r = cb_config_load_report(o->config_path, !o->config_given, &report, &config);
+        if (r >= 0 && cb_config_check_environment(config, &report) < 0)
+                r = -ENOMEM;
         cb_config_report_print(&report, stderr);
         if (r < 0) {
                 if (report.n_errors > 0)
@@ -230,6 +243,7 @@ int main(int argc, char **argv) {
                 log_error("refusing to start: the configuration %s is not valid", d.options.config_path);
                 return EXIT_FAILURE;
         }
+        warn_about_environment(config);
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
