@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Reboot, PowerOn and PowerOff: calls answered when the node has switched the power, not when they are made. */
 #include "clusterboot/varlink.h"
+#include "config-check.h"
 #include "control-internal.h"
 
 /*
@@ -88,6 +89,17 @@ int method_power(struct call *call, struct json_object *params) {
                 action = CB_NODE_POWER_ON;
         else
                 action = CB_NODE_POWER_OFF;
+
+        /* "off" is a promise across restarts: refuse it when the state directory could not keep it */
+        if (action == CB_NODE_POWER_OFF && cb_node_has_power(node) && current_config(c)) {
+                char why[512];
+
+                if (cb_state_directory_check(current_config(c)->state_directory, why, sizeof why) < 0)
+                        return reply_error(call, CB_VL_ERROR_POWER_FAILED, name,
+                                           "%s was not switched off: %s, so it would not stay off across a "
+                                           "restart of the daemon (see StateDirectory=)",
+                                           name, why);
+        }
 
         p = calloc(1, sizeof *p);
         if (!p)

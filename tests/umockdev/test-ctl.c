@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * clusterbootctl as an operator meets it: the real daemon and the real tool,
+ * emulated boards under umockdev. What it prints on stdout and stderr and
+ * its exit status, for the mistakes people make and the scripts they write.
+ *
+ * usage: test-ctl [TEST...]
+ * Environment: CLUSTERBOOT, CLUSTERBOOTCTL (paths; meson sets them).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "testbed.h"
+
+static const char *clusterbootctl;
+
+/* What one run of clusterbootctl left. */
+struct run {
+        int status; /* exit status; -1 if killed or it never ended */
+        char *out, *err;
+};
+
+static void run_done(struct run *r) {
+        g_free(r->out);
+        g_free(r->err);
+        *r = (struct run){ 0 };
+}
+
+struct child_wait {
+        bool exited;
+        int wait_status;
+};
+
+static void on_child_exit(GPid pid, gint wait_status, gpointer userdata) {
+        struct child_wait *w = userdata;
+
+        w->wait_status = wait_status;
+        w->exited = true;
+        g_spawn_close_pid(pid);
+}
+
+static bool pred_exited(tb_testbed *tb, void *userdata) {
+        return ((struct child_wait *) userdata)->exited;
+}
+
+static int temp_file(struct cluster *c, const char *name) {
+        char path[256];
+
+        snprintf(path, sizeof path, "%s/%s", c->dir, name);
+        return open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
+
+static char *read_back(int fd) {
+        GString *s = g_string_new(NULL);
+        char buf[4096];
+        ssize_t n;
+
+        lseek(fd, 0, SEEK_SET);
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+                g_string_append_len(s, buf, n);
+        close(fd);
+        return g_string_free(s, FALSE);
+}
+
+/*
+ * Runs argv (argv[0] NULL: clusterbootctl --socket=...) as root or as
+ * nobody, while the testbed's loop goes on (boards answer, hubs switch),
+ * output into files (a pipe could fill). Gives up after timeout_ms.
+ */
+static void run_argv(struct cluster *c, bool as_nobody, const char *const *args, int timeout_ms, struct run *r) {
+        const char *argv[40];
+        char socket_arg[200];
+        size_t k = 0;
+        struct child_wait w = { 0 };
+        GError *e = NULL;
+        GPid pid;
+        int out = temp_file(c, "ctl.out"), err = temp_file(c, "ctl.err");
+
+        *r = (struct run){ .status = -1 };
+        if (as_nobody) {
+                argv[k++] = "setpriv";
+                argv[k++] = "--reuid=65534";
+                argv[k++] = "--regid=65534";
+                argv[k++] = "--clear-groups";
+        }
+        if (!args[0]) {
+                snprintf(socket_arg, sizeof socket_arg, "--socket=%s", c->sock);
+                argv[k++] = clusterbootctl;
+                argv[k++] = socket_arg;
+                args++;
+        }
+        for (; *args && k < G_N_ELEMENTS(argv) - 1; args++)
+                argv[k++] = *args;
+        argv[k] = NULL;
+        char *envp[] = { (char *) "PATH=/usr/bin:/bin:/usr/sbin:/sbin", (char *) "LC_ALL=C", NULL };
+        if (out < 0 || err < 0 ||
+            !g_spawn_async_with_fds(NULL, (char **) argv, envp, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                    NULL, &pid, -1, out, err, &e)) {
+                CHECK(false, "cannot run %s: %s", argv[0], e ? e->message : strerror(errno));
+                g_clear_error(&e);
+                return;
+        }
+        GSource *s = g_child_watch_source_new(pid);
+        g_source_set_callback(s, G_SOURCE_FUNC(on_child_exit), &w, NULL);
+        g_source_attach(s, g_main_context_get_thread_default());
+        if (!tb_run_until(c->tb, pred_exited, &w, timeout_ms)) {
+                kill(pid, SIGKILL);
+                (void) tb_run_until(c->tb, pred_exited, &w, 5000);
+        } else if (WIFEXITED(w.wait_status)) {
+                r->status = WEXITSTATUS(w.wait_status);
+        }
+        g_source_destroy(s);
+        g_source_unref(s);
+        r->out = read_back(out);
+        r->err = read_back(err);
+        tb_log(c->tb, "ran %s ...: status %d, stdout:\n%sstderr:\n%s", argv[as_nobody ? 4 : 0], r->status, r->out,
+               r->err);
+}
+
+/* clusterbootctl ARGS... (NULL-terminated), as root, on the cluster's socket. */
+#define CTL(c, r, ...) run_argv((c), false, (const char *const[]){ NULL, __VA_ARGS__, NULL }, 60000, (r))
+#define CTL_AS_NOBODY(c, r, ...) run_argv((c), true, (const char *const[]){ NULL, __VA_ARGS__, NULL }, 60000, (r))
+
+#define CHECK_HAS(text, needle) CHECK(strstr((text), (needle)) != NULL, "no \"%s\" in:\n%s", (needle), (text))
+#define CHECK_LACKS(text, needle) CHECK(strstr((text), (needle)) == NULL, "\"%s\" in:\n%s", (needle), (text))
+
+/*
+ * `reload` says why a file was refused (the daemon's first errors, as
+ * file:line: message), for a wrong file and for a missing one; the daemon
+ * keeps its configuration.
+ */
+static void test_reload_reason(void) {
+        struct cluster c;
+        struct run r;
+        char line[512];
+
+        cluster_init(&c, 1, 16, NULL, NULL);
+        cluster_start(&c);
+
+        cluster_set_extra_sections(&c, "[Node spare]\nPrt=9-1\n");
+        cluster_write_conf(&c);
+        CTL(&c, &r, "reload");
+        CHECK(r.status == 1, "reload of a wrong file: exit %d, not 1", r.status);
+        snprintf(line, sizeof line, "%s:%u: unknown key 'Prt' in section [Node spare] (did you mean Port=?)", c.conf,
+                 14u);
+        CHECK_HAS(r.err, line);
+        CHECK_HAS(r.err, "the running configuration is kept");
+        CHECK_LACKS(r.err, "see the daemon's log");
+        run_done(&r);
+
+        unlink(c.conf);
+        CTL(&c, &r, "reload");
+        CHECK(r.status == 1, "reload of a missing file: exit %d, not 1", r.status);
+        snprintf(line, sizeof line, "%s: cannot read the file: No such file or directory", c.conf);
+        CHECK_HAS(r.err, line);
+        run_done(&r);
+
+        CTL(&c, &r, "status", "node1");
+        CHECK(r.status == 0, "status after failed reloads: exit %d", r.status);
+        run_done(&r);
+        cluster_free(&c);
+}
+
+/*
+ * `power off` cannot keep a node off across restarts when the state
+ * directory cannot be written: the call fails, names the directory, and the
+ * board keeps its power.
+ */
+static void test_power_off_state_directory(void) {
+        struct cluster c;
+        struct run r;
+        char file[200], conf[300], want[400];
+
+        cluster_init(&c, 1, 16, NULL, NULL);
+        snprintf(file, sizeof file, "%s/a-file", c.dir);
+        CHECK(g_file_set_contents(file, "", 0, NULL), "cannot write %s", file);
+        /* the last StateDirectory= wins: under a regular file, it can be neither used nor created */
+        snprintf(conf, sizeof conf, "StateDirectory=%s/state\n", file);
+        g_free(c.daemon_conf);
+        c.daemon_conf = g_strdup(conf);
+        cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "node1 not up");
+
+        CTL(&c, &r, "power", "off", "node1");
+        CHECK(r.status == 1, "power off with an unusable state directory: exit %d, not 1", r.status);
+        snprintf(want, sizeof want, "%s/state", file);
+        CHECK_HAS(r.err, want);
+        CHECK_HAS(r.err, "across a restart");
+        CHECK(tb_board_powered(tb_board_at(c.tb, 0)), "node1 was switched off anyway");
+        run_done(&r);
+        cluster_free(&c);
+}
+
+static const struct {
+        const char *name;
+        void (*fn)(void);
+} tests[] = {
+        { "reload-reason", test_reload_reason },
+        { "power-off-state-directory", test_power_off_state_directory },
+};
+
+int main(int argc, char **argv) {
+        unsigned passed = 0, failed = 0;
+
+        signal(SIGPIPE, SIG_IGN);
+        clusterboot = getenv("CLUSTERBOOT");
+        clusterbootctl = getenv("CLUSTERBOOTCTL");
+        if (!clusterboot || !clusterbootctl) {
+                fprintf(stderr, "set CLUSTERBOOT and CLUSTERBOOTCTL to the binaries under test\n");
+                return 2;
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+                bool selected = argc < 2;
+                for (int k = 1; k < argc; k++)
+                        selected |= strcmp(argv[k], tests[i].name) == 0;
+                if (!selected)
+                        continue;
+                failed_now = false;
+                int64_t t0 = g_get_monotonic_time();
+                tests[i].fn();
+                fprintf(stderr, "%s %s (%.0f ms)\n", failed_now ? "FAIL" : "ok  ", tests[i].name,
+                        (double) (g_get_monotonic_time() - t0) / 1000.0);
+                if (failed_now)
+                        failed++;
+                else
+                        passed++;
+        }
+        printf("%u passed, %u failed\n", passed, failed);
+        return failed ? 1 : 0;
+}
