@@ -121,6 +121,19 @@ static int reply_failure(const struct vl_reply *reply, const char *what) {
         else if (strcmp(reply->error, CB_VL_ERROR_PERMISSION_DENIED) == 0)
                 status = EXIT_PERMISSION;
 
+        if (strcmp(reply->error, CB_VL_ERROR_RELOAD_FAILED) == 0) {
+                struct json_object *errors = NULL;
+
+                /* the file's errors, one a line as an editor wants them, then what it means */
+                if (cb_json_get_array(reply->parameters, CB_VL_FIELD_ERRORS, &errors) > 0 &&
+                    json_object_array_length(errors) > 0) {
+                        for (size_t i = 0; i < json_object_array_length(errors); i++)
+                                fprintf(stderr, "%s\n",
+                                        format_sanitize(clean, sizeof clean,
+                                                        json_object_get_string(json_object_array_get_idx(errors, i))));
+                        return fail(status, "the configuration was not reloaded; the running configuration is kept");
+                }
+        }
         if (strcmp(reply->error, CB_VL_ERROR_METHOD_NOT_FOUND) == 0)
                 return fail(status, "%s: this clusterboot does not know it (is the daemon older than clusterbootctl?)",
                             what);

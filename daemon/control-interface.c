@@ -101,4 +101,4 @@ const char cb_control_error_interface_description[] =
         "error Busy (name: string, message: string)\n"
         "error NodeOff (name: string, message: string)\n"
         "error PowerFailed (name: string, message: string)\n"
-        "error ReloadFailed (message: string)\n";
+        "error ReloadFailed (message: string, errors: ?[]string)\n";

@@ -146,18 +146,55 @@ static int method_retry(struct call *call, struct json_object *params) {
         return reply(call, NULL);
 }
 
+/* At most this many of a refused file's errors travel in the reply; the log has them all. */
+#define RELOAD_ERRORS_MAX 10
+
+/* ReloadFailed with the file's first errors: the message holds the first, "errors" up to RELOAD_ERRORS_MAX. */
+static int reply_reload_failed(struct call *call, const struct cb_config_report *report, int result) {
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+        struct json_object *errors = json_object_new_array();
+        char first[1024] = "", line[1024], message[1536];
+        unsigned n = 0;
+
+        if (!p || cb_json_add(p, CB_VL_FIELD_ERRORS, errors) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < report->n_messages && n < RELOAD_ERRORS_MAX; i++) {
+                if (report->messages[i].warning)
+                        continue;
+                cb_config_message_format(report, &report->messages[i], line, sizeof line);
+                if (n++ == 0)
+                        snprintf(first, sizeof first, "%s", line);
+                if (json_object_array_add(errors, json_object_new_string(line)) < 0)
+                        return -ENOMEM;
+        }
+        if (report->n_errors > 1)
+                snprintf(message, sizeof message, "%s (and %u more); the running configuration is kept", first,
+                         report->n_errors - 1);
+        else if (first[0])
+                snprintf(message, sizeof message, "%s; the running configuration is kept", first);
+        else
+                snprintf(message, sizeof message, "the configuration cannot be loaded: %s; the running one is kept",
+                         strerror(-result));
+        if (cb_json_add_string(p, CB_VL_FIELD_MESSAGE, message) < 0)
+                return -ENOMEM;
+        return reply_full(call, CB_VL_ERROR_RELOAD_FAILED, TAKE_PTR(p), false);
+}
+
 static int method_reload(struct call *call, struct json_object *params) {
         struct cb_control *c = call->client->control;
+        struct cb_config_report report = { 0 };
         int r;
 
         if (!c->ops->reload)
                 return reply_error(call, CB_VL_ERROR_RELOAD_FAILED, NULL, "this daemon cannot reload");
         client_log(LOG_INFO, call->client, "%s", "reload requested");
-        r = c->ops->reload(c->userdata);
+        r = c->ops->reload(c->userdata, &report);
         if (r < 0)
-                return reply_error(call, CB_VL_ERROR_RELOAD_FAILED, NULL,
-                                   "the configuration has errors (see the daemon's log); the running one is kept");
-        return reply(call, NULL);
+                r = reply_reload_failed(call, &report, r);
+        else
+                r = reply(call, NULL);
+        cb_config_report_done(&report);
+        return r;
 }
 
 static int method_get_info(struct call *call, struct json_object *params) {

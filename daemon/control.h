@@ -33,8 +33,11 @@ struct cb_control_ops {
         const struct cb_config *(*config)(void *userdata);
         /* e.g. "4 nodes: 3 up, 1 serving" */
         void (*summary)(void *userdata, char *buf, size_t size);
-        /* Re-reads the configuration; 0 or a negative errno (the callee logs why). NULL: Reload is refused. */
-        int (*reload)(void *userdata);
+        /*
+         * Re-reads the configuration; 0 or a negative errno (the callee logs why, and puts the
+         * messages in `report`, which it initialises and the server frees). NULL: Reload is refused.
+         */
+        int (*reload)(void *userdata, struct cb_config_report *report);
 };
 
 #define CB_CONTROL_MAX_CLIENTS 128

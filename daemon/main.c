@@ -174,13 +174,14 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-/* SIGHUP and the control socket's Reload both come here. */
-static int reload(struct daemon *d) {
+/* SIGHUP and the control socket's Reload both come here; `report` gets the file's messages (the caller frees it). */
+static int reload(struct daemon *d, struct cb_config_report *report) {
         struct cb_config *config = NULL;
         int r;
 
         (void) sd_notify(false, "RELOADING=1");
-        r = load_config(&d->options, &config);
+        r = cb_config_load_report(d->options.config_path, !d->options.config_given, report, &config);
+        cb_config_report_log(report);
         if (r < 0)
                 log_error("configuration not reloaded: %s has errors (see above); keeping the running one",
                           d->options.config_path);
@@ -191,7 +192,10 @@ static int reload(struct daemon *d) {
 }
 
 static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        (void) reload(userdata);
+        struct cb_config_report report = { 0 };
+
+        (void) reload(userdata, &report);
+        cb_config_report_done(&report);
         return 0;
 }
 
@@ -211,8 +215,8 @@ static const struct cb_config *control_config(void *userdata) {
 static void control_summary(void *userdata, char *buf, size_t size) {
         cb_manager_summary(((struct daemon *) userdata)->manager, buf, size);
 }
-static int control_reload(void *userdata) {
-        return reload(userdata);
+static int control_reload(void *userdata, struct cb_config_report *report) {
+        return reload(userdata, report);
 }
 static const struct cb_control_ops control_ops = {
         .n_nodes = control_n_nodes,

@@ -72,6 +72,7 @@
 #define CB_VL_FIELD_PARAMETER "parameter"
 #define CB_VL_FIELD_METHOD "method"
 #define CB_VL_FIELD_INTERFACE "interface"
+#define CB_VL_FIELD_ERRORS "errors"     /* ReloadFailed: the file's first errors, "file:line: message" */
 
 /* GetStatus reply */
 #define CB_VL_FIELD_DAEMON "daemon"

@@ -60,7 +60,7 @@ static const struct cb_config *fx_config(void *userdata) {
 static void fx_summary(void *userdata, char *buf, size_t size) {
         snprintf(buf, size, "%zu nodes in the test", ((struct fixture *) userdata)->w.n_ports);
 }
-static int fx_reload(void *userdata) {
+static int fx_reload(void *userdata, struct cb_config_report *report) {
         struct fixture *f = userdata;
         f->reloads++;
         return f->reload_result;
