@@ -101,6 +101,10 @@ int view_status_table(FILE *f, struct json_object *status, const struct view_opt
                 const char *state = str(node, CB_VL_FIELD_STATE), *err = str(node, CB_VL_FIELD_LAST_ERROR);
                 char progress[300], when[64], attempt[48];
 
+                /* an up node's last error is history (a failed attempt before the good one): not news in a table */
+                if (state && strcmp(state, "up") == 0)
+                        err = NULL;
+
                 if ((r = table_add(t, cb_json_string_or(node, CB_VL_FIELD_NAME, "?"), ANSI_BOLD)) < 0 ||
                     (r = table_add(t, cb_json_string_or(node, CB_VL_FIELD_PORT, "?"), NULL)) < 0 ||
                     (r = table_add(t, state ? state : "?", state_colour(state))) < 0 ||
