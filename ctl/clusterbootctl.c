@@ -18,6 +18,7 @@
 #include "clusterboot/varlink.h"
 #include "daemon/json-util.h"
 #include "format.h"
+#include "order.h"
 #include "varlink-client.h"
 #include "views.h"
 
@@ -39,6 +40,7 @@ enum json_mode {
 
 struct ctl {
         const char *socket_path;
+        const char *verb; /* the command as the user typed it, for messages: "power off" */
         enum json_mode json;
         struct view_options view;
         struct vl_client *client;
@@ -70,7 +72,7 @@ static void help(void) {
                "Options:\n"
                "      --socket=PATH      the daemon's socket (default $" CB_VL_SOCKET_ENV " or " CB_VL_DEFAULT_SOCKET
                ")\n"
-               "      --json[=MODE]      print JSON: pretty or short (default: pretty on a terminal)\n"
+               "  -j, --json[=MODE]      print JSON: pretty, short or off (default: pretty on a terminal)\n"
                "      --no-legend        no table header and summary\n"
                "      --no-pager         accepted for compatibility; output is never paged\n"
                "  -h, --help             show this help\n"
@@ -106,21 +108,31 @@ static int transport_failure(const struct ctl *ctl, int r) {
         if (r == -ECONNRESET)
                 return fail(EXIT_FAILED, "clusterboot closed the connection (did it stop?)");
         if (r == -EBADMSG)
-                return fail(EXIT_FAILED, "%s answered something that is not a varlink reply", ctl->socket_path);
+                return fail(EXIT_FAILED, "%s answered something clusterbootctl does not understand (is it clusterboot's socket?)",
+                            ctl->socket_path);
         return fail(EXIT_FAILED, "talking to clusterboot failed: %s", strerror(-r));
 }
 
-/* A daemon error as one line, and the exit status it stands for. */
+/* A daemon error as one line, and the exit status it stands for. `what` is the command as typed. */
 static int reply_failure(const struct vl_reply *reply, const char *what) {
         const char *message = vl_reply_message(reply);
         char clean[512];
-        int status = EXIT_FAILED;
 
         if (strcmp(reply->error, CB_VL_ERROR_NO_SUCH_NODE) == 0)
-                status = EXIT_NO_SUCH_NODE;
-        else if (strcmp(reply->error, CB_VL_ERROR_PERMISSION_DENIED) == 0)
-                status = EXIT_PERMISSION;
-
+                return fail(EXIT_NO_SUCH_NODE, "%s", format_sanitize(clean, sizeof clean, message ? message : "no such node"));
+        /* the daemon's message names its method; people typed a command */
+        if (strcmp(reply->error, CB_VL_ERROR_PERMISSION_DENIED) == 0)
+                return fail(EXIT_PERMISSION,
+                            "%s: permission denied: only root and members of the group '" CB_VL_CONTROL_GROUP
+                            "' may do this",
+                            what);
+        if (strcmp(reply->error, CB_VL_ERROR_METHOD_NOT_FOUND) == 0)
+                return fail(EXIT_FAILED, "%s: the running clusterboot is older than clusterbootctl and cannot do this",
+                            what);
+        if (strcmp(reply->error, CB_VL_ERROR_SERVICE_INVALID_PARAMETER) == 0)
+                return fail(EXIT_FAILED, "%s: the running clusterboot does not accept '%s' here", what,
+                            format_sanitize(clean, sizeof clean,
+                                            cb_json_string_or(reply->parameters, CB_VL_FIELD_PARAMETER, "?")));
         if (strcmp(reply->error, CB_VL_ERROR_RELOAD_FAILED) == 0) {
                 struct json_object *errors = NULL;
 
@@ -131,17 +143,12 @@ static int reply_failure(const struct vl_reply *reply, const char *what) {
                                 fprintf(stderr, "%s\n",
                                         format_sanitize(clean, sizeof clean,
                                                         json_object_get_string(json_object_array_get_idx(errors, i))));
-                        return fail(status, "the configuration was not reloaded; the running configuration is kept");
+                        return fail(EXIT_FAILED, "the configuration was not reloaded; the running configuration is kept");
                 }
         }
-        if (strcmp(reply->error, CB_VL_ERROR_METHOD_NOT_FOUND) == 0)
-                return fail(status, "%s: this clusterboot does not know it (is the daemon older than clusterbootctl?)",
-                            what);
-        if (message && status == EXIT_PERMISSION)
-                return fail(status, "permission denied: %s", format_sanitize(clean, sizeof clean, message));
         if (message)
-                return fail(status, "%s", format_sanitize(clean, sizeof clean, message));
-        return fail(status, "%s failed: %s", what, format_sanitize(clean, sizeof clean, reply->error));
+                return fail(EXIT_FAILED, "%s", format_sanitize(clean, sizeof clean, message));
+        return fail(EXIT_FAILED, "%s failed: %s", what, format_sanitize(clean, sizeof clean, reply->error));
 }
 
 /* One call, one reply. Returns an exit status; on EXIT_OK *reply is filled. */
@@ -154,7 +161,7 @@ static int call(struct ctl *ctl, const char *method, struct json_object *params,
         if (r < 0)
                 return transport_failure(ctl, r);
         if (reply->error) {
-                int status = reply_failure(reply, method + strlen(CB_VL_INTERFACE) + 1);
+                int status = reply_failure(reply, ctl->verb);
                 vl_reply_done(reply);
                 return status;
         }
@@ -193,6 +200,7 @@ static int verb_status_all(struct ctl *ctl) {
 
         if (r != EXIT_OK)
                 return r;
+        sort_nodes(json_object_object_get(reply.parameters, CB_VL_FIELD_NODES));
         if (ctl->json != JSON_OFF)
                 print_json(ctl, reply.parameters);
         else if (view_status_table(stdout, reply.parameters, &ctl->view) < 0)
@@ -249,7 +257,8 @@ static int verb_status_nodes(struct ctl *ctl, char **names, int n) {
                 vl_reply_done(&reply);
         }
         if (merged) {
-                if (status == EXIT_OK)
+                /* the nodes that were found, also when another was not: the errors went to stderr */
+                if (status == EXIT_OK || json_object_array_length(merged_nodes) > 0)
                         print_json(ctl, merged);
                 json_object_put(merged);
         }
@@ -270,6 +279,7 @@ static int verb_list_nodes(struct ctl *ctl, int argc, char **argv) {
         if (r != EXIT_OK)
                 return r;
         (void) cb_json_get_array(reply.parameters, CB_VL_FIELD_NODES, &nodes);
+        sort_nodes(nodes);
         for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++)
                 puts(format_sanitize(clean, sizeof clean,
                                      cb_json_string_or(json_object_array_get_idx(nodes, i), CB_VL_FIELD_NAME, "?")));
@@ -299,16 +309,19 @@ static int verb_watch(struct ctl *ctl, int argc, char **argv) {
                 struct vl_reply reply = { 0 };
                 struct json_object *nodes = NULL, *event = NULL;
 
-                r = vl_client_receive(ctl->client, VL_TIMEOUT_INFINITY, &reply);
+                r = vl_client_receive_watching(ctl->client, VL_TIMEOUT_INFINITY, STDOUT_FILENO, &reply);
                 if (r == -EINTR)
                         continue;
+                if (r == -EPIPE)
+                        break; /* nobody reads what we print any more: done, as after Ctrl-C */
                 if (r < 0)
                         return transport_failure(ctl, r);
                 if (reply.error) {
-                        r = reply_failure(&reply, "Watch");
+                        r = reply_failure(&reply, ctl->verb);
                         vl_reply_done(&reply);
                         return r;
                 }
+                sort_nodes(json_object_object_get(reply.parameters, CB_VL_FIELD_NODES));
                 if (ctl->json != JSON_OFF) {
                         /* one object a line, whatever the mode: a stream is read line by line */
                         enum json_mode saved = ctl->json;
@@ -395,7 +408,7 @@ static int power_each_node(struct ctl *ctl, const char *method, char **names, in
                         if (r < 0)
                                 r = transport_failure(ctl, r);
                         else if (reply.error)
-                                r = reply_failure(&reply, method + strlen(CB_VL_INTERFACE) + 1);
+                                r = reply_failure(&reply, ctl->verb);
                         else
                                 r = EXIT_OK;
                         vl_reply_done(&reply);
@@ -417,10 +430,14 @@ static int verb_retry(struct ctl *ctl, int argc, char **argv) {
 }
 
 static int verb_power(struct ctl *ctl, int argc, char **argv) {
-        if (strcmp(argv[1], "on") == 0)
+        if (strcmp(argv[1], "on") == 0) {
+                ctl->verb = "power on";
                 return power_each_node(ctl, CB_VL_METHOD_POWER_ON, argv + 2, argc - 2);
-        if (strcmp(argv[1], "off") == 0)
+        }
+        if (strcmp(argv[1], "off") == 0) {
+                ctl->verb = "power off";
                 return power_each_node(ctl, CB_VL_METHOD_POWER_OFF, argv + 2, argc - 2);
+        }
         return fail(EXIT_USAGE, "power: expected 'on' or 'off', got '%s'", argv[1]);
 }
 
@@ -436,18 +453,19 @@ static int verb_reload(struct ctl *ctl, int argc, char **argv) {
 struct verb {
         const char *name;
         int min_args, max_args; /* after the verb; -1: any number */
+        int first_node;         /* the first argument that names a node (1-based; 0: none) */
         int (*run)(struct ctl *ctl, int argc, char **argv);
         const char *usage;
 };
 
 static const struct verb verbs[] = {
-        { "status", 0, -1, verb_status, "status [NODE...]" },
-        { "watch", 0, 0, verb_watch, "watch" },
-        { "reboot", 1, -1, verb_reboot, "reboot NODE..." },
-        { "power", 2, -1, verb_power, "power on|off NODE..." },
-        { "retry", 1, -1, verb_retry, "retry NODE..." },
-        { "reload", 0, 0, verb_reload, "reload" },
-        { "list-nodes", 0, 0, verb_list_nodes, "list-nodes" },
+        { "status", 0, -1, 1, verb_status, "status [NODE...]" },
+        { "watch", 0, 0, 0, verb_watch, "watch" },
+        { "reboot", 1, -1, 1, verb_reboot, "reboot NODE..." },
+        { "power", 2, -1, 2, verb_power, "power on|off NODE..." },
+        { "retry", 1, -1, 1, verb_retry, "retry NODE..." },
+        { "reload", 0, 0, 0, verb_reload, "reload" },
+        { "list-nodes", 0, 0, 0, verb_list_nodes, "list-nodes" },
 };
 
 /* ---- command line ---- */
@@ -463,14 +481,18 @@ static size_t terminal_width(void) {
         return 80;
 }
 
+static bool json_mode_name(const char *word) {
+        return strcmp(word, "pretty") == 0 || strcmp(word, "short") == 0 || strcmp(word, "off") == 0;
+}
+
 /* Returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct ctl *ctl) {
-        enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_JSON, ARG_NO_LEGEND, ARG_NO_PAGER };
+        enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_NO_LEGEND, ARG_NO_PAGER };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "socket", required_argument, NULL, ARG_SOCKET },
-                { "json", optional_argument, NULL, ARG_JSON },
+                { "json", optional_argument, NULL, 'j' },
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
                 { NULL, 0, NULL, 0 },
@@ -487,7 +509,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 .width = tty ? terminal_width() : 0,
         };
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -498,7 +520,10 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 case ARG_SOCKET:
                         ctl->socket_path = optarg;
                         break;
-                case ARG_JSON:
+                case 'j':
+                        /* "--json pretty" as completion offers it: the next word, when it is a mode */
+                        if (!optarg && optind < argc && json_mode_name(argv[optind]))
+                                optarg = argv[optind++];
                         if (!optarg)
                                 ctl->json = tty ? JSON_PRETTY : JSON_SHORT;
                         else if (strcmp(optarg, "pretty") == 0)
@@ -545,6 +570,11 @@ int main(int argc, char **argv) {
         n_args = argc - 1;
         if (n_args < verb->min_args || (verb->max_args >= 0 && n_args > verb->max_args))
                 return fail(EXIT_USAGE, "usage: clusterbootctl %s", verb->usage);
+        for (int i = verb->first_node; i > 0 && i < argc; i++)
+                if (argv[i][0] == '\0')
+                        return fail(EXIT_USAGE, "%s: an empty word is not a node: give a node's name or its USB port path",
+                                    verb->name);
+        ctl.verb = verb->name;
 
         r = verb->run(&ctl, argc, argv);
         vl_client_free(ctl.client);

@@ -121,7 +121,7 @@ static int parse_reply(const char *text, size_t size, struct vl_reply *ret) {
         return 0;
 }
 
-int vl_client_receive(struct vl_client *c, uint64_t timeout_usec, struct vl_reply *ret) {
+int vl_client_receive_watching(struct vl_client *c, uint64_t timeout_usec, int watch_fd, struct vl_reply *ret) {
         uint64_t deadline = timeout_usec == VL_TIMEOUT_INFINITY ? UINT64_MAX : monotonic_usec() + timeout_usec;
         char buf[65536];
 
@@ -142,12 +142,17 @@ int vl_client_receive(struct vl_client *c, uint64_t timeout_usec, struct vl_repl
                                 return -ETIMEDOUT;
                         wait_ms = (int) ((deadline - now + 999) / 1000);
                 }
-                struct pollfd p = { .fd = c->fd, .events = POLLIN };
-                r = poll(&p, 1, wait_ms);
+                /* no events asked of watch_fd: poll() still tells its error and hangup (a closed pipe) */
+                struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN }, { .fd = watch_fd } };
+                r = poll(p, 2, wait_ms);
                 if (r < 0)
                         return -errno; /* -EINTR included: the caller's signal handler asked to stop */
-                if (r == 0)
-                        continue; /* the deadline check above says so */
+                if (p[1].revents & (POLLERR | POLLHUP))
+                        return -EPIPE;
+                if (p[1].revents & POLLNVAL)
+                        watch_fd = -1; /* not open: nothing to watch, and poll() would not wait any more */
+                if (p[0].revents == 0)
+                        continue; /* the deadline check above says whether to give up */
 
                 ssize_t n = recv(c->fd, buf, sizeof buf, 0);
                 if (n < 0) {
@@ -161,6 +166,10 @@ int vl_client_receive(struct vl_client *c, uint64_t timeout_usec, struct vl_repl
                 if (r < 0)
                         return r;
         }
+}
+
+int vl_client_receive(struct vl_client *c, uint64_t timeout_usec, struct vl_reply *ret) {
+        return vl_client_receive_watching(c, timeout_usec, -1, ret);
 }
 
 int vl_client_call(struct vl_client *c, const char *method, struct json_object *parameters, struct vl_reply *ret) {

@@ -41,6 +41,12 @@ int vl_client_send(struct vl_client *c, const char *method, struct json_object *
  * arrived: the caller decides whether to stop), or another negative errno.
  */
 int vl_client_receive(struct vl_client *c, uint64_t timeout_usec, struct vl_reply *ret);
+/*
+ * The same, and -EPIPE as soon as `watch_fd` reports an error or a hangup
+ * (standard output into a pipe whose reader left: `watch | head -1`), without
+ * waiting for the next reply. A reply already received comes first.
+ */
+int vl_client_receive_watching(struct vl_client *c, uint64_t timeout_usec, int watch_fd, struct vl_reply *ret);
 /* Send and receive the one reply. */
 int vl_client_call(struct vl_client *c, const char *method, struct json_object *parameters, struct vl_reply *ret);
 

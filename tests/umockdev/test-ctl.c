@@ -203,10 +203,103 @@ static void test_power_off_state_directory(void) {
         cluster_free(&c);
 }
 
+static struct json_object *parse_json(const char *text) {
+        struct json_tokener *tok = json_tokener_new();
+        struct json_object *o = tok ? json_tokener_parse_ex(tok, text, (int) strlen(text)) : NULL;
+
+        /* one document and nothing after it but blanks */
+        if (o && text[json_tokener_get_parse_end(tok) + strspn(text + json_tokener_get_parse_end(tok), " \n")] != '\0') {
+                json_object_put(o);
+                o = NULL;
+        }
+        json_tokener_free(tok);
+        return o;
+}
+
+static size_t json_n_nodes(struct json_object *o) {
+        struct json_object *nodes = NULL;
+        return o && json_object_object_get_ex(o, "nodes", &nodes) ? json_object_array_length(nodes) : 0;
+}
+
+/*
+ * The small mistakes and habits of a first session: JSON modes as separate
+ * words and -j, a node that does not exist among ones that do, an empty
+ * name, `watch | head -1`, and commands refused for lack of permission
+ * (named as typed, not as the protocol calls them).
+ */
+static void test_habits(void) {
+        struct cluster c;
+        struct run r;
+        struct json_object *j;
+        char pipeline[600];
+
+        /* no board and no power switch: nothing happens, so no event can end a watch */
+        cluster_init(&c, 2, 16, NULL, NULL);
+        cluster_start(&c);
+
+        CTL(&c, &r, "--json", "pretty", "status");
+        j = parse_json(r.out);
+        CHECK(r.status == 0 && j && json_n_nodes(j) == 2 && strstr(r.out, "\n  "),
+              "--json pretty status: exit %d, not indented JSON with 2 nodes:\n%s", r.status, r.out);
+        json_object_put(j);
+        run_done(&r);
+        CTL(&c, &r, "status", "--json", "short");
+        j = parse_json(r.out);
+        CHECK(r.status == 0 && j && strchr(r.out, '\n') == r.out + strlen(r.out) - 1,
+              "status --json short: exit %d, not one line of JSON:\n%s", r.status, r.out);
+        json_object_put(j);
+        run_done(&r);
+        CTL(&c, &r, "-j", "status");
+        j = parse_json(r.out);
+        CHECK(r.status == 0 && j && json_n_nodes(j) == 2, "-j status: exit %d, output:\n%s%s", r.status, r.out, r.err);
+        json_object_put(j);
+        run_done(&r);
+
+        /* the nodes that exist are printed, the one that does not is an error */
+        CTL(&c, &r, "--json=short", "status", "node1", "nosuch");
+        j = parse_json(r.out);
+        CHECK(r.status == 4, "status node1 nosuch: exit %d, not 4", r.status);
+        CHECK(j && json_n_nodes(j) == 1, "status node1 nosuch printed no JSON for node1:\n%s", r.out);
+        CHECK_HAS(r.err, "nosuch");
+        json_object_put(j);
+        run_done(&r);
+
+        CTL(&c, &r, "status", "");
+        CHECK(r.status == 2, "status '': exit %d, not 2 (usage)", r.status);
+        CHECK_HAS(r.err, "not a node");
+        CHECK_LACKS(r.err, "org.varlink");
+        CHECK_LACKS(r.err, "InvalidParameter");
+        run_done(&r);
+
+        /* the reader goes after one line: watch ends then, cleanly, not at the next event (there is none) */
+        snprintf(pipeline, sizeof pipeline, "set -o pipefail; '%s' --socket='%s' watch | head -n 1", clusterbootctl,
+                 c.sock);
+        run_argv(&c, false, (const char *const[]){ "bash", "-c", pipeline, NULL }, 20000, &r);
+        CHECK(r.status == 0, "watch | head -1 did not end, or not with status 0 (status %d)", r.status);
+        CHECK(strstr(r.out, "node1") && strchr(r.out, '\n') == r.out + strlen(r.out) - 1,
+              "watch | head -1 printed:\n%s", r.out);
+        run_done(&r);
+
+        if (geteuid() == 0) {
+                CTL_AS_NOBODY(&c, &r, "power", "off", "node1");
+                CHECK(r.status == 5, "nobody's power off: exit %d, not 5", r.status);
+                CHECK_HAS(r.err, "power off: permission denied");
+                CHECK_LACKS(r.err, "PowerOff");
+                run_done(&r);
+                CTL_AS_NOBODY(&c, &r, "reload");
+                CHECK(r.status == 5, "nobody's reload: exit %d, not 5", r.status);
+                CHECK_HAS(r.err, "reload: permission denied");
+                CHECK_LACKS(r.err, "Reload");
+                run_done(&r);
+        }
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
+        { "habits", test_habits },
         { "reload-reason", test_reload_reason },
         { "power-off-state-directory", test_power_off_state_directory },
 };
