@@ -16,7 +16,7 @@
 
 #include "cb-build-config.h"
 #include "clusterboot/varlink.h"
-#include "daemon/json-util.h"
+#include "json-util.h"
 #include "format.h"
 #include "order.h"
 #include "varlink-client.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "clusterboot/varlink.h"
-#include "daemon/json-util.h"
+#include "json-util.h"
 
 static bool is_digit(char c) {
         return c >= '0' && c <= '9';

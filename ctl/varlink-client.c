@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "clusterboot/varlink.h"
-#include "daemon/json-util.h"
+#include "json-util.h"
 
 struct vl_client {
         int fd;

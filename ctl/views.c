@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "clusterboot/varlink.h"
-#include "daemon/json-util.h"
+#include "json-util.h"
 #include "format.h"
 #include "table.h"
 
