@@ -32,16 +32,9 @@ enum {
         EXIT_PERMISSION = 5,
 };
 
-enum json_mode {
-        JSON_OFF,
-        JSON_PRETTY,
-        JSON_SHORT,
-};
-
 struct ctl {
         const char *socket_path;
         const char *verb; /* the command as the user typed it, for messages: "power off" */
-        enum json_mode json;
         struct view_options view;
         struct vl_client *client;
 };
@@ -178,13 +171,6 @@ static struct json_object *name_params(const char *name) {
         return p;
 }
 
-static void print_json(const struct ctl *ctl, struct json_object *o) {
-        int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
-                    (ctl->json == JSON_PRETTY ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN);
-
-        puts(json_object_to_json_string_ext(o, flags));
-}
-
 static uint64_t realtime_now(void) {
         struct timespec ts;
 
@@ -200,10 +186,7 @@ static int verb_status_all(struct ctl *ctl) {
 
         if (r != EXIT_OK)
                 return r;
-        sort_nodes(json_object_object_get(reply.parameters, CB_VL_FIELD_NODES));
-        if (ctl->json != JSON_OFF)
-                print_json(ctl, reply.parameters);
-        else if (view_status_table(stdout, reply.parameters, &ctl->view) < 0)
+        if (view_status(stdout, reply.parameters, &ctl->view) < 0)
                 r = fail(EXIT_FAILED, "out of memory");
         vl_reply_done(&reply);
         return r;
@@ -214,7 +197,7 @@ static int verb_status_nodes(struct ctl *ctl, char **names, int n) {
         struct json_object *merged = NULL, *merged_nodes = NULL;
         int status = EXIT_OK;
 
-        if (ctl->json != JSON_OFF) {
+        if (ctl->view.json != JSON_OFF) {
                 merged = json_object_new_object();
                 merged_nodes = json_object_new_array();
                 if (!merged || cb_json_add(merged, CB_VL_FIELD_NODES, merged_nodes) < 0) {
@@ -259,7 +242,7 @@ static int verb_status_nodes(struct ctl *ctl, char **names, int n) {
         if (merged) {
                 /* the nodes that were found, also when another was not: the errors went to stderr */
                 if (status == EXIT_OK || json_object_array_length(merged_nodes) > 0)
-                        print_json(ctl, merged);
+                        print_json(stdout, merged, ctl->view.json);
                 json_object_put(merged);
         }
         return status;
@@ -322,12 +305,9 @@ static int verb_watch(struct ctl *ctl, int argc, char **argv) {
                         return r;
                 }
                 sort_nodes(json_object_object_get(reply.parameters, CB_VL_FIELD_NODES));
-                if (ctl->json != JSON_OFF) {
+                if (ctl->view.json != JSON_OFF) {
                         /* one object a line, whatever the mode: a stream is read line by line */
-                        enum json_mode saved = ctl->json;
-                        ctl->json = JSON_SHORT;
-                        print_json(ctl, reply.parameters);
-                        ctl->json = saved;
+                        print_json(stdout, reply.parameters, JSON_SHORT);
                 } else if (cb_json_get_array(reply.parameters, CB_VL_FIELD_NODES, &nodes) > 0) {
                         view_watch_nodes(stdout, nodes, realtime_now(), &ctl->view);
                 } else if (cb_json_get_object(reply.parameters, CB_VL_FIELD_EVENT, &event) > 0) {
@@ -525,13 +505,13 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                         if (!optarg && optind < argc && json_mode_name(argv[optind]))
                                 optarg = argv[optind++];
                         if (!optarg)
-                                ctl->json = tty ? JSON_PRETTY : JSON_SHORT;
+                                ctl->view.json = tty ? JSON_PRETTY : JSON_SHORT;
                         else if (strcmp(optarg, "pretty") == 0)
-                                ctl->json = JSON_PRETTY;
+                                ctl->view.json = JSON_PRETTY;
                         else if (strcmp(optarg, "short") == 0)
-                                ctl->json = JSON_SHORT;
+                                ctl->view.json = JSON_SHORT;
                         else if (strcmp(optarg, "off") == 0)
-                                ctl->json = JSON_OFF;
+                                ctl->view.json = JSON_OFF;
                         else
                                 return fail(EXIT_USAGE, "--json: expected pretty, short or off, got '%s'", optarg);
                         break;

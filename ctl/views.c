@@ -7,6 +7,8 @@
 #include "clusterboot/varlink.h"
 #include "json-util.h"
 #include "format.h"
+#include "order.h"
+#include "rows.h"
 #include "table.h"
 
 #define NAME_COLUMN 10
@@ -84,55 +86,84 @@ static char *attempt_text(char *buf, size_t size, struct json_object *node) {
         return buf;
 }
 
-int view_status_table(FILE *f, struct json_object *status, const struct view_options *o) {
-        static const char *const headers[] = { "NODE", "PORT", "STATE", "PROGRESS", "ATTEMPT", "TIME", "LAST ERROR" };
+static const char *name_colour(struct json_object *row) {
+        return ANSI_BOLD;
+}
+
+static const char *row_state_colour(struct json_object *row) {
+        return state_colour(str(row, CB_VL_FIELD_STATE));
+}
+
+static const char *progress_text(char *buf, size_t size, struct json_object *row) {
+        return node_progress(buf, size, row);
+}
+
+static const char *attempt_cell(char *buf, size_t size, struct json_object *row) {
+        return attempt_text(buf, size, row);
+}
+
+static const char *time_text(char *buf, size_t size, struct json_object *row) {
+        return node_time(buf, size, row);
+}
+
+/* An up node's last error is history (a failed attempt before the good one): not news in a table. */
+static const char *last_error_text(char *buf, size_t size, struct json_object *row) {
+        const char *state = str(row, CB_VL_FIELD_STATE), *err = str(row, CB_VL_FIELD_LAST_ERROR);
+
+        return err && !(state && strcmp(state, "up") == 0) ? err : "-";
+}
+
+static const char *last_error_colour(struct json_object *row) {
+        const char *state = str(row, CB_VL_FIELD_STATE);
+        return state && strcmp(state, "failed") == 0 ? ANSI_RED : NULL;
+}
+
+const struct column status_columns[] = {
+        { "HOST", { CB_CTL_FIELD_HOST }, NULL, NULL, true },
+        { "NODE", { CB_VL_FIELD_NAME }, NULL, name_colour, false },
+        { "PORT", { CB_VL_FIELD_PORT }, NULL, NULL, false },
+        { "STATE", { CB_VL_FIELD_STATE }, NULL, row_state_colour, false },
+        { "PROGRESS",
+          { CB_VL_FIELD_CURRENT_FILE, CB_VL_FIELD_CURRENT_OFFSET, CB_VL_FIELD_FILES_SERVED, CB_VL_FIELD_BYTES_SERVED },
+          progress_text, NULL, false },
+        { "ATTEMPT", { CB_VL_FIELD_ATTEMPT, CB_VL_FIELD_MAX_ATTEMPTS }, attempt_cell, NULL, false },
+        { "TIME", { CB_VL_FIELD_UPTIME_USEC, CB_VL_FIELD_BOOT_ELAPSED_USEC }, time_text, NULL, false },
+        { "LAST ERROR", { CB_VL_FIELD_LAST_ERROR, CB_VL_FIELD_STATE }, last_error_text, last_error_colour, false },
+};
+const size_t n_status_columns = sizeof status_columns / sizeof status_columns[0];
+
+int view_status(FILE *f, struct json_object *status, const struct view_options *o) {
         struct json_object *nodes = NULL, *daemon = NULL;
-        struct table *t = table_new(sizeof headers / sizeof headers[0], headers);
         size_t n;
         int r = 0;
 
-        if (!t)
-                return -ENOMEM;
         (void) cb_json_get_array(status, CB_VL_FIELD_NODES, &nodes);
         (void) cb_json_get_object(status, CB_VL_FIELD_DAEMON, &daemon);
-        n = nodes ? json_object_array_length(nodes) : 0;
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                struct json_object *node = json_object_array_get_idx(nodes, i);
-                const char *state = str(node, CB_VL_FIELD_STATE), *err = str(node, CB_VL_FIELD_LAST_ERROR);
-                char progress[300], when[64], attempt[48];
-
-                /* an up node's last error is history (a failed attempt before the good one): not news in a table */
-                if (state && strcmp(state, "up") == 0)
-                        err = NULL;
-
-                if ((r = table_add(t, cb_json_string_or(node, CB_VL_FIELD_NAME, "?"), ANSI_BOLD)) < 0 ||
-                    (r = table_add(t, cb_json_string_or(node, CB_VL_FIELD_PORT, "?"), NULL)) < 0 ||
-                    (r = table_add(t, state ? state : "?", state_colour(state))) < 0 ||
-                    (r = table_add(t, node_progress(progress, sizeof progress, node), NULL)) < 0 ||
-                    (r = table_add(t, attempt_text(attempt, sizeof attempt, node), NULL)) < 0 ||
-                    (r = table_add(t, node_time(when, sizeof when, node), NULL)) < 0 ||
-                    (r = table_add(t, err ? err : "-", err && state && strcmp(state, "failed") == 0 ? ANSI_RED : NULL)) < 0)
-                        break;
+        sort_nodes(nodes);
+        if (o->json != JSON_OFF) {
+                print_json(f, status, o->json);
+                return 0;
         }
-        if (r >= 0) {
+        n = nodes ? json_object_array_length(nodes) : 0;
+        if (n > 0 || o->legend) {
                 struct table_print_options po = { .colours = o->colours, .header = o->legend, .width = o->width };
 
-                if (n > 0 || o->legend)
-                        table_print(t, f, &po);
-                if (o->legend) {
-                        const char *summary = str(daemon, CB_VL_FIELD_SUMMARY);
-                        char clean[512];
-
-                        if (n > 0)
-                                fputc('\n', f);
-                        if (summary && summary[0])
-                                fprintf(f, "%s.\n", format_sanitize(clean, sizeof clean, summary));
-                        else
-                                fprintf(f, "%zu node%s.\n", n, n == 1 ? "" : "s");
-                }
+                r = rows_print_table(f, nodes, status_columns, n_status_columns, &po);
+                if (r < 0)
+                        return r;
         }
-        table_free(t);
-        return r;
+        if (o->legend) {
+                const char *summary = str(daemon, CB_VL_FIELD_SUMMARY);
+                char clean[512];
+
+                if (n > 0)
+                        fputc('\n', f);
+                if (summary && summary[0])
+                        fprintf(f, "%s.\n", format_sanitize(clean, sizeof clean, summary));
+                else
+                        fprintf(f, "%zu node%s.\n", n, n == 1 ? "" : "s");
+        }
+        return 0;
 }
 
 /* "Label: " right-aligned like systemctl status, then the value. */

@@ -139,7 +139,7 @@ static void test_status_table(void) {
 
         CHECK(status != NULL);
         capture(&f, &out, &size);
-        CHECK(view_status_table(f, status, &o) == 0);
+        CHECK(view_status(f, status, &o) == 0);
         fclose(f);
         CHECK_STREQ(out,
                     "NODE   PORT   STATE     PROGRESS       ATTEMPT  TIME        LAST ERROR\n"
@@ -154,7 +154,7 @@ static void test_status_table(void) {
         /* for scripts that cut columns: no header, no summary */
         o.legend = false;
         capture(&f, &out, &size);
-        CHECK(view_status_table(f, status, &o) == 0);
+        CHECK(view_status(f, status, &o) == 0);
         fclose(f);
         CHECK(strncmp(out, "node1  1-1.1  up ", 17) == 0);
         CHECK(!strstr(out, "NODE") && !strstr(out, "4 nodes"));
@@ -163,7 +163,7 @@ static void test_status_table(void) {
         /* on a terminal: colours for states, errors cut to the width */
         o = (struct view_options){ .legend = true, .colours = true, .width = 100 };
         capture(&f, &out, &size);
-        CHECK(view_status_table(f, status, &o) == 0);
+        CHECK(view_status(f, status, &o) == 0);
         fclose(f);
         CHECK(strstr(out, ANSI_GREEN "up" ANSI_NORMAL) != NULL);
         CHECK(strstr(out, ANSI_RED "failed" ANSI_NORMAL) != NULL);
@@ -187,7 +187,7 @@ static void test_status_table(void) {
         struct json_object *empty = json_tokener_parse("{\"daemon\":{\"summary\":\"0 nodes\"},\"nodes\":[]}");
         o = (struct view_options){ .legend = true };
         capture(&f, &out, &size);
-        CHECK(view_status_table(f, empty, &o) == 0);
+        CHECK(view_status(f, empty, &o) == 0);
         fclose(f);
         CHECK_STREQ(out, "NODE  PORT  STATE  PROGRESS  ATTEMPT  TIME  LAST ERROR\n0 nodes.\n");
         free(out);
