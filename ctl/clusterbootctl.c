@@ -29,12 +29,17 @@ static void help(void) {
                "  reboot NODE...         power-cycle nodes and boot them again\n"
                "  power on|off NODE...   switch nodes' power\n"
                "  retry NODE...          start a failed node's boot again\n"
+               "  wait [NODE...]         wait until the nodes (default: all) are up (or --state=)\n"
+               "  is-up NODE...          exit 0 if every node is up; print each one's state\n"
                "  reload                 make the daemon re-read its configuration\n\n"
                "Options:\n"
                "      --socket=PATH      the daemon's socket (default $" CB_VL_SOCKET_ENV " or " CB_VL_DEFAULT_SOCKET
                ")\n"
                "  -j, --json[=MODE]      print JSON: pretty, short or off (default: pretty on a terminal)\n"
                "      --no-legend        no table header and summary\n"
+               "  -q, --quiet            no output where the exit status tells (is-up)\n"
+               "      --state=STATE      wait: the state to wait for (default up)\n"
+               "      --timeout=TIME     wait: give up after this long (30s, 5min; default: never)\n"
                "      --no-pager         accepted for compatibility; output is never paged\n"
                "  -h, --help             show this help\n"
                "      --version          show the version\n\n"
@@ -56,6 +61,8 @@ static const struct verb verbs[] = {
         { "power", 2, -1, 2, verb_power, "power on|off NODE..." },
         { "retry", 1, -1, 1, verb_retry, "retry NODE..." },
         { "reload", 0, 0, 0, verb_reload, "reload" },
+        { "wait", 0, -1, 1, verb_wait, "wait [--state=STATE] [--timeout=TIME] [NODE...]" },
+        { "is-up", 1, -1, 1, verb_is_up, "is-up NODE..." },
         { "list-nodes", 0, 0, 0, verb_list_nodes, "list-nodes" },
 };
 
@@ -78,7 +85,7 @@ static bool json_mode_name(const char *word) {
 
 /* Returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct ctl *ctl) {
-        enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_NO_LEGEND, ARG_NO_PAGER };
+        enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_NO_LEGEND, ARG_NO_PAGER, ARG_STATE, ARG_TIMEOUT };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -86,6 +93,9 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 { "json", optional_argument, NULL, 'j' },
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
+                { "quiet", no_argument, NULL, 'q' },
+                { "state", required_argument, NULL, ARG_STATE },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { NULL, 0, NULL, 0 },
         };
         bool tty = isatty(STDOUT_FILENO);
@@ -100,7 +110,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 .width = tty ? terminal_width() : 0,
         };
 
-        while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "hjq", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -130,6 +140,19 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                         ctl->view.legend = false;
                         break;
                 case ARG_NO_PAGER:
+                        break;
+                case 'q':
+                        ctl->quiet = true;
+                        break;
+                case ARG_STATE:
+                        if (!optarg[0])
+                                return fail(EXIT_USAGE, "--state: expected a state name, such as up");
+                        ctl->wait_state = optarg;
+                        break;
+                case ARG_TIMEOUT:
+                        if (parse_duration(optarg, &ctl->wait_timeout) < 0 || ctl->wait_timeout == 0)
+                                return fail(EXIT_USAGE, "--timeout: expected a time such as 30s, 5min or 1h, got '%s'",
+                                            optarg);
                         break;
                 default:
                         return EXIT_USAGE; /* getopt said why */

@@ -30,6 +30,8 @@ struct ctl {
         const char *verb; /* the command as the user typed it, for messages: "power off" */
         struct view_options view;
         bool quiet;       /* -q: the exit status says it all */
+        const char *wait_state; /* wait --state=; NULL: up */
+        uint64_t wait_timeout;  /* wait --timeout=, in usec; 0: none */
         struct vl_client *client;
 };
 
@@ -61,3 +63,5 @@ int verb_reboot(struct ctl *ctl, int argc, char **argv);
 int verb_retry(struct ctl *ctl, int argc, char **argv);
 int verb_power(struct ctl *ctl, int argc, char **argv);
 int verb_reload(struct ctl *ctl, int argc, char **argv);
+int verb_wait(struct ctl *ctl, int argc, char **argv);
+int verb_is_up(struct ctl *ctl, int argc, char **argv);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "format.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -137,4 +138,64 @@ char *ellipsize(char *buf, size_t size, const char *s, size_t width) {
                 i--;
         snprintf(buf, size, "%.*s...", (int) i, s);
         return buf;
+}
+
+static int parse_duration_part(const char **p, uint64_t *ret) {
+        static const struct {
+                const char *unit;
+                uint64_t usec;
+        } units[] = {
+                /* longest first: "ms" is not "m" then "s" */
+                { "msec", USEC_PER_MSEC }, { "ms", USEC_PER_MSEC }, { "min", USEC_PER_MINUTE }, { "sec", USEC_PER_SEC },
+                { "s", USEC_PER_SEC },     { "h", USEC_PER_HOUR },  { "d", USEC_PER_DAY },
+        };
+        const char *s = *p;
+        uint64_t whole = 0, frac = 0, scale = 1, unit = USEC_PER_SEC;
+        bool digits = false;
+
+        for (; *s >= '0' && *s <= '9'; s++, digits = true) {
+                if (whole > UINT64_MAX / 10 / USEC_PER_DAY)
+                        return -EINVAL;
+                whole = whole * 10 + (uint64_t) (*s - '0');
+        }
+        if (*s == '.')
+                for (s++; *s >= '0' && *s <= '9'; s++, digits = true)
+                        if (scale < USEC_PER_SEC) {
+                                frac = frac * 10 + (uint64_t) (*s - '0');
+                                scale *= 10;
+                        }
+        if (!digits)
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+                if (strncmp(s, units[i].unit, strlen(units[i].unit)) == 0) {
+                        unit = units[i].usec;
+                        s += strlen(units[i].unit);
+                        break;
+                }
+        *ret = whole * unit + frac * unit / scale;
+        *p = s;
+        return 0;
+}
+
+int parse_duration(const char *text, uint64_t *ret_usec) {
+        const char *p = text;
+        uint64_t total = 0;
+
+        if (!text)
+                return -EINVAL;
+        while (*p == ' ')
+                p++;
+        if (*p == '\0')
+                return -EINVAL;
+        while (*p) {
+                uint64_t part;
+
+                if (parse_duration_part(&p, &part) < 0 || total > UINT64_MAX - part)
+                        return -EINVAL;
+                total += part;
+                while (*p == ' ')
+                        p++;
+        }
+        *ret_usec = total;
+        return 0;
 }

@@ -44,3 +44,9 @@ char *format_sanitize(char *buf, size_t size, const char *s);
 size_t text_width(const char *s);
 /* Copies at most `width` columns of `s`, ending in "..." when cut. Returns buf. */
 char *ellipsize(char *buf, size_t size, const char *s, size_t width);
+
+/*
+ * A duration as people type it: "30" (seconds), "1.5s", "500ms", "2min",
+ * "1h", also combined ("1min 30s"). Returns 0, or -EINVAL.
+ */
+int parse_duration(const char *text, uint64_t *ret_usec);

@@ -53,11 +53,16 @@ static bool pred_exited(tb_testbed *tb, void *userdata) {
         return ((struct child_wait *) userdata)->exited;
 }
 
+/* An unlinked file of its own for each run: runs may overlap. */
 static int temp_file(struct cluster *c, const char *name) {
         char path[256];
+        int fd;
 
-        snprintf(path, sizeof path, "%s/%s", c->dir, name);
-        return open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        snprintf(path, sizeof path, "%s/%s.XXXXXX", c->dir, name);
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd >= 0)
+                unlink(path);
+        return fd;
 }
 
 static char *read_back(int fd) {
@@ -72,21 +77,26 @@ static char *read_back(int fd) {
         return g_string_free(s, FALSE);
 }
 
+/* A clusterbootctl (or shell) started and not yet waited for. */
+struct started {
+        struct child_wait w;
+        GPid pid;
+        GSource *watch;
+        int out, err;
+        const char *name;
+};
+
 /*
- * Runs argv (argv[0] NULL: clusterbootctl --socket=...) as root or as
- * nobody, while the testbed's loop goes on (boards answer, hubs switch),
- * output into files (a pipe could fill). Gives up after timeout_ms.
+ * Starts argv (argv[0] NULL: clusterbootctl --socket=...) as root or as
+ * nobody, output into files (a pipe could fill while nobody reads it).
  */
-static void run_argv(struct cluster *c, bool as_nobody, const char *const *args, int timeout_ms, struct run *r) {
+static bool run_start(struct cluster *c, bool as_nobody, const char *const *args, struct started *st) {
         const char *argv[40];
         char socket_arg[200];
         size_t k = 0;
-        struct child_wait w = { 0 };
         GError *e = NULL;
-        GPid pid;
-        int out = temp_file(c, "ctl.out"), err = temp_file(c, "ctl.err");
 
-        *r = (struct run){ .status = -1 };
+        *st = (struct started){ .out = temp_file(c, "ctl.out"), .err = temp_file(c, "ctl.err") };
         if (as_nobody) {
                 argv[k++] = "setpriv";
                 argv[k++] = "--reuid=65534";
@@ -102,29 +112,46 @@ static void run_argv(struct cluster *c, bool as_nobody, const char *const *args,
         for (; *args && k < G_N_ELEMENTS(argv) - 1; args++)
                 argv[k++] = *args;
         argv[k] = NULL;
+        st->name = argv[as_nobody ? 4 : 0];
         char *envp[] = { (char *) "PATH=/usr/bin:/bin:/usr/sbin:/sbin", (char *) "LC_ALL=C", NULL };
-        if (out < 0 || err < 0 ||
+        if (st->out < 0 || st->err < 0 ||
             !g_spawn_async_with_fds(NULL, (char **) argv, envp, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL,
-                                    NULL, &pid, -1, out, err, &e)) {
+                                    NULL, &st->pid, -1, st->out, st->err, &e)) {
                 CHECK(false, "cannot run %s: %s", argv[0], e ? e->message : strerror(errno));
                 g_clear_error(&e);
+                return false;
+        }
+        st->watch = g_child_watch_source_new(st->pid);
+        g_source_set_callback(st->watch, G_SOURCE_FUNC(on_child_exit), &st->w, NULL);
+        g_source_attach(st->watch, g_main_context_get_thread_default());
+        return true;
+}
+
+/* Runs the testbed's loop (boards answer, hubs switch) until the child ended or timeout_ms passed (then kills it). */
+static void run_finish(struct cluster *c, struct started *st, int timeout_ms, struct run *r) {
+        *r = (struct run){ .status = -1 };
+        if (!st->watch)
                 return;
+        if (!tb_run_until(c->tb, pred_exited, &st->w, timeout_ms)) {
+                kill(st->pid, SIGKILL);
+                (void) tb_run_until(c->tb, pred_exited, &st->w, 5000);
+        } else if (WIFEXITED(st->w.wait_status)) {
+                r->status = WEXITSTATUS(st->w.wait_status);
         }
-        GSource *s = g_child_watch_source_new(pid);
-        g_source_set_callback(s, G_SOURCE_FUNC(on_child_exit), &w, NULL);
-        g_source_attach(s, g_main_context_get_thread_default());
-        if (!tb_run_until(c->tb, pred_exited, &w, timeout_ms)) {
-                kill(pid, SIGKILL);
-                (void) tb_run_until(c->tb, pred_exited, &w, 5000);
-        } else if (WIFEXITED(w.wait_status)) {
-                r->status = WEXITSTATUS(w.wait_status);
-        }
-        g_source_destroy(s);
-        g_source_unref(s);
-        r->out = read_back(out);
-        r->err = read_back(err);
-        tb_log(c->tb, "ran %s ...: status %d, stdout:\n%sstderr:\n%s", argv[as_nobody ? 4 : 0], r->status, r->out,
-               r->err);
+        g_source_destroy(st->watch);
+        g_source_unref(st->watch);
+        r->out = read_back(st->out);
+        r->err = read_back(st->err);
+        tb_log(c->tb, "ran %s ...: status %d, stdout:\n%sstderr:\n%s", st->name, r->status, r->out, r->err);
+}
+
+static void run_argv(struct cluster *c, bool as_nobody, const char *const *args, int timeout_ms, struct run *r) {
+        struct started st;
+
+        if (run_start(c, as_nobody, args, &st))
+                run_finish(c, &st, timeout_ms, r);
+        else
+                *r = (struct run){ .status = -1, .out = g_strdup(""), .err = g_strdup("") };
 }
 
 /* clusterbootctl ARGS... (NULL-terminated), as root, on the cluster's socket. */
@@ -295,10 +322,80 @@ static void test_habits(void) {
         cluster_free(&c);
 }
 
+/*
+ * `wait` as a script uses it: started before the boards are plugged, it
+ * ends with 0 when they are up; it ends at once with 1 when a node it
+ * waits for failed, and with 1 at --timeout for a node that never comes;
+ * is-up tells each node's state.
+ */
+static void test_wait(void) {
+        struct emu_board_config cfg[3] = { { 0 }, { 0 }, { 0 } };
+        struct cluster c;
+        struct started st;
+        struct run r;
+
+        /* node3's ROM never answers: it ends failed */
+        cfg[2].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_ROM_STATUS, .sticky = true };
+        cfg[2].n_faults = 1;
+        cluster_init(&c, 3, 16, cfg, "MaxAttempts=1\nStepRetries=0\n");
+        cluster_set_extra_sections(&c, "[Node spare]\nPort=9-1\n");
+        cluster_start(&c);
+
+        CHECK(run_start(&c, false, (const char *const[]){ NULL, "wait", "--timeout=60s", "node1", "2-1", NULL }, &st),
+              "cannot start wait");
+        /* it must not end before the boards are there */
+        tb_run_for(c.tb, 300);
+        CHECK(!st.w.exited, "wait ended before any board was plugged");
+        tb_plug(tb_board_at(c.tb, 0));
+        tb_plug(tb_board_at(c.tb, 1));
+        run_finish(&c, &st, 60000, &r);
+        CHECK(r.status == 0, "wait node1 2-1: exit %d, not 0", r.status);
+        CHECK(wait_state(&c, 1, "up", 1) && wait_state(&c, 2, "up", 1), "wait ended before node1 and node2 were up");
+        run_done(&r);
+
+        CTL(&c, &r, "is-up", "node1", "node2");
+        CHECK(r.status == 0 && strcmp(r.out, "up\nup\n") == 0, "is-up node1 node2: exit %d, output:\n%s", r.status, r.out);
+        run_done(&r);
+        CTL(&c, &r, "-q", "is-up", "node1", "spare");
+        CHECK(r.status == 1 && r.out[0] == '\0', "-q is-up node1 spare: exit %d, output:\n%s", r.status, r.out);
+        run_done(&r);
+
+        /* a node that fails ends the wait at once, with its reason */
+        CHECK(run_start(&c, false, (const char *const[]){ NULL, "wait", "--timeout=60s", "node3", NULL }, &st),
+              "cannot start wait");
+        tb_plug(tb_board_at(c.tb, 2));
+        run_finish(&c, &st, 60000, &r);
+        CHECK(r.status == 1, "wait for a node that fails: exit %d, not 1", r.status);
+        CHECK_HAS(r.err, "node3 failed: ");
+        CHECK_HAS(r.err, "ROM");
+        run_done(&r);
+
+        /* a node that never comes: the timeout, naming it and its state */
+        CTL(&c, &r, "wait", "--timeout=0.5s", "node1", "spare");
+        CHECK(r.status == 1, "wait with an absent node: exit %d, not 1", r.status);
+        CHECK_HAS(r.err, "spare is absent");
+        CHECK_LACKS(r.err, "node1 is");
+        run_done(&r);
+
+        CTL(&c, &r, "wait", "--state=absent", "spare");
+        CHECK(r.status == 0, "wait --state=absent spare: exit %d, not 0", r.status);
+        run_done(&r);
+        CTL(&c, &r, "wait", "nosuch");
+        CHECK(r.status == 4, "wait nosuch: exit %d, not 4", r.status);
+        run_done(&r);
+        /* every node, one of them failed already: at once, with the reason it failed */
+        CTL(&c, &r, "wait");
+        CHECK(r.status == 1, "wait (all, node3 failed): exit %d, not 1", r.status);
+        CHECK_HAS(r.err, "node3 failed: ");
+        run_done(&r);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
+        { "wait", test_wait },
         { "habits", test_habits },
         { "reload-reason", test_reload_reason },
         { "power-off-state-directory", test_power_off_state_directory },

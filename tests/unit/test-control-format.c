@@ -56,6 +56,21 @@ static void test_numbers(void) {
         CHECK_STREQ(format_time_of_day(b, sizeof b, 1700000000ULL * 1000000ULL + 42000), "22:13:20.042");
 }
 
+static void test_parse_duration(void) {
+        uint64_t u = 0;
+
+        CHECK(parse_duration("30", &u) == 0 && u == 30000000);
+        CHECK(parse_duration("1.5s", &u) == 0 && u == 1500000);
+        CHECK(parse_duration("500ms", &u) == 0 && u == 500000);
+        CHECK(parse_duration("2min", &u) == 0 && u == 120000000);
+        CHECK(parse_duration("1h", &u) == 0 && u == 3600000000ULL);
+        CHECK(parse_duration("1min 30s", &u) == 0 && u == 90000000);
+        CHECK(parse_duration("0.25", &u) == 0 && u == 250000);
+        CHECK(parse_duration("", &u) < 0 && parse_duration("s", &u) < 0 && parse_duration("1m", &u) < 0);
+        CHECK(parse_duration("-1", &u) < 0 && parse_duration("1x", &u) < 0 && parse_duration(NULL, &u) < 0);
+        CHECK(parse_duration("99999999999999999999", &u) < 0);
+}
+
 static void test_text(void) {
         char b[64];
 
@@ -293,6 +308,7 @@ int main(void) {
 
         test_colours_wanted();
         test_numbers();
+        test_parse_duration();
         test_text();
         test_table();
         test_status_table();
