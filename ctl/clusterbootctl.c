@@ -31,6 +31,7 @@ static void help(void) {
                "  retry NODE...          start a failed node's boot again\n"
                "  wait [NODE...]         wait until the nodes (default: all) are up (or --state=)\n"
                "  is-up NODE...          exit 0 if every node is up; print each one's state\n"
+               "  logs NODE              the node's journal entries (-n N: the last N; -f: follow)\n"
                "  reload                 make the daemon re-read its configuration\n\n"
                "Options:\n"
                "      --socket=PATH      the daemon's socket (default $" CB_VL_SOCKET_ENV " or " CB_VL_DEFAULT_SOCKET
@@ -39,6 +40,9 @@ static void help(void) {
                "      --no-legend        no table header and summary\n"
                "  -q, --quiet            no output where the exit status tells (is-up)\n"
                "      --state=STATE      wait: the state to wait for (default up)\n"
+               "  -n, --lines=N          logs: the last N entries\n"
+               "  -f, --follow           logs: then show new entries as they come\n"
+               "  -D, --directory=DIR    logs: read the journal files in DIR\n"
                "      --timeout=TIME     wait: give up after this long (30s, 5min; default: never)\n"
                "      --no-pager         accepted for compatibility; output is never paged\n"
                "  -h, --help             show this help\n"
@@ -63,6 +67,7 @@ static const struct verb verbs[] = {
         { "reload", 0, 0, 0, verb_reload, "reload" },
         { "wait", 0, -1, 1, verb_wait, "wait [--state=STATE] [--timeout=TIME] [NODE...]" },
         { "is-up", 1, -1, 1, verb_is_up, "is-up NODE..." },
+        { "logs", 1, 1, 1, verb_logs, "logs [-n N] [-f] NODE" },
         { "list-nodes", 0, 0, 0, verb_list_nodes, "list-nodes" },
 };
 
@@ -96,6 +101,9 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 { "quiet", no_argument, NULL, 'q' },
                 { "state", required_argument, NULL, ARG_STATE },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "lines", required_argument, NULL, 'n' },
+                { "follow", no_argument, NULL, 'f' },
+                { "directory", required_argument, NULL, 'D' },
                 { NULL, 0, NULL, 0 },
         };
         bool tty = isatty(STDOUT_FILENO);
@@ -110,7 +118,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 .width = tty ? terminal_width() : 0,
         };
 
-        while ((c = getopt_long(argc, argv, "hjq", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "hjqn:fD:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -143,6 +151,22 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                         break;
                 case 'q':
                         ctl->quiet = true;
+                        break;
+                case 'n': {
+                        char *end;
+                        unsigned long n = strtoul(optarg, &end, 10);
+
+                        if (optarg[0] < '0' || optarg[0] > '9' || *end || n > 1000000)
+                                return fail(EXIT_USAGE, "--lines: expected a number of entries, got '%s'", optarg);
+                        ctl->lines = (unsigned) n;
+                        ctl->lines_given = true;
+                        break;
+                }
+                case 'f':
+                        ctl->follow = true;
+                        break;
+                case 'D':
+                        ctl->journal_directory = optarg;
                         break;
                 case ARG_STATE:
                         if (!optarg[0])

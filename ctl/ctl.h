@@ -32,6 +32,10 @@ struct ctl {
         bool quiet;       /* -q: the exit status says it all */
         const char *wait_state; /* wait --state=; NULL: up */
         uint64_t wait_timeout;  /* wait --timeout=, in usec; 0: none */
+        const char *journal_directory; /* -D: journal files there, not the system's */
+        unsigned lines;         /* logs -n N; 0: all */
+        bool lines_given;
+        bool follow;            /* logs -f */
         struct vl_client *client;
 };
 
@@ -65,3 +69,4 @@ int verb_power(struct ctl *ctl, int argc, char **argv);
 int verb_reload(struct ctl *ctl, int argc, char **argv);
 int verb_wait(struct ctl *ctl, int argc, char **argv);
 int verb_is_up(struct ctl *ctl, int argc, char **argv);
+int verb_logs(struct ctl *ctl, int argc, char **argv);

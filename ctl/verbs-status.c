@@ -8,10 +8,30 @@
 #include "clusterboot/varlink.h"
 #include "ctl.h"
 #include "format.h"
+#include "journal.h"
 #include "json-util.h"
 #include "order.h"
 
+/* Journal entries under `status NODE` (-n changes it; -n 0: none). */
+#define STATUS_LOG_LINES 10
+
 static volatile sig_atomic_t stop_requested;
+
+/* The node's last journal entries under its detailed view, as networkctl status shows a link's; nothing if none. */
+static void show_recent_log(const struct ctl *ctl, struct json_object *node) {
+        struct journal_query q = {
+                .name = cb_json_string_or(node, CB_VL_FIELD_NAME, "?"),
+                .port = cb_json_string_or(node, CB_VL_FIELD_PORT, NULL),
+                .directory = ctl->journal_directory,
+                .lines = ctl->lines_given ? ctl->lines : STATUS_LOG_LINES,
+                .colours = ctl->view.colours,
+                .heading = "\n",
+        };
+
+        /* a journal nobody may read here is not this view's business: the rest has been shown */
+        if (q.lines > 0)
+                (void) journal_show(stdout, &q);
+}
 
 static int verb_status_all(struct ctl *ctl) {
         struct vl_reply reply = { 0 };
@@ -65,6 +85,7 @@ static int verb_status_nodes(struct ctl *ctl, char **names, int n) {
                                 if (i > 0)
                                         putchar('\n');
                                 view_node_detail(stdout, node, &ctl->view);
+                                show_recent_log(ctl, node);
                         }
                 }
                 if (merged && cb_json_get_object(reply.parameters, CB_VL_FIELD_DAEMON, &daemon) > 0 &&

@@ -391,10 +391,66 @@ static void test_wait(void) {
         cluster_free(&c);
 }
 
+/*
+ * `status NODE` ends with the node's last journal lines (found by its
+ * name or its port), as networkctl status shows a link's: from journal
+ * files made by systemd-journal-remote, read with -D.
+ */
+static void test_status_log(void) {
+        static const char remote[] = "/lib/systemd/systemd-journal-remote";
+        struct cluster c;
+        struct run r;
+        char export[256], journal[256], command[800];
+        GString *entries = g_string_new(NULL);
+
+        if (access(remote, X_OK) < 0) {
+                fprintf(stderr, "  (no %s: skipping)\n", remote);
+                g_string_free(entries, TRUE);
+                return;
+        }
+        cluster_init(&c, 1, 16, NULL, NULL);
+        cluster_start(&c);
+        for (unsigned i = 0; i < 14; i++)
+                g_string_append_printf(entries,
+                                       "__REALTIME_TIMESTAMP=%u000000\n__MONOTONIC_TIMESTAMP=%u000000\n"
+                                       "_BOOT_ID=0123456789abcdef0123456789abcdef\nMESSAGE=%s: line %u\nPRIORITY=6\n"
+                                       "CLUSTERBOOT_NODE=%s\nCLUSTERBOOT_PORT=%s\n\n",
+                                       1700000000u + i, 1u + i, i == 0 ? "old" : i == 13 ? "node2" : "node1", i,
+                                       i == 0 ? "old" : i == 13 ? "node2" : "node1", i == 13 ? "2-1" : "1-1");
+        snprintf(export, sizeof export, "%s/entries.export", c.dir);
+        snprintf(journal, sizeof journal, "%s/journal", c.dir);
+        mkdir(journal, 0755);
+        CHECK(g_file_set_contents(export, entries->str, (gssize) entries->len, NULL), "cannot write %s", export);
+        snprintf(command, sizeof command, "%s --output=%s/x.journal - <%s", remote, journal, export);
+        run_argv(&c, false, (const char *const[]){ "sh", "-c", command, NULL }, 30000, &r);
+        CHECK(r.status == 0, "systemd-journal-remote: %d: %s", r.status, r.err);
+        run_done(&r);
+
+        CTL(&c, &r, "-D", journal, "status", "node1");
+        CHECK(r.status == 0, "status node1: exit %d", r.status);
+        /* the last 10 of node1's 12 (line 1 to 12), after a blank line; node2's is not there */
+        CHECK_HAS(r.out, "\n\n");
+        CHECK_HAS(r.out, " node1: line 3\n");
+        CHECK_HAS(r.out, " node1: line 12\n");
+        CHECK_LACKS(r.out, " node1: line 2\n");
+        CHECK_LACKS(r.out, "node2: line 13");
+        run_done(&r);
+        CTL(&c, &r, "-D", journal, "-n", "0", "status", "node1");
+        CHECK_LACKS(r.out, "line 12");
+        run_done(&r);
+        /* --json stays the daemon's data */
+        CTL(&c, &r, "-D", journal, "--json=short", "status", "node1");
+        CHECK_LACKS(r.out, "line 12");
+        run_done(&r);
+        g_string_free(entries, TRUE);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
+        { "status-log", test_status_log },
         { "wait", test_wait },
         { "habits", test_habits },
         { "reload-reason", test_reload_reason },
