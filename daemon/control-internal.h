@@ -131,6 +131,8 @@ int reply(struct call *call, struct json_object *parameters);
 __attribute__((format(printf, 4, 5))) int reply_error(struct call *call, const char *error, const char *name,
                                                       const char *format, ...);
 int reply_service_error(struct call *call, const char *error, const char *field, const char *value);
+int reply_service_error_len(struct call *call, const char *error, const char *field, const char *value,
+                            size_t value_len);
 int reply_invalid_parameter(struct call *call, const char *parameter);
 int check_parameters(struct call *call, struct json_object *params, const char *const *allowed);
 int param_node(struct call *call, struct json_object *params, bool required, struct cb_node **ret);

@@ -203,9 +203,9 @@ static int method_get_info(struct call *call, struct json_object *params) {
 
         if (!p || cb_json_add(p, CB_VL_FIELD_INTERFACES, ifaces) < 0)
                 return -ENOMEM;
-        if (json_object_array_add(ifaces, json_object_new_string(CB_VL_SERVICE_INTERFACE)) < 0 ||
-            json_object_array_add(ifaces, json_object_new_string(CB_VL_INTERFACE)) < 0 ||
-            json_object_array_add(ifaces, json_object_new_string(CB_VL_ERROR_INTERFACE)) < 0 ||
+        if (json_object_array_add(ifaces, cb_json_new_string(CB_VL_SERVICE_INTERFACE)) < 0 ||
+            json_object_array_add(ifaces, cb_json_new_string(CB_VL_INTERFACE)) < 0 ||
+            json_object_array_add(ifaces, cb_json_new_string(CB_VL_ERROR_INTERFACE)) < 0 ||
             cb_json_add_string(p, CB_VL_FIELD_VENDOR, "clusterboot") < 0 ||
             cb_json_add_string(p, CB_VL_FIELD_PRODUCT, "clusterboot") < 0 ||
             cb_json_add_string(p, CB_VL_FIELD_VERSION, CB_VERSION) < 0 ||
@@ -255,6 +255,7 @@ int handle_message(struct client *cl, const char *text, size_t size) {
         _cleanup_json_ struct json_object *m = NULL;
         struct json_object *params = NULL, *empty = NULL;
         const char *reason = NULL, *method = NULL;
+        size_t method_len = 0;
         struct call call = { .client = cl };
         const struct method *meth = NULL;
         int r;
@@ -264,7 +265,7 @@ int handle_message(struct client *cl, const char *text, size_t size) {
                 return r;
         if (r < 0)
                 return reject_message(cl, reason);
-        if (cb_json_get_string(m, CB_VL_KEY_METHOD, &method) <= 0)
+        if (cb_json_get_string_len(m, CB_VL_KEY_METHOD, &method, &method_len) <= 0)
                 return reject_message(cl, "no \"method\" string");
         if (cb_json_get_object(m, CB_VL_KEY_PARAMETERS, &params) < 0)
                 return reject_message(cl, "\"parameters\" is not an object");
@@ -274,11 +275,13 @@ int handle_message(struct client *cl, const char *text, size_t size) {
         call.method = method;
         cl->last_active = now_usec();
 
+        /* by its whole length: "GetStatus\u0000junk" is another method, not GetStatus */
         for (size_t i = 0; i < ELEMENTSOF(methods); i++)
-                if (strcmp(methods[i].name, method) == 0)
+                if (strlen(methods[i].name) == method_len && memcmp(methods[i].name, method, method_len) == 0)
                         meth = &methods[i];
         if (!meth)
-                return reply_service_error(&call, CB_VL_ERROR_METHOD_NOT_FOUND, CB_VL_FIELD_METHOD, method);
+                return reply_service_error_len(&call, CB_VL_ERROR_METHOD_NOT_FOUND, CB_VL_FIELD_METHOD, method,
+                                               method_len);
 
         if (meth->changing && !client_may_change(cl)) {
                 client_log(LOG_NOTICE, cl, "%s refused: not root and not in the group " CB_VL_CONTROL_GROUP, method);

@@ -6,6 +6,12 @@
 
 #include "clusterboot/varlink.h"
 #include "control-internal.h"
+#include "text.h"
+
+/* A reply's message is one line for people. */
+#define REPLY_MESSAGE_MAX 512
+/* How much of a client's own string an error message repeats back. */
+#define NAME_ECHO_MAX 128
 
 /* ---- replies ---- */
 
@@ -32,36 +38,48 @@ int reply(struct call *call, struct json_object *parameters) {
         return reply_full(call, NULL, parameters, false);
 }
 
-/* An io.clusterboot error: always with a one-line message for people; `name` added when given. */
+/*
+ * An io.clusterboot error: always with a one-line message for people; `name`
+ * added when given. The message is cut (on a character boundary, with "…")
+ * at REPLY_MESSAGE_MAX bytes: it is for a terminal line, not a transcript.
+ */
 int reply_error(struct call *call, const char *error, const char *name, const char *format, ...) {
-        struct json_object *p = json_object_new_object();
-        char message[512];
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+        _cleanup_free_ char *message = NULL;
         va_list ap;
+        int r;
 
         if (!p)
                 return -ENOMEM;
         va_start(ap, format);
-        vsnprintf(message, sizeof message, format, ap);
+        r = vasprintf(&message, format, ap);
         va_end(ap);
-        if ((name && cb_json_add_string(p, CB_VL_FIELD_NAME, name) < 0) ||
-            cb_json_add_string(p, CB_VL_FIELD_MESSAGE, message) < 0) {
-                json_object_put(p);
+        if (r < 0) {
+                message = NULL;
                 return -ENOMEM;
         }
-        return reply_full(call, error, p, false);
+        (void) cb_text_cut(message, REPLY_MESSAGE_MAX);
+        if ((name && cb_json_add_string(p, CB_VL_FIELD_NAME, name) < 0) ||
+            cb_json_add_string(p, CB_VL_FIELD_MESSAGE, message) < 0)
+                return -ENOMEM;
+        return reply_full(call, error, TAKE_PTR(p), false);
 }
 
-/* A varlink service error with its one standard field. */
-int reply_service_error(struct call *call, const char *error, const char *field, const char *value) {
-        struct json_object *p = json_object_new_object();
+/* A varlink service error with its one standard field, whose value (the client's own bytes) is escaped. */
+int reply_service_error_len(struct call *call, const char *error, const char *field, const char *value,
+                            size_t value_len) {
+        _cleanup_json_ struct json_object *p = json_object_new_object();
+        _cleanup_free_ char *escaped = value ? cb_text_escape(value, value_len) : NULL;
 
-        if (!p)
+        if (!p || (value && !escaped))
                 return -ENOMEM;
-        if (field && cb_json_add_string(p, field, value) < 0) {
-                json_object_put(p);
+        if (field && cb_json_add_string(p, field, escaped) < 0)
                 return -ENOMEM;
-        }
-        return reply_full(call, error, p, false);
+        return reply_full(call, error, TAKE_PTR(p), false);
+}
+
+int reply_service_error(struct call *call, const char *error, const char *field, const char *value) {
+        return reply_service_error_len(call, error, field, value, value ? strlen(value) : 0);
 }
 
 int reply_invalid_parameter(struct call *call, const char *parameter) {
@@ -106,7 +124,11 @@ int param_node(struct call *call, struct json_object *params, bool required, str
         }
         *ret = c->ops->find_node(c->userdata, name);
         if (!*ret) {
-                r = reply_error(call, CB_VL_ERROR_NO_SUCH_NODE, name, "no node called '%s'", name);
+                /* the client's text, echoed: escaped, and cut so that it cannot crowd the message out */
+                char shown[NAME_ECHO_MAX];
+
+                (void) cb_text_escape_to(shown, sizeof shown, name, strlen(name));
+                r = reply_error(call, CB_VL_ERROR_NO_SUCH_NODE, shown, "no node called '%s'", shown);
                 return r < 0 ? r : -ENOENT;
         }
         return 0;

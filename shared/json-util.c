@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 /* Calls and replies are flat objects; a deeper message is an attack on the parser's stack, not a request. */
 #define JSON_DEPTH_MAX 16
 
@@ -87,6 +89,10 @@ int cb_json_parse_object(const char *text, size_t size, struct json_object **ret
                 *ret_reason = "message too large";
                 return -EBADMSG;
         }
+        if (!cb_text_valid_utf8(text, size)) {
+                *ret_reason = "invalid UTF-8";
+                return -EBADMSG;
+        }
 
         tok = json_tokener_new_ex(JSON_DEPTH_MAX);
         if (!tok)
@@ -130,14 +136,30 @@ static struct json_object *lookup(struct json_object *o, const char *key) {
         return v;
 }
 
-int cb_json_get_string(struct json_object *o, const char *key, const char **ret) {
+int cb_json_get_string_len(struct json_object *o, const char *key, const char **ret, size_t *ret_len) {
         struct json_object *v = lookup(o, key);
+        int len;
 
         if (!v)
                 return 0;
         if (!json_object_is_type(v, json_type_string))
                 return -EINVAL;
+        len = json_object_get_string_len(v);
         *ret = json_object_get_string(v);
+        *ret_len = len > 0 ? (size_t) len : 0;
+        return 1;
+}
+
+int cb_json_get_string(struct json_object *o, const char *key, const char **ret) {
+        const char *s = NULL;
+        size_t len = 0;
+        int r = cb_json_get_string_len(o, key, &s, &len);
+
+        if (r <= 0)
+                return r;
+        if (strlen(s) != len)
+                return -EINVAL;
+        *ret = s;
         return 1;
 }
 
@@ -216,10 +238,25 @@ int cb_json_add_null(struct json_object *o, const char *key) {
         return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
 }
 
+struct json_object *cb_json_new_string(const char *value) {
+        size_t len = strlen(value);
+        char *escaped;
+        struct json_object *s;
+
+        if (cb_text_valid_utf8(value, len))
+                return json_object_new_string(value);
+        escaped = cb_text_escape(value, len);
+        if (!escaped)
+                return NULL;
+        s = json_object_new_string(escaped);
+        free(escaped);
+        return s;
+}
+
 int cb_json_add_string(struct json_object *o, const char *key, const char *value) {
         if (!value)
                 return cb_json_add_null(o, key);
-        return cb_json_add(o, key, json_object_new_string(value));
+        return cb_json_add(o, key, cb_json_new_string(value));
 }
 
 int cb_json_add_u64(struct json_object *o, const char *key, uint64_t value) {

@@ -40,9 +40,11 @@ int cb_msgbuf_next(struct cb_msgbuf *b, char **ret, size_t *ret_size);
 size_t cb_msgbuf_pending(const struct cb_msgbuf *b);
 
 /*
- * Parses one message: strict JSON, valid UTF-8, nesting depth limited,
- * nothing but whitespace after the object, and it must be an object.
- * Returns 0, or -EBADMSG with a short reason in *ret_reason (static string).
+ * Parses one message: strict JSON, valid UTF-8 (RFC 3629: json-c's own check
+ * lets overlong forms and surrogates through, so the bytes are checked
+ * first), nesting depth limited, nothing but whitespace after the object,
+ * and it must be an object. Returns 0, or -EBADMSG with a short reason in
+ * *ret_reason (static string).
  */
 int cb_json_parse_object(const char *text, size_t size, struct json_object **ret, const char **ret_reason);
 
@@ -51,9 +53,13 @@ const char *cb_json_to_string(struct json_object *o, size_t *ret_size);
 
 /*
  * Typed lookups of an optional key. Return 1 (found, *ret set), 0 (absent or
- * JSON null; *ret untouched) or -EINVAL (present with another type).
+ * JSON null; *ret untouched) or -EINVAL (present with another type). A
+ * string with a NUL inside ("\u0000") is -EINVAL too: C would read it as
+ * its prefix, a different string.
  */
 int cb_json_get_string(struct json_object *o, const char *key, const char **ret);
+/* The string with its length, NULs inside allowed (to say what was refused). */
+int cb_json_get_string_len(struct json_object *o, const char *key, const char **ret, size_t *ret_len);
 int cb_json_get_bool(struct json_object *o, const char *key, bool *ret);
 int cb_json_get_u64(struct json_object *o, const char *key, uint64_t *ret);
 int cb_json_get_object(struct json_object *o, const char *key, struct json_object **ret);
@@ -64,7 +70,13 @@ const char *cb_json_string_or(struct json_object *o, const char *key, const char
 uint64_t cb_json_u64_or(struct json_object *o, const char *key, uint64_t fallback);
 bool cb_json_bool_or(struct json_object *o, const char *key, bool fallback);
 
-/* Builders; each returns 0 or -ENOMEM, so they chain with ||. A NULL string is added as JSON null. */
+/*
+ * Builders; each returns 0 or -ENOMEM, so they chain with ||. A NULL string
+ * is added as JSON null. Strings go out as valid UTF-8 whatever they hold:
+ * bytes that are not valid UTF-8 are written escaped (text.h), so one bad
+ * string cannot make a whole reply unreadable.
+ */
+struct json_object *cb_json_new_string(const char *value);
 int cb_json_add_string(struct json_object *o, const char *key, const char *value);
 int cb_json_add_u64(struct json_object *o, const char *key, uint64_t value);
 int cb_json_add_bool(struct json_object *o, const char *key, bool value);

@@ -21,6 +21,7 @@
 #include "inproc-power.h"
 #include "json-util.h"
 #include "log.h"
+#include "text.h"
 #include "world.h"
 
 #define RUN_TIMEOUT (20 * USEC_PER_SEC)
@@ -174,6 +175,8 @@ static struct json_object *tc_receive_within(struct fixture *f, struct tclient *
                 const char *reason;
 
                 if (cb_msgbuf_next(&c->in, &text, &size) > 0) {
+                        /* checked here, not only by the parser: every byte the server sends must be valid UTF-8 */
+                        CHECK_MSG(cb_text_valid_utf8(text, size), "reply is not valid UTF-8: %s", text);
                         CHECK_MSG(cb_json_parse_object(text, size, &o, &reason) == 0, "bad reply: %s", text);
                         return o;
                 }
@@ -401,6 +404,10 @@ static void test_bad_clients(void) {
                 "{\"method\":\"" CB_VL_METHOD_GET_INFO "\",\"more\":\"yes\"}",
                 "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"} trailing",
                 "{\"method\":\"\xc3\x28\"}",
+                /* valid to json-c, not UTF-8: an overlong '/', a surrogate, beyond U+10FFFF */
+                "{\"method\":\"" CB_VL_METHOD_GET_INFO "\",\"parameters\":{\"x\":\"\xc0\xaf\"}}",
+                "{\"method\":\"\xed\xa0\x80\"}",
+                "{\"method\":\"\xf4\x90\x80\x80\"}",
                 "",
         };
         struct cb_control_settings s = { .max_message_size = 1024 };
@@ -751,6 +758,135 @@ static void test_permission_denied(void) {
         fx_done(&f);
 }
 
+/*
+ * What a client sends comes back escaped and cut on a character boundary;
+ * a method name with a NUL inside is not its prefix.
+ */
+static void test_client_text_echoed(void) {
+        struct fixture f;
+        struct tclient c;
+        struct json_object *r;
+        char call_text[4096];
+        const char *message, *name;
+
+        fx_init(&f, 1, NULL, NULL);
+        tc_open(&f, &c);
+
+        /* "GetStatus\u0000junk" is not GetStatus */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\\u0000junk\"}");
+        if (error_is(r, CB_VL_ERROR_METHOD_NOT_FOUND))
+                CHECK(strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_METHOD, ""),
+                             CB_VL_METHOD_GET_STATUS "\\x00junk") == 0);
+        json_object_put(r);
+        /* nor is a node name with one inside the name before it */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\\u0000x\"}}");
+        error_is(r, CB_VL_ERROR_SERVICE_INVALID_PARAMETER);
+        json_object_put(r);
+
+        /* terminal escapes in an unknown method and a node name come back as text */
+        r = call(&f, &c, "{\"method\":\"x\\u001b[2J\\n\"}");
+        if (error_is(r, CB_VL_ERROR_METHOD_NOT_FOUND))
+                CHECK(strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_METHOD, ""), "x\\x1b[2J\\x0a") == 0);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"n\\u001b]0;pwned\\u0007\"}}");
+        if (error_is(r, CB_VL_ERROR_NO_SUCH_NODE)) {
+                name = cb_json_string_or(reply_params(r), CB_VL_FIELD_NAME, "");
+                message = cb_json_string_or(reply_params(r), CB_VL_FIELD_MESSAGE, "");
+                CHECK_MSG(strcmp(name, "n\\x1b]0;pwned\\x07") == 0, "%s", name);
+                CHECK_MSG(strstr(message, "'n\\x1b]0;pwned\\x07'") != NULL, "%s", message);
+        }
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"n\\u0085\":1}}");
+        if (error_is(r, CB_VL_ERROR_SERVICE_INVALID_PARAMETER))
+                CHECK(strcmp(cb_json_string_or(reply_params(r), CB_VL_FIELD_PARAMETER, ""), "n\\xc2\\x85") == 0);
+        json_object_put(r);
+
+        /* a long name of three-byte characters: the message is cut on a boundary, never mid-character */
+        size_t at = (size_t) snprintf(call_text, sizeof call_text,
+                                      "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"x");
+        for (int i = 0; i < 600; i++)
+                at += (size_t) snprintf(call_text + at, sizeof call_text - at, "\xe2\x82\xac");
+        snprintf(call_text + at, sizeof call_text - at, "\"}}");
+        r = call(&f, &c, call_text);
+        if (error_is(r, CB_VL_ERROR_NO_SUCH_NODE)) {
+                message = cb_json_string_or(reply_params(r), CB_VL_FIELD_MESSAGE, "");
+                name = cb_json_string_or(reply_params(r), CB_VL_FIELD_NAME, "");
+                CHECK(strlen(message) <= 512 && cb_text_valid_utf8(message, strlen(message)));
+                CHECK(strlen(name) <= 128 && strstr(name, CB_TEXT_ELLIPSIS) != NULL);
+        }
+        json_object_put(r);
+
+        /* the connection is still good */
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        tc_close(&c);
+        fx_done(&f);
+}
+
+/*
+ * A board's bytes in a node's fields (here a requested file name that is
+ * not UTF-8, that ends up in current_file and last_error) leave every
+ * reply and event valid UTF-8 for every client.
+ */
+static void test_board_text_in_json(void) {
+        static const char bad_name[] = "k\xff\xc0\xaf\xed\xa0\x80.img";
+        static const char *const requests[] = { "config.txt", bad_name, "start.elf" };
+        struct emu_board_config board = { .requests = requests, .n_requests = ELEMENTSOF(requests) };
+        struct fixture f;
+        struct tclient c, watcher;
+        struct json_object *r, *nodes = NULL;
+        char path[256];
+        FILE *file;
+
+        board.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .name = bad_name,
+                                              .offset = 100, .sticky = true };
+        board.n_faults = 1;
+        fx_init(&f, 1, &board, NULL);
+        f.w.config->max_attempts = 1;
+        snprintf(path, sizeof path, "%s/%s", f.w.boot_dir, bad_name);
+        file = fopen(path, "we");
+        CHECK(file != NULL);
+        if (file) {
+                for (int i = 0; i < 4096; i++)
+                        fputc(i & 0xff, file);
+                fclose(file);
+        }
+
+        tc_open(&f, &watcher);
+        r = call(&f, &watcher, "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}");
+        CHECK(r && cb_json_bool_or(r, CB_VL_KEY_CONTINUES, false));
+        json_object_put(r);
+        emu_port_plug(&f.w.ports[0]);
+        CHECK(world_run(&f.w, RUN_TIMEOUT) == 0);
+        CHECK(cb_node_state(f.w.nodes[0]) == CB_NODE_FAILED);
+        CHECK_MSG(cb_node_last_error(f.w.nodes[0]) && strstr(cb_node_last_error(f.w.nodes[0]), ".img"),
+                  "the test needs the name in last_error: %s", cb_node_last_error(f.w.nodes[0]));
+        if (cb_node_state(f.w.nodes[0]) != CB_NODE_FAILED)
+                world_dump(&f.w, 0);
+
+        /* every event the watcher got is valid (tc_receive checks the bytes) */
+        size_t events = 0;
+        while ((r = tc_receive_within(&f, &watcher, 50 * USEC_PER_MSEC, NULL))) {
+                events++;
+                json_object_put(r);
+        }
+        CHECK(events > 0);
+
+        tc_open(&f, &c);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}");
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1);
+        const char *last_error = cb_json_string_or(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_LAST_ERROR, "");
+        CHECK_MSG(strstr(last_error, ".img") && cb_text_valid_utf8(last_error, strlen(last_error)), "%s", last_error);
+        json_object_put(r);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\"}}");
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        tc_close(&c);
+        tc_close(&watcher);
+        fx_done(&f);
+}
+
 /* A stale socket file is replaced; a live one (another daemon) is not. */
 static void test_socket_path(void) {
         struct fixture f;
@@ -924,6 +1060,8 @@ int main(void) {
         test_abuse_while_booting();
         test_permission_denied();
         test_socket_path();
+        test_client_text_echoed();
+        test_board_text_in_json();
         test_power_answered_later();
         return check_exit("test-control-socket");
 }

@@ -12,6 +12,7 @@
 #include "control.h"
 #include "json-util.h"
 #include "log.h"
+#include "text.h"
 #include "world.h"
 
 #define RUN_TIMEOUT (20 * USEC_PER_SEC)
@@ -117,6 +118,14 @@ static void test_parse(void) {
         CHECK(strcmp(cb_json_string_or(o, "absent", "dflt"), "dflt") == 0);
         json_object_put(o);
 
+        /* a NUL inside a string: not the string before it */
+        const char *nul = "{\"m\":\"GetStatus\\u0000x\"}";
+        size_t len = 0;
+        CHECK(cb_json_parse_object(nul, strlen(nul), &o, &reason) == 0);
+        CHECK(cb_json_get_string(o, "m", &s) == -EINVAL);
+        CHECK(cb_json_get_string_len(o, "m", &s, &len) == 1 && len == 11 && memcmp(s, "GetStatus\0x", 11) == 0);
+        json_object_put(o);
+
         CHECK(cb_json_parse_object("{\"x\":null,\"neg\":-1}", 19, &o, &reason) == 0);
         CHECK(cb_json_get_string(o, "x", &s) == 0); /* null reads as absent */
         CHECK(cb_json_get_u64(o, "neg", &u) == -EINVAL);
@@ -133,6 +142,12 @@ static void test_parse(void) {
         expect_bad("{\"a\":1} x");
         expect_bad("{\"a\":1");
         expect_bad("{\"a\":\"\xff\xfe\"}");
+        /* json-c's own UTF-8 check lets these through */
+        expect_bad("{\"a\":\"\xc0\xaf\"}");
+        expect_bad("{\"a\":\"\xe0\x80\xaf\"}");
+        expect_bad("{\"a\":\"\xed\xa0\x80\"}");
+        expect_bad("{\"a\":\"\xf4\x90\x80\x80\"}");
+        expect_bad("{\"\xc0\xaf\":1}");
         /* nesting deeper than any call needs */
         snprintf(deep, sizeof deep, "{\"a\":");
         for (int i = 0; i < 40; i++)
@@ -159,6 +174,18 @@ static void test_builders(void) {
         CHECK(strcmp(cb_json_to_string(o, &size),
                      "{\"s\":\"a/b\",\"null\":null,\"big\":18446744073709551615,\"no\":null,\"t\":true}") == 0);
         CHECK(cb_json_u64_or(o, "big", 0) == UINT64_MAX);
+        json_object_put(o);
+
+        /* strings that are not UTF-8 go out escaped: the document stays valid */
+        o = json_object_new_object();
+        CHECK(cb_json_add_string(o, "bad", "k\xff\xc0\xaf\xed\xa0\x80.img") == 0);
+        CHECK(cb_json_add_string(o, "fine", "caf\xc3\xa9\n") == 0);
+        CHECK(cb_json_add(o, "a", cb_json_new_string("\xf4\x90\x80\x80")) == 0);
+        const char *text = cb_json_to_string(o, &size);
+        CHECK_MSG(strcmp(text, "{\"bad\":\"k\\\\xff\\\\xc0\\\\xaf\\\\xed\\\\xa0\\\\x80.img\",\"fine\":\"caf\xc3\xa9\\n\","
+                               "\"a\":\"\\\\xf4\\\\x90\\\\x80\\\\x80\"}") == 0,
+                  "%s", text);
+        CHECK(cb_text_valid_utf8(text, size));
         json_object_put(o);
 }
 
