@@ -32,6 +32,7 @@ static void help(void) {
                "  wait [NODE...]         wait until the nodes (default: all) are up (or --state=)\n"
                "  is-up NODE...          exit 0 if every node is up; print each one's state\n"
                "  logs NODE              the node's journal entries (-n N: the last N; -f: follow)\n"
+               "  metrics                every node's metrics, in the Prometheus text format\n"
                "  reload                 make the daemon re-read its configuration\n\n"
                "Options:\n"
                "      --socket=PATH      the daemon's socket (default $" CB_VL_SOCKET_ENV " or " CB_VL_DEFAULT_SOCKET
@@ -68,6 +69,7 @@ static const struct verb verbs[] = {
         { "wait", 0, -1, 1, verb_wait, "wait [--state=STATE] [--timeout=TIME] [NODE...]" },
         { "is-up", 1, -1, 1, verb_is_up, "is-up NODE..." },
         { "logs", 1, 1, 1, verb_logs, "logs [-n N] [-f] NODE" },
+        { "metrics", 0, 0, 0, verb_metrics, "metrics" },
         { "list-nodes", 0, 0, 0, verb_list_nodes, "list-nodes" },
 };
 

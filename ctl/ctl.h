@@ -70,3 +70,4 @@ int verb_reload(struct ctl *ctl, int argc, char **argv);
 int verb_wait(struct ctl *ctl, int argc, char **argv);
 int verb_is_up(struct ctl *ctl, int argc, char **argv);
 int verb_logs(struct ctl *ctl, int argc, char **argv);
+int verb_metrics(struct ctl *ctl, int argc, char **argv);

@@ -177,3 +177,19 @@ int verb_watch(struct ctl *ctl, int argc, char **argv) {
         return EXIT_OK;
 }
 
+
+/* metrics: the daemon's Prometheus text, as it is (for a scrape through ssh, or a look). */
+int verb_metrics(struct ctl *ctl, int argc, char **argv) {
+        struct vl_reply reply = { 0 };
+        const char *text = NULL;
+        int r = ctl_call(ctl, CB_VL_METHOD_GET_METRICS, NULL, &reply);
+
+        if (r != EXIT_OK)
+                return r;
+        if (cb_json_get_string(reply.parameters, CB_VL_FIELD_TEXT, &text) <= 0)
+                r = fail(EXIT_FAILED, "metrics: the daemon's answer holds no text");
+        else
+                fputs(text, stdout);
+        vl_reply_done(&reply);
+        return r;
+}

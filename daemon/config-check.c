@@ -114,6 +114,21 @@ int cb_config_check_environment(const struct cb_config *config, struct cb_config
                 if (r < 0)
                         return r;
         }
+        if (config->metrics_directory) {
+                struct stat st;
+
+                if (stat(config->metrics_directory, &st) < 0 || !S_ISDIR(st.st_mode))
+                        r = cb_config_report_add(report, true, config->metrics_directory_line,
+                                                 "MetricsDirectory=%s %s: no metrics will be written",
+                                                 config->metrics_directory,
+                                                 errno == ENOENT ? "does not exist" : "is not a directory");
+                else if (writable(config->metrics_directory) < 0)
+                        r = cb_config_report_add(report, true, config->metrics_directory_line,
+                                                 "MetricsDirectory=%s is not writable: %s", config->metrics_directory,
+                                                 strerror(errno));
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < config->n_nodes; i++) {
                 const struct cb_node_config *n = &config->nodes[i];
                 char who[128];

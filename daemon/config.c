@@ -82,6 +82,7 @@ struct parser {
 
 enum value_kind {
         VALUE_PATH,
+        VALUE_OPTIONAL_PATH, /* empty: unset */
         VALUE_UNSIGNED,
         VALUE_BOOL,
         VALUE_TIMESPAN,
@@ -105,6 +106,7 @@ struct daemon_key {
 static const struct daemon_key daemon_keys[] = {
         { "BootDirectory", VALUE_PATH, offsetof(struct cb_config, boot_directory), 0, 0 },
         { "StateDirectory", VALUE_PATH, offsetof(struct cb_config, state_directory), 0, 0 },
+        { "MetricsDirectory", VALUE_OPTIONAL_PATH, offsetof(struct cb_config, metrics_directory), 0, 0 },
         { "MaxAttempts", VALUE_UNSIGNED, offsetof(struct cb_config, max_attempts), 1, 1000 },
         { "AutoNodes", VALUE_BOOL, offsetof(struct cb_config, auto_nodes), 0, 0 },
         { "StepRetries", VALUE_UNSIGNED, offsetof(struct cb_config, step_retries), 0, 100 },
@@ -333,6 +335,7 @@ struct cb_config *cb_config_free(struct cb_config *config) {
         free(config->path);
         free(config->boot_directory);
         free(config->state_directory);
+        free(config->metrics_directory);
         free(config);
         return NULL;
 }
@@ -542,8 +545,14 @@ static int parse_daemon_key(struct parser *p, unsigned line, const char *key, co
                 p->config->boot_directory_line = line;
         else if (k->offset == offsetof(struct cb_config, state_directory))
                 p->config->state_directory_line = line;
+        else if (k->offset == offsetof(struct cb_config, metrics_directory))
+                p->config->metrics_directory_line = value[0] ? line : 0;
 
         switch (k->kind) {
+        case VALUE_OPTIONAL_PATH:
+                if (value[0] == '\0')
+                        return strdup_to((char **) field, NULL);
+                __attribute__((fallthrough));
         case VALUE_PATH:
                 if (value[0] != '/') {
                         parse_error(p, line, "%s= must be an absolute path, got '%s'", key, value);

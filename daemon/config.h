@@ -73,8 +73,9 @@ struct cb_config {
         usec_t power_off_timeout;   /* PowerOffTimeoutSec=: switched off, the board should leave the bus */
         usec_t power_command_timeout; /* PowerCommandTimeoutSec= */
         enum cb_hub_power_method hub_power_method; /* HubPowerMethod=auto|sysfs|request */
+        char *metrics_directory; /* MetricsDirectory=: node-exporter's textfile directory; NULL: none */
         /* lines of the directories' settings (0: the default), for messages about them */
-        unsigned boot_directory_line, state_directory_line;
+        unsigned boot_directory_line, state_directory_line, metrics_directory_line;
 
         struct cb_node_config *nodes;
         size_t n_nodes;

@@ -88,7 +88,10 @@ const char cb_control_interface_description[] =
         "method Retry(name: string) -> ()\n"
         "\n"
         "# Re-reads the configuration; boots in flight go on.\n"
-        "method Reload() -> ()\n";
+        "method Reload() -> ()\n"
+        "\n"
+        "# Every node's metrics in the Prometheus text format (version 0.0.4).\n"
+        "method GetMetrics() -> (text: string)\n";
 
 const char cb_control_error_interface_description[] =
         "# The errors of io.clusterboot.Manager; message is one line for people.\n"

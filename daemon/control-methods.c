@@ -197,6 +197,25 @@ static int method_reload(struct call *call, struct json_object *params) {
         return r;
 }
 
+static int method_get_metrics(struct call *call, struct json_object *params) {
+        struct cb_control *c = call->client->control;
+        _cleanup_json_ struct json_object *p = NULL;
+        char *text = NULL;
+        int r;
+
+        if (!c->ops->metrics)
+                return reply_service_error(call, CB_VL_ERROR_METHOD_NOT_FOUND, CB_VL_FIELD_METHOD, call->method);
+        r = c->ops->metrics(c->userdata, &text);
+        if (r < 0)
+                return r;
+        p = json_object_new_object();
+        r = !p ? -ENOMEM : cb_json_add_string(p, CB_VL_FIELD_TEXT, text);
+        free(text);
+        if (r < 0)
+                return r;
+        return reply(call, TAKE_PTR(p));
+}
+
 static int method_get_info(struct call *call, struct json_object *params) {
         _cleanup_json_ struct json_object *p = json_object_new_object();
         struct json_object *ifaces = json_object_new_array();
@@ -247,6 +266,7 @@ static const struct method methods[] = {
         { CB_VL_METHOD_POWER_OFF, true, params_name, method_power },
         { CB_VL_METHOD_RETRY, true, params_name, method_retry },
         { CB_VL_METHOD_RELOAD, true, params_none, method_reload },
+        { CB_VL_METHOD_GET_METRICS, false, params_none, method_get_metrics },
         { CB_VL_METHOD_GET_INFO, false, params_none, method_get_info },
         { CB_VL_METHOD_GET_INTERFACE_DESCRIPTION, false, params_interface, method_get_interface_description },
 };

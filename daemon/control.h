@@ -38,6 +38,8 @@ struct cb_control_ops {
          * messages in `report`, which it initialises and the server frees). NULL: Reload is refused.
          */
         int (*reload)(void *userdata, struct cb_config_report *report);
+        /* The Prometheus text (allocated) for GetMetrics; 0 or a negative errno. NULL: not offered. */
+        int (*metrics)(void *userdata, char **ret_text);
 };
 
 #define CB_CONTROL_MAX_CLIENTS 128

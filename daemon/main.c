@@ -17,6 +17,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 
 struct options {
         const char *config_path;
@@ -166,6 +167,7 @@ struct daemon {
         sd_event *event;
         struct cb_manager *manager;
         struct cb_control *control;
+        struct cb_metrics *metrics;
 };
 
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -187,6 +189,8 @@ static int reload(struct daemon *d, struct cb_config_report *report) {
                           d->options.config_path);
         else
                 r = cb_manager_reload(d->manager, config);
+        if (r >= 0 && cb_metrics_set_directory(d->metrics, cb_manager_config(d->manager)->metrics_directory) < 0)
+                log_warning("metrics: cannot start writing to the new MetricsDirectory=");
         (void) sd_notify(false, "READY=1");
         return r;
 }
@@ -218,6 +222,25 @@ static void control_summary(void *userdata, char *buf, size_t size) {
 static int control_reload(void *userdata, struct cb_config_report *report) {
         return reload(userdata, report);
 }
+static int control_metrics(void *userdata, char **ret) {
+        return cb_metrics_format(((struct daemon *) userdata)->metrics, ret);
+}
+
+/* Every node change goes to the socket's watchers and to the metrics. */
+static void on_node_changed(struct cb_node *node, void *userdata) {
+        struct daemon *d = userdata;
+
+        cb_control_node_changed(node, d->control);
+        cb_metrics_node_changed(d->metrics, node);
+}
+
+static size_t metrics_n_nodes(void *userdata) {
+        return cb_manager_n_nodes(userdata);
+}
+static struct cb_node *metrics_node(void *userdata, size_t i) {
+        return cb_manager_node(userdata, i);
+}
+
 static const struct cb_control_ops control_ops = {
         .n_nodes = control_n_nodes,
         .node = control_node,
@@ -225,6 +248,7 @@ static const struct cb_control_ops control_ops = {
         .config = control_config,
         .summary = control_summary,
         .reload = control_reload,
+        .metrics = control_metrics,
 };
 
 int main(int argc, char **argv) {
@@ -280,7 +304,15 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "cannot open the control socket");
                 goto out;
         }
-        cb_manager_set_listener(d.manager, cb_control_node_changed, d.control);
+        r = cb_metrics_new(d.event,
+                           &(struct cb_metrics_nodes){ .n_nodes = metrics_n_nodes, .node = metrics_node,
+                                                       .userdata = d.manager },
+                           cb_manager_config(d.manager)->metrics_directory, &d.metrics);
+        if (r < 0) {
+                log_error_errno(r, "cannot set up the metrics");
+                goto out;
+        }
+        cb_manager_set_listener(d.manager, on_node_changed, &d);
         r = cb_manager_start(d.manager);
         if (r < 0) {
                 log_error_errno(r, "cannot watch USB devices");
@@ -297,6 +329,8 @@ out:
         if (d.manager)
                 cb_manager_set_listener(d.manager, NULL, NULL);
         cb_control_free(d.control);
+        /* its last write reads the nodes: before the manager goes */
+        cb_metrics_free(d.metrics);
         cb_manager_free(d.manager);
         sd_event_unref(d.event);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

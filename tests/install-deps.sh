@@ -8,7 +8,7 @@ packages=(
         libusb-1.0-0-dev libsystemd-dev libudev-dev libjson-c-dev
         umockdev libumockdev-dev libglib2.0-dev
         valgrind systemd udev
-        systemd-journal-remote
+        systemd-journal-remote python3-prometheus-client
 )
 if [ "${CB_WITH_VM:-1}" = 1 ]; then
         # the end-to-end tier: its own script knows its packages

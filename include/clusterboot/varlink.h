@@ -47,6 +47,7 @@
 #define CB_VL_METHOD_POWER_OFF CB_VL_INTERFACE ".PowerOff"   /* (name) -> () */
 #define CB_VL_METHOD_RETRY CB_VL_INTERFACE ".Retry"          /* (name) -> () */
 #define CB_VL_METHOD_RELOAD CB_VL_INTERFACE ".Reload"        /* () -> () */
+#define CB_VL_METHOD_GET_METRICS CB_VL_INTERFACE ".GetMetrics" /* () -> (text) */
 #define CB_VL_METHOD_GET_INFO CB_VL_SERVICE_INTERFACE ".GetInfo"
 #define CB_VL_METHOD_GET_INTERFACE_DESCRIPTION CB_VL_SERVICE_INTERFACE ".GetInterfaceDescription"
 
@@ -122,6 +123,9 @@
 #define CB_VL_FIELD_NODE "node"                       /* node name */
 #define CB_VL_EVENT_KIND_STATE "state"
 #define CB_VL_EVENT_KIND_PROGRESS "progress"
+
+/* GetMetrics reply */
+#define CB_VL_FIELD_TEXT "text"                       /* Prometheus text format */
 
 /* GetInfo reply */
 #define CB_VL_FIELD_VENDOR "vendor"

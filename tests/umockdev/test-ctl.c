@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <glib.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -446,10 +447,105 @@ static void test_status_log(void) {
         cluster_free(&c);
 }
 
+struct file_wait {
+        const char *path;
+        const char *needle;
+};
+
+static bool pred_file_has(tb_testbed *tb, void *userdata) {
+        struct file_wait *w = userdata;
+        char *text = NULL;
+        bool found = g_file_get_contents(w->path, &text, NULL, NULL) && strstr(text, w->needle);
+
+        g_free(text);
+        return found;
+}
+
+/* The metrics read by Prometheus's own parser (prometheus_client), normalised: one "name{labels} value" a line. */
+static char *parsed_metrics(struct cluster *c, const char *command_output_to_stdout) {
+        char command[1200];
+        struct run r;
+        char *out;
+
+        snprintf(command, sizeof command, "set -o pipefail; %s | /usr/bin/python3 '%s/tests/prom-check.py'",
+                 command_output_to_stdout, getenv("CB_SOURCE_ROOT") ? getenv("CB_SOURCE_ROOT") : ".");
+        run_argv(c, false, (const char *const[]){ "bash", "-c", command, NULL }, 30000, &r);
+        CHECK(r.status == 0, "the metrics do not parse (%d): %s", r.status, r.err);
+        out = g_strdup(r.out);
+        run_done(&r);
+        return out;
+}
+
+/*
+ * Metrics: node2 drops off the bus mid kernel.img on its first attempt,
+ * then boots. `clusterbootctl metrics` and the textfile in MetricsDirectory=
+ * are valid Prometheus text (the reference parser reads them), count the
+ * failed attempt by the state it failed in, and say both nodes are up; the
+ * file is replaced whole (no temporary file left beside it).
+ */
+static void test_metrics(void) {
+        struct emu_board_config cfg[2] = { { 0 }, { 0 } };
+        struct cluster c;
+        char conf[300], prom_dir[200], prom_file[260], command[700];
+        char *parsed;
+
+        if (access("/usr/bin/python3", X_OK) < 0 ||
+            system("/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null") != 0) {
+                fprintf(stderr, "  (no python3-prometheus-client: skipping)\n");
+                return;
+        }
+        cfg[1].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1,
+                                               .name = "kernel.img", .offset = 1000 };
+        cfg[1].n_faults = 1;
+        cluster_init(&c, 2, 16, cfg, NULL);
+        snprintf(prom_dir, sizeof prom_dir, "%s/textfile", c.dir);
+        snprintf(prom_file, sizeof prom_file, "%s/clusterboot.prom", prom_dir);
+        mkdir(prom_dir, 0755);
+        snprintf(conf, sizeof conf, "MetricsDirectory=%s\n", prom_dir);
+        g_free(c.daemon_conf);
+        c.daemon_conf = g_strdup(conf);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+
+        snprintf(command, sizeof command, "'%s' --socket='%s' metrics", clusterbootctl, c.sock);
+        parsed = parsed_metrics(&c, command);
+        CHECK_HAS(parsed, "clusterboot_node_up{node=\"node1\",port=\"1-1\"} 1\n");
+        CHECK_HAS(parsed, "clusterboot_node_up{node=\"node2\",port=\"2-1\"} 1\n");
+        CHECK_HAS(parsed, "clusterboot_node_state{node=\"node2\",port=\"2-1\",state=\"up\"} 1\n");
+        CHECK_HAS(parsed, "clusterboot_node_boots_total{node=\"node2\",port=\"2-1\"} 1\n");
+        CHECK_HAS(parsed, "clusterboot_node_failed_attempts_total{node=\"node2\",port=\"2-1\",stage=\"serving\"} 1\n");
+        CHECK_LACKS(parsed, "clusterboot_node_failed_attempts_total{node=\"node1\"");
+        CHECK_HAS(parsed, "clusterboot_node_attempt{node=\"node2\",port=\"2-1\"} 2\n");
+        CHECK_HAS(parsed, "clusterboot_node_last_boot_duration_seconds{node=\"node1\",port=\"1-1\"} ");
+        g_free(parsed);
+
+        /* the file follows (at most a second behind), and reads the same */
+        struct file_wait fw = { prom_file, "clusterboot_node_up{node=\"node2\",port=\"2-1\"} 1\n" };
+        /* the loop must wake when the file changes: the daemon may say nothing meanwhile */
+        GFile *dir = g_file_new_for_path(prom_dir);
+        GFileMonitor *monitor = g_file_monitor_directory(dir, G_FILE_MONITOR_NONE, NULL, NULL);
+        CHECK(tb_run_until(c.tb, pred_file_has, &fw, 10000), "%s never said node2 is up", prom_file);
+        if (monitor)
+                g_object_unref(monitor);
+        g_object_unref(dir);
+        snprintf(command, sizeof command, "cat '%s'", prom_file);
+        parsed = parsed_metrics(&c, command);
+        CHECK_HAS(parsed, "clusterboot_node_failed_attempts_total{node=\"node2\",port=\"2-1\",stage=\"serving\"} 1\n");
+        g_free(parsed);
+        GDir *d = g_dir_open(prom_dir, 0, NULL);
+        for (const char *name; d && (name = g_dir_read_name(d));)
+                CHECK(strcmp(name, "clusterboot.prom") == 0, "%s left beside the metrics file", name);
+        if (d)
+                g_dir_close(d);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
+        { "metrics", test_metrics },
         { "status-log", test_status_log },
         { "wait", test_wait },
         { "habits", test_habits },
