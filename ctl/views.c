@@ -166,10 +166,10 @@ int view_status(FILE *f, struct json_object *status, const struct view_options *
         return 0;
 }
 
-/* "Label: " right-aligned like systemctl status, then the value. */
+/* "Label: " right-aligned like systemctl status, then the value; an empty label continues the one above. */
 static void field(FILE *f, const char *label, const char *value) {
         char clean[1024];
-        fprintf(f, "%14s: %s\n", label, format_sanitize(clean, sizeof clean, value));
+        fprintf(f, "%14s%s %s\n", label, label[0] ? ":" : " ", format_sanitize(clean, sizeof clean, value));
 }
 
 static void state_line(FILE *f, struct json_object *node, const struct view_options *o) {
@@ -207,6 +207,29 @@ static void events_block(FILE *f, struct json_object *events, const struct view_
                         format_timestamp(ts, sizeof ts, u64(e, CB_VL_FIELD_REALTIME_USEC)), colour ? colour : "",
                         STATE_COLUMN, format_sanitize(st, sizeof st, state), colour ? ANSI_NORMAL : "", (unsigned long long) u64(e, CB_VL_FIELD_ATTEMPT),
                         format_sanitize(msg, sizeof msg, cb_json_string_or(e, CB_VL_FIELD_MESSAGE, "")));
+        }
+}
+
+/* How to reach the booted board: "Network: node3 (02:12:34:56:78:9a)" and "Serial: /dev/ttyACM0", one a line. */
+static void gadget_lines(FILE *f, struct json_object *node) {
+        struct json_object *gadget = NULL, *interfaces = NULL, *ttys = NULL;
+        char buf[512];
+
+        if (cb_json_get_object(node, CB_VL_FIELD_GADGET, &gadget) <= 0)
+                return;
+        (void) cb_json_get_array(gadget, "interfaces", &interfaces);
+        (void) cb_json_get_array(gadget, "ttys", &ttys);
+        for (size_t i = 0; interfaces && i < json_object_array_length(interfaces); i++) {
+                struct json_object *itf = json_object_array_get_idx(interfaces, i);
+                const char *mac = str(itf, "mac");
+
+                snprintf(buf, sizeof buf, "%s%s%s%s", cb_json_string_or(itf, "name", "?"), mac ? " (" : "",
+                         mac ? mac : "", mac ? ")" : "");
+                field(f, i == 0 ? "Network" : "", buf);
+        }
+        for (size_t i = 0; ttys && i < json_object_array_length(ttys); i++) {
+                snprintf(buf, sizeof buf, "/dev/%s", json_object_get_string(json_object_array_get_idx(ttys, i)));
+                field(f, i == 0 ? "Serial" : "", buf);
         }
 }
 
@@ -265,6 +288,7 @@ void view_node_detail(FILE *f, struct json_object *node, const struct view_optio
                  cb_json_bool_or(node, CB_VL_FIELD_CONFIGURED, false) ? "configured" : "found on its own (AutoNodes=)",
                  cb_json_string_or(node, CB_VL_FIELD_POWER, "none"));
         field(f, "Device", buf);
+        gadget_lines(f, node);
 
         (void) cb_json_get_array(node, CB_VL_FIELD_EVENTS, &events);
         events_block(f, events, o);

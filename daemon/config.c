@@ -138,7 +138,8 @@ static const char *const power_kind_names[] = {
         [CB_POWER_COMMAND] = "command",
 };
 
-static const char *const node_keys[] = { "Port", "BootDirectory", "Power", "PowerOnCommand", "PowerOffCommand" };
+static const char *const node_keys[] = { "Port", "BootDirectory", "Power", "PowerOnCommand", "PowerOffCommand",
+                                         "InterfaceName" };
 
 static void add_message(struct parser *p, bool warning, unsigned line, const char *format, va_list ap)
         __attribute__((format(printf, 4, 0)));
@@ -302,6 +303,21 @@ int cb_parse_timespan(const char *text, usec_t *ret) {
         return 0;
 }
 
+/* A name the kernel takes for a network interface: 1 to IFNAMSIZ-1 bytes, no '/', ':' or blank. */
+static bool interface_name_valid(const char *name) {
+        size_t n = strlen(name);
+
+        if (n == 0 || n > 15 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return false;
+        return strpbrk(name, "/: \t\n") == NULL;
+}
+
+const char *cb_node_config_interface_name(const struct cb_node_config *node) {
+        if (node->interface_name_set)
+                return node->interface_name; /* NULL: InterfaceName= empty, no renaming */
+        return interface_name_valid(node->name) ? node->name : NULL;
+}
+
 static bool node_name_is_valid(const char *name) {
         size_t n = strlen(name);
 
@@ -323,6 +339,7 @@ static void node_config_done(struct cb_node_config *node) {
         free(node->boot_directory);
         free(node->power_on_command);
         free(node->power_off_command);
+        free(node->interface_name);
         *node = (struct cb_node_config){ 0 };
 }
 
@@ -649,6 +666,17 @@ static int parse_node_key(struct parser *p, unsigned line, const char *key, cons
                 parse_error(p, line, "Power= expects none, usb-hub or command, got '%s'", value);
                 return 0;
         }
+        if (strcmp(key, "InterfaceName") == 0) {
+                /* the kernel's limit (IFNAMSIZ - 1), and what it refuses in a name */
+                if (value[0] && !interface_name_valid(value)) {
+                        parse_error(p, line, "InterfaceName= must be at most 15 characters, without '/', ':' or "
+                                    "blanks, got '%s'", value);
+                        return 0;
+                }
+                node->interface_name_set = true;
+                node->interface_name_line = line;
+                return strdup_to(&node->interface_name, value[0] ? value : NULL);
+        }
         if (strcmp(key, "PowerOnCommand") == 0) {
                 lines->power_on = node->power_on_line = value[0] ? line : 0;
                 return strdup_to(&node->power_on_command, value[0] ? value : NULL);
@@ -754,6 +782,21 @@ static void check_nodes(struct parser *p) {
                         if (n->power_off_command)
                                 parse_error(p, l->power_off, "PowerOffCommand= is only used with Power=command");
                 }
+
+                if (!n->interface_name_set && strlen(n->name) > 15)
+                        parse_warning(p, n->line,
+                                      "[Node %s]: the name is too long for a network interface (15 characters at "
+                                      "most): its gadget's interface keeps the kernel's name; set InterfaceName=",
+                                      n->name);
+                const char *ifname = cb_node_config_interface_name(n);
+                for (size_t j = 0; ifname && j < i; j++)
+                        if (streq_ptr(cb_node_config_interface_name(&c->nodes[j]), ifname)) {
+                                parse_error(p, n->interface_name_line ? n->interface_name_line : n->line,
+                                            "[Node %s]: its interface would be called %s, as that of [Node %s]; set "
+                                            "InterfaceName= to tell them apart",
+                                            n->name, ifname, c->nodes[j].name);
+                                break;
+                        }
 
                 if (!n->port)
                         continue;

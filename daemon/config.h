@@ -48,8 +48,10 @@ struct cb_node_config {
         char *power_on_command;  /* Power=command */
         char *power_off_command; /* Power=command */
         unsigned line;           /* line of the section header, for messages */
+        char *interface_name;    /* InterfaceName=; see interface_name_set */
+        bool interface_name_set; /* InterfaceName= given (empty: the interface keeps the kernel's name) */
         /* lines of the settings (0: not set), for messages about them */
-        unsigned boot_directory_line, power_on_line, power_off_line;
+        unsigned boot_directory_line, power_on_line, power_off_line, interface_name_line;
 };
 
 struct cb_config {
@@ -107,6 +109,9 @@ const char *cb_power_kind_name(enum cb_power_kind kind);
 const char *cb_hub_power_method_name(enum cb_hub_power_method method);
 /* The power backend of the node on `port` (CB_POWER_NONE if it has no [Node] section). */
 enum cb_power_kind cb_config_node_power(const struct cb_config *config, const char *port);
+
+/* The name the node's gadget's network interface gets: InterfaceName=, else the node's name if it fits; NULL: none. */
+const char *cb_node_config_interface_name(const struct cb_node_config *node);
 
 const struct cb_node_config *cb_config_find_node_by_port(const struct cb_config *config, const char *port);
 const struct cb_node_config *cb_config_find_node_by_name(const struct cb_config *config, const char *name);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "port-files.h"
 
 struct options {
         const char *config_path;
@@ -189,6 +190,8 @@ static int reload(struct daemon *d, struct cb_config_report *report) {
                           d->options.config_path);
         else
                 r = cb_manager_reload(d->manager, config);
+        if (r >= 0)
+                (void) cb_port_files_update(cb_manager_config(d->manager));
         if (r >= 0 && cb_metrics_set_directory(d->metrics, cb_manager_config(d->manager)->metrics_directory) < 0)
                 log_warning("metrics: cannot start writing to the new MetricsDirectory=");
         (void) sd_notify(false, "READY=1");
@@ -272,6 +275,7 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         warn_about_environment(config);
+        (void) cb_port_files_update(config);
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);

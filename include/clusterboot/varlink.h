@@ -114,6 +114,7 @@
 #define CB_VL_FIELD_UP_SINCE_USEC "up_since_usec"     /* CLOCK_REALTIME, null when not up */
 #define CB_VL_FIELD_LAST_BOOT_DURATION_USEC "last_boot_duration_usec" /* first ROM to up; null if never */
 #define CB_VL_FIELD_EVENTS "events"                   /* GetStatus with name only: oldest first */
+#define CB_VL_FIELD_GADGET "gadget"                   /* GetStatus with name only: {interfaces: [{name, mac}], ttys: [name]} */
 
 /* event object (node history and Watch) */
 #define CB_VL_FIELD_REALTIME_USEC "realtime_usec"

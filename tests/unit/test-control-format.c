@@ -241,7 +241,9 @@ static void test_node_detail(void) {
                 "\"power\":\"none\",\"attempt\":2,\"max_attempts\":5,\"last_error\":\"board \\u001b[31mleft\","
                 "\"bytes_served\":8500000,\"files_served\":8,\"current_file\":null,\"step_retries\":1,\"resets\":1,\"power_cycles\":1,"
                 "\"boots\":3,\"up_since_usec\":1700000000000000,\"uptime_usec\":65000000,"
-                "\"last_boot_duration_usec\":14200000,\"events\":["
+                "\"last_boot_duration_usec\":14200000,"
+                "\"gadget\":{\"interfaces\":[{\"name\":\"node3\",\"mac\":\"02:12:34:56:78:9a\"},{\"name\":\"usb1\",\"mac\":null}],"
+                "\"ttys\":[\"ttyACM0\"]},\"events\":["
                 "{\"realtime_usec\":1699999980000000,\"state\":\"rom\",\"attempt\":1,\"message\":\"sending the second-stage loader\"},"
                 "{\"realtime_usec\":1700000000000000,\"state\":\"up\",\"attempt\":2,\"message\":\"up after 14.2s, on attempt 2\"}]}");
         struct view_options o = { .legend = true };
@@ -261,6 +263,9 @@ static void test_node_detail(void) {
                          "      Recovery: 1 step retry, 1 reset, 1 power cycle this boot\n"
                          "    Last error: board ?[31mleft\n"
                          "        Device: present; configured; power control: none\n"
+                         "       Network: node3 (02:12:34:56:78:9a)\n"
+                         "                usb1\n"
+                         "        Serial: /dev/ttyACM0\n"
                          "\n"
                          "Recent events:\n"
                          "  2023-11-14 22:13:00  rom       attempt 1   sending the second-stage loader\n"
