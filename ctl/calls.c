@@ -21,9 +21,26 @@ int fail(int status, const char *format, ...) {
         return status;
 }
 
+/* ssh [options] -- HOST clusterbootctl bridge: the far side joins the session to its own socket. */
+static int connect_host(const struct ctl *ctl, struct vl_client **ret) {
+        const char *ssh = getenv("CLUSTERBOOT_SSH");
+        char *argv[] = { (char *) (ssh && ssh[0] ? ssh : "ssh"), (char *) "-x", (char *) "-T", (char *) "-e",
+                         (char *) "none", (char *) "--", (char *) ctl->host, (char *) "clusterbootctl",
+                         (char *) "bridge", NULL };
+        int r = vl_client_connect_command(argv, ret);
+
+        if (r < 0)
+                return fail(EXIT_NOT_RUNNING, "%s: cannot run %s: %s", ctl->host, argv[0], strerror(-r));
+        return EXIT_OK;
+}
+
 /* A new connection, or a message saying why not; returns an exit status. */
 int ctl_connect_new(const struct ctl *ctl, struct vl_client **ret) {
-        int r = vl_client_connect(ctl->socket_path, ret);
+        int r;
+
+        if (ctl->host)
+                return connect_host(ctl, ret);
+        r = vl_client_connect(ctl->socket_path, ret);
 
         if (r == -ENOENT || r == -ECONNREFUSED)
                 return fail(EXIT_NOT_RUNNING,
@@ -44,6 +61,9 @@ int ctl_transport_failure(const struct ctl *ctl, int r) {
         if (r == -ETIMEDOUT)
                 return fail(EXIT_FAILED, "clusterboot did not answer within %llus",
                             (unsigned long long) (VL_TIMEOUT_DEFAULT / 1000000ULL));
+        /* over ssh, a host that cannot be reached (or has no clusterboot) looks like this; ssh said why above */
+        if (r == -ECONNRESET && ctl->host)
+                return fail(EXIT_NOT_RUNNING, "%s: no answer from clusterboot over ssh", ctl->host);
         if (r == -ECONNRESET)
                 return fail(EXIT_FAILED, "clusterboot closed the connection (did it stop?)");
         if (r == -EBADMSG)

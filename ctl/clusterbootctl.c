@@ -37,6 +37,8 @@ static void help(void) {
                "Options:\n"
                "      --socket=PATH      the daemon's socket (default $" CB_VL_SOCKET_ENV " or " CB_VL_DEFAULT_SOCKET
                ")\n"
+               "  -H, --host=[USER@]HOST the clusterboot on another controller, over ssh; several -H: status and\n"
+               "                         list-nodes merge them into one table with a HOST column\n"
                "  -j, --json[=MODE]      print JSON: pretty, short or off (default: pretty on a terminal)\n"
                "      --no-legend        no table header and summary\n"
                "  -q, --quiet            no output where the exit status tells (is-up)\n"
@@ -55,22 +57,24 @@ struct verb {
         const char *name;
         int min_args, max_args; /* after the verb; -1: any number */
         int first_node;         /* the first argument that names a node (1-based; 0: none) */
+        enum { HOSTS_NONE, HOSTS_ONE, HOSTS_MANY } hosts; /* how many -H it takes */
         int (*run)(struct ctl *ctl, int argc, char **argv);
         const char *usage;
 };
 
 static const struct verb verbs[] = {
-        { "status", 0, -1, 1, verb_status, "status [NODE...]" },
-        { "watch", 0, 0, 0, verb_watch, "watch" },
-        { "reboot", 1, -1, 1, verb_reboot, "reboot NODE..." },
-        { "power", 2, -1, 2, verb_power, "power on|off NODE..." },
-        { "retry", 1, -1, 1, verb_retry, "retry NODE..." },
-        { "reload", 0, 0, 0, verb_reload, "reload" },
-        { "wait", 0, -1, 1, verb_wait, "wait [--state=STATE] [--timeout=TIME] [NODE...]" },
-        { "is-up", 1, -1, 1, verb_is_up, "is-up NODE..." },
-        { "logs", 1, 1, 1, verb_logs, "logs [-n N] [-f] NODE" },
-        { "metrics", 0, 0, 0, verb_metrics, "metrics" },
-        { "list-nodes", 0, 0, 0, verb_list_nodes, "list-nodes" },
+        { "status", 0, -1, 1, HOSTS_MANY, verb_status, "status [NODE...]" },
+        { "watch", 0, 0, 0, HOSTS_ONE, verb_watch, "watch" },
+        { "reboot", 1, -1, 1, HOSTS_ONE, verb_reboot, "reboot NODE..." },
+        { "power", 2, -1, 2, HOSTS_ONE, verb_power, "power on|off NODE..." },
+        { "retry", 1, -1, 1, HOSTS_ONE, verb_retry, "retry NODE..." },
+        { "reload", 0, 0, 0, HOSTS_ONE, verb_reload, "reload" },
+        { "wait", 0, -1, 1, HOSTS_ONE, verb_wait, "wait [--state=STATE] [--timeout=TIME] [NODE...]" },
+        { "is-up", 1, -1, 1, HOSTS_ONE, verb_is_up, "is-up NODE..." },
+        { "logs", 1, 1, 1, HOSTS_NONE, verb_logs, "logs [-n N] [-f] NODE" },
+        { "metrics", 0, 0, 0, HOSTS_ONE, verb_metrics, "metrics" },
+        { "list-nodes", 0, 0, 0, HOSTS_MANY, verb_list_nodes, "list-nodes" },
+        { "bridge", 0, 0, 0, HOSTS_NONE, verb_bridge, "bridge" },
 };
 
 /* ---- command line ---- */
@@ -106,6 +110,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 { "lines", required_argument, NULL, 'n' },
                 { "follow", no_argument, NULL, 'f' },
                 { "directory", required_argument, NULL, 'D' },
+                { "host", required_argument, NULL, 'H' },
                 { NULL, 0, NULL, 0 },
         };
         bool tty = isatty(STDOUT_FILENO);
@@ -120,7 +125,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 .width = tty ? terminal_width() : 0,
         };
 
-        while ((c = getopt_long(argc, argv, "hjqn:fD:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "hjqn:fD:H:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -170,6 +175,14 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 case 'D':
                         ctl->journal_directory = optarg;
                         break;
+                case 'H':
+                        /* handed to ssh as its destination: it must not read as an option */
+                        if (!optarg[0] || optarg[0] == '-')
+                                return fail(EXIT_USAGE, "--host: expected [USER@]HOST, got '%s'", optarg);
+                        if (ctl->n_hosts == CTL_HOSTS_MAX)
+                                return fail(EXIT_USAGE, "--host: at most %d hosts", CTL_HOSTS_MAX);
+                        ctl->hosts[ctl->n_hosts++] = optarg;
+                        break;
                 case ARG_STATE:
                         if (!optarg[0])
                                 return fail(EXIT_USAGE, "--state: expected a state name, such as up");
@@ -215,6 +228,14 @@ int main(int argc, char **argv) {
                         return fail(EXIT_USAGE, "%s: an empty word is not a node: give a node's name or its USB port path",
                                     verb->name);
         ctl.verb = verb->name;
+        if (ctl.n_hosts > 0 && verb->hosts == HOSTS_NONE)
+                return fail(EXIT_USAGE, "%s: works on this machine only (run it there: ssh HOST clusterbootctl %s)",
+                            verb->name, verb->name);
+        if (ctl.n_hosts > 1 && verb->hosts == HOSTS_ONE)
+                return fail(EXIT_USAGE, "%s: takes one -H (several are merged by status and list-nodes only)",
+                            verb->name);
+        if (ctl.n_hosts == 1)
+                ctl.host = ctl.hosts[0];
 
         r = verb->run(&ctl, argc, argv);
         vl_client_free(ctl.client);

@@ -25,8 +25,14 @@ enum {
         EXIT_PERMISSION = 5,
 };
 
+/* How many -H one run takes. */
+#define CTL_HOSTS_MAX 64
+
 struct ctl {
         const char *socket_path;
+        const char *hosts[CTL_HOSTS_MAX]; /* -H [USER@]HOST, in order */
+        size_t n_hosts;
+        const char *host;                  /* the one being talked to (NULL: this machine) */
         const char *verb; /* the command as the user typed it, for messages: "power off" */
         struct view_options view;
         bool quiet;       /* -q: the exit status says it all */
@@ -71,3 +77,4 @@ int verb_wait(struct ctl *ctl, int argc, char **argv);
 int verb_is_up(struct ctl *ctl, int argc, char **argv);
 int verb_logs(struct ctl *ctl, int argc, char **argv);
 int verb_metrics(struct ctl *ctl, int argc, char **argv);
+int verb_bridge(struct ctl *ctl, int argc, char **argv);

@@ -47,9 +47,20 @@ int natural_compare(const char *a, const char *b) {
         return *a ? 1 : *b ? -1 : 0;
 }
 
+/* "rack2" of "pi@rack2". */
+static const char *host_name(const char *destination) {
+        const char *at = strrchr(destination, '@');
+        return at ? at + 1 : destination;
+}
+
 static int compare_nodes(const void *x, const void *y) {
         struct json_object *a = *(struct json_object *const *) x, *b = *(struct json_object *const *) y;
-        int c = natural_compare(cb_json_string_or(a, CB_VL_FIELD_NAME, ""), cb_json_string_or(b, CB_VL_FIELD_NAME, ""));
+        /* rows from several controllers (-H) are grouped by host: by its name, whoever logs in */
+        int c = natural_compare(host_name(cb_json_string_or(a, "host", "")), host_name(cb_json_string_or(b, "host", "")));
+
+        if (c != 0)
+                return c;
+        c = natural_compare(cb_json_string_or(a, CB_VL_FIELD_NAME, ""), cb_json_string_or(b, CB_VL_FIELD_NAME, ""));
 
         if (c != 0)
                 return c;

@@ -12,5 +12,5 @@
 /* <0, 0, >0 as strcmp(), with digit runs compared by value (then by length: "01" after "1"). */
 int natural_compare(const char *a, const char *b);
 
-/* Sorts an array of node objects by name, then port, naturally. NULL is left alone. */
+/* Sorts an array of node objects by host (-H), name, then port, naturally. NULL is left alone. */
 void sort_nodes(struct json_object *nodes);

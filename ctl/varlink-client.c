@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 
 struct vl_client {
         int fd;
+        pid_t pid; /* the command the connection runs through (ssh), or 0 */
         struct cb_msgbuf in;
 };
 
@@ -48,15 +51,58 @@ int vl_client_connect(const char *path, struct vl_client **ret) {
         return 0;
 }
 
+int vl_client_connect_command(char *const *argv, struct vl_client **ret) {
+        posix_spawn_file_actions_t actions;
+        struct vl_client *c;
+        int pair[2], r;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                close(pair[0]);
+                close(pair[1]);
+                return -ENOMEM;
+        }
+        cb_msgbuf_init(&c->in, CB_VL_REPLY_MAX);
+        c->fd = pair[0];
+        /* the command's stdin and stdout are the connection; its stderr stays ours, for ssh's messages */
+        r = -posix_spawn_file_actions_init(&actions);
+        if (r == 0)
+                r = -posix_spawn_file_actions_adddup2(&actions, pair[1], STDIN_FILENO);
+        if (r == 0)
+                r = -posix_spawn_file_actions_adddup2(&actions, pair[1], STDOUT_FILENO);
+        if (r == 0)
+                r = -posix_spawnp(&c->pid, argv[0], &actions, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&actions);
+        close(pair[1]);
+        if (r < 0) {
+                c->pid = 0;
+                vl_client_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
 struct vl_client *vl_client_free(struct vl_client *c) {
         if (!c)
                 return NULL;
         if (c->fd >= 0)
                 close(c->fd);
+        if (c->pid > 0) {
+                int status;
+
+                /* our end is closed: the far side sees EOF and ends; ssh then ends too */
+                while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+        }
         cb_msgbuf_done(&c->in);
         free(c);
         return NULL;
 }
+
+extern char **environ;
 
 static int write_all(int fd, const char *p, size_t n) {
         while (n > 0) {

@@ -31,6 +31,14 @@ struct vl_reply {
 
 /* Returns 0 or the errno of socket()/connect() (-ENOENT, -ECONNREFUSED, -EACCES, ...). */
 int vl_client_connect(const char *path, struct vl_client **ret);
+/*
+ * Runs argv (found in PATH) with its stdin and stdout as the connection:
+ * `ssh HOST clusterbootctl bridge`. Returns 0 or a negative errno (the
+ * program cannot be run); a far side that is not there shows as -ECONNRESET
+ * at the first receive.
+ */
+int vl_client_connect_command(char *const *argv, struct vl_client **ret);
+/* Closes the connection; waits for its command to end. */
 struct vl_client *vl_client_free(struct vl_client *c);
 
 /* Sends one call; `parameters` (may be NULL) stays the caller's. */

@@ -28,8 +28,9 @@ static void show_recent_log(const struct ctl *ctl, struct json_object *node) {
                 .heading = "\n",
         };
 
-        /* a journal nobody may read here is not this view's business: the rest has been shown */
-        if (q.lines > 0)
+        /* a journal nobody may read here is not this view's business: the rest has been shown;
+         * another controller's journal is not here at all */
+        if (q.lines > 0 && !ctl->host)
                 (void) journal_show(stdout, &q);
 }
 
@@ -102,12 +103,85 @@ static int verb_status_nodes(struct ctl *ctl, char **names, int n) {
         return status;
 }
 
+/* Talks to the next host on a connection of its own. */
+static void switch_host(struct ctl *ctl, const char *host) {
+        ctl->client = vl_client_free(ctl->client);
+        ctl->host = host;
+}
+
+/*
+ * Several -H: every controller's nodes in one listing, each row with its
+ * "host", the daemons in "daemons"; a host that cannot be reached is said
+ * on stderr (and in the summary), the others are still shown.
+ */
+static int status_many_hosts(struct ctl *ctl) {
+        _cleanup_json_ struct json_object *nodes = json_object_new_array(), *daemons = json_object_new_array();
+        _cleanup_json_ struct json_object *out = json_object_new_object();
+        char summary[2048] = "";
+        size_t at = 0;
+        int status = EXIT_OK;
+
+        if (!nodes || !daemons || !out)
+                return fail(EXIT_FAILED, "out of memory");
+        for (size_t h = 0; h < ctl->n_hosts; h++) {
+                struct json_object *host_nodes = NULL, *daemon = NULL;
+                struct vl_reply reply = { 0 };
+                int r;
+
+                switch_host(ctl, ctl->hosts[h]);
+                r = ctl_call(ctl, CB_VL_METHOD_GET_STATUS, NULL, &reply);
+                if (r != EXIT_OK) {
+                        if (status == EXIT_OK)
+                                status = r;
+                        at += (size_t) snprintf(summary + at, at < sizeof summary ? sizeof summary - at : 0,
+                                                "%s%s: not reached", at ? "; " : "", ctl->host);
+                        continue;
+                }
+                (void) cb_json_get_array(reply.parameters, CB_VL_FIELD_NODES, &host_nodes);
+                for (size_t i = 0; host_nodes && i < json_object_array_length(host_nodes); i++) {
+                        struct json_object *node = json_object_array_get_idx(host_nodes, i);
+                        if (cb_json_add_string(node, CB_CTL_FIELD_HOST, ctl->host) < 0 ||
+                            json_object_array_add(nodes, json_object_get(node)) < 0)
+                                r = -ENOMEM;
+                }
+                if (cb_json_get_object(reply.parameters, CB_VL_FIELD_DAEMON, &daemon) > 0) {
+                        if (cb_json_add_string(daemon, CB_CTL_FIELD_HOST, ctl->host) < 0 ||
+                            json_object_array_add(daemons, json_object_get(daemon)) < 0)
+                                r = -ENOMEM;
+                        at += (size_t) snprintf(summary + at, at < sizeof summary ? sizeof summary - at : 0,
+                                                "%s%s: %s", at ? "; " : "", ctl->host,
+                                                cb_json_string_or(daemon, CB_VL_FIELD_SUMMARY, "?"));
+                }
+                vl_reply_done(&reply);
+                if (r < 0)
+                        return fail(EXIT_FAILED, "out of memory");
+        }
+        if (ctl->view.json != JSON_OFF) {
+                if (cb_json_add(out, CB_CTL_FIELD_DAEMONS, json_object_get(daemons)) < 0 ||
+                    cb_json_add(out, CB_VL_FIELD_NODES, json_object_get(nodes)) < 0)
+                        return fail(EXIT_FAILED, "out of memory");
+        } else {
+                struct json_object *daemon = json_object_new_object();
+                if (cb_json_add(out, CB_VL_FIELD_DAEMON, daemon) < 0 ||
+                    cb_json_add_string(daemon, CB_VL_FIELD_SUMMARY, summary) < 0 ||
+                    cb_json_add(out, CB_VL_FIELD_NODES, json_object_get(nodes)) < 0)
+                        return fail(EXIT_FAILED, "out of memory");
+        }
+        if (view_status(stdout, out, &ctl->view) < 0)
+                return fail(EXIT_FAILED, "out of memory");
+        return status;
+}
+
 int verb_status(struct ctl *ctl, int argc, char **argv) {
+        if (ctl->n_hosts > 1) {
+                if (argc > 1)
+                        return fail(EXIT_USAGE, "status NODE: takes one -H (several are merged in the table only)");
+                return status_many_hosts(ctl);
+        }
         return argc > 1 ? verb_status_nodes(ctl, argv + 1, argc - 1) : verb_status_all(ctl);
 }
 
-/* Hidden, for shell completion: node names, one a line. */
-int verb_list_nodes(struct ctl *ctl, int argc, char **argv) {
+static int list_nodes_of_one(struct ctl *ctl) {
         struct vl_reply reply = { 0 };
         struct json_object *nodes = NULL;
         char clean[128];
@@ -122,6 +196,23 @@ int verb_list_nodes(struct ctl *ctl, int argc, char **argv) {
                                      cb_json_string_or(json_object_array_get_idx(nodes, i), CB_VL_FIELD_NAME, "?")));
         vl_reply_done(&reply);
         return EXIT_OK;
+}
+
+/* Hidden, for shell completion: node names, one a line (of every host given). */
+int verb_list_nodes(struct ctl *ctl, int argc, char **argv) {
+        int status = EXIT_OK;
+
+        if (ctl->n_hosts <= 1)
+                return list_nodes_of_one(ctl);
+        for (size_t h = 0; h < ctl->n_hosts; h++) {
+                int r;
+
+                switch_host(ctl, ctl->hosts[h]);
+                r = list_nodes_of_one(ctl);
+                if (r != EXIT_OK && status == EXIT_OK)
+                        status = r;
+        }
+        return status;
 }
 
 static void on_stop_signal(int sig) {

@@ -17,7 +17,8 @@
 #include "rows.h"
 
 /* Fields clusterbootctl adds to the daemon's node objects. */
-#define CB_CTL_FIELD_HOST "host" /* the controller the node is on (-H); absent for the local one */
+#define CB_CTL_FIELD_HOST "host" /* the controller the node is on (several -H); absent otherwise */
+#define CB_CTL_FIELD_DAEMONS "daemons" /* several -H, --json status: each host's daemon object, with "host" */
 
 struct view_options {
         bool colours;

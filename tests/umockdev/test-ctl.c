@@ -541,10 +541,101 @@ static void test_metrics(void) {
         cluster_free(&c);
 }
 
+/* clusterbootctl ARGS... as if on this machine, with ssh (tests/fake-ssh.sh) reaching `hosts` ("h=socket ..."). */
+static void ctl_over_ssh(struct cluster *c, const char *hosts, const char *const *args, struct run *r) {
+        const char *argv[40];
+        char path[600], ssh[300], map[600];
+        char *dir = g_path_get_dirname(clusterbootctl);
+        size_t k = 0;
+
+        snprintf(path, sizeof path, "PATH=%s:/usr/bin:/bin", dir);
+        snprintf(ssh, sizeof ssh, "CLUSTERBOOT_SSH=%s/tests/fake-ssh.sh",
+                 getenv("CB_SOURCE_ROOT") ? getenv("CB_SOURCE_ROOT") : ".");
+        snprintf(map, sizeof map, "FAKE_SSH_HOSTS=%s", hosts);
+        argv[k++] = "env";
+        argv[k++] = path;
+        argv[k++] = ssh;
+        argv[k++] = map;
+        argv[k++] = "CLUSTERBOOT_SOCKET=/nonexistent"; /* nothing is reached but through -H */
+        argv[k++] = clusterbootctl;
+        for (; *args && k < G_N_ELEMENTS(argv) - 1; args++)
+                argv[k++] = *args;
+        argv[k] = NULL;
+        run_argv(c, false, argv, 60000, r);
+        g_free(dir);
+}
+
+#define CTL_SSH(c, hosts, r, ...) ctl_over_ssh((c), (hosts), (const char *const[]){ __VA_ARGS__, NULL }, (r))
+
+/*
+ * -H: a command runs on another controller through `ssh HOST clusterbootctl
+ * bridge`; several -H merge into one table with a HOST column (and rows
+ * with "host" in --json); an unreachable host is said and the others still
+ * shown. Two "hosts" here are one daemon reached twice.
+ */
+static void test_hosts(void) {
+        struct cluster c;
+        struct run r;
+        char hosts[600];
+        struct json_object *j, *nodes, *daemons;
+
+        cluster_init(&c, 2, 16, NULL, NULL);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+        snprintf(hosts, sizeof hosts, "rack1=%s pi@rack2=%s", c.sock, c.sock);
+
+        CTL_SSH(&c, hosts, &r, "-H", "rack1", "status");
+        CHECK(r.status == 0, "-H rack1 status: exit %d", r.status);
+        CHECK(strncmp(r.out, "NODE ", 5) == 0, "one -H has no HOST column:\n%s", r.out);
+        CHECK_HAS(r.out, "node2  2-1   up");
+        run_done(&r);
+        CTL_SSH(&c, hosts, &r, "-H", "rack1", "is-up", "node1");
+        CHECK(r.status == 0 && strcmp(r.out, "up\n") == 0, "-H rack1 is-up node1: exit %d: %s", r.status, r.out);
+        run_done(&r);
+
+        CTL_SSH(&c, hosts, &r, "-H", "pi@rack2", "-H", "rack1", "-H", "rack3", "--no-legend", "status");
+        CHECK(r.status == 3, "three hosts, one unreachable: exit %d, not 3", r.status);
+        /* grouped by host name (whoever logs in), then nodes in their order */
+        CHECK(strncmp(r.out, "rack1     node1  1-1", 20) == 0, "the merged table does not start with rack1's node1:\n%s",
+              r.out);
+        CHECK_HAS(r.out, "\npi@rack2  node2  2-1");
+        CHECK_HAS(r.err, "rack3");
+        run_done(&r);
+        CTL_SSH(&c, hosts, &r, "-H", "rack1", "-H", "pi@rack2", "-H", "rack3", "status");
+        CHECK_HAS(r.out, "rack1: 2 nodes: 2 up; pi@rack2: 2 nodes: 2 up; rack3: not reached.\n");
+        run_done(&r);
+
+        CTL_SSH(&c, hosts, &r, "-H", "rack1", "-H", "pi@rack2", "--json=short", "status");
+        j = json_tokener_parse(r.out);
+        nodes = j ? json_object_object_get(j, "nodes") : NULL;
+        daemons = j ? json_object_object_get(j, "daemons") : NULL;
+        CHECK(r.status == 0 && nodes && json_object_array_length(nodes) == 4 && daemons &&
+                      json_object_array_length(daemons) == 2,
+              "--json status of two hosts:\n%s", r.out);
+        for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++)
+                CHECK(json_object_object_get(json_object_array_get_idx(nodes, i), "host") != NULL,
+                      "a merged row has no host");
+        json_object_put(j);
+        run_done(&r);
+
+        CTL_SSH(&c, hosts, &r, "-H", "rack1", "-H", "pi@rack2", "retry", "node1");
+        CHECK(r.status == 2, "retry with two -H: exit %d, not 2", r.status);
+        run_done(&r);
+        CTL_SSH(&c, hosts, &r, "-H", "rack1", "logs", "node1");
+        CHECK(r.status == 2, "logs with -H: exit %d, not 2", r.status);
+        run_done(&r);
+        CTL_SSH(&c, hosts, &r, "-H", "-oProxyCommand=x", "status");
+        CHECK(r.status == 2, "-H that reads as an ssh option: exit %d, not 2", r.status);
+        run_done(&r);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
+        { "hosts", test_hosts },
         { "metrics", test_metrics },
         { "status-log", test_status_log },
         { "wait", test_wait },
