@@ -19,6 +19,7 @@
 #include "clusterboot/varlink.h"
 #include "ctl.h"
 #include "format.h"
+#include "pager.h"
 
 static void help(void) {
         printf("Usage: clusterbootctl [OPTIONS] [COMMAND]\n\n"
@@ -47,7 +48,8 @@ static void help(void) {
                "  -f, --follow           logs: then show new entries as they come\n"
                "  -D, --directory=DIR    logs: read the journal files in DIR\n"
                "      --timeout=TIME     wait: give up after this long (30s, 5min; default: never)\n"
-               "      --no-pager         accepted for compatibility; output is never paged\n"
+               "      --no-pager         do not pipe long output (status, logs, metrics) into a pager\n"
+               "  -l, --full             do not cut the table's last column to the terminal's width\n"
                "  -h, --help             show this help\n"
                "      --version          show the version\n\n"
                "A NODE is a node name or a USB port path. See clusterbootctl(1).\n");
@@ -58,23 +60,24 @@ struct verb {
         int min_args, max_args; /* after the verb; -1: any number */
         int first_node;         /* the first argument that names a node (1-based; 0: none) */
         enum { HOSTS_NONE, HOSTS_ONE, HOSTS_MANY } hosts; /* how many -H it takes */
+        bool paged;             /* long output: through the pager on a terminal */
         int (*run)(struct ctl *ctl, int argc, char **argv);
         const char *usage;
 };
 
 static const struct verb verbs[] = {
-        { "status", 0, -1, 1, HOSTS_MANY, verb_status, "status [NODE...]" },
-        { "watch", 0, 0, 0, HOSTS_ONE, verb_watch, "watch" },
-        { "reboot", 1, -1, 1, HOSTS_ONE, verb_reboot, "reboot NODE..." },
-        { "power", 2, -1, 2, HOSTS_ONE, verb_power, "power on|off NODE..." },
-        { "retry", 1, -1, 1, HOSTS_ONE, verb_retry, "retry NODE..." },
-        { "reload", 0, 0, 0, HOSTS_ONE, verb_reload, "reload" },
-        { "wait", 0, -1, 1, HOSTS_ONE, verb_wait, "wait [--state=STATE] [--timeout=TIME] [NODE...]" },
-        { "is-up", 1, -1, 1, HOSTS_ONE, verb_is_up, "is-up NODE..." },
-        { "logs", 1, 1, 1, HOSTS_NONE, verb_logs, "logs [-n N] [-f] NODE" },
-        { "metrics", 0, 0, 0, HOSTS_ONE, verb_metrics, "metrics" },
-        { "list-nodes", 0, 0, 0, HOSTS_MANY, verb_list_nodes, "list-nodes" },
-        { "bridge", 0, 0, 0, HOSTS_NONE, verb_bridge, "bridge" },
+        { "status", 0, -1, 1, HOSTS_MANY, true, verb_status, "status [NODE...]" },
+        { "watch", 0, 0, 0, HOSTS_ONE, false, verb_watch, "watch" },
+        { "reboot", 1, -1, 1, HOSTS_ONE, false, verb_reboot, "reboot NODE..." },
+        { "power", 2, -1, 2, HOSTS_ONE, false, verb_power, "power on|off NODE..." },
+        { "retry", 1, -1, 1, HOSTS_ONE, false, verb_retry, "retry NODE..." },
+        { "reload", 0, 0, 0, HOSTS_ONE, false, verb_reload, "reload" },
+        { "wait", 0, -1, 1, HOSTS_ONE, false, verb_wait, "wait [--state=STATE] [--timeout=TIME] [NODE...]" },
+        { "is-up", 1, -1, 1, HOSTS_ONE, false, verb_is_up, "is-up NODE..." },
+        { "logs", 1, 1, 1, HOSTS_NONE, true, verb_logs, "logs [-n N] [-f] NODE" },
+        { "metrics", 0, 0, 0, HOSTS_ONE, true, verb_metrics, "metrics" },
+        { "list-nodes", 0, 0, 0, HOSTS_MANY, false, verb_list_nodes, "list-nodes" },
+        { "bridge", 0, 0, 0, HOSTS_NONE, false, verb_bridge, "bridge" },
 };
 
 /* ---- command line ---- */
@@ -104,6 +107,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 { "json", optional_argument, NULL, 'j' },
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
+                { "full", no_argument, NULL, 'l' },
                 { "quiet", no_argument, NULL, 'q' },
                 { "state", required_argument, NULL, ARG_STATE },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
@@ -125,7 +129,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 .width = tty ? terminal_width() : 0,
         };
 
-        while ((c = getopt_long(argc, argv, "hjqn:fD:H:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "hjlqn:fD:H:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -155,6 +159,11 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                         ctl->view.legend = false;
                         break;
                 case ARG_NO_PAGER:
+                        ctl->no_pager = true;
+                        break;
+                case 'l':
+                        /* nothing cut to the terminal's width */
+                        ctl->view.width = 0;
                         break;
                 case 'q':
                         ctl->quiet = true;
@@ -237,9 +246,16 @@ int main(int argc, char **argv) {
         if (ctl.n_hosts == 1)
                 ctl.host = ctl.hosts[0];
 
+        /* following a log never ends by itself: a pager would hold it all back */
+        bool paged = verb->paged && !ctl.no_pager && !ctl.follow;
+        if (paged)
+                pager_open();
         r = verb->run(&ctl, argc, argv);
         vl_client_free(ctl.client);
-        if (fflush(stdout) != 0 && r == EXIT_OK)
+        /* a reader who left the pager early is not a failed write */
+        if (fflush(stdout) != 0 && r == EXIT_OK && !(paged && errno == EPIPE))
                 r = fail(EXIT_FAILED, "cannot write the output: %s", strerror(errno));
+        if (paged)
+                pager_close();
         return r;
 }

@@ -36,6 +36,7 @@ struct ctl {
         const char *verb; /* the command as the user typed it, for messages: "power off" */
         struct view_options view;
         bool quiet;       /* -q: the exit status says it all */
+        bool no_pager;
         const char *wait_state; /* wait --state=; NULL: up */
         uint64_t wait_timeout;  /* wait --timeout=, in usec; 0: none */
         const char *journal_directory; /* -D: journal files there, not the system's */

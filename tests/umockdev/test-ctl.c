@@ -631,10 +631,65 @@ static void test_hosts(void) {
         cluster_free(&c);
 }
 
+/* clusterbootctl ARGS on a terminal (script(1) gives it a pty) of COLUMNS=50, with a pager that marks its lines. */
+static void ctl_on_terminal(struct cluster *c, const char *args, struct run *r) {
+        char command[800];
+
+        snprintf(command, sizeof command,
+                 "COLUMNS=50 NO_COLOR=1 CLUSTERBOOT_PAGER='sed s/^/paged:/' '%s' --socket='%s' %s", clusterbootctl,
+                 c->sock, args);
+        run_argv(c, false, (const char *const[]){ "script", "-q", "-e", "-c", command, "/dev/null", NULL }, 30000, r);
+}
+
+/*
+ * On a terminal, status goes through the pager (--no-pager: not; into a
+ * pipe: never), and the last column is cut to the terminal's width unless
+ * -l/--full.
+ */
+static void test_terminal(void) {
+        struct emu_board_config cfg[1] = { { 0 } };
+        struct cluster c;
+        struct run r;
+
+        if (access("/usr/bin/script", X_OK) < 0) {
+                fprintf(stderr, "  (no script(1): skipping)\n");
+                return;
+        }
+        /* a ROM that never answers: failed, with a long last error */
+        cfg[0].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_ROM_STATUS, .sticky = true };
+        cfg[0].n_faults = 1;
+        cluster_init(&c, 1, 16, cfg, "MaxAttempts=1\nStepRetries=0\n");
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(wait_state(&c, 1, "failed", 30000), "node1 did not fail");
+
+        ctl_on_terminal(&c, "status", &r);
+        CHECK(r.status == 0, "status on a terminal: exit %d", r.status);
+        CHECK_HAS(r.out, "paged:NODE ");
+        CHECK_HAS(r.out, "paged:node1 ");
+        CHECK_HAS(r.out, "...");
+        run_done(&r);
+        ctl_on_terminal(&c, "--no-pager status", &r);
+        CHECK_LACKS(r.out, "paged:");
+        CHECK_HAS(r.out, "node1 ");
+        run_done(&r);
+        ctl_on_terminal(&c, "--no-pager -l status", &r);
+        CHECK_LACKS(r.out, "...");
+        CHECK_HAS(r.out, "timed out while reading the ROM's status");
+        run_done(&r);
+        /* into a pipe: no pager, nothing cut */
+        CTL(&c, &r, "status");
+        CHECK_LACKS(r.out, "paged:");
+        CHECK_HAS(r.out, "timed out while reading the ROM's status");
+        run_done(&r);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
+        { "terminal", test_terminal },
         { "hosts", test_hosts },
         { "metrics", test_metrics },
         { "status-log", test_status_log },
