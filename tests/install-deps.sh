@@ -9,6 +9,7 @@ packages=(
         umockdev libumockdev-dev libglib2.0-dev
         valgrind systemd udev
         systemd-journal-remote python3-prometheus-client
+        zsh fish
 )
 if [ "${CB_WITH_VM:-1}" = 1 ]; then
         # the end-to-end tier: its own script knows its packages
