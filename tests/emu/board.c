@@ -1,19 +1,36 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The emulated board's boot protocol: what it does with each host
+ * operation, in each stage, with the planned faults. See board.h for the
+ * behaviours it models and their variants.
+ */
 #include "board.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#define BCM_VID 0x0a5cu
-#define SECOND_STAGE_PID 0x2764u
 #define CMD_GET_SIZE 0
 #define CMD_READ 1
 #define CMD_DONE 2
 #define CMD_BOGUS 7
 #define ESCAPE_NAME "../../etc/shadow"
+#define ROM_STATUS_FAILED 0x80u
+
+/* last_command: what the board expects the host to do next in the second stage */
+enum {
+        EXPECT_REQUEST_READ = -1, /* nothing outstanding: the host reads the next request */
+        EXPECT_ZERO_ANSWER = -2,  /* a request only a zero-length write answers (bogus command) */
+        EXPECT_FINAL_ANSWER = -3, /* the empty-name Done: a zero-length write, then the kernel starts */
+        EXPECT_FILE_WRITE = CMD_READ + 100, /* ReadFile was asked: the host writes the file */
+};
+
+static size_t min_size(size_t a, size_t b) {
+        return a < b ? a : b;
+}
 
 const char *const emu_pi_zero_requests[] = {
         "autoboot.txt", "config.txt", "recovery.elf", "start.elf",   "fixup.dat",
@@ -49,6 +66,13 @@ int emu_hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size) {
         return 0;
 }
 
+uint64_t emu_now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
 int emu_fault_natural_point(enum emu_fault_kind kind, enum emu_fault_point *ret) {
         switch (kind) {
         case EMU_FAULT_ROM_FAILURE:
@@ -67,9 +91,27 @@ int emu_fault_natural_point(enum emu_fault_kind kind, enum emu_fault_point *ret)
         }
 }
 
+const char *emu_fault_kind_name(enum emu_fault_kind kind) {
+        static const char *const names[] = {
+                [EMU_FAULT_NONE] = "none",           [EMU_FAULT_STALL] = "stall",
+                [EMU_FAULT_NO_ANSWER] = "no-answer", [EMU_FAULT_PAUSE] = "pause",
+                [EMU_FAULT_HANG] = "hang",           [EMU_FAULT_VANISH] = "vanish",
+                [EMU_FAULT_UNPLUG] = "unplug",       [EMU_FAULT_ROM_FAILURE] = "rom-failure",
+                [EMU_FAULT_BOGUS_COMMAND] = "bogus-command", [EMU_FAULT_NAME_NO_NUL] = "name-no-nul",
+                [EMU_FAULT_ESCAPE_NAME] = "escape-name",     [EMU_FAULT_NO_GADGET] = "no-gadget",
+        };
+        return (unsigned) kind < sizeof names / sizeof names[0] ? names[kind] : "?";
+}
+
 const char *emu_stage_name(enum emu_stage stage) {
         static const char *const names[] = { "rom", "server", "gadget", "off" };
         return (unsigned) stage < 4 ? names[stage] : "?";
+}
+
+void emu_board_config_lenient(struct emu_board_config *c) {
+        c->after_bulk_fault = EMU_AFTER_BULK_FAULT_FORGIVING;
+        c->on_reset = EMU_ON_RESET_RESTART;
+        c->halt = EMU_HALT_ONCE;
 }
 
 static void violation(struct emu_board *b, const char *what) {
@@ -77,7 +119,14 @@ static void violation(struct emu_board *b, const char *what) {
                 snprintf(b->error, sizeof b->error, "%s (stage %s)", what, emu_stage_name(b->stage));
 }
 
-/* The planned fault for this point of this attempt, if any; fires once per attempt. */
+/* A host mistake the board cannot recover from: it answers nothing more until its power is cut. */
+static enum emu_verdict wedge(struct emu_board *b, const char *what) {
+        violation(b, what);
+        b->wedged = true;
+        return EMU_NO_ANSWER;
+}
+
+/* The planned fault for this point of this attempt, if any; fires once per attempt unless sticky. */
 static const struct emu_fault *fault_at(struct emu_board *b, enum emu_fault_point point, unsigned index,
                                         const char *name, size_t offset_end) {
         for (size_t i = 0; i < b->config.n_faults; i++) {
@@ -89,7 +138,9 @@ static const struct emu_fault *fault_at(struct emu_board *b, enum emu_fault_poin
                         continue;
                 if (point == EMU_AT_REQUEST && f->index != index)
                         continue;
-                if (point == EMU_AT_FILE && (!name || strcmp(f->name, name) != 0 || offset_end <= f->offset))
+                if (point == EMU_AT_FILE && (!name || strcmp(f->name, name) != 0))
+                        continue;
+                if ((point == EMU_AT_FILE || point == EMU_AT_ROM_LOADER) && offset_end <= f->offset)
                         continue;
                 b->fault_fired[i] = !f->sticky;
                 return f;
@@ -101,44 +152,74 @@ static void drop_off(struct emu_board *b, enum emu_stage next) {
         b->next_stage = next;
         b->stage = EMU_STAGE_OFF;
         b->write_pending = false;
-        b->pending_bus_action = EMU_BUS_DISCONNECT;
+        b->pending_bus_action = next == EMU_STAGE_OFF ? EMU_BUS_DISCONNECT_FOREVER : EMU_BUS_DISCONNECT;
 }
 
-/* Applies a fault whose kind concerns the bus; returns the verdict for the operation. */
+/* Applies a fault that concerns the bus or the board's liveness; returns the verdict for the operation. */
 static enum emu_verdict apply_fault(struct emu_board *b, const struct emu_fault *f) {
         switch (f->kind) {
         case EMU_FAULT_STALL:
                 return EMU_STALL;
         case EMU_FAULT_NO_ANSWER:
                 return EMU_NO_ANSWER;
+        case EMU_FAULT_PAUSE:
+                b->busy_until_ms = emu_now_ms() + f->pause_ms;
+                return EMU_NO_ANSWER;
+        case EMU_FAULT_HANG:
+                b->wedged = true;
+                return EMU_NO_ANSWER;
         case EMU_FAULT_VANISH:
                 drop_off(b, EMU_STAGE_ROM);
                 return EMU_GONE;
         case EMU_FAULT_UNPLUG:
                 drop_off(b, EMU_STAGE_OFF);
-                b->pending_bus_action = EMU_BUS_DISCONNECT_FOREVER;
                 return EMU_GONE;
         default:
                 return EMU_ACK;
         }
 }
 
+/* Every operation first: is the board there, and able to answer now? */
+static enum emu_verdict gate(struct emu_board *b) {
+        if (b->stage == EMU_STAGE_OFF || b->stage == EMU_STAGE_GADGET)
+                return EMU_GONE;
+        if (b->wedged)
+                return EMU_NO_ANSWER;
+        if (b->busy_until_ms) {
+                if (emu_now_ms() < b->busy_until_ms)
+                        return EMU_NO_ANSWER;
+                b->busy_until_ms = 0;
+        }
+        return EMU_ACK;
+}
+
+uint64_t emu_board_wake_at(const struct emu_board *b) {
+        if (b->stage == EMU_STAGE_OFF || b->wedged)
+                return 0;
+        return b->busy_until_ms;
+}
+
 static void enter_stage(struct emu_board *b, enum emu_stage stage) {
         b->stage = stage;
         b->generation++;
         b->write_pending = false;
+        b->write_faulted = false;
+        b->halted = false;
+        b->busy_until_ms = 0;
         if (stage == EMU_STAGE_ROM) {
                 b->attempt++;
                 b->rom_step = 0;
                 b->loader_len = 0;
                 b->loader_received = 0;
+                /* the SoC starts afresh: nothing of an earlier boot is in its memory */
+                b->n_files = 0;
                 /* A fresh boot: faults planned for "every attempt" may fire again. */
                 for (size_t i = 0; i < b->config.n_faults; i++)
                         if (b->config.faults[i].attempt == 0)
                                 b->fault_fired[i] = false;
         } else if (stage == EMU_STAGE_SERVER) {
                 b->request_index = 0;
-                b->last_command = -1;
+                b->last_command = EXPECT_REQUEST_READ;
                 b->extra_request = false;
                 b->done = false;
         }
@@ -159,17 +240,23 @@ void emu_board_init(struct emu_board *b, const struct emu_board_config *config) 
         }
         b->stage = EMU_STAGE_OFF;
         b->next_stage = EMU_STAGE_OFF;
-        b->last_command = -1;
+        b->last_command = EXPECT_REQUEST_READ;
 }
 
 void emu_board_plug(struct emu_board *b) {
+        /* power returns: whatever wedged the board is gone with the power */
+        b->wedged = false;
         enter_stage(b, EMU_STAGE_ROM);
 }
 
 void emu_board_unplug(struct emu_board *b) {
+        if (b->stage != EMU_STAGE_OFF)
+                b->power_cuts++;
         b->stage = EMU_STAGE_OFF;
         b->next_stage = EMU_STAGE_OFF;
         b->write_pending = false;
+        b->wedged = false;
+        b->pending_bus_action = EMU_BUS_NONE;
 }
 
 void emu_board_reconnect(struct emu_board *b) {
@@ -188,14 +275,27 @@ void emu_board_reset(struct emu_board *b) {
                 return;
         b->resets++;
         if (b->config.on_reset == EMU_ON_RESET_RESTART) {
+                b->wedged = false; /* the SoC starts over, whatever state its firmware was in */
                 drop_off(b, EMU_STAGE_ROM);
                 return;
         }
-        /* The SoC keeps running, but its USB stack starts over: a write in progress is forgotten
-         * and the ROM waits for a boot message again. */
-        b->write_pending = false;
-        if (b->stage == EMU_STAGE_ROM)
-                b->rom_step = 0;
+        /* the bus reset clears the endpoints' halts; the SoC, and where it is in the protocol, stay */
+        b->halted = false;
+}
+
+enum emu_verdict emu_board_clear_halt(struct emu_board *b, uint8_t endpoint) {
+        if (b->stage == EMU_STAGE_OFF || b->stage == EMU_STAGE_GADGET)
+                return EMU_GONE;
+        /* the USB controller answers this itself, even when the firmware above it is stuck */
+        if (endpoint == emu_board_bulk_endpoint(b) && b->halted) {
+                b->halted = false;
+                b->halts_cleared++;
+        }
+        return EMU_ACK;
+}
+
+void emu_board_set_configuration(struct emu_board *b) {
+        b->halted = false;
 }
 
 static struct emu_received_file *record_file(struct emu_board *b, const char *name) {
@@ -219,86 +319,206 @@ const struct emu_received_file *emu_board_file(const struct emu_board *b, const 
 
 /* Called when a second-stage file's write completed or was answered "not found". */
 static void file_answered(struct emu_board *b) {
-        b->last_command = -1;
+        b->last_command = EXPECT_REQUEST_READ;
         b->request_index++;
+}
+
+static void begin_write(struct emu_board *b, uint32_t len) {
+        b->write_pending = true;
+        b->write_faulted = false;
+        b->write_len = len;
+        b->write_got = 0;
+        b->write_hash = EMU_FNV_INIT;
+}
+
+/*
+ * The host announces a write (or reads) while the board still waits for
+ * bytes of the last write. A forgiving board starts over; the least
+ * forgiving one is now out of step with the host for good.
+ * Returns EMU_ACK when the board forgot the incomplete write.
+ */
+static enum emu_verdict write_overtaken(struct emu_board *b, const char *what) {
+        char msg[160];
+
+        if (b->config.after_bulk_fault == EMU_AFTER_BULK_FAULT_FORGIVING ||
+            b->config.after_bulk_fault == EMU_AFTER_BULK_FAULT_WAIT_RESEND) {
+                b->write_pending = false;
+                return EMU_ACK;
+        }
+        snprintf(msg, sizeof msg, "%s while %u of %u announced bytes were still awaited", what,
+                 b->write_len - b->write_got, b->write_len);
+        return wedge(b, msg);
+}
+
+static enum emu_verdict rom_control_out(struct emu_board *b, uint32_t len) {
+        const struct emu_fault *f;
+        enum emu_verdict v;
+
+        /* a forgiving ROM takes a new boot message at any point: the host starts over */
+        if (len == 24 && b->rom_step >= 1 && b->rom_step <= 3 && b->write_pending) {
+                v = write_overtaken(b, "a new boot message");
+                if (v != EMU_ACK)
+                        return v;
+                b->rom_step = 0;
+        }
+        if (b->rom_step == 0) {
+                if ((f = fault_at(b, EMU_AT_ROM_HEADER, 0, NULL, 0)))
+                        return apply_fault(b, f);
+                if (len != 24) {
+                        violation(b, "boot message write is not 24 bytes");
+                        return EMU_STALL;
+                }
+                b->rom_step = 1;
+                b->loader_len = 0;
+                begin_write(b, len);
+                return EMU_ACK;
+        }
+        if (b->rom_step == 2) {
+                if (len != b->loader_len) {
+                        violation(b, "loader write length differs from the boot message");
+                        return EMU_STALL;
+                }
+                b->rom_step = 3;
+                b->loader_received = 0;
+                b->loader_hash = EMU_FNV_INIT;
+                begin_write(b, len);
+                return EMU_ACK;
+        }
+        if (b->write_pending)
+                return write_overtaken(b, "another write announced");
+        violation(b, "unexpected write in ROM stage");
+        return EMU_STALL;
+}
+
+static enum emu_verdict server_control_out(struct emu_board *b, uint32_t len) {
+        if (b->write_pending) {
+                enum emu_verdict v = write_overtaken(b, "the file announced again");
+                if (v != EMU_ACK)
+                        return v;
+        }
+        switch (b->last_command) {
+        case CMD_GET_SIZE:
+                if (b->extra_request) {
+                        b->escape_answer = len;
+                        b->last_command = EXPECT_REQUEST_READ; /* not a list entry: do not advance */
+                        b->extra_request = false;
+                        return EMU_ACK;
+                }
+                record_file(b, b->last_name)->size = len;
+                if (len == 0)
+                        file_answered(b);
+                else
+                        b->last_command = CMD_READ; /* the next request asks for the bytes */
+                return EMU_ACK;
+        case EXPECT_FILE_WRITE:
+                /* ReadFile was sent: the host answers with a write of the file */
+                if (len == 0) {
+                        file_answered(b);
+                        return EMU_ACK;
+                }
+                begin_write(b, len);
+                return EMU_ACK;
+        case EXPECT_ZERO_ANSWER:
+                if (len != 0)
+                        break;
+                b->last_command = EXPECT_REQUEST_READ;
+                return EMU_ACK;
+        case EXPECT_FINAL_ANSWER:
+                if (len != 0)
+                        break;
+                /* the session is over: the firmware starts the kernel, which shows its own gadget */
+                b->done = true;
+                b->boots_completed++;
+                const struct emu_fault *f = fault_at(b, EMU_AT_GADGET, 0, NULL, 0);
+                drop_off(b, f && f->kind == EMU_FAULT_NO_GADGET ? EMU_STAGE_OFF : EMU_STAGE_GADGET);
+                return EMU_ACK;
+        default:
+                break;
+        }
+        violation(b, "write with no request outstanding");
+        return EMU_STALL;
 }
 
 enum emu_verdict emu_board_control_out(struct emu_board *b, uint16_t value, uint16_t index) {
         uint32_t len = (uint32_t) value | (uint32_t) index << 16;
-        const struct emu_fault *f;
+        enum emu_verdict v = gate(b);
 
-        switch (b->stage) {
-        case EMU_STAGE_ROM:
-                if (b->rom_step == 0 || b->rom_step == 1) {
-                        if ((f = fault_at(b, EMU_AT_ROM_HEADER, 0, NULL, 0)))
-                                return apply_fault(b, f);
-                        if (len != 24) {
-                                violation(b, "boot message write is not 24 bytes");
-                                return EMU_STALL;
-                        }
-                        b->rom_step = 1;
-                } else if (b->rom_step == 2 || b->rom_step == 3) {
-                        if (len != b->loader_len) {
-                                violation(b, "loader write length differs from the boot message");
-                                return EMU_STALL;
-                        }
-                        b->rom_step = 3;
-                        b->loader_received = 0;
-                        b->loader_hash = EMU_FNV_INIT;
-                } else {
-                        violation(b, "unexpected write in ROM stage");
-                        return EMU_STALL;
-                }
-                b->write_pending = true;
-                b->write_len = len;
-                b->write_got = 0;
-                return EMU_ACK;
+        if (v != EMU_ACK)
+                return v;
+        return b->stage == EMU_STAGE_ROM ? rom_control_out(b, len) : server_control_out(b, len);
+}
 
-        case EMU_STAGE_SERVER:
-                if (b->last_command == CMD_GET_SIZE) {
-                        if (b->extra_request) {
-                                b->escape_answer = len;
-                                b->last_command = -1; /* not a list entry: do not advance */
-                                b->extra_request = false;
-                                return EMU_ACK;
-                        }
-                        struct emu_received_file *rf = record_file(b, b->last_name);
-                        rf->size = len;
-                        if (len == 0)
-                                file_answered(b);
-                        else
-                                b->last_command = CMD_READ; /* the next request asks for the bytes */
-                        return EMU_ACK;
-                }
-                if (b->last_command == CMD_READ + 100) {
-                        /* ReadFile was sent: the host answers with a write of the file. */
-                        if (len == 0) {
-                                file_answered(b);
-                                return EMU_ACK;
-                        }
-                        b->write_pending = true;
-                        b->write_len = len;
-                        b->write_got = 0;
-                        b->write_hash = EMU_FNV_INIT;
-                        return EMU_ACK;
-                }
-                if (len == 0 && b->last_command == -2)
-                        return EMU_ACK; /* answer to an empty-name or bogus request */
-                violation(b, "write with no request outstanding");
-                return EMU_STALL;
-
+/*
+ * What a bulk fault leaves behind, besides the verdict: the board's view of
+ * the incomplete write is a setting (board.h), the endpoint's halt another.
+ */
+static enum emu_verdict bulk_fault(struct emu_board *b, const struct emu_fault *f) {
+        if (f->kind == EMU_FAULT_VANISH || f->kind == EMU_FAULT_UNPLUG || f->kind == EMU_FAULT_HANG ||
+            f->kind == EMU_FAULT_PAUSE)
+                return apply_fault(b, f); /* a busy board keeps waiting for its bytes */
+        if (f->kind == EMU_FAULT_STALL && b->config.halt == EMU_HALT_STICKY)
+                b->halted = true;
+        b->write_faulted = true;
+        switch (b->config.after_bulk_fault) {
+        case EMU_AFTER_BULK_FAULT_WAIT_RESEND:
+                b->write_pending = false;
+                if (b->stage == EMU_STAGE_ROM)
+                        b->rom_step = 0;
+                break;
+        case EMU_AFTER_BULK_FAULT_RESTART:
+                drop_off(b, EMU_STAGE_ROM);
+                break;
         default:
-                return EMU_GONE;
+                break;
         }
+        return apply_fault(b, f);
+}
+
+/* Takes `len` bytes of the write in progress; returns true when the write is complete. */
+static bool take(struct emu_board *b, const uint8_t *data, size_t len) {
+        if (b->stage == EMU_STAGE_ROM && b->rom_step == 1) {
+                /* the 24-byte boot message: the first 4 bytes are the loader's length */
+                for (size_t i = 0; i < len; i++) {
+                        size_t pos = b->write_got + i;
+                        if (pos < 4)
+                                b->loader_len |= (uint32_t) data[i] << (8 * pos);
+                }
+        } else if (b->stage == EMU_STAGE_ROM) {
+                b->loader_hash = emu_fnv1a(b->loader_hash, data, len);
+        } else {
+                b->write_hash = emu_fnv1a(b->write_hash, data, len);
+        }
+        b->write_got += (uint32_t) len;
+        if (b->stage == EMU_STAGE_ROM && b->rom_step == 3)
+                b->loader_received = b->write_got;
+        if (b->stage == EMU_STAGE_SERVER)
+                record_file(b, b->last_name)->received = b->write_got;
+        return b->write_got == b->write_len;
+}
+
+static void write_complete(struct emu_board *b) {
+        b->write_pending = false;
+        b->write_faulted = false;
+        if (b->stage == EMU_STAGE_ROM) {
+                b->rom_step = b->rom_step == 1 ? 2 : 4;
+                return;
+        }
+        struct emu_received_file *rf = record_file(b, b->last_name);
+        rf->hash = b->write_hash;
+        rf->complete = true;
+        file_answered(b);
 }
 
 enum emu_verdict emu_board_bulk_out(struct emu_board *b, const uint8_t *data, size_t len, size_t *ret_taken) {
-        const struct emu_fault *f;
-        size_t room;
+        const struct emu_fault *f = NULL;
+        enum emu_verdict v = gate(b);
+        size_t room, upto;
 
         *ret_taken = 0;
-        if (b->stage == EMU_STAGE_OFF || b->stage == EMU_STAGE_GADGET)
-                return EMU_GONE;
+        if (v != EMU_ACK)
+                return v;
+        if (b->halted)
+                return EMU_STALL;
         if (!b->write_pending) {
                 violation(b, "bulk data with no write announced");
                 return EMU_STALL;
@@ -309,66 +529,19 @@ enum emu_verdict emu_board_bulk_out(struct emu_board *b, const uint8_t *data, si
                 len = room;
         }
 
-        if (b->stage == EMU_STAGE_ROM) {
-                if (b->rom_step == 1) {
-                        /* the 24-byte boot message: the first 4 bytes are the loader's length */
-                        for (size_t i = 0; i < len; i++) {
-                                size_t pos = b->write_got + i;
-                                if (pos < 4)
-                                        b->loader_len |= (uint32_t) data[i] << (8 * pos);
-                        }
-                        b->write_got += (uint32_t) len;
-                        *ret_taken = len;
-                        if (b->write_got == b->write_len) {
-                                b->write_pending = false;
-                                b->rom_step = 2;
-                        }
-                        return EMU_ACK;
-                }
-                if ((f = fault_at(b, EMU_AT_ROM_LOADER, 0, NULL, 0))) {
-                        b->write_pending = false;
-                        b->rom_step = 0;
-                        return apply_fault(b, f);
-                }
-                b->loader_hash = emu_fnv1a(b->loader_hash, data, len);
-                b->write_got += (uint32_t) len;
-                b->loader_received = b->write_got;
-                *ret_taken = len;
-                if (b->write_got == b->write_len) {
-                        b->write_pending = false;
-                        b->rom_step = 4;
-                }
-                return EMU_ACK;
-        }
-
-        /* second stage: file data */
-        f = fault_at(b, EMU_AT_FILE, 0, b->last_name, b->write_got + len);
+        if (b->stage == EMU_STAGE_ROM && b->rom_step == 3)
+                f = fault_at(b, EMU_AT_ROM_LOADER, 0, NULL, b->write_got + len);
+        else if (b->stage == EMU_STAGE_SERVER)
+                f = fault_at(b, EMU_AT_FILE, 0, b->last_name, b->write_got + len);
+        upto = len;
         if (f) {
-                size_t upto = f->offset > b->write_got ? f->offset - b->write_got : 0;
-                b->write_hash = emu_fnv1a(b->write_hash, data, upto);
-                b->write_got += (uint32_t) upto;
-                *ret_taken = upto;
-                record_file(b, b->last_name)->received = b->write_got;
-                if (f->kind == EMU_FAULT_VANISH || f->kind == EMU_FAULT_UNPLUG)
-                        return apply_fault(b, f);
-                /* The transfer failed under the board; what it does next is a setting. */
-                b->write_pending = false;
-                if (b->config.after_bulk_fault == EMU_AFTER_BULK_FAULT_RESTART)
-                        drop_off(b, EMU_STAGE_ROM);
-                return apply_fault(b, f);
+                /* the board takes what comes before the fault's offset, then the fault strikes */
+                upto = f->offset > b->write_got ? min_size(f->offset - b->write_got, len) : 0;
         }
-        b->write_hash = emu_fnv1a(b->write_hash, data, len);
-        b->write_got += (uint32_t) len;
-        *ret_taken = len;
-        struct emu_received_file *rf = record_file(b, b->last_name);
-        rf->received = b->write_got;
-        if (b->write_got == b->write_len) {
-                b->write_pending = false;
-                rf->hash = b->write_hash;
-                rf->complete = true;
-                file_answered(b);
-        }
-        return EMU_ACK;
+        if (upto > 0 && take(b, data, upto))
+                write_complete(b);
+        *ret_taken = upto;
+        return f ? bulk_fault(b, f) : EMU_ACK;
 }
 
 static void put_request(uint8_t *buf, size_t len, size_t *ret_actual, uint32_t command, const char *name) {
@@ -383,220 +556,108 @@ static void put_request(uint8_t *buf, size_t len, size_t *ret_actual, uint32_t c
         memcpy(buf, req, *ret_actual);
 }
 
-enum emu_verdict emu_board_control_in(struct emu_board *b, uint16_t value, uint16_t index, uint8_t *buf, size_t len,
-                                      size_t *ret_actual) {
+static enum emu_verdict rom_status(struct emu_board *b, uint8_t *buf, size_t len, size_t *ret_actual) {
+        const struct emu_fault *f;
+        uint32_t status = 0;
+
+        if (b->rom_step != 4) {
+                violation(b, "status read before the loader was sent");
+                return EMU_STALL;
+        }
+        if ((f = fault_at(b, EMU_AT_ROM_STATUS, 0, NULL, 0))) {
+                if (f->kind != EMU_FAULT_ROM_FAILURE)
+                        return apply_fault(b, f);
+                status = ROM_STATUS_FAILED;
+        }
+        for (size_t i = 0; i < 4 && i < len; i++)
+                buf[i] = (uint8_t) (status >> (8 * i));
+        *ret_actual = len < 4 ? len : 4;
+        if (status == 0)
+                drop_off(b, EMU_STAGE_SERVER); /* the loader runs and re-enumerates */
+        else
+                b->rom_step = 0; /* the ROM waits for a new boot message */
+        return EMU_ACK;
+}
+
+/* A request that is a fault's, not an entry of the board's list. */
+static enum emu_verdict faulty_request(struct emu_board *b, const struct emu_fault *f, uint8_t *buf, size_t len,
+                                       size_t *ret_actual) {
+        switch (f->kind) {
+        case EMU_FAULT_BOGUS_COMMAND:
+                b->last_command = EXPECT_ZERO_ANSWER;
+                put_request(buf, len, ret_actual, CMD_BOGUS, "config.txt");
+                return EMU_ACK;
+        case EMU_FAULT_NAME_NO_NUL:
+                put_request(buf, len, ret_actual, CMD_GET_SIZE, NULL);
+                memset(buf + 4, 'A', *ret_actual > 4 ? *ret_actual - 4 : 0);
+                /* the host must answer "not found"; then the board goes on */
+                snprintf(b->last_name, sizeof b->last_name, "<no-nul>");
+                b->last_command = CMD_GET_SIZE;
+                b->extra_request = true;
+                return EMU_ACK;
+        case EMU_FAULT_ESCAPE_NAME:
+                snprintf(b->last_name, sizeof b->last_name, ESCAPE_NAME);
+                b->escape_asked = true;
+                b->extra_request = true;
+                b->last_command = CMD_GET_SIZE;
+                put_request(buf, len, ret_actual, CMD_GET_SIZE, ESCAPE_NAME);
+                return EMU_ACK;
+        default:
+                return apply_fault(b, f);
+        }
+}
+
+static enum emu_verdict server_request(struct emu_board *b, uint8_t *buf, size_t len, size_t *ret_actual) {
         const struct emu_fault *f;
 
-        *ret_actual = 0;
-        if (b->write_pending) {
-                violation(b, "read while a write was still being sent");
+        switch (b->last_command) {
+        case EXPECT_REQUEST_READ:
+                break;
+        case CMD_READ:
+                /* GetFileSize said the file exists: ask for its bytes */
+                b->last_command = EXPECT_FILE_WRITE;
+                put_request(buf, len, ret_actual, CMD_READ, b->last_name);
+                return EMU_ACK;
+        case EXPECT_FILE_WRITE:
+        case CMD_GET_SIZE:
+                /* the host reads again instead of answering: the board repeats its request */
+                put_request(buf, len, ret_actual, b->last_command == CMD_GET_SIZE ? CMD_GET_SIZE : CMD_READ,
+                            b->last_name);
+                return EMU_ACK;
+        default:
+                violation(b, "read while the board waits for the answer to its last request");
                 return EMU_STALL;
         }
 
-        switch (b->stage) {
-        case EMU_STAGE_ROM: {
-                uint32_t status = 0;
+        if ((f = fault_at(b, EMU_AT_REQUEST, b->request_index, NULL, 0)))
+                return faulty_request(b, f, buf, len, ret_actual);
 
-                if (b->rom_step != 4) {
-                        violation(b, "status read before the loader was sent");
-                        return EMU_STALL;
-                }
-                if ((f = fault_at(b, EMU_AT_ROM_STATUS, 0, NULL, 0))) {
-                        if (f->kind == EMU_FAULT_ROM_FAILURE) {
-                                status = 0x80;
-                        } else {
-                                b->rom_step = 4;
-                                return apply_fault(b, f);
-                        }
-                }
-                for (size_t i = 0; i < 4 && i < len; i++)
-                        buf[i] = (uint8_t) (status >> (8 * i));
-                *ret_actual = len < 4 ? len : 4;
-                if (status == 0)
-                        drop_off(b, EMU_STAGE_SERVER); /* the loader runs and re-enumerates */
-                else
-                        b->rom_step = 0;
-                return EMU_ACK;
-        }
-        case EMU_STAGE_SERVER:
-                break;
-        default:
-                return EMU_GONE;
-        }
-
-        if ((f = fault_at(b, EMU_AT_REQUEST, b->request_index, NULL, 0))) {
-                switch (f->kind) {
-                case EMU_FAULT_BOGUS_COMMAND:
-                        b->last_command = -2;
-                        put_request(buf, len, ret_actual, CMD_BOGUS, "config.txt");
-                        return EMU_ACK;
-                case EMU_FAULT_NAME_NO_NUL:
-                        put_request(buf, len, ret_actual, CMD_GET_SIZE, NULL);
-                        memset(buf + 4, 'A', *ret_actual > 4 ? *ret_actual - 4 : 0);
-                        /* the host must answer "not found"; then the board goes on */
-                        snprintf(b->last_name, sizeof b->last_name, "<no-nul>");
-                        b->last_command = CMD_GET_SIZE;
-                        b->extra_request = true;
-                        return EMU_ACK;
-                case EMU_FAULT_ESCAPE_NAME:
-                        snprintf(b->last_name, sizeof b->last_name, ESCAPE_NAME);
-                        b->escape_asked = true;
-                        b->extra_request = true;
-                        b->last_command = CMD_GET_SIZE;
-                        put_request(buf, len, ret_actual, CMD_GET_SIZE, ESCAPE_NAME);
-                        return EMU_ACK;
-                default:
-                        return apply_fault(b, f);
-                }
-        }
-
-        if (b->last_command == CMD_READ) {
-                /* GetFileSize said the file exists: ask for its bytes */
-                b->last_command = CMD_READ + 100;
-                put_request(buf, len, ret_actual, CMD_READ, b->last_name);
-                return EMU_ACK;
-        }
-        if (b->last_command == CMD_READ + 100) {
-                /* the host re-reads instead of answering: repeat the request */
-                put_request(buf, len, ret_actual, CMD_READ, b->last_name);
-                return EMU_ACK;
-        }
-        if (b->last_command == CMD_GET_SIZE) {
-                put_request(buf, len, ret_actual, CMD_GET_SIZE, b->last_name);
-                return EMU_ACK;
-        }
-
-        size_t entry = 0, answered = 0;
-        /* request_index counts answered list entries */
-        answered = b->request_index;
-        entry = answered;
-        if (entry < b->config.n_requests) {
-                snprintf(b->last_name, sizeof b->last_name, "%s", b->config.requests[entry]);
+        if (b->request_index < b->config.n_requests) {
+                snprintf(b->last_name, sizeof b->last_name, "%s", b->config.requests[b->request_index]);
                 b->last_command = CMD_GET_SIZE;
                 put_request(buf, len, ret_actual, CMD_GET_SIZE, b->last_name);
                 return EMU_ACK;
         }
-
+        /* Done, with an empty name, as the firmware sends it: the host answers with a zero-length write */
+        b->last_command = EXPECT_FINAL_ANSWER;
         put_request(buf, len, ret_actual, CMD_DONE, "");
-        b->done = true;
-        b->boots_completed++;
-        if ((f = fault_at(b, EMU_AT_GADGET, 0, NULL, 0)) && f->kind == EMU_FAULT_NO_GADGET) {
-                drop_off(b, EMU_STAGE_OFF);
-                b->pending_bus_action = EMU_BUS_DISCONNECT_FOREVER;
-        } else {
-                drop_off(b, EMU_STAGE_GADGET);
-        }
         return EMU_ACK;
 }
 
-/* ---- descriptors ---- */
+enum emu_verdict emu_board_control_in(struct emu_board *b, uint16_t value, uint16_t index, uint8_t *buf, size_t len,
+                                      size_t *ret_actual) {
+        enum emu_verdict v = gate(b);
 
-static size_t put(uint8_t *buf, size_t size, size_t at, const uint8_t *d, size_t n) {
-        if (at + n <= size)
-                memcpy(buf + at, d, n);
-        return at + n;
-}
-
-static size_t put_endpoint(uint8_t *buf, size_t size, size_t at, uint8_t address, uint8_t attributes,
-                           uint16_t max_packet) {
-        const uint8_t ep[7] = { 7, 5, address, attributes, (uint8_t) max_packet, (uint8_t) (max_packet >> 8), 0 };
-        return put(buf, size, at, ep, sizeof ep);
-}
-
-static size_t put_interface(uint8_t *buf, size_t size, size_t at, uint8_t number, uint8_t n_endpoints,
-                            uint8_t class_code, uint8_t subclass, uint8_t protocol) {
-        const uint8_t intf[9] = { 9, 4, number, 0, n_endpoints, class_code, subclass, protocol, 0 };
-        return put(buf, size, at, intf, sizeof intf);
-}
-
-uint16_t emu_board_vid(const struct emu_board *b) {
-        return b->stage == EMU_STAGE_GADGET ? b->config.gadget_vid : BCM_VID;
-}
-
-uint16_t emu_board_pid(const struct emu_board *b) {
-        switch (b->stage) {
-        case EMU_STAGE_ROM:
-                return b->config.rom_pid;
-        case EMU_STAGE_GADGET:
-                return b->config.gadget_pid;
-        default:
-                return SECOND_STAGE_PID;
+        *ret_actual = 0;
+        if (v != EMU_ACK)
+                return v;
+        if (b->write_pending) {
+                if (b->config.after_bulk_fault == EMU_AFTER_BULK_FAULT_FORGIVING ||
+                    b->config.after_bulk_fault == EMU_AFTER_BULK_FAULT_WAIT_RESEND) {
+                        violation(b, "read while a write was still being sent");
+                        return EMU_STALL;
+                }
+                return wedge(b, "a read while bytes of the last write were still awaited");
         }
-}
-
-bool emu_board_high_speed(const struct emu_board *b) {
-        /* the 2835 ROM runs at full speed; everything after it at high speed */
-        return !(b->stage == EMU_STAGE_ROM && b->config.rom_pid == 0x2763);
-}
-
-size_t emu_board_descriptors(const struct emu_board *b, uint8_t *buf, size_t size) {
-        uint16_t vid = emu_board_vid(b), pid = emu_board_pid(b);
-        /* ROM: no serial string (index 0); second stage: index 1, the string "Broadcom" */
-        uint8_t serial_index = b->stage == EMU_STAGE_SERVER ? 1 : 0;
-        uint16_t mps = emu_board_high_speed(b) ? 512 : 64;
-        size_t at, config_start;
-
-        const uint8_t dev[18] = { 18, 1, 0x00, 0x02, 0, 0, 0, 64, (uint8_t) vid, (uint8_t) (vid >> 8),
-                                  (uint8_t) pid, (uint8_t) (pid >> 8), 0x00, 0x01, 1, 2, serial_index, 1 };
-        at = put(buf, size, 0, dev, sizeof dev);
-        config_start = at;
-        uint8_t cfg[9] = { 9, 2, 0, 0, 1, 1, 0, 0x80, 250 };
-        at = put(buf, size, at, cfg, sizeof cfg);
-
-        if (b->stage == EMU_STAGE_GADGET) {
-                at = put_interface(buf, size, at, 0, 1, 0x02, 0x06, 0x00);
-                at = put_endpoint(buf, size, at, 0x81, 0x03, 16);
-        } else if (b->stage == EMU_STAGE_ROM && b->config.rom_pid == 0x2764) {
-                /* the 2837 ROM also offers a mass-storage interface */
-                at = put_interface(buf, size, at, 0, 2, 0x08, 0x06, 0x50);
-                at = put_endpoint(buf, size, at, 0x81, 0x02, mps);
-                at = put_endpoint(buf, size, at, 0x02, 0x02, mps);
-                at = put_interface(buf, size, at, 1, 2, 0xff, 0xff, 0xff);
-                at = put_endpoint(buf, size, at, 0x84, 0x02, mps);
-                at = put_endpoint(buf, size, at, 0x03, 0x02, mps);
-        } else {
-                at = put_interface(buf, size, at, 0, 2, 0xff, 0xff, 0xff);
-                at = put_endpoint(buf, size, at, 0x81, 0x02, mps);
-                at = put_endpoint(buf, size, at, 0x01, 0x02, mps);
-        }
-        if (config_start + 9 <= size) {
-                size_t total = at - config_start;
-                buf[config_start + 2] = (uint8_t) total;
-                buf[config_start + 3] = (uint8_t) (total >> 8);
-                buf[config_start + 4] = (b->stage == EMU_STAGE_ROM && b->config.rom_pid == 0x2764) ? 2 : 1;
-        }
-        return at;
-}
-
-size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uint8_t *buf, size_t size) {
-        const char *s;
-
-        switch (index) {
-        case 0:
-                if (size < 4)
-                        return 0;
-                buf[0] = 4, buf[1] = 3, buf[2] = 0x09, buf[3] = 0x04; /* English (US) */
-                return 4;
-        case 1:
-                s = b->stage == EMU_STAGE_GADGET ? "Linux" : "Broadcom";
-                break;
-        case 2:
-                s = b->stage == EMU_STAGE_GADGET ? "Ethernet Gadget" : "BCM2708 Boot";
-                break;
-        default:
-                return 0;
-        }
-        return emu_string_descriptor(s, buf, size);
-}
-
-size_t emu_string_descriptor(const char *s, uint8_t *buf, size_t size) {
-        size_t n = 2 + 2 * strlen(s);
-
-        if (n > size || n > 255)
-                return 0;
-        buf[0] = (uint8_t) n;
-        buf[1] = 3;
-        for (size_t i = 0; s[i]; i++)
-                buf[2 + 2 * i] = (uint8_t) s[i], buf[3 + 2 * i] = 0;
-        return n;
+        return b->stage == EMU_STAGE_ROM ? rom_status(b, buf, len, ret_actual) : server_request(b, buf, len, ret_actual);
 }

@@ -11,6 +11,15 @@
  * status) -> drops off the bus -> second stage (asks for files, ends with
  * Done) -> drops off the bus -> its Linux gadget (any non-ROM VID:PID).
  * Faults can be planned at every step, for one boot attempt or for all.
+ *
+ * By default the board is the least forgiving one the public evidence
+ * allows (../shared/docs/usb-boot-protocol.md §7): a USB reset reboots
+ * nothing; a halted bulk endpoint stays halted until the host clears it;
+ * after a failed bulk transfer the board still waits for exactly the
+ * bytes it was promised, and a host that announces the file again, or
+ * reads the next request before those bytes arrived, wedges it until its
+ * power is cut. Only a power cut (unplug, plug) starts it afresh. The
+ * forgiving behaviours of other boards are named variants below.
  */
 
 #include <stdbool.h>
@@ -27,17 +36,19 @@ enum emu_stage {
 /* What the board does with one host operation. */
 enum emu_verdict {
         EMU_ACK,       /* accepted / answered */
-        EMU_STALL,     /* protocol stall (-EPIPE on the host) */
-        EMU_NO_ANSWER, /* never completes: the host's timeout must fire */
+        EMU_STALL,     /* protocol stall, or a halted endpoint (-EPIPE on the host) */
+        EMU_NO_ANSWER, /* not completed now: see emu_board_wake_at() for when it may be, else the host times out */
         EMU_GONE,      /* the board dropped off the bus during this operation */
 };
 
 enum emu_fault_kind {
         EMU_FAULT_NONE,
-        EMU_FAULT_STALL,           /* the operation at the trigger stalls once */
-        EMU_FAULT_NO_ANSWER,       /* the operation at the trigger is never answered */
-        EMU_FAULT_VANISH,          /* board drops off the bus, comes back in ROM (the seed's failure) */
-        EMU_FAULT_UNPLUG,          /* board drops off the bus and stays away */
+        EMU_FAULT_STALL,           /* control: the operation stalls once; bulk: the endpoint halts */
+        EMU_FAULT_NO_ANSWER,       /* the operation at the trigger is never answered (the next one is) */
+        EMU_FAULT_PAUSE,           /* the board is busy for `pause_ms` (takes and answers nothing), then goes on */
+        EMU_FAULT_HANG,            /* the board stops for good: nothing is answered until its power is cut */
+        EMU_FAULT_VANISH,          /* board drops off the bus, comes back in ROM (a brown-out: the seed's failure) */
+        EMU_FAULT_UNPLUG,          /* board drops off the bus and stays away until its power is cycled */
         EMU_FAULT_ROM_FAILURE,     /* the ROM answers status 0x80 */
         EMU_FAULT_BOGUS_COMMAND,   /* the next request carries an unknown command */
         EMU_FAULT_NAME_NO_NUL,     /* the next request's name has no terminating NUL */
@@ -47,7 +58,7 @@ enum emu_fault_kind {
 
 enum emu_fault_point {
         EMU_AT_ROM_HEADER,   /* the boot message write */
-        EMU_AT_ROM_LOADER,   /* the loader's bulk data */
+        EMU_AT_ROM_LOADER,   /* the loader's bulk data, once `offset` bytes were taken */
         EMU_AT_ROM_STATUS,   /* the status read */
         EMU_AT_REQUEST,      /* the read of request number `index` (0-based) of the second stage */
         EMU_AT_FILE,         /* the bulk data of file `name`, once `offset` bytes were taken */
@@ -60,6 +71,7 @@ enum emu_fault_point {
  * be placed anywhere.
  */
 int emu_fault_natural_point(enum emu_fault_kind kind, enum emu_fault_point *ret);
+const char *emu_fault_kind_name(enum emu_fault_kind kind);
 
 struct emu_fault {
         enum emu_fault_kind kind;
@@ -67,21 +79,28 @@ struct emu_fault {
         unsigned attempt;  /* boot attempt (1-based, counted at each ROM entry) it applies to; 0 = every one */
         unsigned index;    /* EMU_AT_REQUEST */
         const char *name;  /* EMU_AT_FILE */
-        size_t offset;     /* EMU_AT_FILE */
-        bool sticky;       /* keeps firing for the rest of the attempt: a wedged board */
+        size_t offset;     /* EMU_AT_FILE, EMU_AT_ROM_LOADER */
+        unsigned pause_ms; /* EMU_FAULT_PAUSE */
+        bool sticky;       /* keeps firing for the rest of the attempt */
 };
 
 /*
- * Behaviours the public reports do not settle; each is a named setting so
- * the daemon is tested against both.
+ * Behaviours the public reports do not settle. Each is a named setting, and
+ * the zero value is the least forgiving one.
  */
 enum emu_after_bulk_fault {
-        EMU_AFTER_BULK_FAULT_WAIT_RESEND, /* forget the partial file, accept a fresh write of it */
-        EMU_AFTER_BULK_FAULT_RESTART,     /* drop off the bus and come back in ROM */
+        EMU_AFTER_BULK_FAULT_WAIT_REST,   /* waits for exactly the remaining bytes; a re-announce or a read wedges it */
+        EMU_AFTER_BULK_FAULT_FORGIVING,   /* takes the remaining bytes, or a fresh announce of the whole file */
+        EMU_AFTER_BULK_FAULT_WAIT_RESEND, /* forgets the partial file: only a fresh announce of it works */
+        EMU_AFTER_BULK_FAULT_RESTART,     /* drops off the bus and comes back in ROM */
 };
 enum emu_on_reset {
+        EMU_ON_RESET_KEEP,    /* a USB reset reboots nothing: the board stays where it was (halts are cleared) */
         EMU_ON_RESET_RESTART, /* a USB reset restarts the SoC: back to ROM via re-enumeration */
-        EMU_ON_RESET_KEEP,    /* a USB reset leaves the board where it was */
+};
+enum emu_halt {
+        EMU_HALT_STICKY, /* a halted endpoint stalls every transfer until CLEAR_FEATURE, SET_CONFIGURATION or reset */
+        EMU_HALT_ONCE,   /* the stall is a one-off: the next transfer goes through */
 };
 
 #define EMU_MAX_FAULTS 8
@@ -94,9 +113,13 @@ struct emu_board_config {
         size_t n_requests;
         enum emu_after_bulk_fault after_bulk_fault;
         enum emu_on_reset on_reset;
+        enum emu_halt halt;
         struct emu_fault faults[EMU_MAX_FAULTS];
         size_t n_faults;
 };
+
+/* The forgiving board of earlier tests: a reset restarts it, stalls are one-offs, a re-sent file is taken. */
+void emu_board_config_lenient(struct emu_board_config *c);
 
 /* Bytes a board received for one file, so tests compare it with the file on disk. */
 struct emu_received_file {
@@ -128,6 +151,11 @@ struct emu_board {
         uint32_t write_len;
         uint32_t write_got;
         uint64_t write_hash;
+        bool write_faulted;         /* a bulk transfer of this write failed: what is allowed next is a setting */
+
+        bool halted;                /* the bulk OUT endpoint is halted */
+        bool wedged;                /* out of step with the host: answers nothing until its power is cut */
+        uint64_t busy_until_ms;     /* EMU_FAULT_PAUSE: CLOCK_MONOTONIC ms until which nothing is taken */
 
         /* ROM */
         unsigned rom_step; /* 0 want header, 1 header data, 2 want loader, 3 loader data, 4 want status read */
@@ -149,12 +177,14 @@ struct emu_board {
         uint64_t loader_hash;
         unsigned boots_completed;   /* times Done was reached */
         unsigned resets;
+        unsigned halts_cleared;     /* CLEAR_FEATURE(ENDPOINT_HALT) that found the endpoint halted */
+        unsigned power_cuts;        /* times its power was cut while it was on the bus */
         char error[256];            /* first protocol violation the board saw from the host */
 };
 
 void emu_board_init(struct emu_board *b, const struct emu_board_config *config);
 
-/* Plug in / power on: the board appears in ROM. */
+/* Plug in / power on: the board appears in ROM, with nothing of an earlier boot. */
 void emu_board_plug(struct emu_board *b);
 /* Unplug / power off. */
 void emu_board_unplug(struct emu_board *b);
@@ -168,6 +198,16 @@ enum emu_verdict emu_board_control_in(struct emu_board *b, uint16_t value, uint1
 enum emu_verdict emu_board_bulk_out(struct emu_board *b, const uint8_t *data, size_t len, size_t *ret_taken);
 /* A USB port reset by the host. */
 void emu_board_reset(struct emu_board *b);
+/* CLEAR_FEATURE(ENDPOINT_HALT) on `endpoint` (EMU_GONE when off the bus). */
+enum emu_verdict emu_board_clear_halt(struct emu_board *b, uint8_t endpoint);
+/* SET_CONFIGURATION: the board's endpoints start afresh (halts cleared), its protocol state does not. */
+void emu_board_set_configuration(struct emu_board *b);
+/*
+ * After EMU_NO_ANSWER: the CLOCK_MONOTONIC time (ms) from which the same
+ * operation may be answered (a busy board), or 0 if it never will be.
+ */
+uint64_t emu_board_wake_at(const struct emu_board *b);
+uint64_t emu_now_ms(void);
 
 /* Takes the bus action the last operation asked for (and clears it). */
 enum emu_bus_action emu_board_take_bus_action(struct emu_board *b);
@@ -177,6 +217,8 @@ size_t emu_board_descriptors(const struct emu_board *b, uint8_t *buf, size_t siz
 uint16_t emu_board_vid(const struct emu_board *b);
 uint16_t emu_board_pid(const struct emu_board *b);
 bool emu_board_high_speed(const struct emu_board *b);
+/* The bulk OUT endpoint of the current stage (0x01, or 0x03 on the 2837 ROM). */
+uint8_t emu_board_bulk_endpoint(const struct emu_board *b);
 /* String descriptor `index` as UTF-16LE descriptor bytes; returns length or 0. */
 size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uint8_t *buf, size_t size);
 /* An ASCII string as a USB string descriptor (UTF-16LE); returns its length, or 0 if it does not fit. */
