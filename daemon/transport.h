@@ -38,6 +38,13 @@ struct cb_transport_ops {
         /* Asks the transfer in flight to stop; its `done` still runs (usually with -ECANCELED). */
         void (*cancel)(void *impl);
         /*
+         * CLEAR_FEATURE(ENDPOINT_HALT) on the board's data endpoint, with no
+         * transfer in flight, and the host's side of the endpoint reset with
+         * it (data toggle), as the kernel does for USBDEVFS_CLEAR_HALT.
+         * `done` gets 0, -ENODEV if the board is gone, or another errno.
+         */
+        int (*clear_halt)(void *impl, cb_transfer_done_t done, void *userdata);
+        /*
          * USB port reset, with no transfer in flight. `done` gets 0 if the
          * same device is still there afterwards, -ENODEV if it re-enumerates
          * (or left), another negative errno if the reset failed.

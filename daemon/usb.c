@@ -50,7 +50,7 @@ struct cb_usb_device {
         struct cb_usb_device_info info;
         bool claimed;
         bool gone;
-        bool resetting;
+        bool in_job;
         /* transfers in flight: at most a few; cancelling walks them */
         struct usb_op *ops;
         struct cb_usb_device *next_closing;
@@ -525,6 +525,8 @@ static void LIBUSB_CALL on_transfer(struct libusb_transfer *t) {
 
         if (status == -ECANCELED && d->gone)
                 status = -ENODEV;
+        if (status == -ENODEV)
+                d->gone = true; /* presence from the device itself: nothing more is submitted to it */
         if (op->in_buf && status == 0)
                 memcpy(op->in_buf, libusb_control_transfer_get_data(t), actual);
 
@@ -595,7 +597,7 @@ static int control(struct cb_usb_device *d, uint8_t request_type, uint8_t reques
 
         if (d->gone)
                 return -ENODEV;
-        if (d->resetting)
+        if (d->in_job)
                 return -EBUSY;
         op = op_new(done, userdata);
         if (!op)
@@ -637,7 +639,7 @@ static int usb_bulk_out(void *impl, const uint8_t *buf, size_t length, usec_t ti
 
         if (d->gone)
                 return -ENODEV;
-        if (d->resetting)
+        if (d->in_job)
                 return -EBUSY;
         if (length > INT32_MAX)
                 return -EINVAL;
@@ -660,6 +662,58 @@ static void usb_cancel(void *impl) {
                 (void) libusb_cancel_transfer(op->transfer);
 }
 
+struct halt_job {
+        struct cb_usb_device *device;
+        cb_transfer_done_t done;
+        void *userdata;
+};
+
+/*
+ * libusb_clear_halt() sends CLEAR_FEATURE(ENDPOINT_HALT) synchronously and
+ * has the kernel reset its side of the endpoint (data toggle) with it: a
+ * bare control transfer would leave the toggles out of step, and the board
+ * would drop the next packet as a duplicate. So it runs on the worker.
+ */
+static int halt_job_run(void *p) {
+        struct halt_job *j = p;
+        return errno_from_libusb(libusb_clear_halt(j->device->handle, j->device->info.endpoint));
+}
+
+static void halt_job_done(void *p, int result) {
+        struct halt_job *j = p;
+
+        j->device->in_job = false;
+        if (result == -ENODEV)
+                j->device->gone = true;
+        j->done(j->userdata, result, 0);
+        cb_usb_device_unref(j->device);
+        free(j);
+}
+
+static int usb_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
+        struct cb_usb_device *d = impl;
+        struct halt_job *j;
+        int r;
+
+        if (d->gone)
+                return -ENODEV;
+        if (d->ops || d->in_job)
+                return -EBUSY;
+        j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        *j = (struct halt_job){ .device = cb_usb_device_ref(d), .done = done, .userdata = userdata };
+        /* no transfer may start while the endpoint is being cleared */
+        d->in_job = true;
+        r = d->usb->worker ? cb_worker_run(d->usb->worker, halt_job_run, halt_job_done, j) : -ESHUTDOWN;
+        if (r < 0) {
+                d->in_job = false;
+                cb_usb_device_unref(j->device);
+                free(j);
+        }
+        return r;
+}
+
 struct reset_job {
         struct cb_usb_device *device;
         cb_transfer_done_t done;
@@ -674,7 +728,7 @@ static int reset_job_run(void *p) {
 static void reset_job_done(void *p, int result) {
         struct reset_job *j = p;
 
-        j->device->resetting = false;
+        j->device->in_job = false;
         j->done(j->userdata, result, 0);
         cb_usb_device_unref(j->device);
         free(j);
@@ -687,16 +741,16 @@ static int usb_reset(void *impl, cb_transfer_done_t done, void *userdata) {
 
         if (d->gone)
                 return -ENODEV;
-        if (d->ops || d->resetting)
+        if (d->ops || d->in_job)
                 return -EBUSY;
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
         *j = (struct reset_job){ .device = cb_usb_device_ref(d), .done = done, .userdata = userdata };
-        d->resetting = true;
+        d->in_job = true;
         r = d->usb->worker ? cb_worker_run(d->usb->worker, reset_job_run, reset_job_done, j) : -ESHUTDOWN;
         if (r < 0) {
-                d->resetting = false;
+                d->in_job = false;
                 cb_usb_device_unref(j->device);
                 free(j);
         }
@@ -727,6 +781,7 @@ static const struct cb_transport_ops usb_transport_ops = {
         .control_in = usb_control_in,
         .bulk_out = usb_bulk_out,
         .cancel = usb_cancel,
+        .clear_halt = usb_clear_halt,
         .reset = usb_reset,
 };
 
