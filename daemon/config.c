@@ -87,6 +87,7 @@ enum value_kind {
         VALUE_BOOL,
         VALUE_TIMESPAN,
         VALUE_HUB_POWER_METHOD,
+        VALUE_BULK_RECOVERY,
 };
 
 struct daemon_key {
@@ -110,6 +111,8 @@ static const struct daemon_key daemon_keys[] = {
         { "MaxAttempts", VALUE_UNSIGNED, offsetof(struct cb_config, max_attempts), 1, 1000 },
         { "AutoNodes", VALUE_BOOL, offsetof(struct cb_config, auto_nodes), 0, 0 },
         { "StepRetries", VALUE_UNSIGNED, offsetof(struct cb_config, step_retries), 0, 100 },
+        { "RecoverByReset", VALUE_BOOL, offsetof(struct cb_config, recover_by_reset), 0, 0 },
+        { "BulkRecovery", VALUE_BULK_RECOVERY, offsetof(struct cb_config, bulk_recovery), 0, 0 },
         { "ControlTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, control_timeout), TIMEOUT_MIN, 0 },
         { "RequestTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, request_timeout), TIMEOUT_MIN, 0 },
         { "BulkTimeoutSec", VALUE_TIMESPAN, offsetof(struct cb_config, bulk_timeout), TIMEOUT_MIN, 0 },
@@ -130,6 +133,11 @@ static const char *const hub_power_method_names[] = {
         [CB_HUB_POWER_AUTO] = "auto",
         [CB_HUB_POWER_SYSFS] = "sysfs",
         [CB_HUB_POWER_REQUEST] = "request",
+};
+
+static const char *const bulk_recovery_names[] = {
+        [CB_BULK_RESUME] = "resume",
+        [CB_BULK_RESEND] = "resend",
 };
 
 static const char *const power_kind_names[] = {
@@ -370,7 +378,9 @@ int cb_config_new_default(struct cb_config **ret) {
                 .step_retries = 2,
                 .control_timeout = 1 * USEC_PER_SEC,
                 .request_timeout = 20 * USEC_PER_SEC,
-                .bulk_timeout = 5 * USEC_PER_SEC,
+                /* boards may be busy for seconds mid-file; the reference host's 5 s per piece drops them */
+                .bulk_timeout = 10 * USEC_PER_SEC,
+                .bulk_recovery = CB_BULK_RESUME,
                 .reenumerate_timeout = 10 * USEC_PER_SEC,
                 .up_timeout = 120 * USEC_PER_SEC,
                 .retry_delay = 1 * USEC_PER_SEC,
@@ -393,6 +403,10 @@ int cb_config_new_default(struct cb_config **ret) {
 
 const char *cb_power_kind_name(enum cb_power_kind kind) {
         return (size_t) kind < ELEMENTSOF(power_kind_names) ? power_kind_names[kind] : "none";
+}
+
+const char *cb_bulk_recovery_name(enum cb_bulk_recovery recovery) {
+        return (size_t) recovery < ELEMENTSOF(bulk_recovery_names) ? bulk_recovery_names[recovery] : "resume";
 }
 
 const char *cb_hub_power_method_name(enum cb_hub_power_method method) {
@@ -630,6 +644,15 @@ static int parse_daemon_key(struct parser *p, unsigned line, const char *key, co
                                 return 0;
                         }
                 parse_error(p, line, "%s= expects auto, sysfs or request, got '%s'", key, value);
+                return 0;
+
+        case VALUE_BULK_RECOVERY:
+                for (size_t i = 0; i < ELEMENTSOF(bulk_recovery_names); i++)
+                        if (strcmp(value, bulk_recovery_names[i]) == 0) {
+                                *(enum cb_bulk_recovery *) field = (enum cb_bulk_recovery) i;
+                                return 0;
+                        }
+                parse_error(p, line, "%s= expects resume or resend, got '%s'", key, value);
                 return 0;
         }
         return 0;

@@ -40,6 +40,17 @@ enum cb_hub_power_method {
         CB_HUB_POWER_REQUEST,
 };
 
+/*
+ * BulkRecovery=: after a bulk transfer failed (not merely timed out), how
+ * the write goes on. Public reports do not settle which a board accepts
+ * (protocol notes §7); the rest of the bytes is the only way that stays in
+ * step with a board that still waits for them.
+ */
+enum cb_bulk_recovery {
+        CB_BULK_RESUME, /* "resume": clear the halt, send the bytes the board does not have yet */
+        CB_BULK_RESEND, /* "resend": clear the halt, announce the file again and send it whole */
+};
+
 struct cb_node_config {
         char *name;           /* from the section header: [Node NAME] */
         char *port;           /* USB port path, e.g. "1-1.3"; required */
@@ -61,11 +72,13 @@ struct cb_config {
         unsigned max_attempts;/* MaxAttempts=, >= 1 */
         bool auto_nodes;      /* AutoNodes=: boot boards on ports with no [Node] */
         unsigned step_retries;/* StepRetries=: re-sends of one safe step before escalating */
+        bool recover_by_reset;/* RecoverByReset=: try a USB reset on a stuck board (for boards a reset reboots) */
+        enum cb_bulk_recovery bulk_recovery; /* BulkRecovery=resume|resend */
 
         /* Timeouts (all "...Sec=" settings; accept "1.5", "500ms", "2s", "1min") */
         usec_t control_timeout;     /* ControlTimeoutSec=: host->board control OUT */
         usec_t request_timeout;     /* RequestTimeoutSec=: waiting for the board's next request / ROM status */
-        usec_t bulk_timeout;        /* BulkTimeoutSec=: one bulk chunk */
+        usec_t bulk_timeout;        /* BulkTimeoutSec=: the board takes no byte of a write this long: stuck */
         usec_t reenumerate_timeout; /* ReenumerateTimeoutSec=: board to come back after a stage or reset */
         usec_t up_timeout;          /* UpTimeoutSec=: after Done, for the gadget to appear; 0 = do not wait */
         usec_t retry_delay;         /* RetryDelaySec=: first backoff between attempts */
@@ -105,6 +118,8 @@ int cb_config_load_string(const char *name, const char *text, struct cb_config *
 
 /* "none", "usb-hub", "command": the spelling of Power= */
 const char *cb_power_kind_name(enum cb_power_kind kind);
+/* "resume", "resend": the spelling of BulkRecovery= */
+const char *cb_bulk_recovery_name(enum cb_bulk_recovery recovery);
 /* "auto", "sysfs", "request": the spelling of HubPowerMethod= */
 const char *cb_hub_power_method_name(enum cb_hub_power_method method);
 /* The power backend of the node on `port` (CB_POWER_NONE if it has no [Node] section). */

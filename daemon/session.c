@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "session.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "bootfiles.h"
@@ -16,19 +18,22 @@ enum step {
         STEP_ROM_STATUS,
         /* second stage */
         STEP_READ_REQUEST,
-        STEP_ANSWER_SIZE,  /* a bare control OUT carrying a size (or 0: not found) */
+        STEP_ANSWER_SIZE,  /* a bare control OUT carrying a size (or 0: not found, or the end) */
         STEP_FILE_CONTROL, /* announce the file's length */
         STEP_FILE_BULK,    /* its bytes, chunk by chunk */
+        /* either */
+        STEP_CLEAR_HALT,   /* the data endpoint's halt is being cleared; `after_halt` comes next */
 };
 
 struct cb_session {
         enum cb_session_kind kind;
         struct cb_transport transport;
         struct cb_session_settings settings;
-        struct cb_session_hooks hooks;
+        struct cb_session_callbacks callbacks;
         void *userdata;
 
         enum step step;
+        enum step after_halt;
         bool in_flight;
         bool aborted;
         unsigned retries_left;
@@ -41,52 +46,147 @@ struct cb_session {
         struct cb_file *file;
         char file_name[CB_FILE_NAME_MAX + 1];
         uint32_t answer_size;
+        bool end_after_answer; /* the empty name: answer, then the session is over */
+
+        /* the bulk write in progress (boot message, loader or file) */
         uint64_t offset;
         size_t chunk_len;
-        bool end_after_answer; /* the empty name: answer, then the session is over */
+        usec_t quiet_since; /* the board last took a byte of it (or the write began) */
 
         uint64_t bytes_served;
         unsigned files_served;
         unsigned step_retries_total;
+        unsigned exchanges;
 };
 
 static void transfer_done(void *userdata, int status, size_t actual);
 
-static const char *step_name(enum step step) {
-        switch (step) {
-        case STEP_ROM_HEADER_CONTROL:
+static bool is_bulk(enum step step) {
+        return step == STEP_ROM_HEADER_BULK || step == STEP_ROM_LOADER_BULK || step == STEP_FILE_BULK;
+}
+
+static bool is_control_in(enum step step) {
+        return step == STEP_ROM_STATUS || step == STEP_READ_REQUEST;
+}
+
+/* The data of the write a bulk step carries. */
+static const uint8_t *write_data(const struct cb_session *s) {
+        switch (s->step) {
         case STEP_ROM_HEADER_BULK:
-                return "sending the boot message";
-        case STEP_ROM_LOADER_CONTROL:
+                return s->boot_message;
         case STEP_ROM_LOADER_BULK:
-                return "sending the loader";
-        case STEP_ROM_STATUS:
-                return "reading the ROM's status";
-        case STEP_READ_REQUEST:
-                return "waiting for the board's request";
-        case STEP_ANSWER_SIZE:
-                return "answering GetFileSize";
-        case STEP_FILE_CONTROL:
-        case STEP_FILE_BULK:
-                return "sending a file";
+                return cb_file_data(s->loader);
         default:
-                return "idle";
+                return cb_file_data(s->file);
         }
 }
 
-static void emit(struct cb_session *s, enum cb_session_event event, int error, const char *detail) {
-        if (s->hooks.event)
-                s->hooks.event(s->userdata, event, error, detail);
+static uint64_t write_size(const struct cb_session *s) {
+        switch (s->step) {
+        case STEP_ROM_HEADER_BULK:
+                return sizeof s->boot_message;
+        case STEP_ROM_LOADER_BULK:
+                return cb_file_size(s->loader);
+        default:
+                return cb_file_size(s->file);
+        }
 }
 
-static void finish(struct cb_session *s, enum cb_session_outcome outcome, int error, const char *reason) {
-        s->step = STEP_IDLE;
-        s->hooks.finished(s->userdata, outcome, error, reason);
+static const char *write_name(const struct cb_session *s) {
+        switch (s->step) {
+        case STEP_ROM_HEADER_BULK:
+                return "the boot message";
+        case STEP_ROM_LOADER_BULK:
+                return "the loader";
+        default:
+                return s->file_name;
+        }
+}
+
+/* "while sending kernel.img (3000000 of 5904128 bytes)": where the session is, for messages. */
+static char *describe_step(const struct cb_session *s) {
+        char *where = NULL;
+        int r;
+
+        switch (s->step) {
+        case STEP_ROM_HEADER_CONTROL:
+        case STEP_ROM_HEADER_BULK:
+                r = asprintf(&where, "while sending the boot message");
+                break;
+        case STEP_ROM_LOADER_CONTROL:
+                r = asprintf(&where, "while announcing the loader");
+                break;
+        case STEP_ROM_STATUS:
+                r = asprintf(&where, "while waiting for the ROM's status");
+                break;
+        case STEP_READ_REQUEST:
+                r = asprintf(&where, "while waiting for the board's request");
+                break;
+        case STEP_ANSWER_SIZE:
+                r = asprintf(&where, "while answering for %s", s->file_name[0] ? s->file_name : "an empty name");
+                break;
+        case STEP_FILE_CONTROL:
+                r = asprintf(&where, "while announcing %s", s->file_name);
+                break;
+        case STEP_ROM_LOADER_BULK:
+        case STEP_FILE_BULK:
+                r = asprintf(&where, "while sending %s (%" PRIu64 " of %" PRIu64 " bytes)", write_name(s), s->offset,
+                             write_size(s));
+                break;
+        case STEP_CLEAR_HALT:
+                r = asprintf(&where, "while clearing the data endpoint's halt");
+                break;
+        default:
+                r = asprintf(&where, "with nothing in flight");
+                break;
+        }
+        return r < 0 ? NULL : where;
+}
+
+static void emit(struct cb_session *s, enum cb_session_event event, int error, const char *detail) {
+        if (s->callbacks.event)
+                s->callbacks.event(s->userdata, event, error, detail);
+}
+
+static void emitf(struct cb_session *s, enum cb_session_event event, int error, const char *format, ...)
+        __attribute__((format(printf, 4, 5)));
+static void emitf(struct cb_session *s, enum cb_session_event event, int error, const char *format, ...) {
+        _cleanup_free_ char *detail = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&detail, format, ap);
+        va_end(ap);
+        emit(s, event, error, r < 0 ? "(out of memory)" : detail);
 }
 
 static void drop_file(struct cb_session *s) {
         s->file = cb_file_unref(s->file);
         s->file_name[0] = '\0';
+}
+
+static void finish(struct cb_session *s, enum cb_session_outcome outcome, int error, const char *format, ...)
+        __attribute__((format(printf, 4, 5)));
+static void finish(struct cb_session *s, enum cb_session_outcome outcome, int error, const char *format, ...) {
+        _cleanup_free_ char *reason = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&reason, format, ap);
+        va_end(ap);
+        drop_file(s);
+        s->step = STEP_IDLE;
+        s->callbacks.finished(s->userdata, outcome, error, r < 0 ? "out of memory describing the failure" : reason);
+}
+
+/* How long one bulk transfer may wait: until the board is due another look, or its quiet time is up. */
+static usec_t bulk_wait(const struct cb_session *s) {
+        usec_t quiet = now_usec() - s->quiet_since;
+        usec_t left = quiet < s->settings.bulk_timeout ? s->settings.bulk_timeout - quiet : 0;
+
+        return MAX(MIN(left, s->settings.bulk_poll), (usec_t) USEC_PER_MSEC);
 }
 
 static int issue(struct cb_session *s) {
@@ -101,26 +201,18 @@ static int issue(struct cb_session *s) {
                                      cb_proto_length_index(CB_BOOT_MESSAGE_SIZE), s->settings.control_timeout,
                                      transfer_done, s);
                 break;
-        case STEP_ROM_HEADER_BULK:
-                r = ops->bulk_out(impl, s->boot_message, sizeof s->boot_message, s->settings.bulk_timeout,
-                                  transfer_done, s);
-                break;
         case STEP_ROM_LOADER_CONTROL:
         case STEP_FILE_CONTROL:
                 length = (uint32_t) cb_file_size(s->step == STEP_ROM_LOADER_CONTROL ? s->loader : s->file);
                 r = ops->control_out(impl, cb_proto_length_value(length), cb_proto_length_index(length),
                                      s->settings.control_timeout, transfer_done, s);
                 break;
+        case STEP_ROM_HEADER_BULK:
         case STEP_ROM_LOADER_BULK:
-        case STEP_FILE_BULK: {
-                const struct cb_file *f = s->step == STEP_ROM_LOADER_BULK ? s->loader : s->file;
-                uint64_t left = cb_file_size(f) - s->offset;
-
-                s->chunk_len = (size_t) MIN(left, (uint64_t) s->settings.bulk_chunk);
-                r = ops->bulk_out(impl, cb_file_data(f) + s->offset, s->chunk_len, s->settings.bulk_timeout,
-                                  transfer_done, s);
+        case STEP_FILE_BULK:
+                s->chunk_len = (size_t) MIN(write_size(s) - s->offset, (uint64_t) s->settings.bulk_chunk);
+                r = ops->bulk_out(impl, write_data(s) + s->offset, s->chunk_len, bulk_wait(s), transfer_done, s);
                 break;
-        }
         case STEP_ROM_STATUS:
                 r = ops->control_in(impl, cb_proto_length_value(CB_ROM_STATUS_SIZE),
                                     cb_proto_length_index(CB_ROM_STATUS_SIZE), s->in_buf, CB_ROM_STATUS_SIZE,
@@ -136,6 +228,9 @@ static int issue(struct cb_session *s) {
                                      cb_proto_length_index(s->answer_size), s->settings.control_timeout,
                                      transfer_done, s);
                 break;
+        case STEP_CLEAR_HALT:
+                r = ops->clear_halt ? ops->clear_halt(impl, transfer_done, s) : -EOPNOTSUPP;
+                break;
         default:
                 return -EINVAL;
         }
@@ -146,9 +241,10 @@ static int issue(struct cb_session *s) {
 
 /*
  * Moves to `step` and starts it. The retry budget is not renewed here: a
- * retry goes back to an earlier step, and renewing on the way forward again
- * would let a board that fails the same way every time loop forever. It is
- * renewed only where an exchange with the board completed (new_exchange()).
+ * retry goes back to the same step, and renewing on the way forward would
+ * let a board that fails the same way every time loop forever. It is
+ * renewed only where an exchange with the board completed (new_exchange()),
+ * or a write made progress.
  */
 static int go(struct cb_session *s, enum step step) {
         s->step = step;
@@ -160,9 +256,11 @@ static int new_exchange(struct cb_session *s, enum step step) {
         return go(s, step);
 }
 
-static int start_file_write(struct cb_session *s) {
+/* A write's first bulk transfer: its quiet clock starts now. */
+static int begin_bulk(struct cb_session *s, enum step step) {
         s->offset = 0;
-        return go(s, STEP_FILE_CONTROL);
+        s->quiet_since = now_usec();
+        return go(s, step);
 }
 
 /* The board asked for `name`: resolve it, keeping the file for the ReadFile that follows. */
@@ -173,154 +271,70 @@ static void resolve(struct cb_session *s, const char *name) {
         if (s->file && strcmp(s->file_name, name) == 0)
                 return;
         drop_file(s);
-        r = s->hooks.lookup(s->userdata, name, &s->file, &reason);
-        if (r == -EPERM) {
-                char msg[CB_FILE_NAME_MAX + 128];
-                snprintf(msg, sizeof msg, "refused \"%s\": %s; answering not found", name,
-                         reason ? reason : "not allowed");
-                emit(s, CB_SESSION_EVENT_NAME_REFUSED, r, msg);
-        } else if (r == -ENOENT) {
+        r = s->callbacks.lookup(s->userdata, name, &s->file, &reason);
+        if (r == -EPERM)
+                emitf(s, CB_SESSION_EVENT_NAME_REFUSED, r, "refused \"%s\": %s; answering not found", name,
+                      reason ? reason : "not allowed");
+        else if (r == -ENOENT)
                 emit(s, CB_SESSION_EVENT_FILE_MISSING, 0, name);
-        } else if (r < 0) {
-                char msg[CB_FILE_NAME_MAX + 64];
-                snprintf(msg, sizeof msg, "cannot read \"%s\"; answering not found", name);
-                emit(s, CB_SESSION_EVENT_NAME_REFUSED, r, msg);
-        }
+        else if (r < 0)
+                emitf(s, CB_SESSION_EVENT_NAME_REFUSED, r, "cannot read \"%s\"; answering not found", name);
         if (r < 0)
                 s->file = NULL;
         snprintf(s->file_name, sizeof s->file_name, "%s", name);
 }
 
+static int answer(struct cb_session *s, uint32_t size) {
+        s->answer_size = size;
+        return go(s, STEP_ANSWER_SIZE);
+}
+
 static int handle_request(struct cb_session *s, size_t actual) {
         struct cb_file_request req;
-        char detail[CB_FILE_NAME_MAX + 32];
         int r;
 
         r = cb_proto_parse_request(s->in_buf, actual, &req);
         if (r == -EPROTO) {
                 uint32_t cmd = (uint32_t) s->in_buf[0] | (uint32_t) s->in_buf[1] << 8 | (uint32_t) s->in_buf[2] << 16 |
                                (uint32_t) s->in_buf[3] << 24;
-                snprintf(detail, sizeof detail, "protocol error: unknown command %u from the board", cmd);
-                finish(s, CB_SESSION_FAILED, -EPROTO, detail);
+                finish(s, CB_SESSION_STUCK, -EPROTO, "protocol error: unknown command %" PRIu32 " from the board", cmd);
                 return 0;
         }
         if (r < 0) {
-                snprintf(detail, sizeof detail, "protocol error: %zu-byte request", actual);
-                finish(s, CB_SESSION_FAILED, r, detail);
+                finish(s, CB_SESSION_STUCK, r, "protocol error: %zu-byte request", actual);
                 return 0;
         }
 
-        if (req.command == CB_FILE_DONE) {
-                drop_file(s);
-                finish(s, CB_SESSION_BOOTED, 0, "Done");
-                return 0;
-        }
         if (!req.name_ok) {
                 emit(s, CB_SESSION_EVENT_NAME_REFUSED, -EINVAL,
                      "refused a file name without a terminating NUL; answering not found");
                 drop_file(s);
-                s->answer_size = 0;
-                return go(s, STEP_ANSWER_SIZE);
+                return answer(s, 0);
         }
         if (req.name_empty) {
-                /* an empty name is the board closing the session */
+                /* an empty name, whatever its command (Done included), is answered and ends the session */
                 drop_file(s);
-                s->answer_size = 0;
                 s->end_after_answer = true;
-                return go(s, STEP_ANSWER_SIZE);
+                return answer(s, 0);
+        }
+        if (req.command == CB_FILE_DONE) {
+                finish(s, CB_SESSION_BOOTED, 0, "Done");
+                return 0;
         }
         if (req.name_metadata) {
                 emit(s, CB_SESSION_EVENT_METADATA, 0, req.name + 1);
-                s->answer_size = 0;
-                return go(s, STEP_ANSWER_SIZE);
+                return answer(s, 0);
         }
 
-        snprintf(detail, sizeof detail, "%s(%s)", cb_proto_command_name(req.command), req.name);
-        emit(s, CB_SESSION_EVENT_REQUEST, 0, detail);
+        emitf(s, CB_SESSION_EVENT_REQUEST, 0, "%s(%s)", cb_proto_command_name(req.command), req.name);
         resolve(s, req.name);
 
         /* A missing and an empty file look the same to the board: size 0. */
-        if (req.command == CB_FILE_GET_SIZE) {
-                s->answer_size = s->file ? (uint32_t) cb_file_size(s->file) : 0;
-                return go(s, STEP_ANSWER_SIZE);
-        }
-        if (!s->file || cb_file_size(s->file) == 0) {
-                s->answer_size = 0;
-                return go(s, STEP_ANSWER_SIZE);
-        }
-        return start_file_write(s);
-}
-
-/* Where a failed step starts again, or STEP_IDLE if repeating it is not safe. */
-static enum step retry_point(const struct cb_session *s) {
-        switch (s->step) {
-        case STEP_ROM_HEADER_CONTROL:
-        case STEP_ROM_HEADER_BULK:
-        case STEP_ROM_LOADER_CONTROL:
-        case STEP_ROM_LOADER_BULK:
-                /* the ROM drops a write it did not finish: start the message again */
-                return STEP_ROM_HEADER_CONTROL;
-        case STEP_ROM_STATUS:
-        case STEP_READ_REQUEST:
-        case STEP_ANSWER_SIZE:
-        case STEP_FILE_CONTROL:
-                return s->step;
-        case STEP_FILE_BULK:
-                /* a half-sent file is sent again whole, announced again */
-                return STEP_FILE_CONTROL;
-        default:
-                return STEP_IDLE;
-        }
-}
-
-/* "sending a file (kernel.img, 3000000 of 5904128 bytes)": where the session was, for messages. */
-static void describe_step(const struct cb_session *s, char *buf, size_t size) {
-        if (s->step == STEP_FILE_BULK || s->step == STEP_ROM_LOADER_BULK)
-                snprintf(buf, size, "%s (%s, %llu of %llu bytes)", step_name(s->step),
-                         s->step == STEP_FILE_BULK ? s->file_name : "loader", (unsigned long long) s->offset,
-                         (unsigned long long) cb_file_size(s->step == STEP_FILE_BULK ? s->file : s->loader));
-        else if (s->step == STEP_FILE_CONTROL || s->step == STEP_ANSWER_SIZE)
-                snprintf(buf, size, "%s (%s)", step_name(s->step), s->file_name);
-        else
-                snprintf(buf, size, "%s", step_name(s->step));
-}
-
-static void fail_step(struct cb_session *s, int status, const char *what) {
-        char detail[CB_FILE_NAME_MAX + 200], where[CB_FILE_NAME_MAX + 100];
-        enum step again;
-        int r;
-
-        describe_step(s, where, sizeof where);
-        if (status == -ENODEV) {
-                snprintf(detail, sizeof detail, "the board left the bus while %s", where);
-                drop_file(s);
-                finish(s, CB_SESSION_GONE, status, detail);
-                return;
-        }
-
-        again = retry_point(s);
-        if (again != STEP_IDLE && s->retries_left > 0) {
-                unsigned left = --s->retries_left;
-                snprintf(detail, sizeof detail, "%s while %s; retrying (%u left)", what, where, left);
-                emit(s, CB_SESSION_EVENT_STEP_RETRY, status, detail);
-                s->step_retries_total++;
-                s->step = again;
-                if (again == STEP_FILE_CONTROL || again == STEP_ROM_HEADER_CONTROL)
-                        s->offset = 0;
-                r = issue(s);
-                if (r >= 0)
-                        return;
-                if (r == -ENODEV) {
-                        fail_step(s, r, what); /* gone between the failure and the retry */
-                        return;
-                }
-                status = r;
-                what = "could not submit the transfer";
-        }
-
-        snprintf(detail, sizeof detail, "%s while %s", what, where);
-        drop_file(s);
-        finish(s, CB_SESSION_FAILED, status, detail);
+        if (req.command == CB_FILE_GET_SIZE)
+                return answer(s, s->file ? (uint32_t) cb_file_size(s->file) : 0);
+        if (!s->file || cb_file_size(s->file) == 0)
+                return answer(s, 0);
+        return go(s, STEP_FILE_CONTROL);
 }
 
 static const char *status_text(int status) {
@@ -338,34 +352,162 @@ static const char *status_text(int status) {
         }
 }
 
+static void stuck(struct cb_session *s, int status, const char *what) {
+        _cleanup_free_ char *where = describe_step(s);
+
+        finish(s, CB_SESSION_STUCK, status, "%s %s", what, where ? where : "");
+}
+
+static void gone(struct cb_session *s) {
+        _cleanup_free_ char *where = describe_step(s);
+
+        finish(s, CB_SESSION_GONE, -ENODEV, "the board left the bus %s", where ? where : "");
+}
+
+/* A submission failed before anything was sent: a board gone in between, or the end. */
+static void submit_failed(struct cb_session *s, int r) {
+        if (r == -ENODEV)
+                gone(s);
+        else
+                stuck(s, r, "could not submit the transfer");
+}
+
+static void resubmit(struct cb_session *s) {
+        int r = issue(s);
+
+        if (r < 0)
+                submit_failed(s, r);
+}
+
+/*
+ * A bulk transfer of a write failed or timed out, having moved `actual`
+ * bytes. The write goes on where the board is: a quiet board is given its
+ * time; a stalled endpoint has its halt cleared first.
+ */
+static void bulk_failed(struct cb_session *s, int status, size_t actual) {
+        bool resume = s->settings.bulk_recovery == CB_BULK_RESUME;
+        usec_t now = now_usec();
+
+        s->offset += actual;
+        if (s->step != STEP_ROM_HEADER_BULK)
+                s->bytes_served += actual;
+        if (actual > 0) {
+                s->quiet_since = now;
+                /* resumed bytes are new to the board: progress. Re-sent ones are not. */
+                if (resume)
+                        s->retries_left = s->settings.step_retries;
+        }
+        if (status == -ETIMEDOUT && now - s->quiet_since >= s->settings.bulk_timeout) {
+                _cleanup_free_ char *what = NULL;
+                if (asprintf(&what, "the board took no data for %.1fs",
+                             (double) s->settings.bulk_timeout / (double) USEC_PER_SEC) < 0)
+                        what = NULL;
+                stuck(s, status, what ? what : "the board took no data");
+                return;
+        }
+        if (status == -ETIMEDOUT && resume) {
+                resubmit(s); /* a busy board: look again, the write goes on where it is */
+                return;
+        }
+        if (s->retries_left == 0) {
+                stuck(s, status, status == -EPIPE ? "the board kept stalling" : "the transfer kept failing");
+                return;
+        }
+        s->retries_left--;
+        s->step_retries_total++;
+        if (resume) {
+                s->after_halt = s->step;
+                emitf(s, CB_SESSION_EVENT_STEP_RETRY, status,
+                      "%s while sending %s at byte %" PRIu64 " of %" PRIu64 "; clearing the halt and resuming there",
+                      status_text(status), write_name(s), s->offset, write_size(s));
+        } else {
+                s->after_halt = s->kind == CB_SESSION_ROM ? STEP_ROM_HEADER_CONTROL : STEP_FILE_CONTROL;
+                emitf(s, CB_SESSION_EVENT_STEP_RETRY, status,
+                      "%s while sending %s at byte %" PRIu64 " of %" PRIu64 "; sending it again (BulkRecovery=resend)",
+                      status_text(status), write_name(s), s->offset, write_size(s));
+                if (status == -ETIMEDOUT) {
+                        /* nothing is halted: announce again at once */
+                        s->offset = 0;
+                        s->quiet_since = now;
+                        s->step = s->after_halt;
+                        resubmit(s);
+                        return;
+                }
+        }
+        s->step = STEP_CLEAR_HALT;
+        resubmit(s);
+}
+
+static void control_failed(struct cb_session *s, int status) {
+        if (is_control_in(s->step) && status == -ETIMEDOUT) {
+                /* a read waits long already; issuing it again would only risk losing step with the board */
+                stuck(s, status, s->step == STEP_ROM_STATUS ? "the ROM gave no status" : "the board stopped asking");
+                return;
+        }
+        if (s->retries_left == 0) {
+                stuck(s, status, status_text(status));
+                return;
+        }
+        s->retries_left--;
+        s->step_retries_total++;
+        _cleanup_free_ char *where = describe_step(s);
+        emitf(s, CB_SESSION_EVENT_STEP_RETRY, status, "%s %s; retrying (%u left)", status_text(status),
+              where ? where : "", s->retries_left);
+        resubmit(s);
+}
+
+static void fail_step(struct cb_session *s, int status, size_t actual) {
+        if (status == -ENODEV) {
+                gone(s);
+                return;
+        }
+        if (is_bulk(s->step)) {
+                bulk_failed(s, status, actual);
+                return;
+        }
+        if (s->step == STEP_CLEAR_HALT) {
+                stuck(s, status, "could not clear the endpoint's halt");
+                return;
+        }
+        control_failed(s, status);
+}
+
 static int advance(struct cb_session *s, size_t actual) {
         uint32_t status;
 
         switch (s->step) {
         case STEP_ROM_HEADER_CONTROL:
-                s->step = STEP_ROM_HEADER_BULK;
-                return issue(s);
-        case STEP_ROM_HEADER_BULK:
-                return go(s, STEP_ROM_LOADER_CONTROL);
+                return begin_bulk(s, STEP_ROM_HEADER_BULK);
         case STEP_ROM_LOADER_CONTROL:
-                s->offset = 0;
-                s->step = STEP_ROM_LOADER_BULK;
-                return issue(s);
+                return begin_bulk(s, STEP_ROM_LOADER_BULK);
+        case STEP_FILE_CONTROL:
+                return begin_bulk(s, STEP_FILE_BULK);
+        case STEP_ROM_HEADER_BULK:
         case STEP_ROM_LOADER_BULK:
+        case STEP_FILE_BULK:
                 s->offset += actual;
-                s->bytes_served += actual;
-                if (s->offset < cb_file_size(s->loader))
+                if (s->step != STEP_ROM_HEADER_BULK)
+                        s->bytes_served += actual;
+                s->quiet_since = now_usec();
+                if (s->settings.bulk_recovery == CB_BULK_RESUME)
+                        s->retries_left = s->settings.step_retries;
+                if (s->offset < write_size(s))
                         return issue(s);
-                return new_exchange(s, STEP_ROM_STATUS);
+                if (s->step == STEP_ROM_HEADER_BULK)
+                        return new_exchange(s, STEP_ROM_LOADER_CONTROL);
+                if (s->step == STEP_ROM_LOADER_BULK)
+                        return new_exchange(s, STEP_ROM_STATUS);
+                s->files_served++;
+                emit(s, CB_SESSION_EVENT_FILE_SERVED, 0, s->file_name);
+                return new_exchange(s, STEP_READ_REQUEST);
         case STEP_ROM_STATUS:
                 if (cb_proto_parse_rom_status(s->in_buf, actual, &status) < 0) {
-                        fail_step(s, -EBADMSG, "short status");
+                        stuck(s, -EBADMSG, "short status");
                         return 0;
                 }
                 if (status != CB_ROM_STATUS_OK) {
-                        char detail[64];
-                        snprintf(detail, sizeof detail, "the ROM reported failure 0x%x for the loader", status);
-                        finish(s, CB_SESSION_FAILED, -EIO, detail);
+                        finish(s, CB_SESSION_REFUSED, -EIO, "the ROM reported failure 0x%" PRIx32 " for the loader",
+                               status);
                         return 0;
                 }
                 s->files_served++;
@@ -380,17 +522,12 @@ static int advance(struct cb_session *s, size_t actual) {
                         return 0;
                 }
                 return new_exchange(s, STEP_READ_REQUEST);
-        case STEP_FILE_CONTROL:
-                s->step = STEP_FILE_BULK;
-                return issue(s);
-        case STEP_FILE_BULK:
-                s->offset += actual;
-                s->bytes_served += actual;
-                if (s->offset < cb_file_size(s->file))
-                        return issue(s);
-                s->files_served++;
-                emit(s, CB_SESSION_EVENT_FILE_SERVED, 0, s->file_name);
-                return new_exchange(s, STEP_READ_REQUEST);
+        case STEP_CLEAR_HALT:
+                /* resume: the write goes on at its offset; resend: it is announced (and sent) again from 0 */
+                if (s->after_halt == STEP_ROM_HEADER_CONTROL || s->after_halt == STEP_FILE_CONTROL)
+                        s->offset = 0;
+                s->quiet_since = now_usec();
+                return go(s, s->after_halt);
         default:
                 return -EINVAL;
         }
@@ -405,29 +542,26 @@ static void transfer_done(void *userdata, int status, size_t actual) {
                 cb_session_free(s);
                 return;
         }
-        if (status == 0 && (s->step == STEP_ROM_HEADER_BULK || s->step == STEP_ROM_LOADER_BULK ||
-                            s->step == STEP_FILE_BULK)) {
-                size_t expected = s->step == STEP_ROM_HEADER_BULK ? CB_BOOT_MESSAGE_SIZE : s->chunk_len;
-                if (actual != expected)
-                        status = -EIO;
-        }
+        if (status == 0 && is_bulk(s->step) && actual != s->chunk_len)
+                status = -EIO; /* a short write: the rest is resumed like any other failure */
         if (status < 0) {
-                fail_step(s, status, status_text(status));
+                fail_step(s, status, actual);
                 return;
         }
+        s->exchanges++;
         r = advance(s, actual);
         if (r < 0)
-                fail_step(s, r, "could not submit the transfer");
+                submit_failed(s, r);
 }
 
 int cb_session_new(enum cb_session_kind kind, const struct cb_transport *transport,
-                   const struct cb_session_settings *settings, const struct cb_session_hooks *hooks, void *userdata,
+                   const struct cb_session_settings *settings, const struct cb_session_callbacks *callbacks, void *userdata,
                    struct cb_file *loader, struct cb_session **ret) {
         struct cb_session *s;
 
         if (kind == CB_SESSION_ROM && (!loader || cb_file_size(loader) == 0 || cb_file_size(loader) > UINT32_MAX))
                 return -EINVAL;
-        if (!hooks->finished || !hooks->lookup || settings->bulk_chunk == 0)
+        if (!callbacks->finished || !callbacks->lookup || settings->bulk_chunk == 0 || settings->bulk_poll == 0)
                 return -EINVAL;
 
         s = calloc(1, sizeof *s);
@@ -436,7 +570,7 @@ int cb_session_new(enum cb_session_kind kind, const struct cb_transport *transpo
         s->kind = kind;
         s->transport = *transport;
         s->settings = *settings;
-        s->hooks = *hooks;
+        s->callbacks = *callbacks;
         s->userdata = userdata;
         if (loader) {
                 s->loader = cb_file_ref(loader);
@@ -470,17 +604,18 @@ void cb_session_abort(struct cb_session *s) {
 }
 
 void cb_session_get_progress(const struct cb_session *s, struct cb_session_progress *ret) {
-        bool sending = s->step == STEP_FILE_CONTROL || s->step == STEP_FILE_BULK || s->step == STEP_ROM_LOADER_CONTROL ||
-                       s->step == STEP_ROM_LOADER_BULK;
-        const struct cb_file *f = s->kind == CB_SESSION_ROM ? s->loader : s->file;
+        enum step step = s->step == STEP_CLEAR_HALT ? s->after_halt : s->step;
+        bool loader = step == STEP_ROM_LOADER_CONTROL || step == STEP_ROM_LOADER_BULK;
+        bool file = step == STEP_FILE_CONTROL || step == STEP_FILE_BULK;
 
         *ret = (struct cb_session_progress){
-                .current_file = sending ? (s->kind == CB_SESSION_ROM ? "loader" : s->file_name) : NULL,
-                .current_offset = sending ? s->offset : 0,
-                .current_size = sending && f ? cb_file_size(f) : 0,
+                .current_file = loader ? "loader" : file ? s->file_name : NULL,
+                .current_offset = loader || file ? s->offset : 0,
+                .current_size = loader ? cb_file_size(s->loader) : file && s->file ? cb_file_size(s->file) : 0,
                 .bytes_served = s->bytes_served,
                 .files_served = s->files_served,
                 .step_retries = s->step_retries_total,
-                .loader_delivered = s->step == STEP_ROM_STATUS,
+                .exchanges = s->exchanges,
+                .loader_delivered = step == STEP_ROM_STATUS,
         };
 }
