@@ -28,6 +28,8 @@ struct cb_log_node {
 /* MESSAGE_IDs for events a monitoring system wants to match on. */
 #define CB_MESSAGE_NODE_UP "8d1f3c6a2b7e4e0f9a51c2d47b3e9f10"
 #define CB_MESSAGE_NODE_FAILED "3a9b7c1e5d2f4a86b0e4d7c92f1a6b55"
+/* The board is stuck and only a power cut helps: replug it, or configure Power=. */
+#define CB_MESSAGE_NODE_NEEDS_POWER "33b8c8e6297d4e2fb35737bee2c05ca4"
 
 void cb_log_open(enum cb_log_target target);
 void cb_log_set_max_level(int priority);

@@ -246,9 +246,11 @@ int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager 
         m->env = (struct cb_node_env){
                 .event = event,
                 .config = config,
-                .changed = on_node_changed,
-                .power_requested = on_power_requested,
-                .userdata = m,
+                .callbacks = {
+                        .changed = on_node_changed,
+                        .power_requested = on_power_requested,
+                        .userdata = m,
+                },
         };
         r = cb_file_cache_new(&m->cache);
         if (r < 0)

@@ -1,19 +1,122 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A node's life as one state machine. Every change of state goes through
+ * enter_state(); everything else in struct cb_node is data. Three kinds of
+ * sub-operation run on the node's behalf and each reports back once: a
+ * boot session (session.c), a USB reset (the transport), and a power
+ * operation (power-op.c). The node reacts to what they report, to the
+ * board appearing and leaving, and to its one deadline timer, whose
+ * meaning is the state's (see on_deadline()).
+ *
+ * How a failure is recovered is decided in one place, the ladder below
+ * ("the recovery ladder"); the README's "How a retry flows" tells it.
+ */
 #include "node.h"
-#include "node-internal.h"
 
+#include <assert.h>
+#include <inttypes.h>
 #include <stdarg.h>
-#include <time.h>
 
 #include "bootfiles.h"
+#include "log.h"
+#include "node-history.h"
+#include "power-op.h"
+#include "power.h"
 #include "session.h"
 
 /* Big enough to keep the bus busy, small enough for timely progress. */
 #define BULK_CHUNK (256u * 1024u)
+/* How often a quiet board is looked at during a write, at most. */
+#define BULK_POLL_MAX USEC_PER_SEC
 
-static void start_session(struct cb_node *n, enum cb_session_kind kind);
+/* Why a power operation runs: what its end leads to. */
+enum power_purpose {
+        PURPOSE_NONE,
+        PURPOSE_USER_OFF,    /* off, and stay off */
+        PURPOSE_USER_ON,     /* on; an `off` node then boots afresh */
+        PURPOSE_USER_REBOOT, /* cycle, then a fresh boot */
+        PURPOSE_ENSURE_ON,   /* at start, or `power on` of a node not off: on in turn; boots go on meanwhile */
+        PURPOSE_RECOVER,     /* the board is stuck or left: cycle, then the attempt counts as failed */
+        PURPOSE_REVIVE,      /* the board stayed away (its attempt already counted): cycle, then wait for it */
+        PURPOSE_FRESH,       /* found mid-boot with no boot of ours: cycle, then a fresh boot */
+};
 
-struct cb_log_node cb_node_log_fields(const struct cb_node *n) {
+/* Why a USB reset runs. */
+enum reset_purpose {
+        RESET_RECOVER, /* RecoverByReset=yes: a stuck board, in case a reset reboots it */
+        RESET_RESYNC,  /* RecoverByReset=yes: a second stage found mid-boot, before serving it */
+};
+
+struct user_action {
+        enum cb_node_power_action action;
+        cb_node_power_done_t done;
+        void *userdata;
+        bool pending;
+};
+
+struct cb_node {
+        const struct cb_node_env *env;
+        char *name;
+        char *port;
+        bool configured;
+
+        enum cb_node_state state;
+        unsigned attempt;
+        char *last_error;
+
+        /* the board on the port, as far as the node knows (udev, or a transfer that found it gone) */
+        bool device_present;
+        struct cb_node_device device;
+
+        /* sub-operations */
+        struct cb_session *session;
+        bool resetting;
+        enum reset_purpose reset_purpose;
+        struct cb_power_op *power_op;
+        enum power_purpose power_purpose;
+        cb_node_power_done_t power_done;
+        void *power_done_userdata;
+        char *power_not_cut;          /* the cycle in flight did not cut the power: this says so */
+        struct user_action next;      /* a user's power action waiting for the operation in flight */
+
+        struct cb_power *power;       /* NULL: Power=none */
+        enum cb_node_powered powered;
+
+        /* the state's deadline (see on_deadline()) */
+        sd_event_source *deadline;
+        usec_t backoff_until;         /* RETRYING: the next attempt may start */
+        usec_t comeback_until;        /* RETRYING: a board that is away must be back by then (0: none set) */
+
+        /* this attempt */
+        bool reset_tried;
+        bool cycle_tried;
+
+        /* this boot's totals, of finished sessions */
+        uint64_t bytes_served;
+        unsigned files_served;
+        unsigned step_retries;
+        unsigned resets;
+        unsigned power_cycles;
+
+        usec_t boot_started;
+        usec_t up_since;
+        usec_t last_boot_duration;
+        unsigned boots;
+
+        struct cb_node_history history;
+};
+
+static const struct cb_config *config(const struct cb_node *n) {
+        return n->env->config;
+}
+
+static double seconds(usec_t u) {
+        return (double) u / (double) USEC_PER_SEC;
+}
+
+/* ---- logging, with the node's journal fields ---- */
+
+static struct cb_log_node log_fields(const struct cb_node *n) {
         return (struct cb_log_node){
                 .name = n->name,
                 .port = n->port,
@@ -22,80 +125,91 @@ struct cb_log_node cb_node_log_fields(const struct cb_node *n) {
         };
 }
 
-static void record_event(struct cb_node *n, const char *message) {
-        struct cb_node_event *e = &n->events[n->n_events % CB_NODE_EVENTS_MAX];
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        e->realtime_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-        e->state = n->state;
-        e->attempt = n->attempt;
-        snprintf(e->message, sizeof e->message, "%s", message);
-        n->n_events++;
-}
+#define node_log_errno(n, prio, err, ...)                                               \
+        __extension__({                                                                 \
+                struct cb_log_node _f = log_fields(n);                                  \
+                cb_log_full((prio), (err), &_f, NULL, __FILE__, __LINE__, __VA_ARGS__); \
+        })
+#define node_log(n, prio, ...) node_log_errno(n, prio, 0, __VA_ARGS__)
 
 static void notify_changed(struct cb_node *n) {
-        if (n->env->changed)
-                n->env->changed(n, n->env->userdata);
+        if (n->env->callbacks.changed)
+                n->env->callbacks.changed(n, n->env->callbacks.userdata);
 }
 
-/* Changes state, logs it with the node's fields, records it, tells the owner. */
-void node_set_state(struct cb_node *n, enum cb_node_state state, const char *message_id, const char *format, ...) {
-        char message[512];
-        va_list ap;
-
-        va_start(ap, format);
-        vsnprintf(message, sizeof message, format, ap);
-        va_end(ap);
-
-        n->state = state;
-        struct cb_log_node f = cb_node_log_fields(n);
-        int prio = state == CB_NODE_FAILED ? LOG_ERR : state == CB_NODE_RETRYING ? LOG_WARNING : LOG_INFO;
-        cb_log_full(prio, 0, &f, message_id, __FILE__, __LINE__, "state %s: %s", cb_node_state_name(state),
-                    message);
-        record_event(n, message);
-        notify_changed(n);
-}
-
-void node_set_last_error(struct cb_node *n, const char *reason) {
+static void set_last_error(struct cb_node *n, const char *reason) {
         (void) strdup_to(&n->last_error, reason);
 }
 
-void node_disarm_timer(struct cb_node *n) {
-        if (n->timer)
-                (void) sd_event_source_set_enabled(n->timer, SD_EVENT_OFF);
-        n->timer_purpose = TIMER_NONE;
+/* ---- the one way to change state ---- */
+
+static int state_priority(enum cb_node_state state) {
+        switch (state) {
+        case CB_NODE_FAILED:
+                return LOG_ERR;
+        case CB_NODE_RETRYING:
+        case CB_NODE_POWER_CYCLING:
+        case CB_NODE_NEEDS_POWER:
+                return LOG_WARNING;
+        default:
+                return LOG_INFO;
+        }
 }
 
-static int on_timer(sd_event_source *source, uint64_t usec, void *userdata);
+static const char *state_message_id(enum cb_node_state state) {
+        switch (state) {
+        case CB_NODE_UP:
+                return CB_MESSAGE_NODE_UP;
+        case CB_NODE_FAILED:
+                return CB_MESSAGE_NODE_FAILED;
+        case CB_NODE_NEEDS_POWER:
+                return CB_MESSAGE_NODE_NEEDS_POWER;
+        default:
+                return NULL;
+        }
+}
 
-void node_arm_timer(struct cb_node *n, enum node_timer purpose, usec_t delay) {
-        usec_t when = now_usec() + delay;
+/*
+ * Changes state: logs old → new with the node's fields (and the state's
+ * MESSAGE_ID, if it has one), records it, drops the old state's deadline,
+ * tells the owner.
+ */
+static void enter_state(struct cb_node *n, enum cb_node_state state, const char *format, ...)
+        __attribute__((format(printf, 3, 4)));
+static void enter_state(struct cb_node *n, enum cb_node_state state, const char *format, ...) {
+        _cleanup_free_ char *message = NULL;
+        enum cb_node_state old = n->state;
+        va_list ap;
         int r;
 
-        n->timer_purpose = purpose;
-        if (!n->timer) {
-                r = sd_event_add_time(n->env->event, &n->timer, CLOCK_MONOTONIC, when, 1000, on_timer, n);
-                if (r < 0) {
-                        node_log(n, LOG_ERR, "cannot arm a timer: %s", strerror(-r));
-                        n->timer_purpose = TIMER_NONE;
-                        return;
-                }
-                return;
-        }
-        (void) sd_event_source_set_time(n->timer, when);
-        (void) sd_event_source_set_enabled(n->timer, SD_EVENT_ONESHOT);
+        va_start(ap, format);
+        r = vasprintf(&message, format, ap);
+        va_end(ap);
+        if (r < 0)
+                message = NULL;
+
+        n->state = state;
+        (void) sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
+        struct cb_log_node f = log_fields(n);
+        cb_log_full(state_priority(state), 0, &f, state_message_id(state), __FILE__, __LINE__, "%s → %s: %s",
+                    cb_node_state_name(old), cb_node_state_name(state), message ? message : "(out of memory)");
+        cb_node_history_add(&n->history, state, n->attempt, message ? message : "(out of memory)");
+        notify_changed(n);
 }
 
-static const struct cb_config *config(const struct cb_node *n) {
-        return n->env->config;
+static void arm_deadline(struct cb_node *n, usec_t delay) {
+        (void) sd_event_source_set_time_relative(n->deadline, delay);
+        (void) sd_event_source_set_enabled(n->deadline, SD_EVENT_ONESHOT);
 }
 
-double node_seconds(usec_t u) {
-        return (double) u / (double) USEC_PER_SEC;
+/* ---- the board on the port ---- */
+
+static void forget_device(struct cb_node *n) {
+        n->device_present = false;
+        n->device.transport = (struct cb_transport){ 0 };
 }
 
-/* ---- file lookup: the node's own directory first, then the common one ---- */
+/* ---- boot sessions ---- */
 
 static int lookup_file(void *userdata, const char *name, struct cb_file **ret, const char **reason) {
         struct cb_node *n = userdata;
@@ -104,8 +218,6 @@ static int lookup_file(void *userdata, const char *name, struct cb_file **ret, c
 
         return cb_file_cache_lookup(n->env->cache, dirs, ELEMENTSOF(dirs), name, ret, reason);
 }
-
-/* ---- session hooks ---- */
 
 static void absorb_session(struct cb_node *n) {
         struct cb_session_progress p;
@@ -118,12 +230,21 @@ static void absorb_session(struct cb_node *n) {
         n->step_retries += p.step_retries;
 }
 
+/* Ends the session in flight, if any, keeping its progress in the totals. */
+static void stop_session(struct cb_node *n) {
+        if (!n->session)
+                return;
+        absorb_session(n);
+        cb_session_abort(n->session);
+        n->session = NULL;
+}
+
 static void session_event(void *userdata, enum cb_session_event event, int error, const char *detail) {
         struct cb_node *n = userdata;
 
         switch (event) {
         case CB_SESSION_EVENT_STEP_RETRY:
-                node_log(n, LOG_WARNING, "%s%s%s", detail, error ? ": " : "", error ? strerror(-error) : "");
+                node_log_errno(n, LOG_WARNING, error, "%s", detail);
                 break;
         case CB_SESSION_EVENT_NAME_REFUSED:
                 node_log(n, LOG_WARNING, "%s", detail);
@@ -144,195 +265,87 @@ static void session_event(void *userdata, enum cb_session_event event, int error
         }
 }
 
-static void reset_done(void *userdata, int status, size_t actual) {
-        struct cb_node *n = userdata;
-        _cleanup_free_ char *reason = TAKE_PTR(n->last_error);
+static void session_finished(void *userdata, enum cb_session_outcome outcome, int error, const char *reason);
 
-        n->resetting = false;
-        n->resets++;
-        if (status == 0)
-                node_log(n, LOG_INFO, "device reset; it stayed on the bus");
-        else if (status == -ENODEV)
-                node_log(n, LOG_INFO, "device reset; it re-enumerates");
-        else
-                node_log(n, LOG_WARNING, "device reset failed: %s", strerror(-status));
-        if (status != 0 && status != -ENODEV && n->power.backend && n->device_present) {
-                node_power_recover(n, reason ? reason : "session failed");
-                return;
-        }
-        node_attempt_failed(n, reason ? reason : "session failed");
-}
-
-/*
- * A session failed with the board still there: reset it before the next
- * attempt, or, if the last recovery was a reset and the node has a power
- * switch, cut its power instead (resets and power cycles take turns).
- */
-static void recover_by_reset(struct cb_node *n, const char *reason) {
-        int r;
-
-        node_set_last_error(n, reason);
-        if (n->device_present && node_power_should_cycle(n)) {
-                node_power_recover(n, reason);
-                return;
-        }
-        if (!n->device_present || !n->device.transport.ops->reset) {
-                node_attempt_failed(n, reason);
-                return;
-        }
-        n->last_recovery = RECOVERY_RESET;
-        node_log(n, LOG_WARNING, "%s; resetting the device", reason);
-        r = n->device.transport.ops->reset(n->device.transport.impl, reset_done, n);
-        if (r < 0) {
-                node_log(n, LOG_WARNING, "cannot reset the device: %s", strerror(-r));
-                node_attempt_failed(n, reason);
-                return;
-        }
-        n->resetting = true;
-}
-
-static void session_finished(void *userdata, enum cb_session_outcome outcome, int error, const char *reason) {
-        struct cb_node *n = userdata;
-        char why[512];
-
-        absorb_session(n);
-        cb_session_free(n->session);
-        n->session = NULL;
-
-        switch (outcome) {
-        case CB_SESSION_LOADER_SENT:
-                node_log(n, LOG_INFO, "loader accepted; waiting for the second stage");
-                node_arm_timer(n, TIMER_REENUMERATE, config(n)->reenumerate_timeout);
-                notify_changed(n);
-                break;
-        case CB_SESSION_BOOTED:
-                node_set_state(n, CB_NODE_BOOTED, NULL, "boot files served (%u files, %llu bytes); the kernel starts",
-                          n->files_served, (unsigned long long) n->bytes_served);
-                if (config(n)->up_timeout > 0)
-                        node_arm_timer(n, TIMER_UP, config(n)->up_timeout);
-                break;
-        case CB_SESSION_GONE:
-                node_attempt_failed(n, reason);
-                break;
-        case CB_SESSION_FAILED:
-                snprintf(why, sizeof why, "%s%s%s", reason, error ? ": " : "", error ? strerror(-error) : "");
-                recover_by_reset(n, why);
-                break;
-        }
-}
-
-static const struct cb_session_hooks session_hooks = {
+static const struct cb_session_callbacks session_callbacks = {
         .lookup = lookup_file,
         .event = session_event,
         .finished = session_finished,
 };
 
-/* ---- attempts ---- */
+static void node_up(struct cb_node *n);
+static void give_up(struct cb_node *n, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static void board_stuck(struct cb_node *n, const char *reason);
 
-static usec_t backoff_for(const struct cb_node *n, unsigned failed_attempt) {
-        usec_t delay = config(n)->retry_delay;
-
-        for (unsigned i = 1; i < failed_attempt && delay < config(n)->retry_delay_max; i++)
-                delay *= 2;
-        return MIN(delay, config(n)->retry_delay_max);
-}
-
-void node_give_up(struct cb_node *n, const char *reason) {
-        node_disarm_timer(n);
-        node_set_last_error(n, reason);
-        node_set_state(n, CB_NODE_FAILED, CB_MESSAGE_NODE_FAILED, "giving up after attempt %u of %u: %s", n->attempt,
-                  config(n)->max_attempts, reason);
-}
-
-void node_attempt_failed(struct cb_node *n, const char *reason) {
-        usec_t delay;
-
-        node_disarm_timer(n);
-        node_set_last_error(n, reason);
-        if (n->attempt >= config(n)->max_attempts) {
-                node_give_up(n, reason);
-                return;
-        }
-        delay = backoff_for(n, n->attempt);
-        n->attempt++;
-        n->revived = false;
-        node_set_state(n, CB_NODE_RETRYING, NULL, "attempt %u failed: %s; attempt %u in %.1fs", n->attempt - 1, reason,
-                  n->attempt, node_seconds(delay));
-        node_arm_timer(n, TIMER_BACKOFF, delay);
-}
-
-void node_fresh_boot(struct cb_node *n) {
-        n->attempt = 1;
-        n->bytes_served = 0;
-        n->files_served = 0;
-        n->step_retries = 0;
-        n->resets = 0;
-        n->power_cycles = 0;
-        n->last_recovery = RECOVERY_NONE;
-        n->revived = false;
-        n->up_since = 0;
-        n->boot_started = now_usec();
-        n->last_error = xfree(n->last_error);
-}
-
-static void start_session(struct cb_node *n, enum cb_session_kind kind) {
+static struct cb_session_settings session_settings(const struct cb_node *n) {
         const struct cb_config *c = config(n);
-        const struct cb_session_settings settings = {
+
+        return (struct cb_session_settings){
                 .control_timeout = c->control_timeout,
                 .request_timeout = c->request_timeout,
                 .bulk_timeout = c->bulk_timeout,
+                .bulk_poll = MAX(MIN(c->bulk_timeout / 4, BULK_POLL_MAX), (usec_t) USEC_PER_MSEC),
                 .step_retries = c->step_retries,
                 .bulk_chunk = BULK_CHUNK,
+                .bulk_recovery = c->bulk_recovery,
         };
+}
+
+/*
+ * Starts a session on the board present. A device that already left (its
+ * first transfer cannot even be submitted) costs nothing: the node forgets
+ * it and waits for the board's next appearance, however late udev says so.
+ */
+static void start_session(struct cb_node *n, enum cb_session_kind kind) {
+        const struct cb_session_settings settings = session_settings(n);
         _cleanup_(cb_file_unrefp) struct cb_file *loader = NULL;
-        char why[512];
         int r;
 
-        node_disarm_timer(n);
+        assert(n->device_present && !n->session && !n->resetting);
         if (kind == CB_SESSION_ROM) {
                 const char *loader_name = cb_proto_second_stage_file(n->device.pid);
                 const char *reason = NULL;
 
                 r = lookup_file(n, loader_name, &loader, &reason);
                 if (r < 0) {
-                        /* Without the loader no attempt can succeed: say so instead of retrying. */
-                        snprintf(why, sizeof why, "cannot serve %s from %s: %s", loader_name,
-                                 config(n)->boot_directory, reason ? reason : strerror(-r));
-                        node_give_up(n, why);
+                        /* without the loader no attempt can succeed: say so instead of retrying */
+                        give_up(n, "cannot serve %s from %s: %s", loader_name, config(n)->boot_directory,
+                                reason ? reason : strerror(-r));
                         return;
                 }
         }
-        r = cb_session_new(kind, &n->device.transport, &settings, &session_hooks, n, loader, &n->session);
-        if (r >= 0) {
-                node_set_state(n, kind == CB_SESSION_ROM ? CB_NODE_ROM : CB_NODE_SERVING, NULL, "%s",
-                          kind == CB_SESSION_ROM ? "sending the second-stage loader" : "serving boot files");
+        r = cb_session_new(kind, &n->device.transport, &settings, &session_callbacks, n, loader, &n->session);
+        if (r >= 0)
                 r = cb_session_start(n->session);
-        }
         if (r < 0) {
                 cb_session_free(n->session);
                 n->session = NULL;
-                snprintf(why, sizeof why, "cannot start the %s session: %s", kind == CB_SESSION_ROM ? "ROM" : "file",
-                         strerror(-r));
-                recover_by_reset(n, why);
         }
+        if (r == -ENODEV) {
+                node_log(n, LOG_INFO, "the device on the port had already left; waiting for the board");
+                forget_device(n);
+                if (n->state == CB_NODE_RETRYING && !n->comeback_until) {
+                        n->comeback_until = now_usec() + config(n)->reenumerate_timeout;
+                        arm_deadline(n, config(n)->reenumerate_timeout);
+                }
+                return;
+        }
+        if (r < 0) {
+                _cleanup_free_ char *why = NULL;
+                if (asprintf(&why, "cannot start the %s session: %s", kind == CB_SESSION_ROM ? "ROM" : "file",
+                             strerror(-r)) < 0)
+                        why = NULL;
+                board_stuck(n, why ? why : "cannot start a session");
+                return;
+        }
+        if (!n->boot_started)
+                n->boot_started = now_usec();
+        enter_state(n, kind == CB_SESSION_ROM ? CB_NODE_ROM : CB_NODE_SERVING, "%s",
+                    kind == CB_SESSION_ROM ? "sending the second-stage loader" : "serving boot files");
 }
 
-static void node_up(struct cb_node *n) {
-        node_disarm_timer(n);
-        n->up_since = now_usec();
-        if (n->boot_started) {
-                n->last_boot_duration = n->up_since - n->boot_started;
-                n->boots++;
-                node_set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "up after %.1fs, on attempt %u",
-                          node_seconds(n->last_boot_duration), n->attempt);
-        } else {
-                node_set_state(n, CB_NODE_UP, CB_MESSAGE_NODE_UP, "a booted board (not a boot ROM) is on the port");
-        }
-        n->boot_started = 0;
-}
-
-/* The board is present and it is time for the next attempt: start whatever its stage calls for. */
-void node_resume(struct cb_node *n) {
+/* The board is present and it is time for it: start whatever its stage calls for. */
+static void start_stage(struct cb_node *n) {
         switch (n->device.stage) {
         case CB_STAGE_ROM:
                 start_session(n, CB_SESSION_ROM);
@@ -346,103 +359,323 @@ void node_resume(struct cb_node *n) {
         }
 }
 
-static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        struct cb_node *n = userdata;
-        enum node_timer purpose = n->timer_purpose;
-        char why[160];
-
-        n->timer_purpose = TIMER_NONE;
-        switch (purpose) {
-        case TIMER_BACKOFF:
-                if (n->device_present && !n->resetting && !n->session) {
-                        node_resume(n);
-                } else {
-                        node_log(n, LOG_INFO, "waiting up to %.1fs for the board to come back",
-                                 node_seconds(config(n)->reenumerate_timeout));
-                        node_arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
-                }
-                break;
-        case TIMER_REENUMERATE:
-                snprintf(why, sizeof why, "the board did not come back in the second stage within %.1fs",
-                         node_seconds(config(n)->reenumerate_timeout));
-                node_attempt_failed(n, why);
-                break;
-        case TIMER_COMEBACK: {
-                char reason[768];
-
-                /* a board that stays away may be wedged: its power switch is the last thing to try */
-                if (node_power_revive(n))
-                        break;
-                snprintf(reason, sizeof reason, "%s; then the board did not come back on its port within %.1fs",
-                         n->last_error ? n->last_error : "attempt failed", node_seconds(config(n)->reenumerate_timeout));
-                node_give_up(n, reason);
-                break;
+static void node_up(struct cb_node *n) {
+        n->up_since = now_usec();
+        if (n->boot_started) {
+                n->last_boot_duration = n->up_since - n->boot_started;
+                n->boots++;
+                n->boot_started = 0;
+                enter_state(n, CB_NODE_UP, "up after %.1fs, on attempt %u", seconds(n->last_boot_duration),
+                            n->attempt);
+        } else {
+                enter_state(n, CB_NODE_UP, "a booted board (not a boot ROM) is on the port");
         }
-        case TIMER_UP:
-                snprintf(why, sizeof why, "no sign of the booted board (its USB gadget) within %.1fs of Done",
-                         node_seconds(config(n)->up_timeout));
-                node_attempt_failed(n, why);
-                break;
-        case TIMER_POWER_VERIFY:
-        case TIMER_POWER_SETTLE:
-                node_power_timer(n, purpose);
-                break;
-        case TIMER_NONE:
-                break;
-        }
-        return 0;
 }
 
-/* ---- a board found mid-boot ---- */
+/* ---- attempts ---- */
 
-static void resync_done(void *userdata, int status, size_t actual) {
-        struct cb_node *n = userdata;
+static void fresh_boot(struct cb_node *n) {
+        n->attempt = 1;
+        n->bytes_served = 0;
+        n->files_served = 0;
+        n->step_retries = 0;
+        n->resets = 0;
+        n->power_cycles = 0;
+        n->reset_tried = false;
+        n->cycle_tried = false;
+        n->up_since = 0;
+        n->boot_started = 0;
+        n->backoff_until = n->comeback_until = 0;
+        n->last_error = xfree(n->last_error);
+}
 
-        n->resetting = false;
-        n->resets++;
-        if (node_power_blocks_boot(n))
-                return;
-        if (status == 0 && n->device_present) {
-                node_resume(n);
-                return;
-        }
-        /* it restarts (usually into its ROM): its next appearance starts the boot */
-        node_log(n, LOG_INFO, "device reset; waiting for the board to come back");
-        node_arm_timer(n, TIMER_COMEBACK, config(n)->reenumerate_timeout);
+static void give_up(struct cb_node *n, const char *format, ...) {
+        _cleanup_free_ char *reason = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&reason, format, ap);
+        va_end(ap);
+        set_last_error(n, r < 0 ? "(out of memory)" : reason);
+        n->boot_started = 0;
+        enter_state(n, CB_NODE_FAILED, "giving up after attempt %u of %u: %s", n->attempt, config(n)->max_attempts,
+                    n->last_error ? n->last_error : "(out of memory)");
+}
+
+static bool attempts_left(const struct cb_node *n) {
+        return n->attempt < config(n)->max_attempts;
+}
+
+static usec_t backoff_for(const struct cb_node *n, unsigned failed_attempt) {
+        usec_t delay = config(n)->retry_delay;
+
+        for (unsigned i = 1; i < failed_attempt && delay < config(n)->retry_delay_max; i++)
+                delay *= 2;
+        return MIN(delay, config(n)->retry_delay_max);
 }
 
 /*
- * A second stage nobody here started (the daemon restarted mid-boot, say)
- * may be in the middle of a file we know nothing about: reset it first, so
- * that the board and the session start from a known point.
+ * The attempt failed for `reason`: the next one starts after a backoff,
+ * once the board is on its port (it has ReenumerateTimeoutSec= to come back
+ * if it is away); or the node gives up when it was the last.
  */
-static void resync(struct cb_node *n) {
+static void attempt_failed(struct cb_node *n, const char *reason) {
+        usec_t now = now_usec(), delay;
+
+        set_last_error(n, reason);
+        if (!attempts_left(n)) {
+                give_up(n, "%s", reason);
+                return;
+        }
+        delay = backoff_for(n, n->attempt);
+        n->attempt++;
+        n->reset_tried = n->cycle_tried = false;
+        n->backoff_until = now + delay;
+        n->comeback_until = n->device_present ? 0 : now + MAX(delay, config(n)->reenumerate_timeout);
+        enter_state(n, CB_NODE_RETRYING, "attempt %u failed: %s; attempt %u in %.1fs", n->attempt - 1, reason,
+                    n->attempt, seconds(delay));
+        arm_deadline(n, delay);
+}
+
+/* ---- the recovery ladder ---- */
+
+static void start_reset(struct cb_node *n, enum reset_purpose purpose);
+static int start_power(struct cb_node *n, enum power_purpose purpose, cb_node_power_done_t done, void *userdata);
+
+static void needs_power(struct cb_node *n, const char *reason) {
+        set_last_error(n, reason);
+        n->boot_started = 0;
+        enter_state(n, CB_NODE_NEEDS_POWER, "%s; it needs a power cycle: replug the board%s", reason,
+                    n->power ? "" : ", or configure Power= for it");
+}
+
+/* A power cycle as the next rung; false if none can be started (the caller takes the rung after). */
+static bool recover_by_power(struct cb_node *n, enum power_purpose purpose, const char *reason) {
+        if (!n->power || n->power_op)
+                return false;
+        set_last_error(n, reason);
+        if (start_power(n, purpose, NULL, NULL) < 0)
+                return false;
+        n->cycle_tried = true;
+        n->power_cycles++;
+        enter_state(n, CB_NODE_POWER_CYCLING, "%s: power-cycling the board (%s)", reason, cb_power_describe(n->power));
+        return true;
+}
+
+/*
+ * The board is on its port but cannot go on from where it is (a session
+ * ended stuck). A USB reset does not reboot a Pi: only where the user says
+ * it does (RecoverByReset=yes) is one tried first. Then its power is cut,
+ * and without a switch the node says it needs one.
+ */
+static void board_stuck(struct cb_node *n, const char *reason) {
+        if (!attempts_left(n)) {
+                give_up(n, "%s", reason);
+                return;
+        }
+        if (config(n)->recover_by_reset && !n->reset_tried && n->device_present && n->device.transport.ops &&
+            n->device.transport.ops->reset) {
+                set_last_error(n, reason);
+                enter_state(n, CB_NODE_RETRYING, "%s: resetting the device (RecoverByReset=yes)", reason);
+                start_reset(n, RESET_RECOVER);
+                return;
+        }
+        if (recover_by_power(n, PURPOSE_RECOVER, reason))
+                return;
+        needs_power(n, reason);
+}
+
+/* The board left the bus in the middle of its session: it cannot be resumed. */
+static void board_left(struct cb_node *n, const char *reason) {
+        if (n->power && attempts_left(n) && recover_by_power(n, PURPOSE_RECOVER, reason))
+                return;
+        attempt_failed(n, reason); /* it may come back by itself (a brown-out): the next attempt waits for it */
+}
+
+/* The board has been away too long. `counted`: the attempt it left in has been counted already. */
+static void board_lost(struct cb_node *n, const char *reason, bool counted) {
+        if (!counted && !attempts_left(n)) {
+                give_up(n, "%s", reason);
+                return;
+        }
+        if (!n->cycle_tried && recover_by_power(n, counted ? PURPOSE_REVIVE : PURPOSE_RECOVER, reason))
+                return;
+        needs_power(n, reason);
+}
+
+/* ---- what sub-operations report ---- */
+
+static void session_finished(void *userdata, enum cb_session_outcome outcome, int error, const char *reason) {
+        struct cb_node *n = userdata;
+
+        absorb_session(n);
+        cb_session_free(n->session);
+        n->session = NULL;
+
+        switch (outcome) {
+        case CB_SESSION_LOADER_SENT:
+                enter_state(n, CB_NODE_LOADING, "loader accepted; waiting for the second stage");
+                arm_deadline(n, config(n)->reenumerate_timeout);
+                break;
+        case CB_SESSION_BOOTED:
+                enter_state(n, CB_NODE_BOOTED, "boot files served (%u files, %" PRIu64 " bytes); the kernel starts",
+                            n->files_served, n->bytes_served);
+                if (config(n)->up_timeout > 0)
+                        arm_deadline(n, config(n)->up_timeout);
+                break;
+        case CB_SESSION_REFUSED:
+                attempt_failed(n, reason); /* the ROM waits for a new boot message: the next attempt starts in place */
+                break;
+        case CB_SESSION_GONE:
+                forget_device(n); /* the transfer said so: udev may say it later */
+                board_left(n, reason);
+                break;
+        case CB_SESSION_STUCK: {
+                _cleanup_free_ char *why = NULL;
+                if (error && asprintf(&why, "%s: %s", reason, strerror(-error)) < 0)
+                        why = NULL;
+                board_stuck(n, why ? why : reason);
+                break;
+        }
+        }
+}
+
+static void reset_done(void *userdata, int status, size_t actual) {
+        struct cb_node *n = userdata;
+        _cleanup_free_ char *reason = n->last_error ? strdup(n->last_error) : NULL;
+        const char *why = reason ? reason : "the session failed";
+
+        n->resetting = false;
+        n->resets++;
+        if (status == -ENODEV)
+                node_log(n, LOG_INFO, "device reset; it re-enumerates");
+        else if (status < 0)
+                node_log_errno(n, LOG_WARNING, status, "device reset failed");
+        else
+                node_log(n, LOG_INFO, "device reset; it stayed on the bus");
+
+        if (n->reset_purpose == RESET_RESYNC) {
+                if (status == 0 && n->device_present)
+                        start_stage(n);
+                else
+                        node_log(n, LOG_INFO, "waiting for the board to come back");
+                return;
+        }
+        if (status == -ENODEV) {
+                attempt_failed(n, why); /* the reset rebooted it: the next attempt waits for it */
+                return;
+        }
+        board_stuck(n, why); /* the reset changed nothing: the next rung */
+}
+
+static void start_reset(struct cb_node *n, enum reset_purpose purpose) {
         int r;
 
-        node_log(n, LOG_NOTICE, "found the board in its second stage with no boot in progress here; resetting it first");
-        r = n->device.transport.ops->reset(n->device.transport.impl, resync_done, n);
+        n->reset_tried = true;
+        n->reset_purpose = purpose;
+        r = n->device.transport.ops->reset(n->device.transport.impl, reset_done, n);
         if (r < 0) {
-                node_log(n, LOG_WARNING, "cannot reset the device (%s); serving it as it is", strerror(-r));
-                node_resume(n);
+                node_log_errno(n, LOG_WARNING, r, "cannot reset the device");
+                reset_done(n, r, 0);
                 return;
         }
         n->resetting = true;
 }
 
-/* ---- presence ---- */
+/* ---- deadlines ---- */
+
+/* RETRYING: the backoff ended, or the board was due back. */
+static void retrying_tick(struct cb_node *n) {
+        usec_t now = now_usec();
+
+        if (now < n->backoff_until) {
+                arm_deadline(n, n->backoff_until - now);
+                return;
+        }
+        if (n->resetting || n->power_op)
+                return; /* their end decides */
+        if (n->device_present) {
+                start_stage(n);
+                return;
+        }
+        if (!n->comeback_until)
+                n->comeback_until = now + config(n)->reenumerate_timeout;
+        if (now < n->comeback_until) {
+                node_log(n, LOG_INFO, "waiting up to %.1fs for the board to come back", seconds(n->comeback_until - now));
+                arm_deadline(n, n->comeback_until - now);
+                return;
+        }
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "%s; then the board did not come back on its port within %.1fs",
+                     n->last_error ? n->last_error : "the attempt failed", seconds(config(n)->reenumerate_timeout)) < 0)
+                why = NULL;
+        board_lost(n, why ? why : "the board did not come back", true);
+}
+
+static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct cb_node *n = userdata;
+        _cleanup_free_ char *why = NULL;
+
+        switch (n->state) {
+        case CB_NODE_LOADING:
+                if (asprintf(&why, "the board did not come back in its second stage within %.1fs",
+                             seconds(config(n)->reenumerate_timeout)) < 0)
+                        why = NULL;
+                board_lost(n, why ? why : "the board did not come back in its second stage", false);
+                break;
+        case CB_NODE_BOOTED:
+                if (asprintf(&why, "no sign of the booted board (its USB gadget) within %.1fs of Done",
+                             seconds(config(n)->up_timeout)) < 0)
+                        why = NULL;
+                if (!attempts_left(n) || !recover_by_power(n, PURPOSE_RECOVER, why ? why : "no gadget"))
+                        give_up(n, "%s (if its kernel has no USB gadget, set UpTimeoutSec=0)", why ? why : "no gadget");
+                break;
+        case CB_NODE_RETRYING:
+                retrying_tick(n);
+                break;
+        default:
+                break; /* a deadline whose state has passed */
+        }
+        return 0;
+}
+
+/* ---- a board that shows up ---- */
+
+/* A second stage with no boot of ours in progress (the daemon restarted mid-boot, say): it may be mid-file. */
+static void found_mid_boot(struct cb_node *n) {
+        if (recover_by_power(n, PURPOSE_FRESH, "found in its second stage with no boot in progress here"))
+                return;
+        if (config(n)->recover_by_reset && n->device.transport.ops->reset) {
+                node_log(n, LOG_NOTICE, "found in its second stage with no boot in progress here; resetting it first");
+                start_reset(n, RESET_RESYNC);
+                return;
+        }
+        node_log(n, LOG_NOTICE, "found in its second stage with no boot in progress here; serving it as found");
+        start_session(n, CB_SESSION_SERVER);
+}
+
+/* A fresh boot of the board present, from whatever stage it is in. */
+static void boot_found(struct cb_node *n) {
+        if (n->device.stage == CB_STAGE_SERVER)
+                found_mid_boot(n);
+        else
+                start_stage(n);
+}
+
+/* Is a power operation running that takes the board away (so arrivals wait for its end)? */
+static bool power_holds_boot(const struct cb_node *n) {
+        return n->power_op && n->power_purpose != PURPOSE_ENSURE_ON;
+}
 
 void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device) {
         n->device = *device;
         n->device_present = true;
-
         node_log(n, LOG_DEBUG, "device %04x:%04x appeared (%s)", device->vid, device->pid,
                  cb_proto_stage_name(device->stage));
 
-        if (node_power_blocks_boot(n)) {
-                node_log(n, LOG_DEBUG, "a device appeared while the node's power is being switched; "
-                         "it is looked at when that is done");
-                return;
-        }
+        if (power_holds_boot(n) || n->resetting)
+                return; /* the end of that operation looks at what is on the port */
         if (n->state == CB_NODE_OFF) {
                 node_log(n, LOG_NOTICE, "a board appeared, but the node is powered off by request; not booting it "
                          "(use 'clusterbootctl power on %s')", n->name);
@@ -452,115 +685,389 @@ void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device
                 node_up(n);
                 return;
         }
-        if (n->state == CB_NODE_FAILED) {
-                node_log(n, LOG_NOTICE, "board is back in %s stage, but the node has failed; "
-                         "use 'clusterbootctl retry %s' to boot it", cb_proto_stage_name(device->stage), n->name);
-                return;
-        }
-        if (n->session) {
-                /* a new device under a live session: the old one is gone for good */
-                cb_session_abort(n->session);
-                n->session = NULL;
-        }
+        assert(!n->session); /* the manager reports a removal before a new device */
 
         switch (n->state) {
+        case CB_NODE_FAILED:
+                node_log(n, LOG_NOTICE, "the board is back in its %s stage, but the node has failed; "
+                         "use 'clusterbootctl retry %s' to boot it", cb_proto_stage_name(device->stage), n->name);
+                return;
         case CB_NODE_RETRYING:
-                if (n->timer_purpose == TIMER_BACKOFF || n->resetting)
-                        return; /* the backoff timer resumes it */
-                node_resume(n);
+                if (now_usec() >= n->backoff_until)
+                        start_stage(n);
+                return; /* else the backoff's end starts it */
+        case CB_NODE_LOADING:
+                if (device->stage == CB_STAGE_SERVER)
+                        start_session(n, CB_SESSION_SERVER);
+                else
+                        attempt_failed(n, "the board came back in its ROM instead of its second stage");
                 return;
         case CB_NODE_ROM:
-                if (device->stage == CB_STAGE_SERVER && n->timer_purpose == TIMER_REENUMERATE) {
-                        start_session(n, CB_SESSION_SERVER);
-                        return;
-                }
-                node_attempt_failed(n, "the board came back in the ROM stage instead of the second stage");
-                return;
         case CB_NODE_SERVING:
         case CB_NODE_BOOTED:
-                node_attempt_failed(n, device->stage == CB_STAGE_ROM
-                                          ? "the board restarted into its boot ROM"
-                                          : "the board restarted its second stage");
+                attempt_failed(n, device->stage == CB_STAGE_ROM ? "the board restarted into its boot ROM"
+                                                                : "the board restarted its second stage");
                 return;
         default:
-                /* absent or up: a board boots from the start */
-                node_fresh_boot(n);
-                node_boot_present(n);
+                /* absent, up, needs power: a board (replugged, or just plugged) boots from the start */
+                fresh_boot(n);
+                boot_found(n);
                 return;
         }
-}
-
-void node_boot_present(struct cb_node *n) {
-        if (n->device.stage == CB_STAGE_SERVER)
-                resync(n);
-        else
-                node_resume(n);
-}
-
-void node_stop_session(struct cb_node *n) {
-        if (!n->session)
-                return;
-        absorb_session(n);
-        cb_session_abort(n->session);
-        n->session = NULL;
 }
 
 void cb_node_device_removed(struct cb_node *n) {
-        char why[512];
-
         if (!n->device_present)
-                return;
-        n->device_present = false;
-        n->device.transport = (struct cb_transport){ 0 };
+                return; /* already known (a transfer found it gone), or never there */
+        forget_device(n);
+        cb_power_op_board_left(n->power_op);
 
         if (n->session) {
                 struct cb_session_progress p;
+                _cleanup_free_ char *why = NULL;
 
                 cb_session_get_progress(n->session, &p);
-                absorb_session(n);
                 if (p.loader_delivered) {
                         /*
                          * The ROM took the whole loader and left before its status
                          * answer was seen here (the removal overtook the completion):
                          * it is on its way to the second stage.
                          */
-                        cb_session_abort(n->session);
-                        n->session = NULL;
-                        node_log(n, LOG_INFO, "the board took the loader and left; waiting for the second stage");
-                        node_arm_timer(n, TIMER_REENUMERATE, config(n)->reenumerate_timeout);
+                        stop_session(n);
+                        enter_state(n, CB_NODE_LOADING, "the board took the loader and left; waiting for the second stage");
+                        arm_deadline(n, config(n)->reenumerate_timeout);
                         return;
                 }
-                if (p.current_file)
-                        snprintf(why, sizeof why, "the board left the bus while being sent %s (%llu of %llu bytes)",
-                                 p.current_file, (unsigned long long) p.current_offset,
-                                 (unsigned long long) p.current_size);
-                else
-                        snprintf(why, sizeof why, "the board left the bus during the %s stage",
-                                 n->state == CB_NODE_ROM ? "ROM" : "file-server");
-                cb_session_abort(n->session);
-                n->session = NULL;
-                node_attempt_failed(n, why);
+                if (p.current_file &&
+                    asprintf(&why, "the board left the bus while being sent %s (%" PRIu64 " of %" PRIu64 " bytes)",
+                             p.current_file, p.current_offset, p.current_size) < 0)
+                        why = NULL;
+                stop_session(n);
+                board_left(n, why ? why : n->state == CB_NODE_ROM ? "the board left the bus during its ROM stage"
+                                                                   : "the board left the bus during its second stage");
                 return;
         }
         if (n->state == CB_NODE_UP)
-                node_set_state(n, CB_NODE_ABSENT, NULL, "the board left the bus");
+                enter_state(n, CB_NODE_ABSENT, "the board left the bus");
         else
                 node_log(n, LOG_DEBUG, "device left the bus");
-        node_power_device_removed(n);
 }
 
-int cb_node_retry(struct cb_node *n) {
-        if (node_power_blocks_boot(n) || n->session || n->resetting)
-                return -EBUSY;
-        if (n->state == CB_NODE_OFF)
-                return -EHOSTDOWN;
-        node_disarm_timer(n);
-        node_fresh_boot(n);
-        if (n->device_present && n->device.stage != CB_STAGE_NOT_PI) {
-                node_log(n, LOG_INFO, "boot restarted on request");
-                node_resume(n);
+/* ---- power ---- */
+
+static void power_event(void *userdata, enum cb_power_op_event event, const char *message) {
+        struct cb_node *n = userdata;
+
+        switch (event) {
+        case CB_POWER_OP_EVENT_BOARD_OFF:
+                n->powered = CB_NODE_POWERED_OFF;
+                /* a device the kernel still lists for the port is dead: what shows up after power-on is new */
+                forget_device(n);
+                node_log(n, LOG_INFO, "%s", message);
+                break;
+        case CB_POWER_OP_EVENT_SWITCHED_ON:
+                n->powered = CB_NODE_POWERED_ON;
+                node_log(n, LOG_INFO, "%s", message);
+                break;
+        case CB_POWER_OP_EVENT_NOT_CUT:
+                node_log(n, LOG_WARNING, "%s", message);
+                (void) strdup_to(&n->power_not_cut, message);
+                break;
+        case CB_POWER_OP_EVENT_SWITCHED_OFF:
+        case CB_POWER_OP_EVENT_WAITING_TURN:
+                node_log(n, LOG_INFO, "%s", message);
+                break;
+        }
+        notify_changed(n);
+}
+
+static void begin_user_action(struct cb_node *n, struct user_action a);
+
+/* After a power-on: the node boots afresh, from whatever is on the port. */
+static void boot_after_power_on(struct cb_node *n) {
+        fresh_boot(n);
+        if (n->device_present) {
+                node_log(n, LOG_INFO, "powered on; the board is already on its port");
+                boot_found(n);
         } else {
-                node_set_state(n, CB_NODE_ABSENT, NULL, "boot restarted on request; waiting for the board");
+                enter_state(n, CB_NODE_ABSENT, "powered on; waiting for the board");
+        }
+}
+
+/* What the end of a power operation leads to. */
+static void power_outcome(struct cb_node *n, enum power_purpose purpose, int result, const char *message) {
+        const char *reason = n->last_error ? n->last_error : "the attempt failed";
+
+        switch (purpose) {
+        case PURPOSE_USER_OFF:
+                if (result < 0) {
+                        set_last_error(n, message);
+                        enter_state(n, CB_NODE_OFF, "power off failed (the node is still kept off): %s", message);
+                } else {
+                        enter_state(n, CB_NODE_OFF, "powered off");
+                }
+                break;
+        case PURPOSE_USER_ON:
+        case PURPOSE_USER_REBOOT:
+                if (result < 0) {
+                        give_up(n, "cannot power on: %s", message);
+                        break;
+                }
+                boot_after_power_on(n);
+                break;
+        case PURPOSE_ENSURE_ON:
+                if (result < 0)
+                        node_log(n, LOG_WARNING, "switching the power on failed: %s", message);
+                break;
+        case PURPOSE_RECOVER: {
+                _cleanup_free_ char *why = NULL;
+                if (result < 0) {
+                        if (asprintf(&why, "%s; the power cycle failed: %s", reason, message) < 0)
+                                why = NULL;
+                        needs_power(n, why ? why : message);
+                        break;
+                }
+                why = strdup(reason);
+                attempt_failed(n, why ? why : "the attempt failed"); /* the board comes back in its ROM */
+                break;
+        }
+        case PURPOSE_REVIVE:
+                if (result < 0) {
+                        _cleanup_free_ char *why = NULL;
+                        if (asprintf(&why, "%s; the power cycle failed: %s", reason, message) < 0)
+                                why = NULL;
+                        needs_power(n, why ? why : message);
+                        break;
+                }
+                n->backoff_until = now_usec();
+                n->comeback_until = n->backoff_until + config(n)->reenumerate_timeout;
+                enter_state(n, CB_NODE_RETRYING, "power cycled; waiting up to %.1fs for the board",
+                            seconds(config(n)->reenumerate_timeout));
+                retrying_tick(n);
+                break;
+        case PURPOSE_FRESH:
+                if (result < 0) {
+                        node_log(n, LOG_WARNING, "the power cycle failed (%s); serving the board as found", message);
+                        if (n->device_present)
+                                start_stage(n);
+                        else
+                                enter_state(n, CB_NODE_ABSENT, "waiting for the board");
+                        break;
+                }
+                boot_after_power_on(n);
+                break;
+        case PURPOSE_NONE:
+                break;
+        }
+}
+
+static void power_done(void *userdata, int result, const char *message) {
+        struct cb_node *n = userdata;
+        enum power_purpose purpose = n->power_purpose;
+        cb_node_power_done_t done = n->power_done;
+        void *done_userdata = n->power_done_userdata;
+        _cleanup_free_ char *not_cut = TAKE_PTR(n->power_not_cut);
+
+        n->power_op = cb_power_op_free(n->power_op);
+        n->power_purpose = PURPOSE_NONE;
+        n->power_done = NULL;
+        n->power_done_userdata = NULL;
+        if (result < 0)
+                node_log(n, LOG_WARNING, "%s failed: %s", purpose == PURPOSE_USER_REBOOT ? "reboot" : "switching power",
+                         message);
+
+        power_outcome(n, purpose, result, message);
+
+        /* a cycle that did not cut the power ran, but a user hears what it was */
+        if (result >= 0 && not_cut && purpose == PURPOSE_USER_REBOOT) {
+                result = -EIO;
+                message = not_cut;
+        }
+        if (done)
+                done(done_userdata, result, message);
+
+        if (!n->power_op && n->next.pending) {
+                struct user_action next = n->next;
+                n->next = (struct user_action){ 0 };
+                begin_user_action(n, next);
+        }
+}
+
+static const struct cb_power_op_callbacks power_callbacks = {
+        .event = power_event,
+        .done = power_done,
+};
+
+static enum cb_power_op_kind purpose_kind(enum power_purpose purpose) {
+        switch (purpose) {
+        case PURPOSE_USER_OFF:
+                return CB_POWER_OP_OFF;
+        case PURPOSE_USER_ON:
+        case PURPOSE_ENSURE_ON:
+                return CB_POWER_OP_ON;
+        default:
+                return CB_POWER_OP_CYCLE;
+        }
+}
+
+static int start_power(struct cb_node *n, enum power_purpose purpose, cb_node_power_done_t done, void *userdata) {
+        const struct cb_power_op_settings settings = {
+                .event = n->env->event,
+                .backend = n->power,
+                .queue = n->env->power_queue,
+                .settle = config(n)->power_settle,
+                .off_timeout = config(n)->power_off_timeout,
+        };
+        int r;
+
+        assert(n->power && !n->power_op);
+        if (purpose != PURPOSE_ENSURE_ON) {
+                stop_session(n);
+                (void) sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
+        }
+        n->power_not_cut = xfree(n->power_not_cut);
+        r = cb_power_op_start(purpose_kind(purpose), &settings, n->device_present, &power_callbacks, n, &n->power_op);
+        if (r < 0) {
+                node_log_errno(n, LOG_ERR, r, "cannot start switching the power");
+                return r;
+        }
+        n->power_purpose = purpose;
+        n->power_done = done;
+        n->power_done_userdata = userdata;
+        return 0;
+}
+
+static void begin_user_action(struct cb_node *n, struct user_action a) {
+        enum power_purpose purpose;
+        int r;
+
+        switch (a.action) {
+        case CB_NODE_POWER_OFF:
+                purpose = PURPOSE_USER_OFF;
+                break;
+        case CB_NODE_POWER_ON:
+                /* on a node that is not off, nothing holds the boot: an already-on switch stays on */
+                purpose = n->state == CB_NODE_OFF ? PURPOSE_USER_ON : PURPOSE_ENSURE_ON;
+                break;
+        default:
+                purpose = PURPOSE_USER_REBOOT;
+                break;
+        }
+        r = start_power(n, purpose, a.done, a.userdata);
+        if (r < 0) {
+                if (a.done)
+                        a.done(a.userdata, r, "cannot start switching the power");
+                return;
+        }
+        switch (purpose) {
+        case PURPOSE_USER_OFF:
+                enter_state(n, CB_NODE_OFF, "powering off on request (%s)", cb_power_describe(n->power));
+                break;
+        case PURPOSE_USER_ON:
+                node_log(n, LOG_INFO, "powering on on request");
+                break;
+        case PURPOSE_USER_REBOOT:
+                n->boot_started = 0;
+                enter_state(n, CB_NODE_REBOOTING, "rebooting on request: power off, %.1fs, power on",
+                            seconds(config(n)->power_settle));
+                break;
+        default:
+                break;
+        }
+}
+
+int cb_node_power(struct cb_node *n, enum cb_node_power_action action, cb_node_power_done_t done,
+                  void *userdata) {
+        struct user_action a = { .action = action, .done = done, .userdata = userdata, .pending = true };
+
+        assert((unsigned) action < _CB_NODE_POWER_ACTION_MAX);
+        if (!n->power)
+                return -EOPNOTSUPP;
+        if (action == CB_NODE_REBOOT && n->state == CB_NODE_OFF && !n->power_op)
+                return -EHOSTDOWN;
+        if (n->resetting && !n->power_op)
+                return -EBUSY;
+        if (cb_power_op_only_queued(n->power_op) && n->power_purpose == PURPOSE_ENSURE_ON && !n->power_done) {
+                /* a start-up power-on that has not begun gives way */
+                n->power_op = cb_power_op_free(n->power_op);
+                n->power_purpose = PURPOSE_NONE;
+        }
+        if (n->power_op) {
+                /* the user's word comes right after the operation in flight; one such word waits */
+                if (n->next.pending)
+                        return -EBUSY;
+                n->next = a;
+                node_log(n, LOG_INFO, "%s requested; it follows the %s in progress",
+                         action == CB_NODE_POWER_OFF ? "power off" : action == CB_NODE_POWER_ON ? "power on" : "reboot",
+                         cb_power_op_kind_name(purpose_kind(n->power_purpose)));
+        } else {
+                begin_user_action(n, a);
+        }
+        if (action != CB_NODE_REBOOT && n->env->callbacks.power_requested)
+                n->env->callbacks.power_requested(n, action == CB_NODE_POWER_OFF, n->env->callbacks.userdata);
+        return 0;
+}
+
+void cb_node_power_at_start(struct cb_node *n, bool was_off) {
+        if (!n->power || n->power_op)
+                return;
+        if (was_off) {
+                if (start_power(n, PURPOSE_USER_OFF, NULL, NULL) >= 0)
+                        enter_state(n, CB_NODE_OFF, "was powered off before the daemon restarted; switching it off");
+                return;
+        }
+        (void) start_power(n, PURPOSE_ENSURE_ON, NULL, NULL);
+}
+
+int cb_node_set_power(struct cb_node *n, struct cb_power *power) {
+        if (n->power_op) {
+                cb_power_free(power);
+                return -EBUSY;
+        }
+        cb_power_free(n->power);
+        n->power = power;
+        if (!power) {
+                n->powered = CB_NODE_POWERED_UNKNOWN;
+                if (n->state == CB_NODE_OFF) {
+                        /* nothing could ever power it on again: it stops being kept off */
+                        if (n->env->callbacks.power_requested)
+                                n->env->callbacks.power_requested(n, false, n->env->callbacks.userdata);
+                        boot_after_power_on(n);
+                }
+        }
+        return 0;
+}
+
+bool cb_node_has_power(const struct cb_node *n) {
+        return n->power != NULL;
+}
+
+/* ---- a user's retry ---- */
+
+int cb_node_retry(struct cb_node *n) {
+        switch (n->state) {
+        case CB_NODE_OFF:
+                return -EHOSTDOWN;
+        case CB_NODE_UP:
+                return -EALREADY;
+        case CB_NODE_ROM:
+        case CB_NODE_LOADING:
+        case CB_NODE_SERVING:
+        case CB_NODE_BOOTED:
+        case CB_NODE_REBOOTING:
+        case CB_NODE_POWER_CYCLING:
+                return -EBUSY;
+        default:
+                break;
+        }
+        if (power_holds_boot(n) || n->resetting)
+                return -EBUSY;
+        fresh_boot(n);
+        if (n->device_present) {
+                node_log(n, LOG_INFO, "boot restarted on request");
+                boot_found(n);
+        } else {
+                enter_state(n, CB_NODE_ABSENT, "boot restarted on request; waiting for the board");
         }
         return 0;
 }
@@ -570,6 +1077,7 @@ int cb_node_retry(struct cb_node *n) {
 int cb_node_new(const struct cb_node_env *env, const char *name, const char *port, bool configured,
                 struct cb_node **ret) {
         struct cb_node *n = calloc(1, sizeof *n);
+        int r;
 
         if (!n)
                 return -ENOMEM;
@@ -580,41 +1088,61 @@ int cb_node_new(const struct cb_node_env *env, const char *name, const char *por
                 cb_node_free(n);
                 return -ENOMEM;
         }
+        r = sd_event_add_time_relative(env->event, &n->deadline, CLOCK_MONOTONIC, 0, 1000, on_deadline, n);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
+        if (r < 0) {
+                cb_node_free(n);
+                return r;
+        }
         n->configured = configured;
         n->state = CB_NODE_ABSENT;
-        record_event(n, configured ? "configured" : "seen on the bus");
+        cb_node_history_add(&n->history, n->state, 0, configured ? "configured" : "seen on the bus");
         *ret = n;
         return 0;
 }
 
 struct cb_node *cb_node_free(struct cb_node *n) {
+        cb_node_power_done_t done, next_done;
+        void *userdata, *next_userdata;
+
         if (!n)
                 return NULL;
+        done = n->power_done, userdata = n->power_done_userdata;
+        next_done = n->next.pending ? n->next.done : NULL, next_userdata = n->next.userdata;
         cb_session_abort(n->session);
-        n->session = NULL;
-        node_power_free(n);
-        sd_event_source_disable_unref(n->timer);
+        /* the backend first: it drops a switch in flight without calling back, then the operation can go */
+        n->power = cb_power_free(n->power);
+        n->power_op = cb_power_op_free(n->power_op);
+        sd_event_source_disable_unref(n->deadline);
+        free(n->power_not_cut);
         free(n->name);
         free(n->port);
         free(n->last_error);
         free(n);
+        if (done)
+                done(userdata, -ECANCELED, "the daemon is shutting down");
+        if (next_done)
+                next_done(next_userdata, -ECANCELED, "the daemon is shutting down");
         return NULL;
 }
 
 int cb_node_set_identity(struct cb_node *n, const char *name, bool configured) {
-        char message[256];
+        _cleanup_free_ char *message = NULL;
         int r;
 
         if (streq_ptr(n->name, name) && n->configured == configured)
                 return 0;
-        snprintf(message, sizeof message, "%s: was %s", configured ? "renamed in the configuration" :
-                 "its [Node] section is gone; known by its port from now on", n->name);
+        if (asprintf(&message, "%s: was %s",
+                     configured ? "renamed in the configuration" : "its [Node] section is gone; known by its port from now on",
+                     n->name) < 0)
+                return -ENOMEM;
         r = strdup_to(&n->name, name);
         if (r < 0)
                 return r;
         n->configured = configured;
         node_log(n, LOG_NOTICE, "%s", message);
-        record_event(n, message);
+        cb_node_history_add(&n->history, n->state, n->attempt, message);
         notify_changed(n);
         return 0;
 }
@@ -658,19 +1186,15 @@ void cb_node_get_status(const struct cb_node *n, struct cb_node_status *ret) {
                 .step_retries = n->step_retries + p.step_retries,
                 .resets = n->resets,
                 .power_cycles = n->power_cycles,
+                .powered = n->powered,
                 .boot_started_usec = n->boot_started,
                 .up_since_usec = n->up_since,
                 .last_boot_duration_usec = n->last_boot_duration,
                 .boots = n->boots,
-                .n_events = MIN(n->n_events, (unsigned) CB_NODE_EVENTS_MAX),
+                .n_events = cb_node_history_count(&n->history),
         };
 }
 
 const struct cb_node_event *cb_node_event_at(const struct cb_node *n, unsigned i) {
-        unsigned kept = MIN(n->n_events, (unsigned) CB_NODE_EVENTS_MAX);
-        unsigned first = n->n_events - kept;
-
-        if (i >= kept)
-                return NULL;
-        return &n->events[(first + i) % CB_NODE_EVENTS_MAX];
+        return cb_node_history_at(&n->history, i);
 }

@@ -3,11 +3,12 @@
 
 /*
  * A node: one board, keyed by its USB port, across all its re-enumerations
- * and reboots. The node owns the boot attempt: it starts a session for each
- * stage the board shows up in, and when a session fails it decides what
- * comes next (reset the device, wait for the board, back off, next attempt,
- * give up). Where the board is (which device, which stage) is told to it by
- * the manager; the node never looks at the bus itself.
+ * and reboots. The node is one state machine (its state is what a user
+ * sees, clusterboot/node-state.h); it owns the boot attempt and its
+ * recovery: it starts a session for each stage the board shows up in, and
+ * when one cannot go on it decides what comes next (see "How a retry
+ * flows" in the README). Where the board is (which device, which stage) is
+ * told to it by the manager; the node never looks at the bus itself.
  */
 
 #include <stdbool.h>
@@ -32,27 +33,33 @@ struct cb_node_device {
         struct cb_transport transport; /* valid until cb_node_device_removed() */
 };
 
-/* Things the node needs from its owner; one per daemon (or test). */
-struct cb_node_env {
-        sd_event *event;
-        const struct cb_config *config; /* the owner swaps it on reload */
-        struct cb_file_cache *cache;
-        /* Every power-on waits for its turn here (PowerOnDelaySec=); NULL: at once. */
-        struct cb_power_queue *power_queue;
-        /* Called after every state change (and progress worth telling); may be NULL. */
+/* What the node hears back through; one set per owner (the manager, or a test). */
+struct cb_node_callbacks {
+        /* After every state change (and progress worth telling); may be NULL. */
         void (*changed)(struct cb_node *node, void *userdata);
         /* A user powered the node off (true) or on (false): keep it across restarts; may be NULL. */
         void (*power_requested)(struct cb_node *node, bool off, void *userdata);
         void *userdata;
 };
 
+/* What the node needs from its owner; one per daemon (or test). */
+struct cb_node_env {
+        sd_event *event;
+        const struct cb_config *config; /* the owner swaps it on reload */
+        struct cb_file_cache *cache;
+        /* Every power-on waits for its turn here (PowerOnDelaySec=); NULL: at once. */
+        struct cb_power_queue *power_queue;
+        struct cb_node_callbacks callbacks;
+};
+
 /* A node's history entry (kept in a small ring for `status NODE`). */
 #define CB_NODE_EVENTS_MAX 32
+#define CB_NODE_EVENT_MESSAGE_MAX 240
 struct cb_node_event {
         uint64_t realtime_usec;
         enum cb_node_state state;
         unsigned attempt;
-        char message[200];
+        char message[CB_NODE_EVENT_MESSAGE_MAX]; /* cut on a character boundary, ending in "…" when cut */
 };
 
 int cb_node_new(const struct cb_node_env *env, const char *name, const char *port, bool configured,
@@ -64,12 +71,18 @@ void cb_node_device_added(struct cb_node *node, const struct cb_node_device *dev
 /* The device left the port. The node stops using its transport at once. */
 void cb_node_device_removed(struct cb_node *node);
 
-/* Start a failed (or given-up) node's boot again with a fresh attempt count. */
+/*
+ * Starts the node's boot again with a fresh attempt count (a failed node, or
+ * one that needs power and was power-cycled by hand). Fails with
+ *   -EALREADY   the node is up (reboot it instead)
+ *   -EHOSTDOWN  the node is powered off
+ *   -EBUSY      a boot or a power operation is in progress
+ */
 int cb_node_retry(struct cb_node *node);
 
 /*
- * Power (node-power.c). The node owns its backend (NULL: Power=none); it is
- * replaced only while no power operation runs (-EBUSY otherwise).
+ * Power. The node owns its backend (NULL: Power=none); it is replaced only
+ * while no power operation runs (-EBUSY otherwise).
  */
 int cb_node_set_power(struct cb_node *node, struct cb_power *power);
 bool cb_node_has_power(const struct cb_node *node);
@@ -78,6 +91,7 @@ enum cb_node_power_action {
         CB_NODE_POWER_OFF,    /* off and verified; the node stays `off` (not booted) until powered on */
         CB_NODE_POWER_ON,     /* waits for its turn, switches on; an `off` node then boots afresh */
         CB_NODE_REBOOT,       /* off, PowerSettleSec=, on; then a fresh boot (attempt 1) */
+        _CB_NODE_POWER_ACTION_MAX,
 };
 /* `message`: on failure, one sentence for people; valid during the call only. */
 typedef void (*cb_node_power_done_t)(void *userdata, int result, const char *message);
@@ -110,6 +124,13 @@ unsigned cb_node_attempt(const struct cb_node *node);
 const char *cb_node_last_error(const struct cb_node *node);
 bool cb_node_device_present(const struct cb_node *node);
 
+/* What the node last knew of its power: told by its switch, or unknown (no switch, or never switched). */
+enum cb_node_powered {
+        CB_NODE_POWERED_UNKNOWN,
+        CB_NODE_POWERED_ON,
+        CB_NODE_POWERED_OFF,
+};
+
 struct cb_node_status {
         enum cb_node_state state;
         unsigned attempt;
@@ -121,11 +142,11 @@ struct cb_node_status {
         unsigned step_retries;     /* this boot */
         unsigned resets;           /* this boot */
         unsigned power_cycles;     /* this boot, by recovery */
-        uint64_t boot_started_usec;   /* CLOCK_MONOTONIC, 0 if never */
+        enum cb_node_powered powered;
+        uint64_t boot_started_usec;   /* CLOCK_MONOTONIC, 0 if no boot runs (or none has started on a board yet) */
         uint64_t up_since_usec;       /* CLOCK_MONOTONIC, 0 if not up */
         uint64_t last_boot_duration_usec; /* first ROM to up, last successful boot */
         unsigned boots;            /* successful boots since the daemon started */
-        const struct cb_node_event *events; /* ring, oldest first when read via cb_node_event_at() */
         unsigned n_events;
 };
 void cb_node_get_status(const struct cb_node *node, struct cb_node_status *ret);

@@ -4,6 +4,20 @@
 #include <errno.h>
 #include <string.h>
 
+static struct emu_device *current_device(struct emu_port *p) {
+        struct emu_device *d = &p->devices[p->board.generation % EMU_PORT_DEVICES];
+
+        d->port = p;
+        d->generation = p->board.generation;
+        return d;
+}
+
+static bool device_alive(const struct emu_device *d) {
+        const struct emu_port *p = d->port;
+
+        return p->board.stage != EMU_STAGE_OFF && d->generation == p->board.generation;
+}
+
 void emu_port_announce(struct emu_port *p) {
         uint8_t desc[256];
         struct cb_node_device dev = { 0 };
@@ -13,7 +27,7 @@ void emu_port_announce(struct emu_port *p) {
         dev.vid = emu_board_vid(&p->board);
         dev.pid = emu_board_pid(&p->board);
         dev.stage = cb_proto_classify(dev.vid, dev.pid, n >= 18 ? desc[16] : 0, NULL);
-        dev.transport = (struct cb_transport){ &emu_port_transport_ops, p };
+        dev.transport = (struct cb_transport){ &emu_port_transport_ops, current_device(p) };
         if (p->node)
                 cb_node_device_added(p->node, &dev);
 }
@@ -35,16 +49,16 @@ static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* udev reports the departure: only now does the node hear of it (and of what comes next). */
 static int on_disconnect(sd_event_source *s, uint64_t usec, void *userdata) {
         struct emu_port *p = userdata;
         bool forever = p->board.next_stage == EMU_STAGE_OFF;
 
         depart(p);
-        if (!forever) {
-                sd_event_source_disable_unref(p->bus_source);
+        p->bus_source = sd_event_source_disable_unref(p->bus_source);
+        if (!forever)
                 sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC, p->reconnect_delay, 1,
                                            on_reconnect, p);
-        }
         return 0;
 }
 
@@ -54,112 +68,188 @@ static void bus_follow_up(struct emu_port *p) {
 
         if (a == EMU_BUS_NONE)
                 return;
-        sd_event_source_disable_unref(p->bus_source);
-        /* the removal is seen a moment after the transfer completes, as on a real bus */
-        sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC, 500, 1, on_disconnect, p);
+        p->bus_source = sd_event_source_disable_unref(p->bus_source);
+        /* the kernel knows at once (the device answers -ENODEV); udev tells a moment, or a while, later */
+        sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC, p->remove_delay, 1, on_disconnect, p);
 }
 
-static int on_complete(sd_event_source *s, void *userdata) {
-        struct emu_port *p = userdata;
+static void complete_now(struct emu_port *p, int status) {
         cb_transfer_done_t done = p->op_done;
 
         p->op_pending = false;
         p->op_source = sd_event_source_disable_unref(p->op_source);
-        done(p->op_userdata, p->op_status, p->op_actual);
-        return 0;
+        done(p->op_userdata, status, p->op_actual);
 }
 
-static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_complete(sd_event_source *s, void *userdata) {
         struct emu_port *p = userdata;
 
-        p->timeouts++;
-        return on_complete(s, userdata);
-}
-
-static int begin(struct emu_port *p, cb_transfer_done_t done, void *userdata) {
-        if (!p->connected)
-                return -ENODEV;
-        if (p->op_pending)
-                return -EBUSY;
-        p->op_pending = true;
-        p->op_done = done;
-        p->op_userdata = userdata;
-        p->op_actual = 0;
-        p->transfers++;
+        complete_now(p, p->op_status);
         return 0;
 }
 
-static void conclude(struct emu_port *p, enum emu_verdict v, size_t actual, usec_t timeout) {
-        p->op_actual = actual;
-        if (v == EMU_NO_ANSWER) {
-                p->op_status = -ETIMEDOUT;
-                sd_event_add_time_relative(p->event, &p->op_source, CLOCK_MONOTONIC, timeout, 1, on_timeout, p);
-        } else {
-                p->op_status = v == EMU_ACK ? 0 : v == EMU_STALL ? -EPIPE : -ENODEV;
-                sd_event_add_defer(p->event, &p->op_source, on_complete, p);
+static void complete_later(struct emu_port *p, int status) {
+        p->op_source = sd_event_source_disable_unref(p->op_source);
+        p->op_status = status;
+        sd_event_add_defer(p->event, &p->op_source, on_complete, p);
+}
+
+static void run_op(struct emu_port *p);
+
+static int on_op_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct emu_port *p = userdata;
+
+        if (now_usec() >= p->op_deadline) {
+                p->timeouts++;
+                complete_now(p, -ETIMEDOUT);
+                return 0;
+        }
+        run_op(p); /* the board was busy until now: ask it again */
+        return 0;
+}
+
+/* The board did not answer: it may when it is no longer busy, else the host's timeout ends the transfer. */
+static void wait_for_answer(struct emu_port *p) {
+        uint64_t wake_ms = emu_board_wake_at(&p->board);
+        usec_t when = p->op_deadline;
+
+        if (wake_ms && wake_ms * USEC_PER_MSEC < when)
+                when = wake_ms * USEC_PER_MSEC;
+        p->op_source = sd_event_source_disable_unref(p->op_source);
+        sd_event_add_time(p->event, &p->op_source, CLOCK_MONOTONIC, when, 1, on_op_timer, p);
+}
+
+static void run_op(struct emu_port *p) {
+        enum emu_verdict v = EMU_ACK;
+        size_t actual = 0;
+
+        switch (p->op_kind) {
+        case EMU_OP_CONTROL_OUT:
+                v = emu_board_control_out(&p->board, p->op_value, p->op_index);
+                break;
+        case EMU_OP_CONTROL_IN:
+                v = emu_board_control_in(&p->board, p->op_value, p->op_index, p->op_in, p->op_len, &actual);
+                p->op_actual = actual;
+                break;
+        case EMU_OP_BULK_OUT:
+                v = emu_board_bulk_out(&p->board, p->op_out + p->op_actual, p->op_len - p->op_actual, &actual);
+                p->op_actual += actual;
+                if (v == EMU_ACK && p->op_actual < p->op_len)
+                        v = EMU_NO_ANSWER; /* took part of it: the rest waits (a fault's offset) */
+                break;
+        case EMU_OP_CLEAR_HALT:
+                p->clear_halts++;
+                v = emu_board_clear_halt(&p->board, emu_board_bulk_endpoint(&p->board));
+                break;
+        case EMU_OP_RESET:
+                emu_board_reset(&p->board);
+                v = p->board.stage == EMU_STAGE_OFF ? EMU_GONE : EMU_ACK;
+                break;
+        }
+        switch (v) {
+        case EMU_ACK:
+                complete_later(p, 0);
+                break;
+        case EMU_STALL:
+                complete_later(p, -EPIPE);
+                break;
+        case EMU_GONE:
+                complete_later(p, -ENODEV);
+                break;
+        case EMU_NO_ANSWER:
+                wait_for_answer(p);
+                break;
         }
         bus_follow_up(p);
 }
 
+static int begin(struct emu_device *d, enum emu_op_kind kind, usec_t timeout, cb_transfer_done_t done,
+                 void *userdata) {
+        struct emu_port *p = d->port;
+
+        if (!device_alive(d))
+                return -ENODEV; /* usbfs refuses a device that was disconnected, before udev says so */
+        if (p->op_pending)
+                return -EBUSY;
+        p->op_pending = true;
+        p->op_kind = kind;
+        p->op_done = done;
+        p->op_userdata = userdata;
+        p->op_actual = 0;
+        p->op_deadline = now_usec() + timeout;
+        if (kind != EMU_OP_RESET && kind != EMU_OP_CLEAR_HALT)
+                p->transfers++;
+        return 0;
+}
+
 static int port_control_out(void *impl, uint16_t value, uint16_t index, usec_t timeout, cb_transfer_done_t done,
                             void *userdata) {
-        struct emu_port *p = impl;
-        int r = begin(p, done, userdata);
+        struct emu_device *d = impl;
+        int r = begin(d, EMU_OP_CONTROL_OUT, timeout, done, userdata);
 
         if (r < 0)
                 return r;
-        conclude(p, emu_board_control_out(&p->board, value, index), 0, timeout);
+        d->port->op_value = value;
+        d->port->op_index = index;
+        run_op(d->port);
         return 0;
 }
 
 static int port_control_in(void *impl, uint16_t value, uint16_t index, uint8_t *buf, uint16_t length, usec_t timeout,
                            cb_transfer_done_t done, void *userdata) {
-        struct emu_port *p = impl;
-        size_t actual = 0;
-        int r = begin(p, done, userdata);
+        struct emu_device *d = impl;
+        int r = begin(d, EMU_OP_CONTROL_IN, timeout, done, userdata);
 
         if (r < 0)
                 return r;
-        enum emu_verdict v = emu_board_control_in(&p->board, value, index, buf, length, &actual);
-        conclude(p, v, actual, timeout);
+        d->port->op_value = value;
+        d->port->op_index = index;
+        d->port->op_in = buf;
+        d->port->op_len = length;
+        run_op(d->port);
         return 0;
 }
 
 static int port_bulk_out(void *impl, const uint8_t *buf, size_t length, usec_t timeout, cb_transfer_done_t done,
                          void *userdata) {
-        struct emu_port *p = impl;
-        size_t taken = 0;
-        int r = begin(p, done, userdata);
+        struct emu_device *d = impl;
+        int r = begin(d, EMU_OP_BULK_OUT, timeout, done, userdata);
 
         if (r < 0)
                 return r;
-        enum emu_verdict v = emu_board_bulk_out(&p->board, buf, length, &taken);
-        conclude(p, v, taken, timeout);
+        d->port->op_out = buf;
+        d->port->op_len = length;
+        run_op(d->port);
         return 0;
 }
 
 static void port_cancel(void *impl) {
-        struct emu_port *p = impl;
+        struct emu_device *d = impl;
+        struct emu_port *p = d->port;
 
         if (!p->op_pending)
                 return;
-        p->op_source = sd_event_source_disable_unref(p->op_source);
-        p->op_status = -ECANCELED;
-        sd_event_add_defer(p->event, &p->op_source, on_complete, p);
+        complete_later(p, device_alive(d) ? -ECANCELED : -ENODEV);
 }
 
-static int port_reset(void *impl, cb_transfer_done_t done, void *userdata) {
-        struct emu_port *p = impl;
-        int r = begin(p, done, userdata);
+/* Not transfers, but they take the device the same way (one at a time, answered from the loop). */
+static int port_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
+        struct emu_device *d = impl;
+        int r = begin(d, EMU_OP_CLEAR_HALT, USEC_INFINITY / 2, done, userdata);
 
         if (r < 0)
                 return r;
-        p->transfers--; /* not a transfer */
-        emu_board_reset(&p->board);
-        p->op_actual = 0;
-        p->op_status = p->board.stage == EMU_STAGE_OFF ? -ENODEV : 0;
-        sd_event_add_defer(p->event, &p->op_source, on_complete, p);
-        bus_follow_up(p);
+        run_op(d->port);
+        return 0;
+}
+
+static int port_reset(void *impl, cb_transfer_done_t done, void *userdata) {
+        struct emu_device *d = impl;
+        int r = begin(d, EMU_OP_RESET, USEC_INFINITY / 2, done, userdata);
+
+        if (r < 0)
+                return r;
+        run_op(d->port);
         return 0;
 }
 
@@ -168,6 +258,7 @@ const struct cb_transport_ops emu_port_transport_ops = {
         .control_in = port_control_in,
         .bulk_out = port_bulk_out,
         .cancel = port_cancel,
+        .clear_halt = port_clear_halt,
         .reset = port_reset,
 };
 
@@ -177,6 +268,7 @@ void emu_port_init(struct emu_port *p, sd_event *event, const struct emu_board_c
         p->event = event;
         p->node = node;
         p->reconnect_delay = 2000;
+        p->remove_delay = 500;
         emu_board_init(&p->board, config);
 }
 

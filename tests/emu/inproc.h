@@ -4,9 +4,15 @@
 /*
  * The emulated board attached in-process: it implements the daemon's
  * cb_transport on an sd-event loop (transfers complete from the loop,
- * unanswered ones time out on real timers) and tells a cb_node when the
- * board appears on and leaves its port, as the manager does for real
- * devices.
+ * unanswered ones time out on real timers, a busy board answers when it is
+ * free again) and tells a cb_node when the board appears on and leaves its
+ * port, as the manager does for real devices.
+ *
+ * As on a real bus, each appearance of the board is a device of its own:
+ * a transport handed out for one appearance answers -ENODEV as soon as the
+ * board has left, whenever the departure is reported (`remove_delay`
+ * models udev telling late), and never talks to the board's next
+ * appearance.
  */
 
 #include <systemd/sd-event.h>
@@ -15,25 +21,52 @@
 #include "node.h"
 #include "transport.h"
 
+#define EMU_PORT_DEVICES 16
+
+struct emu_port;
+
+/* One appearance of the board on the bus: the impl behind the transport the node is given. */
+struct emu_device {
+        struct emu_port *port;
+        unsigned generation; /* the board's generation it belongs to */
+};
+
+enum emu_op_kind {
+        EMU_OP_CONTROL_OUT,
+        EMU_OP_CONTROL_IN,
+        EMU_OP_BULK_OUT,
+        EMU_OP_CLEAR_HALT,
+        EMU_OP_RESET,
+};
+
 struct emu_port {
         sd_event *event;
         struct emu_board board;
         struct cb_node *node;      /* told of arrivals and departures; may be NULL */
         usec_t reconnect_delay;    /* off the bus between stages */
+        usec_t remove_delay;       /* how late a departure is reported (udev's remove event) */
 
-        /* the one transfer in flight */
+        struct emu_device devices[EMU_PORT_DEVICES]; /* a ring, indexed by generation */
+
+        /* the one operation in flight */
         bool op_pending;
+        enum emu_op_kind op_kind;
+        uint16_t op_value, op_index;
+        uint8_t *op_in;
+        const uint8_t *op_out;
+        size_t op_len, op_actual;
+        usec_t op_deadline;
+        int op_status;
         cb_transfer_done_t op_done;
         void *op_userdata;
-        int op_status;
-        size_t op_actual;
         sd_event_source *op_source;
 
         sd_event_source *bus_source;
-        bool connected;
+        bool connected;            /* the node has been told the board is on the port */
 
         unsigned transfers; /* started, for tests */
         unsigned timeouts;
+        unsigned clear_halts;
 };
 
 void emu_port_init(struct emu_port *p, sd_event *event, const struct emu_board_config *config,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bootfiles.h"
+#include "inproc-power.h"
 
 struct boot_file {
         const char *name;
@@ -86,7 +87,7 @@ int world_init(struct world *w, bool real_sizes) {
                 .event = w->event,
                 .config = w->config,
                 .cache = w->cache,
-                .userdata = w,
+                .callbacks = { .userdata = w },
         };
         return 0;
 }
@@ -106,10 +107,19 @@ struct emu_port *world_add(struct world *w, const struct emu_board_config *confi
         return &w->ports[i];
 }
 
+int world_add_switch(struct world *w, size_t i, const struct emu_power_settings *settings, struct emu_power_log *log) {
+        struct cb_power *power = NULL;
+        int r = emu_power_new(&w->ports[i], settings, log, &power);
+
+        if (r < 0)
+                return r;
+        return cb_node_set_power(w->nodes[i], power);
+}
+
 bool world_settled(const struct world *w) {
         for (size_t i = 0; i < w->n_ports; i++) {
                 enum cb_node_state s = cb_node_state(w->nodes[i]);
-                if (s != CB_NODE_UP && s != CB_NODE_FAILED && s != CB_NODE_OFF)
+                if (s != CB_NODE_UP && s != CB_NODE_FAILED && s != CB_NODE_OFF && s != CB_NODE_NEEDS_POWER)
                         return false;
         }
         return true;

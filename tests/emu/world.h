@@ -31,7 +31,11 @@ int world_init(struct world *w, bool real_sizes);
 void world_done(struct world *w);
 /* Adds a node with its board (not yet plugged). */
 struct emu_port *world_add(struct world *w, const struct emu_board_config *config);
-/* Runs until every node settled or `timeout` passed; returns 0 or -ETIMEDOUT. */
+struct emu_power_settings;
+struct emu_power_log;
+/* Gives node i an emulated power switch (inproc-power.h; settings and log may be NULL). */
+int world_add_switch(struct world *w, size_t i, const struct emu_power_settings *settings, struct emu_power_log *log);
+/* Runs until every node settled (up, failed, off, or needing power) or `timeout` passed; returns 0 or -ETIMEDOUT. */
 int world_run(struct world *w, usec_t timeout);
 bool world_settled(const struct world *w);
 /* Checks a board that should be up received exactly the files on disk; returns 0 or -EBADMSG with a message. */

@@ -93,14 +93,14 @@ static void fx_init(struct fixture *f, size_t n_boards, const struct emu_board_c
                 world_add(&f->w, boards ? &boards[i] : &plain);
         CHECK(cb_control_new(f->w.event, &s, &fx_ops, f, &f->control) == 0);
         /* as the daemon does with cb_manager_set_listener() */
-        f->w.env.changed = cb_control_node_changed;
-        f->w.env.userdata = f->control;
+        f->w.env.callbacks.changed = cb_control_node_changed;
+        f->w.env.callbacks.userdata = f->control;
 }
 
 static void fx_done(struct fixture *f) {
         char run[160];
 
-        f->w.env.changed = NULL;
+        f->w.env.callbacks.changed = NULL;
         cb_control_free(f->control);
         /* the socket is removed with the server */
         CHECK(access(f->path, F_OK) < 0 && errno == ENOENT);

@@ -62,7 +62,7 @@ static bool all_up(struct world *w, void *data) {
         return true;
 }
 
-/* what the node asked its owner to keep (env.power_requested) */
+/* what the node asked its owner to keep (env.callbacks.power_requested) */
 static struct {
         unsigned calls;
         bool off;
@@ -79,7 +79,7 @@ static void setup(struct world *w, size_t n_boards, const struct emu_power_setti
         CHECK(world_init(w, false) == 0);
         w->config->power_settle = 20 * USEC_PER_MSEC;
         w->config->power_off_timeout = 300 * USEC_PER_MSEC;
-        w->env.power_requested = on_power_requested;
+        w->env.callbacks.power_requested = on_power_requested;
         persisted.calls = 0;
         persisted.off = false;
         for (size_t i = 0; i < n_boards; i++) {
@@ -140,18 +140,20 @@ static void test_reboot(void) {
                                              .name = "kernel.img", .offset = 100 });
         boot_all(&w);
         CHECK(cb_node_attempt(w.nodes[0]) == 2);
+        /* the board that left mid-file was power-cycled at once (it cannot be resumed) */
+        CHECK(log[0].offs == 1 && log[0].ons == 1);
 
         CHECK(cb_node_power(w.nodes[0], CB_NODE_REBOOT, record_outcome, &o) == 0);
         CHECK(!o.called); /* never answered from inside the call */
-        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_OFF);
+        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_REBOOTING);
         CHECK(run_until(&w, outcome_and_settled, &o) == 0);
         CHECK_MSG(o.result == 0, "reboot: %d %s", o.result, o.message);
         CHECK(run_until(&w, all_up, NULL) == 0);
-        CHECK(log[0].offs == 1 && log[0].ons == 1);
+        CHECK(log[0].offs == 2 && log[0].ons == 2);
         CHECK(log[1].offs == 0 && log[1].ons == 0);
         /* off for at least PowerSettleSec= */
-        CHECK_MSG((int64_t) log[0].on_times[0] - (int64_t) log[0].off_times[0] >= (int64_t) w.config->power_settle,
-                  "switched on %lld us after off", (long long) (log[0].on_times[0] - log[0].off_times[0]));
+        CHECK_MSG((int64_t) log[0].on_times[1] - (int64_t) log[0].off_times[1] >= (int64_t) w.config->power_settle,
+                  "switched on %lld us after off", (long long) (log[0].on_times[1] - log[0].off_times[1]));
         CHECK_MSG(cb_node_attempt(w.nodes[0]) == 1, "attempt after reboot: %u", cb_node_attempt(w.nodes[0]));
         cb_node_get_status(w.nodes[0], &st);
         CHECK(st.boots == 2);
@@ -341,7 +343,7 @@ static void test_staggered(void) {
 
 /*
  * A board that drops off the bus mid start.elf and stays away (wedged) is
- * power-cycled and boots; without a power switch the same board fails.
+ * power-cycled and boots; without a power switch the same board needs one.
  */
 static void test_recovery_revives(void) {
         const struct emu_fault wedge = { .kind = EMU_FAULT_UNPLUG, .point = EMU_AT_FILE, .attempt = 1,
@@ -367,7 +369,7 @@ static void test_recovery_revives(void) {
         world_done(&w);
 
         setup_unswitched(&w, &bc);
-        CHECK_MSG(cb_node_state(w.nodes[0]) == CB_NODE_FAILED, "wedged board without a switch: %s",
+        CHECK_MSG(cb_node_state(w.nodes[0]) == CB_NODE_NEEDS_POWER, "wedged board without a switch: %s",
                   cb_node_state_name(cb_node_state(w.nodes[0])));
         CHECK(cb_node_last_error(w.nodes[0]) && strstr(cb_node_last_error(w.nodes[0]), "did not come back"));
         cb_node_get_status(w.nodes[0], &st);
@@ -375,24 +377,31 @@ static void test_recovery_revives(void) {
         world_done(&w);
 }
 
-/* A board failing while present: reset first, then a power cycle; both counted, then it gives up. */
-static void test_recovery_ladder(void) {
+/*
+ * A board that stays stuck while present: each attempt ends in a power
+ * cycle, the last one in giving up. With RecoverByReset=yes a reset is
+ * tried first in each attempt; on a board a reset does not reboot it
+ * changes nothing, and the power cycle follows.
+ */
+static void test_recovery_ladder(bool recover_by_reset) {
         struct world w;
         struct emu_power_log log[1] = { 0 };
         struct cb_node_status st;
 
         setup(&w, 1, NULL, log);
         w.config->max_attempts = 4;
+        w.config->recover_by_reset = recover_by_reset;
         set_fault(&w, 0, (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_ROM_STATUS, .attempt = 0,
                                              .sticky = true });
         emu_port_plug(&w.ports[0]);
         CHECK(world_run(&w, RUN_TIMEOUT) == 0);
         CHECK(cb_node_state(w.nodes[0]) == CB_NODE_FAILED);
         cb_node_get_status(w.nodes[0], &st);
-        /* attempts 1 and 3 end in a reset, 2 and 4 in a power cycle */
-        CHECK_MSG(st.resets == 2 && st.power_cycles == 2, "resets %u, power cycles %u", st.resets, st.power_cycles);
-        CHECK(log[0].offs == 2 && log[0].ons == 2);
+        CHECK_MSG(st.resets == (recover_by_reset ? 3u : 0u) && st.power_cycles == 3, "resets %u, power cycles %u",
+                  st.resets, st.power_cycles);
+        CHECK(log[0].offs == 3 && log[0].ons == 3);
         CHECK(cb_node_attempt(w.nodes[0]) == 4);
+        CHECK(w.ports[0].board.resets == st.resets);
         world_done(&w);
 }
 
@@ -473,7 +482,8 @@ int main(void) {
         test_switch_refuses();
         test_staggered();
         test_recovery_revives();
-        test_recovery_ladder();
+        test_recovery_ladder(false);
+        test_recovery_ladder(true);
         test_at_start();
         test_state_file();
         return check_exit("test-node-power");
