@@ -170,7 +170,8 @@ static const char *state_message_id(enum cb_node_state state) {
 }
 
 /*
- * Changes state: logs old → new with the node's fields (and the state's
+ * Changes state: logs "state NEW (from OLD): why" with the node's fields
+ * (and the state's
  * MESSAGE_ID, if it has one), records it, drops the old state's deadline,
  * tells the owner.
  */
@@ -191,8 +192,9 @@ static void enter_state(struct cb_node *n, enum cb_node_state state, const char 
         n->state = state;
         (void) sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
         struct cb_log_node f = log_fields(n);
-        cb_log_full(state_priority(state), 0, &f, state_message_id(state), __FILE__, __LINE__, "%s → %s: %s",
-                    cb_node_state_name(old), cb_node_state_name(state), message ? message : "(out of memory)");
+        cb_log_full(state_priority(state), 0, &f, state_message_id(state), __FILE__, __LINE__,
+                    "state %s (from %s): %s", cb_node_state_name(state), cb_node_state_name(old),
+                    message ? message : "(out of memory)");
         cb_node_history_add(&n->history, state, n->attempt, message ? message : "(out of memory)");
         notify_changed(n);
 }

@@ -117,7 +117,7 @@ static char *describe_step(const struct cb_session *s) {
                 r = asprintf(&where, "while announcing the loader");
                 break;
         case STEP_ROM_STATUS:
-                r = asprintf(&where, "while waiting for the ROM's status");
+                r = asprintf(&where, "while reading the ROM's status");
                 break;
         case STEP_READ_REQUEST:
                 r = asprintf(&where, "while waiting for the board's request");
@@ -441,7 +441,7 @@ static void bulk_failed(struct cb_session *s, int status, size_t actual) {
 static void control_failed(struct cb_session *s, int status) {
         if (is_control_in(s->step) && status == -ETIMEDOUT) {
                 /* a read waits long already; issuing it again would only risk losing step with the board */
-                stuck(s, status, s->step == STEP_ROM_STATUS ? "the ROM gave no status" : "the board stopped asking");
+                stuck(s, status, "timed out");
                 return;
         }
         if (s->retries_left == 0) {

@@ -151,7 +151,9 @@ static void check_defaults(const struct cb_config *c) {
         CHECK(c->step_retries == 2);
         CHECK(c->control_timeout == 1 * USEC_PER_SEC);
         CHECK(c->request_timeout == 20 * USEC_PER_SEC);
-        CHECK(c->bulk_timeout == 5 * USEC_PER_SEC);
+        CHECK(c->bulk_timeout == 10 * USEC_PER_SEC);
+        CHECK(c->bulk_recovery == CB_BULK_RESUME);
+        CHECK(!c->recover_by_reset);
         CHECK(c->reenumerate_timeout == 10 * USEC_PER_SEC);
         CHECK(c->up_timeout == 120 * USEC_PER_SEC);
         CHECK(c->retry_delay == 1 * USEC_PER_SEC);
@@ -243,6 +245,8 @@ static void test_all_keys(void) {
                 "PowerOnDelaySec=0.25\n"
                 "PowerCommandTimeoutSec=10\n"
                 "HubPowerMethod=request\n"
+                "RecoverByReset=yes\n"
+                "BulkRecovery=resend\n"
                 "MaxAttempts=7\n" /* last one wins */
                 "\n"
                 "[Node a]\n"
@@ -279,6 +283,8 @@ static void test_all_keys(void) {
         CHECK(k->power_on_delay == 250 * USEC_PER_MSEC);
         CHECK(k->power_command_timeout == 10 * USEC_PER_SEC);
         CHECK(k->hub_power_method == CB_HUB_POWER_REQUEST);
+        CHECK(k->recover_by_reset);
+        CHECK(k->bulk_recovery == CB_BULK_RESEND);
         CHECK(k->n_nodes == 2);
         if (k->n_nodes == 2) {
                 CHECK_STR(k->nodes[0].name, "a");
@@ -379,6 +385,8 @@ static void test_errors(void) {
         CHECK_INVALID("[Daemon]\nMaxAttempts=99999999999999999999999\n", NULL);
         CHECK_INVALID("[Daemon]\nStepRetries=101\n", NULL);
         CHECK_INVALID("[Daemon]\nStepRetries=0x1\n", NULL);
+        CHECK_INVALID("[Daemon]\nBulkRecovery=restart\n", "t.conf:2: BulkRecovery=");
+        CHECK_INVALID("[Daemon]\nRecoverByReset=maybe\n", "t.conf:2: RecoverByReset=");
 
         /* Booleans. */
         CHECK_INVALID("[Daemon]\nAutoNodes=maybe\n", "t.conf:2: AutoNodes=");

@@ -230,7 +230,7 @@ static void test_node_json(void) {
         struct world w;
         uint64_t mono, real, u = 0;
 
-        /* a board whose loader never gets an answer: fails for good after MaxAttempts */
+        /* a board whose loader never gets an answer, on a power switch: power-cycled, then failed after MaxAttempts */
         bad.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_NO_ANSWER, .point = EMU_AT_ROM_STATUS, .sticky = true };
         bad.n_faults = 1;
 
@@ -238,6 +238,7 @@ static void test_node_json(void) {
         w.config->max_attempts = 2;
         world_add(&w, &good);
         world_add(&w, &bad);
+        CHECK(world_add_switch(&w, 1, NULL, NULL) == 0);
         world_add(&w, &good); /* never plugged */
         emu_port_plug(&w.ports[0]);
         emu_port_plug(&w.ports[1]);
