@@ -21,7 +21,9 @@
  *
  * Recovery: a file whose bulk data failed (timeout, stall) is written again
  * (after CLEAR_HALT) up to --retries times; any other failure resets the
- * device (the board restarts and re-enumerates in ROM).
+ * device (the board restarts and re-enumerates in ROM). That is the lenient
+ * board's recovery (emu_board_config_lenient): this host proves the harness,
+ * the daemon's own recovery of the least forgiving board is test-daemon's.
  *
  * Exits 0 when --expect boards are up, 2 on --timeout-ms, 1 on errors.
  * Log lines look like the daemon's: "[   12.345678] node1[1-1]: state serving".
@@ -64,6 +66,7 @@ enum step {
         ST_FILE_CTRL,
         ST_FILE_BULK,
         ST_ZERO_CTRL,
+        ST_DONE_CTRL,
         ST_DONE,
 };
 
@@ -71,7 +74,7 @@ static const char *const step_names[] = {
         [ST_IDLE] = "idle",         [ST_HDR_CTRL] = "boot message write", [ST_HDR_BULK] = "boot message data",
         [ST_LDR_CTRL] = "loader write", [ST_LDR_BULK] = "loader data",     [ST_STATUS] = "status read",
         [ST_WAIT_DROP] = "waiting for the loader", [ST_REQUEST] = "request read", [ST_SIZE_CTRL] = "size answer",
-        [ST_FILE_CTRL] = "file write", [ST_FILE_BULK] = "file data",     [ST_ZERO_CTRL] = "empty answer",
+        [ST_FILE_CTRL] = "file write", [ST_FILE_BULK] = "file data",     [ST_ZERO_CTRL] = "empty answer", [ST_DONE_CTRL] = "final answer",
         [ST_DONE] = "done",
 };
 
@@ -330,6 +333,9 @@ static void handle_request(struct dev *d, const uint8_t *buf, int len) {
                 logf_(d->node, "state booted: %u files, %" PRIu64 " bytes", d->node->files, d->node->bytes);
                 d->node->booted = true;
                 d->step = ST_DONE;
+                /* an empty name is answered with a zero-length write, as the reference host does */
+                if (name[0] == '\0')
+                        ctrl_out(d, ST_DONE_CTRL, 0);
                 if (d->node->gadget_early && !d->node->up) {
                         d->node->up = true;
                         n_up++;
@@ -417,6 +423,9 @@ static void transfer_cb(struct libusb_transfer *t) {
         }
         case ST_REQUEST:
                 handle_request(d, buf + LIBUSB_CONTROL_SETUP_SIZE, t->actual_length);
+                break;
+        case ST_DONE_CTRL:
+                d->step = ST_DONE;
                 break;
         case ST_SIZE_CTRL:
         case ST_ZERO_CTRL:

@@ -184,6 +184,16 @@ unsigned tb_board_enumerations(tb_board *b) {
         return n;
 }
 
+void tb_board_end_pause(tb_board *b) {
+        g_rec_mutex_lock(&b->tb->lock);
+        b->emu.busy_until_ms = 0;
+        tb_event(b->tb, "pause of %s ended%s", b->port, b->dev ? "" : " (off the bus)");
+        if (b->dev)
+                dev_wake_urbs(b->dev);
+        g_rec_mutex_unlock(&b->tb->lock);
+        wake(b->tb);
+}
+
 bool tb_board_powered(tb_board *b) {
         g_rec_mutex_lock(&b->tb->lock);
         bool p = b->powered;

@@ -121,12 +121,16 @@ static enum emu_verdict standard_request(struct tb_usbdev *d, uint8_t rt, uint8_
                 memset(data, 0, *actual);
                 return EMU_ACK;
         }
-        if (rt == 0x00 && req == 9) /* SET_CONFIGURATION */
-                return value <= 1 ? EMU_ACK : EMU_STALL;
+        if (rt == 0x00 && req == 9) { /* SET_CONFIGURATION */
+                if (value > 1)
+                        return EMU_STALL;
+                dev_set_configuration(d);
+                return EMU_ACK;
+        }
         if (rt == 0x01 && req == 11) /* SET_INTERFACE */
                 return value == 0 ? EMU_ACK : EMU_STALL;
         if (rt == 0x02 && req == 1 && value == 0) { /* CLEAR_FEATURE(ENDPOINT_HALT) */
-                d->halted[ep_index((uint8_t) index)] = false;
+                dev_clear_halt(d, (uint8_t) index);
                 return EMU_ACK;
         }
         if (rt == 0x00 && (req == 1 || req == 3)) /* device SET/CLEAR_FEATURE */

@@ -100,6 +100,7 @@ struct tb_urb {
         int actual;
         bool started;
         bool done;
+        bool waking;    /* timer is the busy board's wake-up, not the end of its bus time */
         int result;     /* status it completes with, once its bus time is over */
         GSource *timer; /* completion at the end of its bus time */
 };
@@ -219,6 +220,12 @@ void deliver_reap(struct tb_client *c, UMockdevIoctlClient *client, struct tb_ur
 void complete_urb(struct tb_urb *u, int status, int actual);
 void cancel_continuations(struct tb_usbdev *d, struct tb_urb *after);
 void process_ep(struct tb_usbdev *d, unsigned idx);
+/* CLEAR_FEATURE(ENDPOINT_HALT), by control request or ioctl: the host's side and the board's. */
+void dev_clear_halt(struct tb_usbdev *d, uint8_t ep);
+/* SET_CONFIGURATION: every endpoint starts afresh, on both sides. */
+void dev_set_configuration(struct tb_usbdev *d);
+/* Runs again at once the URBs that wait for a busy board. */
+void dev_wake_urbs(struct tb_usbdev *d);
 void kill_urbs(struct tb_usbdev *d, struct tb_client *c, int status, bool ep0_too);
 
 /* ---- tb-usbfs.c: umockdev's signals, connected in tb_new() ---- */

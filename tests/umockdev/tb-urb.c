@@ -178,6 +178,62 @@ static int64_t schedule_completion(struct tb_usbdev *d, struct tb_urb *u, size_t
         return end;
 }
 
+/* A busy board (EMU_FAULT_PAUSE) said when it takes the operation: the URB runs again then. */
+static gboolean urb_wake_cb(gpointer data) {
+        struct tb_urb *u = data;
+        tb_testbed *tb = u->c->tb;
+
+        g_rec_mutex_lock(&tb->lock);
+        g_source_unref(u->timer);
+        u->timer = NULL;
+        u->waking = false;
+        if (!u->done) {
+                u->started = false;
+                process_ep(u->c->dev, ep_index(u->ep));
+        }
+        g_rec_mutex_unlock(&tb->lock);
+        return G_SOURCE_REMOVE;
+}
+
+static void schedule_wake(struct tb_usbdev *d, struct tb_urb *u, uint64_t wake_ms) {
+        tb_testbed *tb = d->tb;
+
+        u->waking = true;
+        u->timer = g_source_new(&ready_time_funcs, sizeof(GSource));
+        g_source_set_callback(u->timer, urb_wake_cb, u, NULL);
+        g_source_set_ready_time(u->timer, (int64_t) wake_ms * 1000);
+        g_source_attach(u->timer, tb->worker_ctx ? tb->worker_ctx : g_main_context_get_thread_default());
+}
+
+void dev_wake_urbs(struct tb_usbdev *d) {
+        for (unsigned i = 0; i < TB_MAX_EP; i++) {
+                struct tb_urb *u = g_queue_peek_head(&d->ep_queue[i]);
+                if (u && u->waking && !u->done) {
+                        drop_source(&u->timer);
+                        u->waking = false;
+                        u->started = false;
+                        process_ep(d, i);
+                }
+        }
+}
+
+void dev_clear_halt(struct tb_usbdev *d, uint8_t ep) {
+        tb_board *b = dev_live_board(d);
+
+        d->halted[ep_index(ep)] = false;
+        if (b)
+                emu_board_clear_halt(&b->emu, ep);
+}
+
+void dev_set_configuration(struct tb_usbdev *d) {
+        tb_board *b = dev_live_board(d);
+
+        for (unsigned i = 0; i < TB_MAX_EP; i++)
+                d->halted[i] = false;
+        if (b)
+                emu_board_set_configuration(&b->emu);
+}
+
 /* Runs the head URB of an endpoint queue; returns true if it completed at once. */
 static bool run_urb(struct tb_usbdev *d, struct tb_urb *u) {
         tb_testbed *tb = d->tb;
@@ -231,9 +287,15 @@ static bool run_urb(struct tb_usbdev *d, struct tb_urb *u) {
         case EMU_ACK:
         case EMU_STALL:
                 return false; /* at the end of its bus time */
-        case EMU_NO_ANSWER:
+        case EMU_NO_ANSWER: {
+                uint64_t wake_ms = b ? emu_board_wake_at(&b->emu) : 0;
+                if (wake_ms) {
+                        schedule_wake(d, u, wake_ms);
+                        return false; /* runs again when the board is no longer busy, or DISCARDURB */
+                }
                 tb->stats.urbs_timed_out++;
                 return false; /* until DISCARDURB */
+        }
         case EMU_GONE:
         default:
                 return false; /* until the device is removed: -ESHUTDOWN */

@@ -327,14 +327,17 @@ gboolean on_handle_ioctl(UMockdevIoctlBase *handler, UMockdevIoctlClient *client
                         res = -1, err = EFAULT;
                 else if (*cfg != 1 && *cfg != -1)
                         res = -1, err = EINVAL;
+                else
+                        dev_set_configuration(d);
         } else if (req == USBDEVFS_CLEAR_HALT || req == USBDEVFS_RESETEP) {
                 unsigned *ep = resolve_arg(client, sizeof(unsigned), &ad);
                 if (!ep)
                         res = -1, err = EFAULT;
                 else if (!dev_has_endpoint(d, (uint8_t) *ep))
                         res = -1, err = ENOENT;
-                else
-                        d->halted[ep_index((uint8_t) *ep)] = false;
+                else if (req == USBDEVFS_CLEAR_HALT)
+                        dev_clear_halt(d, (uint8_t) *ep); /* the kernel sends CLEAR_FEATURE(ENDPOINT_HALT) */
+                /* RESETEP only resets the host's data toggle: the device hears nothing */
         } else if (req == USBDEVFS_GETDRIVER) {
                 res = -1, err = ENODATA; /* no kernel driver on any interface */
         } else if (req == USBDEVFS_IOCTL) {

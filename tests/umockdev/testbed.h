@@ -120,6 +120,8 @@ void tb_unplug(tb_board *b);
  * or external hub) lands here too, so a uhubctl-style power backend works end to end. */
 void tb_power(tb_board *b, bool on);
 bool tb_board_powered(tb_board *b);
+/* Ends a board's EMU_FAULT_PAUSE now: what it was not taking runs at once (a test holds a boot with a long pause). */
+void tb_board_end_pause(tb_board *b);
 /* Called (on the main thread, unlocked) after a board's power changed, by tb_power() or
  * by a hub request (by_hub_request). For tests that watch a power backend. */
 typedef void (*tb_power_hook)(tb_board *b, bool on, bool by_hub_request, void *userdata);
