@@ -169,12 +169,43 @@ struct daemon {
         struct cb_manager *manager;
         struct cb_control *control;
         struct cb_metrics *metrics;
+        bool stopping; /* a stop signal came: the nodes are draining */
 };
 
+/* How long a stop waits for the writes in flight: a whole kernel at full speed, with room. */
+#define DRAIN_TIMEOUT_USEC (15 * USEC_PER_SEC)
+
+static void drained(void *userdata) {
+        struct daemon *d = userdata;
+
+        log_info("every board is between two requests; exiting");
+        (void) sd_event_exit(d->event, 0);
+}
+
+static int on_drain_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        log_warning("boards still took data after %.0fs; exiting anyway", (double) DRAIN_TIMEOUT_USEC / USEC_PER_SEC);
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/*
+ * A stop lets the writes in flight finish: a board cut off mid-file waits for
+ * the rest of its bytes, and nothing but a power cycle brings it back, so the
+ * next daemon could not serve it. A second signal exits at once.
+ */
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct daemon *d = userdata;
+
+        if (d->stopping || !d->manager) {
+                log_info("received %s again; exiting now", strsignal((int) si->ssi_signo));
+                return sd_event_exit(sd_event_source_get_event(s), 0);
+        }
+        d->stopping = true;
         log_info("received %s; shutting down", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1");
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+        if (cb_manager_drain(d->manager, drained, d) == 1)
+                return sd_event_exit(sd_event_source_get_event(s), 0);
+        (void) sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, DRAIN_TIMEOUT_USEC, 0, on_drain_timeout, d);
+        return 0;
 }
 
 /* SIGHUP and the control socket's Reload both come here; `report` gets the file's messages (the caller frees it). */

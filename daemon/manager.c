@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "manager.h"
 
+#include <assert.h>
 #include <systemd/sd-daemon.h>
 
 #include "bootfiles.h"
@@ -36,6 +37,11 @@ struct cb_manager {
         void (*listener)(struct cb_node *node, void *userdata);
         void *listener_userdata;
         char last_summary[256];
+
+        /* stopping: nodes still finishing a write, and who to tell when none is */
+        size_t draining;
+        void (*drained)(void *userdata);
+        void *drained_userdata;
 };
 
 struct open_request {
@@ -294,6 +300,26 @@ int cb_manager_start(struct cb_manager *m) {
         if (r < 0)
                 return r;
         return cb_hotplug_enumerate(m->hotplug);
+}
+
+static void node_drained(void *userdata) {
+        struct cb_manager *m = userdata;
+
+        assert(m->draining > 0);
+        if (--m->draining == 0 && m->drained)
+                m->drained(m->drained_userdata);
+}
+
+int cb_manager_drain(struct cb_manager *m, void (*drained)(void *userdata), void *userdata) {
+        /* no new boards: a board that shows up now is the next daemon's */
+        m->hotplug = cb_hotplug_free(m->hotplug);
+        m->drained = drained;
+        m->drained_userdata = userdata;
+        m->draining = 0;
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (cb_node_drain(m->slots[i].node, node_drained, m) == 0)
+                        m->draining++;
+        return m->draining == 0;
 }
 
 struct cb_manager *cb_manager_free(struct cb_manager *m) {

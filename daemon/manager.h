@@ -29,6 +29,14 @@ struct cb_node *cb_manager_node(const struct cb_manager *m, size_t i);
 struct cb_node *cb_manager_find_node(const struct cb_manager *m, const char *name_or_port);
 const struct cb_config *cb_manager_config(const struct cb_manager *m);
 
+/*
+ * Before exiting: stops watching udev and lets each node finish the write in
+ * flight (boards are left between two requests, where the next daemon can
+ * take them over). Returns 1 if nothing is in flight, else 0 and calls
+ * `drained` once everything is.
+ */
+int cb_manager_drain(struct cb_manager *m, void (*drained)(void *userdata), void *userdata);
+
 /* Replaces the configuration (takes ownership); boots in flight keep going. */
 int cb_manager_reload(struct cb_manager *m, struct cb_config *config);
 

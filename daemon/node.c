@@ -68,6 +68,11 @@ struct cb_node {
         bool device_present;
         struct cb_node_device device;
 
+        /* the daemon is stopping: no new step; `drained` is told when the session in flight ended */
+        bool draining;
+        void (*drained)(void *userdata);
+        void *drained_userdata;
+
         /* sub-operations */
         struct cb_session *session;
         bool resetting;
@@ -304,6 +309,8 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
         int r;
 
         assert(n->device_present && !n->session && !n->resetting);
+        if (n->draining)
+                return;
         if (kind == CB_SESSION_ROM) {
                 const char *loader_name = cb_proto_second_stage_file(n->device.pid);
                 const char *reason = NULL;
@@ -515,6 +522,15 @@ static void session_finished(void *userdata, enum cb_session_outcome outcome, in
         cb_session_free(n->session);
         n->session = NULL;
 
+        if (n->draining) {
+                /* whatever the outcome, the node stops here; the next daemon takes the board as it finds it */
+                node_log(n, LOG_INFO, "session stopped for the daemon's exit: %s", reason ? reason : "done");
+                if (n->drained)
+                        n->drained(n->drained_userdata);
+                n->drained = NULL;
+                return;
+        }
+
         switch (outcome) {
         case CB_SESSION_LOADER_SENT:
                 enter_state(n, CB_NODE_LOADING, "loader accepted; waiting for the second stage");
@@ -540,6 +556,8 @@ static void session_finished(void *userdata, enum cb_session_outcome outcome, in
                 board_stuck(n, why ? why : reason);
                 break;
         }
+        case CB_SESSION_DRAINED:
+                break; /* only asked for while draining, handled above */
         }
 }
 
@@ -1101,6 +1119,23 @@ int cb_node_new(const struct cb_node_env *env, const char *name, const char *por
         n->state = CB_NODE_ABSENT;
         cb_node_history_add(&n->history, n->state, 0, configured ? "configured" : "seen on the bus");
         *ret = n;
+        return 0;
+}
+
+int cb_node_drain(struct cb_node *n, void (*drained)(void *userdata), void *userdata) {
+        n->draining = true;
+        (void) sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
+        if (!n->session)
+                return 1;
+        if (cb_session_drain(n->session)) {
+                cb_session_abort(n->session); /* waiting for a request the next daemon reads */
+                n->session = NULL;
+                node_log(n, LOG_INFO, "session stopped for the daemon's exit, between two requests");
+                return 1;
+        }
+        node_log(n, LOG_INFO, "finishing the write in flight before the daemon exits");
+        n->drained = drained;
+        n->drained_userdata = userdata;
         return 0;
 }
 

@@ -81,6 +81,15 @@ void cb_node_device_removed(struct cb_node *node);
 int cb_node_retry(struct cb_node *node);
 
 /*
+ * The daemon is stopping: the node starts nothing more, and a file in
+ * flight is finished so the board is not left waiting for its bytes (a
+ * reset cannot bring it back). Returns 1 if the node is already still,
+ * 0 if `drained` will be called (once); the node must not be freed before
+ * unless the caller gives up waiting.
+ */
+int cb_node_drain(struct cb_node *node, void (*drained)(void *userdata), void *userdata);
+
+/*
  * Power. The node owns its backend (NULL: Power=none); it is replaced only
  * while no power operation runs (-EBUSY otherwise).
  */

@@ -36,6 +36,7 @@ struct cb_session {
         enum step after_halt;
         bool in_flight;
         bool aborted;
+        bool draining; /* end at the next request boundary */
         unsigned retries_left;
 
         struct cb_file *loader;
@@ -81,10 +82,13 @@ static const uint8_t *write_data(const struct cb_session *s) {
         }
 }
 
-static uint64_t write_size(const struct cb_session *s) {
-        switch (s->step) {
+/* The write a step belongs to: its size and name. */
+static uint64_t write_size_of(const struct cb_session *s, enum step step) {
+        switch (step) {
+        case STEP_ROM_HEADER_CONTROL:
         case STEP_ROM_HEADER_BULK:
                 return sizeof s->boot_message;
+        case STEP_ROM_LOADER_CONTROL:
         case STEP_ROM_LOADER_BULK:
                 return cb_file_size(s->loader);
         default:
@@ -92,15 +96,25 @@ static uint64_t write_size(const struct cb_session *s) {
         }
 }
 
-static const char *write_name(const struct cb_session *s) {
-        switch (s->step) {
+static const char *write_name_of(const struct cb_session *s, enum step step) {
+        switch (step) {
+        case STEP_ROM_HEADER_CONTROL:
         case STEP_ROM_HEADER_BULK:
                 return "the boot message";
+        case STEP_ROM_LOADER_CONTROL:
         case STEP_ROM_LOADER_BULK:
                 return "the loader";
         default:
                 return s->file_name;
         }
+}
+
+static uint64_t write_size(const struct cb_session *s) {
+        return write_size_of(s, s->step);
+}
+
+static const char *write_name(const struct cb_session *s) {
+        return write_name_of(s, s->step);
 }
 
 /* "while sending kernel.img (3000000 of 5904128 bytes)": where the session is, for messages. */
@@ -134,7 +148,9 @@ static char *describe_step(const struct cb_session *s) {
                              write_size(s));
                 break;
         case STEP_CLEAR_HALT:
-                r = asprintf(&where, "while clearing the data endpoint's halt");
+                /* part of a write: the file is what the user needs to hear about */
+                r = asprintf(&where, "while sending %s (%" PRIu64 " of %" PRIu64 " bytes; clearing a halt)",
+                             write_name_of(s, s->after_halt), s->offset, write_size_of(s, s->after_halt));
                 break;
         default:
                 r = asprintf(&where, "with nothing in flight");
@@ -252,6 +268,10 @@ static int go(struct cb_session *s, enum step step) {
 }
 
 static int new_exchange(struct cb_session *s, enum step step) {
+        if (s->draining && step == STEP_READ_REQUEST) {
+                finish(s, CB_SESSION_DRAINED, 0, "stopped between two requests");
+                return 0;
+        }
         s->retries_left = s->settings.step_retries;
         return go(s, step);
 }
@@ -601,6 +621,15 @@ void cb_session_abort(struct cb_session *s) {
         }
         s->aborted = true;
         s->transport.ops->cancel(s->transport.impl);
+}
+
+bool cb_session_drain(struct cb_session *s) {
+        if (s->kind == CB_SESSION_ROM)
+                return false; /* a ROM left between its steps would wait for its status read */
+        if (s->step == STEP_READ_REQUEST)
+                return true;
+        s->draining = true;
+        return false;
 }
 
 void cb_session_get_progress(const struct cb_session *s, struct cb_session_progress *ret) {

@@ -33,6 +33,7 @@ enum cb_session_outcome {
         CB_SESSION_REFUSED,     /* the ROM refused the loader (status 0x80) and waits for a new boot message */
         CB_SESSION_STUCK,       /* the board cannot go on from where it is: it needs a fresh start */
         CB_SESSION_GONE,        /* the board left the bus mid-session */
+        CB_SESSION_DRAINED,     /* stopped between two requests, as cb_session_drain() asked */
 };
 
 enum cb_session_event {
@@ -82,6 +83,15 @@ int cb_session_start(struct cb_session *s);
 void cb_session_abort(struct cb_session *s);
 /* Frees a session that has finished (or never started). */
 void cb_session_free(struct cb_session *s);
+
+/*
+ * The daemon is stopping: a file session ends at the next request boundary
+ * (after the write in flight, so the board is not left waiting for bytes)
+ * with CB_SESSION_DRAINED; a ROM session runs to its end. Returns true if the
+ * session is at a boundary now (waiting for the board's request: the caller
+ * aborts it), false if `finished` will come.
+ */
+bool cb_session_drain(struct cb_session *s);
 
 /* Progress, for status and logs. */
 struct cb_session_progress {
