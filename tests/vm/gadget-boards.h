@@ -64,6 +64,13 @@ struct gboard {
         bool bulk_running;
         bool bulk_stop;
         bool bulk_hold;     /* the model stopped taking bulk data until the next write is announced */
+        /*
+         * Bytes this program read off the endpoint that the model did not take
+         * (it stopped mid-read: a fault). The host counts them as sent, so a
+         * host that resumes sends what follows them: they go to the model first
+         * when it takes data again, and are dropped by a new announcement.
+         */
+        size_t kept_off, kept_len;
         unsigned throttle_kbps;
 
         /* the port's power, as the board can tell it while off the bus */

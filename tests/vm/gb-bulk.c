@@ -19,6 +19,45 @@
 
 #include "gadget-boards.h"
 
+/*
+ * Gives io->data[off, end) to the model; keeps what it does not take. Returns
+ * true when the board left the bus (the thread ends). Called with the lock held.
+ */
+static bool feed(struct gboard *g, struct usb_raw_ep_io *io, size_t off, size_t end, int fd, int ep) {
+        enum emu_verdict v = EMU_ACK;
+
+        while (off < end) {
+                size_t taken = 0;
+                v = emu_board_bulk_out(&g->emu, io->data + off, end - off, &taken);
+                off += taken;
+                if (v != EMU_ACK || taken == 0)
+                        break;
+        }
+        if (v == EMU_NO_ANSWER) {
+                /* the board stops taking data: the host's transfer times out, or a busy board wakes */
+                g->bulk_hold = true;
+                g->kept_off = off;
+                g->kept_len = end - off;
+                blog(g, "bulk data no longer taken (%s), %zu bytes kept", emu_board_wake_at(&g->emu) ? "busy" : "fault",
+                     end - off);
+        } else if (v == EMU_STALL) {
+                blog(g, "bulk data refused (%s); halting the endpoint", g->emu.error[0] ? g->emu.error : "a fault");
+                (void) ioctl(fd, USB_RAW_IOCTL_EP_SET_HALT, (unsigned long) ep);
+        }
+        enum emu_bus_action a = emu_board_take_bus_action(&g->emu);
+        pthread_cond_broadcast(&g->cond);
+        if (a != EMU_BUS_NONE) {
+                snprintf(g->last_event, sizeof g->last_event, "dropped off the bus during bulk data (%s)",
+                         a == EMU_BUS_DISCONNECT ? "comes back" : "stays away");
+                blog(g, "%s", g->last_event);
+                request_disconnect(g);
+                status_changed();
+                return true;
+        }
+        status_changed();
+        return false;
+}
+
 static void *bulk_main(void *arg) {
         struct gboard *g = arg;
         struct usb_raw_ep_io *io = malloc(sizeof *io + BULK_BUF);
@@ -33,10 +72,28 @@ static void *bulk_main(void *arg) {
                 size_t len;
                 int r, err;
 
-                while (!g->bulk_stop && g->bulk_hold)
-                        pthread_cond_wait(&g->cond, &g->lock);
+                while (!g->bulk_stop && g->bulk_hold) {
+                        /* a busy board (EMU_FAULT_PAUSE) takes data again at a known time */
+                        uint64_t wake = emu_board_wake_at(&g->emu);
+                        if (wake) {
+                                uint64_t now = emu_now_ms();
+                                struct timespec ts = deadline_in(wake > now ? (unsigned) (wake - now) : 0);
+                                if (pthread_cond_timedwait(&g->cond, &g->lock, &ts) != 0 &&
+                                    emu_board_wake_at(&g->emu) <= emu_now_ms())
+                                        g->bulk_hold = false;
+                        } else {
+                                pthread_cond_wait(&g->cond, &g->lock);
+                        }
+                }
                 if (g->bulk_stop)
                         break;
+                if (g->kept_len > 0) {
+                        size_t off = g->kept_off, end = g->kept_off + g->kept_len;
+                        g->kept_len = 0;
+                        if (feed(g, io, off, end, fd, ep))
+                                break;
+                        continue;
+                }
                 /* Read exactly what the announced write still lacks: the host sends no zero-length
                  * packet, so a longer read would wait forever for the end of a transfer that is a
                  * multiple of the packet size. With no write announced, read one packet, so data
@@ -69,35 +126,15 @@ static void *bulk_main(void *arg) {
                         continue;
                 }
 
-                size_t off = 0;
-                enum emu_verdict v = EMU_ACK;
-                while (off < (size_t) r) {
-                        size_t taken = 0;
-                        v = emu_board_bulk_out(&g->emu, io->data + off, (size_t) r - off, &taken);
-                        off += taken;
-                        if (v != EMU_ACK || taken == 0)
-                                break;
-                }
                 g->bulk_bytes += (uint64_t) r;
-                if (v == EMU_NO_ANSWER) {
-                        /* the board stops taking data: the host's transfer times out */
-                        g->bulk_hold = true;
-                        blog(g, "bulk data no longer taken (fault), %zu of %d bytes kept", off, r);
-                } else if (v == EMU_STALL) {
-                        blog(g, "bulk data refused (%s); halting the endpoint", g->emu.error);
-                        (void) ioctl(fd, USB_RAW_IOCTL_EP_SET_HALT, (unsigned long) ep);
+                if (g->emu.halted) {
+                        /* data through a halted endpoint: the host cleared the halt (the UDC answers
+                         * CLEAR_FEATURE(ENDPOINT_HALT) itself, this program never sees it) */
+                        emu_board_clear_halt(&g->emu, emu_board_bulk_endpoint(&g->emu));
+                        blog(g, "the host cleared the endpoint's halt");
                 }
-                enum emu_bus_action a = emu_board_take_bus_action(&g->emu);
-                pthread_cond_broadcast(&g->cond);
-                if (a != EMU_BUS_NONE) {
-                        snprintf(g->last_event, sizeof g->last_event, "dropped off the bus during bulk data (%s)",
-                                 a == EMU_BUS_DISCONNECT ? "comes back" : "stays away");
-                        blog(g, "%s", g->last_event);
-                        request_disconnect(g);
-                        status_changed();
+                if (feed(g, io, 0, (size_t) r, fd, ep))
                         break;
-                }
-                status_changed();
                 if (g->throttle_kbps) {
                         unsigned ms = (unsigned) ((uint64_t) r * 1000u / ((uint64_t) g->throttle_kbps * 1024u));
                         struct timespec ts = deadline_in(ms ? ms : 1);
@@ -116,6 +153,7 @@ void start_bulk(struct gboard *g) {
                 return;
         g->bulk_stop = false;
         g->bulk_hold = false;
+        g->kept_len = 0;
         if (pthread_create(&g->bulk, NULL, bulk_main, g) != 0) {
                 blog(g, "cannot start the bulk thread");
                 return;

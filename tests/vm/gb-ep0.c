@@ -93,6 +93,10 @@ void handle_standard(struct gboard *g, int fd, const struct usb_ctrlrequest *c) 
                         size_t total = emu_board_descriptors(&g->emu, desc, sizeof desc);
                         if (!g->eps_enabled && total <= sizeof desc)
                                 enable_endpoints(g, fd, desc, total);
+                        else if (g->ep_out >= 0 && g->emu.halted)
+                                /* a configuration set again starts the endpoints afresh, halts too */
+                                (void) ioctl(fd, USB_RAW_IOCTL_EP_CLEAR_HALT, (unsigned long) g->ep_out);
+                        emu_board_set_configuration(&g->emu);
                         (void) ioctl(fd, USB_RAW_IOCTL_VBUS_DRAW, total > 26 ? desc[18 + 8] : 50);
                         (void) ioctl(fd, USB_RAW_IOCTL_CONFIGURE, 0);
                         g->configured = true;
@@ -178,6 +182,7 @@ void handle_vendor(struct gboard *g, int fd, const struct usb_ctrlrequest *c) {
                 v = emu_board_control_out(&g->emu, value, index);
                 if (v == EMU_ACK) {
                         g->bulk_hold = false; /* a new write: the bulk thread sizes its next read */
+                        g->kept_len = 0;      /* what was kept belonged to the old one */
                         pthread_cond_broadcast(&g->cond);
                 }
         }
