@@ -142,6 +142,11 @@ static const struct emu_fault *fault_at(struct emu_board *b, enum emu_fault_poin
                         continue;
                 if ((point == EMU_AT_FILE || point == EMU_AT_ROM_LOADER) && offset_end <= f->offset)
                         continue;
+                if (f->kind == EMU_FAULT_PAUSE && b->just_woke) {
+                        /* the pause is over: what it held is taken (a sticky pause holds the next one again) */
+                        b->just_woke = false;
+                        continue;
+                }
                 b->fault_fired[i] = !f->sticky;
                 return f;
         }
@@ -185,10 +190,12 @@ static enum emu_verdict gate(struct emu_board *b) {
                 return EMU_GONE;
         if (b->wedged)
                 return EMU_NO_ANSWER;
+        b->just_woke = false;
         if (b->busy_until_ms) {
                 if (emu_now_ms() < b->busy_until_ms)
                         return EMU_NO_ANSWER;
                 b->busy_until_ms = 0;
+                b->just_woke = true;
         }
         return EMU_ACK;
 }

@@ -156,6 +156,7 @@ struct emu_board {
         bool halted;                /* the bulk OUT endpoint is halted */
         bool wedged;                /* out of step with the host: answers nothing until its power is cut */
         uint64_t busy_until_ms;     /* EMU_FAULT_PAUSE: CLOCK_MONOTONIC ms until which nothing is taken */
+        bool just_woke;             /* this operation is the one a pause held: it goes through */
 
         /* ROM */
         unsigned rom_step; /* 0 want header, 1 header data, 2 want loader, 3 loader data, 4 want status read */
