@@ -37,6 +37,7 @@ struct cb_session {
         bool in_flight;
         bool aborted;
         bool draining; /* end at the next request boundary */
+        bool replaying; /* BulkRecovery=resend is sending a write again: its steps are not new exchanges */
         unsigned retries_left;
 
         struct cb_file *loader;
@@ -272,7 +273,8 @@ static int new_exchange(struct cb_session *s, enum step step) {
                 finish(s, CB_SESSION_DRAINED, 0, "stopped between two requests");
                 return 0;
         }
-        s->retries_left = s->settings.step_retries;
+        if (!s->replaying)
+                s->retries_left = s->settings.step_retries;
         return go(s, step);
 }
 
@@ -442,6 +444,8 @@ static void bulk_failed(struct cb_session *s, int status, size_t actual) {
                       status_text(status), write_name(s), s->offset, write_size(s));
         } else {
                 s->after_halt = s->kind == CB_SESSION_ROM ? STEP_ROM_HEADER_CONTROL : STEP_FILE_CONTROL;
+                /* the boot message sent again is no progress: the budget lasts until the write is through */
+                s->replaying = true;
                 emitf(s, CB_SESSION_EVENT_STEP_RETRY, status,
                       "%s while sending %s at byte %" PRIu64 " of %" PRIu64 "; sending it again (BulkRecovery=resend)",
                       status_text(status), write_name(s), s->offset, write_size(s));
@@ -513,6 +517,8 @@ static int advance(struct cb_session *s, size_t actual) {
                         s->retries_left = s->settings.step_retries;
                 if (s->offset < write_size(s))
                         return issue(s);
+                if (s->step != STEP_ROM_HEADER_BULK)
+                        s->replaying = false; /* the write that failed is through */
                 if (s->step == STEP_ROM_HEADER_BULK)
                         return new_exchange(s, STEP_ROM_LOADER_CONTROL);
                 if (s->step == STEP_ROM_LOADER_BULK)

@@ -172,6 +172,13 @@ static const struct scenario scenarios[] = {
         { "boot message stalls", FAULT(EMU_FAULT_STALL, EMU_AT_ROM_HEADER, 1), BOTH_UP(1), .in_place = true },
         { "loader bulk stalls", FAULT(EMU_FAULT_STALL, EMU_AT_ROM_LOADER, 1, .offset = 20000), BOTH_UP(1),
           .in_place = true },
+        /* every attempt: nothing recovers it; a re-sent boot message must not renew the retries forever */
+        { "loader never taken", FAULT(EMU_FAULT_NO_ANSWER, EMU_AT_ROM_LOADER, 0, .offset = 20000, .sticky = true),
+          NO_POWER(CB_NODE_NEEDS_POWER, 1, "loader"), POWER(CB_NODE_FAILED, 5, "loader"),
+          RESET_NO_POWER(CB_NODE_FAILED, 5, "loader") },
+        { "loader keeps stalling", FAULT(EMU_FAULT_STALL, EMU_AT_ROM_LOADER, 0, .offset = 20000, .sticky = true),
+          NO_POWER(CB_NODE_NEEDS_POWER, 1, "loader"), POWER(CB_NODE_FAILED, 5, "loader"),
+          RESET_NO_POWER(CB_NODE_FAILED, 5, "loader") },
         { "bulk stall mid kernel.img", FAULT(EMU_FAULT_STALL, EMU_AT_FILE, 1, .name = "kernel.img", .offset = 30001),
           BOTH_UP(1), .in_place = true },
         { "bulk timeout mid start.elf", FAULT(EMU_FAULT_NO_ANSWER, EMU_AT_FILE, 1, .name = "start.elf", .offset = 20000),
