@@ -82,6 +82,7 @@ struct cb_node {
         cb_node_power_done_t power_done;
         void *power_done_userdata;
         char *power_not_cut;          /* the cycle in flight did not cut the power: this says so */
+        bool expect_rom;              /* a power cycle ended: the next board on the port must be in its ROM */
         struct user_action next;      /* a user's power action waiting for the operation in flight */
 
         struct cb_power *power;       /* NULL: Power=none */
@@ -688,14 +689,49 @@ static bool power_holds_boot(const struct cb_node *n) {
         return n->power_op && n->power_purpose != PURPOSE_ENSURE_ON;
 }
 
+/*
+ * The first board after a power cycle: one that lost its power comes back in
+ * its boot ROM. A second stage or a running board means the switch reported
+ * the power off but did not cut it (a hub whose port status lies while VBUS
+ * stays on): NULL, or why, for the last error.
+ */
+static void device_added_now(struct cb_node *n, const struct cb_node_device *device);
+
+static char *restart_check(struct cb_node *n) {
+        char *why = NULL;
+
+        if (!n->expect_rom || !n->device_present)
+                return NULL;
+        n->expect_rom = false;
+        if (n->device.stage == CB_STAGE_ROM)
+                return NULL;
+        if (asprintf(&why,
+                     "%s reported the power off, but the board did not restart: it came back as %s %04x:%04x, not in "
+                     "its boot ROM; this switch does not really cut its power (use one that does, or Power=command "
+                     "with a relay)",
+                     n->power ? cb_power_describe(n->power) : "the switch",
+                     n->device.stage == CB_STAGE_SERVER ? "its second stage" : "a running board", n->device.vid,
+                     n->device.pid) < 0)
+                return NULL;
+        node_log(n, LOG_WARNING, "%s", why);
+        return why;
+}
+
 void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device) {
         n->device = *device;
         n->device_present = true;
         node_log(n, LOG_DEBUG, "device %04x:%04x appeared (%s)", device->vid, device->pid,
                  cb_proto_stage_name(device->stage));
-
         if (power_holds_boot(n) || n->resetting)
                 return; /* the end of that operation looks at what is on the port */
+
+        _cleanup_free_ char *not_restarted = restart_check(n);
+        device_added_now(n, device);
+        if (not_restarted)
+                set_last_error(n, not_restarted); /* the boot goes on; the user hears what is wrong */
+}
+
+static void device_added_now(struct cb_node *n, const struct cb_node_device *device) {
         if (n->state == CB_NODE_OFF) {
                 node_log(n, LOG_NOTICE, "a board appeared, but the node is powered off by request; not booting it "
                          "(use 'clusterbootctl power on %s')", n->name);
@@ -881,6 +917,18 @@ static void power_outcome(struct cb_node *n, enum power_purpose purpose, int res
         }
 }
 
+static enum cb_power_op_kind purpose_kind(enum power_purpose purpose) {
+        switch (purpose) {
+        case PURPOSE_USER_OFF:
+                return CB_POWER_OP_OFF;
+        case PURPOSE_USER_ON:
+        case PURPOSE_ENSURE_ON:
+                return CB_POWER_OP_ON;
+        default:
+                return CB_POWER_OP_CYCLE;
+        }
+}
+
 static void power_done(void *userdata, int result, const char *message) {
         struct cb_node *n = userdata;
         enum power_purpose purpose = n->power_purpose;
@@ -896,7 +944,12 @@ static void power_done(void *userdata, int result, const char *message) {
                 node_log(n, LOG_WARNING, "%s failed: %s", purpose == PURPOSE_USER_REBOOT ? "reboot" : "switching power",
                          message);
 
+        if (result >= 0 && purpose_kind(purpose) == CB_POWER_OP_CYCLE)
+                n->expect_rom = true;
         power_outcome(n, purpose, result, message);
+        _cleanup_free_ char *not_restarted = restart_check(n); /* a board already there when the power came back */
+        if (not_restarted)
+                set_last_error(n, not_restarted);
 
         /* a cycle that did not cut the power ran, but a user hears what it was */
         if (result >= 0 && not_cut && purpose == PURPOSE_USER_REBOOT) {
@@ -917,18 +970,6 @@ static const struct cb_power_op_callbacks power_callbacks = {
         .event = power_event,
         .done = power_done,
 };
-
-static enum cb_power_op_kind purpose_kind(enum power_purpose purpose) {
-        switch (purpose) {
-        case PURPOSE_USER_OFF:
-                return CB_POWER_OP_OFF;
-        case PURPOSE_USER_ON:
-        case PURPOSE_ENSURE_ON:
-                return CB_POWER_OP_ON;
-        default:
-                return CB_POWER_OP_CYCLE;
-        }
-}
 
 static int start_power(struct cb_node *n, enum power_purpose purpose, cb_node_power_done_t done, void *userdata) {
         const struct cb_power_op_settings settings = {

@@ -32,6 +32,12 @@ static int on_switched(sd_event_source *s, uint64_t usec, void *userdata) {
                                 p->log->on_times[p->log->ons] = now_usec();
                         p->log->ons++;
                 }
+                if (p->settings.keeps_power) {
+                        /* it never lost its power: back on the bus in the stage it was in */
+                        emu_port_announce(p->port);
+                        done(p->userdata, 0, NULL);
+                        return 0;
+                }
                 /* a board whose power comes back starts from its ROM with nothing in memory */
                 p->port->board.n_files = 0;
                 emu_port_plug(p->port);
@@ -40,6 +46,11 @@ static int on_switched(sd_event_source *s, uint64_t usec, void *userdata) {
                         if (p->log->offs < ELEMENTSOF(p->log->off_times))
                                 p->log->off_times[p->log->offs] = now_usec();
                         p->log->offs++;
+                }
+                if (p->settings.keeps_power) {
+                        emu_port_depart(p->port);
+                        done(p->userdata, CB_POWER_OFF_CONFIRMED, NULL);
+                        return 0;
                 }
                 if (!p->settings.does_not_cut)
                         emu_port_unplug(p->port);

@@ -15,6 +15,8 @@
 struct emu_power_settings {
         usec_t delay;           /* how long a switch takes */
         bool does_not_cut;      /* "off" succeeds but the board stays on the bus */
+        bool keeps_power;       /* "off" reports the port unpowered (as a hub's status does) and the host loses
+                                 * the board, but the board keeps its power: "on" brings it back as it was */
         int fail_off, fail_on;  /* negative errno: the switch fails that way */
         int refuse;             /* negative errno: set() refuses to start, synchronously */
 };

@@ -282,6 +282,12 @@ void emu_port_plug(struct emu_port *p) {
         emu_port_announce(p);
 }
 
+void emu_port_depart(struct emu_port *p) {
+        p->board.generation++; /* the host lost it: it comes back as a new device, in the same stage */
+        p->bus_source = sd_event_source_disable_unref(p->bus_source);
+        depart(p);
+}
+
 void emu_port_unplug(struct emu_port *p) {
         emu_board_unplug(&p->board);
         p->bus_source = sd_event_source_disable_unref(p->bus_source);

@@ -76,6 +76,8 @@ void emu_port_done(struct emu_port *p);
 void emu_port_plug(struct emu_port *p);
 /* Tells the port's node about the device on it, as a (re)started daemon finds it. */
 void emu_port_announce(struct emu_port *p);
+/* The host loses the board, which keeps its power and state (emu_port_announce() brings it back). */
+void emu_port_depart(struct emu_port *p);
 /* Pull it out (it stays out). */
 void emu_port_unplug(struct emu_port *p);
 

@@ -280,6 +280,28 @@ static void test_switch_does_not_cut(void) {
         world_done(&w);
 }
 
+/*
+ * A switch that reports the port unpowered but keeps the board's power (a
+ * hub whose port status follows the request, VBUS does not): after the
+ * reboot the board comes back running its kernel, not in its ROM, and the
+ * node says the switch does not really cut its power.
+ */
+static void test_switch_keeps_power(void) {
+        struct world w;
+        struct emu_power_settings ps = { .delay = 1000, .keeps_power = true };
+        struct outcome o;
+        const char *e;
+
+        one_node_acted_on(&w, &ps, CB_NODE_REBOOT, &o);
+        CHECK_MSG(o.result == 0, "%d %s", o.result, o.message); /* the switch did switch */
+        CHECK(run_until(&w, all_up, NULL) == 0);
+        CHECK(w.ports[0].board.attempt == 1); /* the board never restarted */
+        e = cb_node_last_error(w.nodes[0]);
+        CHECK_MSG(e && strstr(e, "did not restart") && strstr(e, "does not really cut"), "last error: %s",
+                  e ? e : "(none)");
+        world_done(&w);
+}
+
 /* A switch that fails to switch on: the reboot fails, the node says why. */
 static void test_switch_fails(void) {
         struct world w;
@@ -478,6 +500,7 @@ int main(void) {
         test_switch_removed_while_off();
         test_refusals();
         test_switch_does_not_cut();
+        test_switch_keeps_power();
         test_switch_fails();
         test_switch_refuses();
         test_staggered();
