@@ -17,10 +17,15 @@ bool failed_now;
 /* n boards on ports 1-1, 2-1, ... (one per bus, as dummy_hcd gives in the VM), named node1.., configured. */
 void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
                          const char *extra_daemon_conf) {
+        cluster_init_with(c, n, scale, configs, extra_daemon_conf, NULL);
+}
+
+void cluster_init_with(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
+                       const char *extra_daemon_conf, const struct tb_options *options) {
         memset(c, 0, sizeof *c);
         c->n = n;
         c->scale = scale;
-        c->tb = tb_new(NULL);
+        c->tb = tb_new(options);
         snprintf(c->dir, sizeof c->dir, "/dev/shm/cb-test-XXXXXX");
         if (!mkdtemp(c->dir))
                 abort();

@@ -46,6 +46,9 @@ struct cluster {
 /* configs: one per board, or NULL; extra_daemon_conf: more [Daemon] lines, or NULL. */
 void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
                   const char *extra_daemon_conf);
+/* The same, on a testbed with these options (NULL: defaults). */
+void cluster_init_with(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
+                       const char *extra_daemon_conf, const struct tb_options *options);
 /* More lines for node N's section (1-based); before cluster_start(). */
 void cluster_set_node_conf(struct cluster *c, unsigned node, const char *lines);
 /* Node N's section is called `name` (NULL: nodeN), or left out (omit). */

@@ -126,6 +126,7 @@ struct tb_child {
 struct uevent_msg {
         char *path;
         GBytes *bytes;
+        int64_t due; /* CLOCK_MONOTONIC us: not sent before (tb_options.uevent_delay_ms) */
 };
 
 struct tb_testbed {

@@ -76,6 +76,15 @@ static void uevent_flush(tb_testbed *tb) {
                 struct sockaddr_un sa = { .sun_family = AF_UNIX };
                 gsize len;
                 const void *p = g_bytes_get_data(m->bytes, &len);
+                int64_t now = g_get_monotonic_time();
+
+                if (m->due > now) {
+                        /* late, and in order: nothing behind it goes first */
+                        if (!tb->uevent_retry)
+                                tb->uevent_retry =
+                                        attach_timeout(tb, (int) ((m->due - now + 999) / 1000), uevent_retry_cb, tb);
+                        return;
+                }
 
                 g_strlcpy(sa.sun_path, m->path, sizeof sa.sun_path);
                 ssize_t r = sendto(tb->uevent_fd, p, len, MSG_DONTWAIT, (struct sockaddr *) &sa, sizeof sa);
@@ -159,6 +168,7 @@ void send_uevent(tb_testbed *tb, const char *syspath, const char *action, GPtrAr
                         struct uevent_msg *m = g_new0(struct uevent_msg, 1);
                         m->path = g_strdup(gl.gl_pathv[i]);
                         m->bytes = g_bytes_ref(bytes);
+                        m->due = g_get_monotonic_time() + (int64_t) tb->opt.uevent_delay_ms * 1000;
                         g_queue_push_tail(&tb->uevent_queue, m);
                 }
                 globfree(&gl);

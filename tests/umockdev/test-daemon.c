@@ -304,6 +304,33 @@ static bool pred_serving_bytes(tb_testbed *tb, void *data) {
 }
 
 /*
+ * udev late by more than the backoff (a loaded Pi Zero controller): the board
+ * vanishes mid kernel.img and its remove event comes after the next attempt
+ * was due. The transfer's ENODEV is enough: no session starts on the device
+ * that left, and the board is up on attempt 2, not 3.
+ */
+static void test_late_remove(void) {
+        struct cluster c;
+        struct emu_board_config cfg[2] = { { 0 }, { 0 } };
+        const struct tb_options o = { .uevent_delay_ms = 1500 };
+
+        cfg[1].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1,
+                                               .name = "kernel.img", .offset = 300000 };
+        cfg[1].n_faults = 1;
+        /* the backoff (0.1 s) ends long before udev's remove (1.5 s) */
+        cluster_init_with(&c, 2, 4, cfg, "RetryDelaySec=0.1\n", &o);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+        check_boards(&c, 0);
+        CHECK_FIELD(&c, "node2", "attempt", "2");
+        CHECK(tb_log_find(c.tb, NULL, "cannot start") == NULL, "a session was started on a device that had left");
+        CHECK(tb_log_count_matches(c.tb, "node2[2-1]: state retrying") == 1, "node2 retried %zu times",
+              tb_log_count_matches(c.tb, "node2[2-1]: state retrying"));
+        cluster_free(&c);
+}
+
+/*
  * The daemon stopped (SIGTERM, as systemctl restart does) while a board takes
  * start.elf: it finishes that write first, so the least forgiving board is
  * between two requests, not waiting for bytes no one will send; the next
@@ -800,7 +827,7 @@ static const struct {
         { "seed-failure", test_seed_failure },   { "permissions", test_permissions },
         { "many", test_many },                   { "plug-during-boot", test_plug_during_boot },
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
-        { "stop-mid-file", test_stop_mid_file },
+        { "stop-mid-file", test_stop_mid_file }, { "late-remove", test_late_remove },
         { "power", test_power },                 { "power-revives", test_power_revives },
         { "power-command", test_power_command }, { "reload-renames", test_reload_renames },
 };

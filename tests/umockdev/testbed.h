@@ -82,6 +82,7 @@ struct tb_options {
         bool echo;                    /* copy child output and harness events to stderr as they come */
         int bus_time_percent;         /* URBs take this % of a real bus's time (see tb-urb.c); 0 = 100 */
         bool no_bus_sharing;          /* boards on one bus (behind hubs) do not share its bandwidth */
+        int uevent_delay_ms;          /* every uevent reaches listeners this late, in order (a loaded udevd) */
 };
 
 /* ---- the testbed ---- */
