@@ -48,7 +48,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         --suite unit --suite umockdev
 
 phase "valgrind"
-CB_SOAK_BOOTS=200 run_meson valgrind build -- --suite unit --num-processes 2 \
+CB_SOAK_BOOTS=200 run_meson valgrind build -- --suite unit --no-suite scripts --num-processes 2 \
         --wrapper 'valgrind --error-exitcode=66 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet'
 
 phase "benchmarks (figures only)"
