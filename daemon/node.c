@@ -26,8 +26,12 @@
 
 /* Big enough to keep the bus busy, small enough for timely progress. */
 #define BULK_CHUNK (256u * 1024u)
-/* How often a quiet board is looked at during a write, at most. */
-#define BULK_POLL_MAX USEC_PER_SEC
+/*
+ * How often a quiet board is looked at during a write, at most. The bytes a
+ * transfer moved are known only when it ends, so the quiet budget of a board
+ * that stopped mid-transfer starts up to this late.
+ */
+#define BULK_POLL_MAX (500 * USEC_PER_MSEC)
 
 /* Why a power operation runs: what its end leads to. */
 enum power_purpose {
@@ -430,7 +434,8 @@ static usec_t backoff_for(const struct cb_node *n, unsigned failed_attempt) {
  * once the board is on its port (it has ReenumerateTimeoutSec= to come back
  * if it is away); or the node gives up when it was the last.
  */
-static void attempt_failed(struct cb_node *n, const char *reason) {
+/* backoff: false after a power cycle, which was the pause already (the board needs no more to restart) */
+static void next_attempt(struct cb_node *n, const char *reason, bool backoff) {
         usec_t now = now_usec(), delay;
 
         set_last_error(n, reason);
@@ -438,7 +443,7 @@ static void attempt_failed(struct cb_node *n, const char *reason) {
                 give_up(n, "%s", reason);
                 return;
         }
-        delay = backoff_for(n, n->attempt);
+        delay = backoff ? backoff_for(n, n->attempt) : 0;
         n->attempt++;
         n->reset_tried = n->cycle_tried = false;
         n->backoff_until = now + delay;
@@ -446,6 +451,10 @@ static void attempt_failed(struct cb_node *n, const char *reason) {
         enter_state(n, CB_NODE_RETRYING, "attempt %u failed: %s; attempt %u in %.1fs", n->attempt - 1, reason,
                     n->attempt, seconds(delay));
         arm_deadline(n, delay);
+}
+
+static void attempt_failed(struct cb_node *n, const char *reason) {
+        next_attempt(n, reason, true);
 }
 
 /* ---- the recovery ladder ---- */
@@ -884,7 +893,7 @@ static void power_outcome(struct cb_node *n, enum power_purpose purpose, int res
                         break;
                 }
                 why = strdup(reason);
-                attempt_failed(n, why ? why : "the attempt failed"); /* the board comes back in its ROM */
+                next_attempt(n, why ? why : "the attempt failed", false); /* the board comes back in its ROM */
                 break;
         }
         case PURPOSE_REVIVE:
