@@ -18,6 +18,10 @@ static bool device_alive(const struct emu_device *d) {
         return p->board.stage != EMU_STAGE_OFF && d->generation == p->board.generation;
 }
 
+struct cb_transport emu_port_transport(struct emu_port *p) {
+        return (struct cb_transport){ &emu_port_transport_ops, current_device(p) };
+}
+
 void emu_port_announce(struct emu_port *p) {
         uint8_t desc[256];
         struct cb_node_device dev = { 0 };

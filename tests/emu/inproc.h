@@ -74,6 +74,8 @@ void emu_port_init(struct emu_port *p, sd_event *event, const struct emu_board_c
 void emu_port_done(struct emu_port *p);
 /* Plug the board in: it appears in ROM at once. */
 void emu_port_plug(struct emu_port *p);
+/* The transport of the board's current appearance on the bus (tests that drive a session themselves). */
+struct cb_transport emu_port_transport(struct emu_port *p);
 /* Tells the port's node about the device on it, as a (re)started daemon finds it. */
 void emu_port_announce(struct emu_port *p);
 /* The host loses the board, which keeps its power and state (emu_port_announce() brings it back). */
