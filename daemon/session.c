@@ -7,6 +7,7 @@
 
 #include "bootfiles.h"
 #include "bootproto.h"
+#include "text.h"
 
 enum step {
         STEP_IDLE,
@@ -47,6 +48,8 @@ struct cb_session {
         /* the file being answered: from GetFileSize, re-used by the ReadFile that follows */
         struct cb_file *file;
         char file_name[CB_FILE_NAME_MAX + 1];
+        /* the board's name as messages show it: escaped, it is untrusted bytes */
+        char file_label[4 * CB_FILE_NAME_MAX + 1];
         uint32_t answer_size;
         bool end_after_answer; /* the empty name: answer, then the session is over */
 
@@ -106,7 +109,7 @@ static const char *write_name_of(const struct cb_session *s, enum step step) {
         case STEP_ROM_LOADER_BULK:
                 return "the loader";
         default:
-                return s->file_name;
+                return s->file_label;
         }
 }
 
@@ -138,10 +141,10 @@ static char *describe_step(const struct cb_session *s) {
                 r = asprintf(&where, "while waiting for the board's request");
                 break;
         case STEP_ANSWER_SIZE:
-                r = asprintf(&where, "while answering for %s", s->file_name[0] ? s->file_name : "an empty name");
+                r = asprintf(&where, "while answering for %s", s->file_name[0] ? s->file_label : "an empty name");
                 break;
         case STEP_FILE_CONTROL:
-                r = asprintf(&where, "while announcing %s", s->file_name);
+                r = asprintf(&where, "while announcing %s", s->file_label);
                 break;
         case STEP_ROM_LOADER_BULK:
         case STEP_FILE_BULK:
@@ -181,6 +184,7 @@ static void emitf(struct cb_session *s, enum cb_session_event event, int error, 
 static void drop_file(struct cb_session *s) {
         s->file = cb_file_unref(s->file);
         s->file_name[0] = '\0';
+        s->file_label[0] = '\0';
 }
 
 static void finish(struct cb_session *s, enum cb_session_outcome outcome, int error, const char *format, ...)
@@ -293,17 +297,18 @@ static void resolve(struct cb_session *s, const char *name) {
         if (s->file && strcmp(s->file_name, name) == 0)
                 return;
         drop_file(s);
+        snprintf(s->file_name, sizeof s->file_name, "%s", name);
+        (void) cb_text_escape_to(s->file_label, sizeof s->file_label, name, strlen(name));
         r = s->callbacks.lookup(s->userdata, name, &s->file, &reason);
         if (r == -EPERM)
-                emitf(s, CB_SESSION_EVENT_NAME_REFUSED, r, "refused \"%s\": %s; answering not found", name,
+                emitf(s, CB_SESSION_EVENT_NAME_REFUSED, r, "refused \"%s\": %s; answering not found", s->file_label,
                       reason ? reason : "not allowed");
         else if (r == -ENOENT)
-                emit(s, CB_SESSION_EVENT_FILE_MISSING, 0, name);
+                emit(s, CB_SESSION_EVENT_FILE_MISSING, 0, s->file_label);
         else if (r < 0)
-                emitf(s, CB_SESSION_EVENT_NAME_REFUSED, r, "cannot read \"%s\"; answering not found", name);
+                emitf(s, CB_SESSION_EVENT_NAME_REFUSED, r, "cannot read \"%s\"; answering not found", s->file_label);
         if (r < 0)
                 s->file = NULL;
-        snprintf(s->file_name, sizeof s->file_name, "%s", name);
 }
 
 static int answer(struct cb_session *s, uint32_t size) {
@@ -344,12 +349,13 @@ static int handle_request(struct cb_session *s, size_t actual) {
                 return 0;
         }
         if (req.name_metadata) {
-                emit(s, CB_SESSION_EVENT_METADATA, 0, req.name + 1);
+                _cleanup_free_ char *shown = cb_text_escape(req.name + 1, strlen(req.name + 1));
+                emit(s, CB_SESSION_EVENT_METADATA, 0, shown ? shown : "(out of memory)");
                 return answer(s, 0);
         }
 
-        emitf(s, CB_SESSION_EVENT_REQUEST, 0, "%s(%s)", cb_proto_command_name(req.command), req.name);
         resolve(s, req.name);
+        emitf(s, CB_SESSION_EVENT_REQUEST, 0, "%s(%s)", cb_proto_command_name(req.command), s->file_label);
 
         /* A missing and an empty file look the same to the board: size 0. */
         if (req.command == CB_FILE_GET_SIZE)
@@ -524,7 +530,7 @@ static int advance(struct cb_session *s, size_t actual) {
                 if (s->step == STEP_ROM_LOADER_BULK)
                         return new_exchange(s, STEP_ROM_STATUS);
                 s->files_served++;
-                emit(s, CB_SESSION_EVENT_FILE_SERVED, 0, s->file_name);
+                emit(s, CB_SESSION_EVENT_FILE_SERVED, 0, s->file_label);
                 return new_exchange(s, STEP_READ_REQUEST);
         case STEP_ROM_STATUS:
                 if (cb_proto_parse_rom_status(s->in_buf, actual, &status) < 0) {
@@ -644,7 +650,7 @@ void cb_session_get_progress(const struct cb_session *s, struct cb_session_progr
         bool file = step == STEP_FILE_CONTROL || step == STEP_FILE_BULK;
 
         *ret = (struct cb_session_progress){
-                .current_file = loader ? "loader" : file ? s->file_name : NULL,
+                .current_file = loader ? "loader" : file ? s->file_label : NULL,
                 .current_offset = loader || file ? s->offset : 0,
                 .current_size = loader ? cb_file_size(s->loader) : file && s->file ? cb_file_size(s->file) : 0,
                 .bytes_served = s->bytes_served,

@@ -13,6 +13,7 @@
 #include "check.h"
 #include "log.h"
 #include "session.h"
+#include "text.h"
 #include "world.h"
 
 struct run {
@@ -22,6 +23,8 @@ struct run {
         enum cb_session_outcome outcome;
         char reason[512];
         unsigned retries; /* STEP_RETRY events */
+        bool unsafe_detail; /* an event's text was not printable UTF-8 */
+        char missing[512];  /* the last FILE_MISSING or NAME_REFUSED text */
 };
 
 static int lookup(void *userdata, const char *name, struct cb_file **ret, const char **reason) {
@@ -31,10 +34,24 @@ static int lookup(void *userdata, const char *name, struct cb_file **ret, const 
         return cb_file_cache_lookup(r->w.cache, dirs, 1, name, ret, reason);
 }
 
+/* Valid UTF-8 with no control character: what a terminal or the journal shows as it is. */
+static bool printable(const char *text) {
+        for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return false;
+        return cb_text_valid_utf8(text, strlen(text));
+}
+
 static void on_event(void *userdata, enum cb_session_event event, int error, const char *detail) {
         struct run *r = userdata;
 
         r->retries += event == CB_SESSION_EVENT_STEP_RETRY;
+        if (detail && !printable(detail)) {
+                r->unsafe_detail = true;
+                fprintf(stderr, "  unsafe event %d: %s\n", event, detail);
+        }
+        if (event == CB_SESSION_EVENT_FILE_MISSING || event == CB_SESSION_EVENT_NAME_REFUSED)
+                snprintf(r->missing, sizeof r->missing, "%s", detail);
 }
 
 static void on_finished(void *userdata, enum cb_session_outcome outcome, int error, const char *reason) {
@@ -215,6 +232,20 @@ static void test_drain(void) {
         world_done(&r.w);
 }
 
+/* A board asking for a name with a terminal escape and a byte that is not UTF-8: reported escaped. */
+static void test_hostile_name(void) {
+        static const char *const requests[] = { "config.txt", "evil\x1b]0;pwned\x07\xff.txt", "start.elf" };
+        struct emu_board_config bc = { .requests = requests, .n_requests = 3 };
+        struct run r;
+
+        setup(&r, &bc);
+        boot(&r, CB_BULK_RESUME);
+        check_booted(&r, "hostile name");
+        CHECK_MSG(!r.unsafe_detail, "an event carried the board's raw bytes");
+        CHECK_MSG(strstr(r.missing, "evil") && !strchr(r.missing, '\x1b'), "reported as '%s'", r.missing);
+        world_done(&r.w);
+}
+
 int main(void) {
         cb_log_open(CB_LOG_STDERR);
         cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_EMERG);
@@ -225,5 +256,6 @@ int main(void) {
         test_hang_stuck();
         test_resend();
         test_drain();
+        test_hostile_name();
         return check_exit("test-session");
 }
