@@ -662,25 +662,18 @@ static void usb_cancel(void *impl) {
                 (void) libusb_cancel_transfer(op->transfer);
 }
 
-struct halt_job {
+/*
+ * A blocking operation on the device (clearing a halt, a port reset): it runs
+ * on the worker, and no transfer may start on the device until it is over.
+ */
+struct device_job {
         struct cb_usb_device *device;
         cb_transfer_done_t done;
         void *userdata;
 };
 
-/*
- * libusb_clear_halt() sends CLEAR_FEATURE(ENDPOINT_HALT) synchronously and
- * has the kernel reset its side of the endpoint (data toggle) with it: a
- * bare control transfer would leave the toggles out of step, and the board
- * would drop the next packet as a duplicate. So it runs on the worker.
- */
-static int halt_job_run(void *p) {
-        struct halt_job *j = p;
-        return errno_from_libusb(libusb_clear_halt(j->device->handle, j->device->info.endpoint));
-}
-
-static void halt_job_done(void *p, int result) {
-        struct halt_job *j = p;
+static void device_job_done(void *p, int result) {
+        struct device_job *j = p;
 
         j->device->in_job = false;
         if (result == -ENODEV)
@@ -690,9 +683,8 @@ static void halt_job_done(void *p, int result) {
         free(j);
 }
 
-static int usb_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
-        struct cb_usb_device *d = impl;
-        struct halt_job *j;
+static int start_device_job(struct cb_usb_device *d, int (*run)(void *job), cb_transfer_done_t done, void *userdata) {
+        struct device_job *j;
         int r;
 
         if (d->gone)
@@ -702,10 +694,9 @@ static int usb_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
         j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        *j = (struct halt_job){ .device = cb_usb_device_ref(d), .done = done, .userdata = userdata };
-        /* no transfer may start while the endpoint is being cleared */
+        *j = (struct device_job){ .device = cb_usb_device_ref(d), .done = done, .userdata = userdata };
         d->in_job = true;
-        r = d->usb->worker ? cb_worker_run(d->usb->worker, halt_job_run, halt_job_done, j) : -ESHUTDOWN;
+        r = d->usb->worker ? cb_worker_run(d->usb->worker, run, device_job_done, j) : -ESHUTDOWN;
         if (r < 0) {
                 d->in_job = false;
                 cb_usb_device_unref(j->device);
@@ -714,47 +705,28 @@ static int usb_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
         return r;
 }
 
-struct reset_job {
-        struct cb_usb_device *device;
-        cb_transfer_done_t done;
-        void *userdata;
-};
+/*
+ * libusb_clear_halt() sends CLEAR_FEATURE(ENDPOINT_HALT) synchronously and
+ * has the kernel reset its side of the endpoint (data toggle) with it: a
+ * bare control transfer would leave the toggles out of step, and the board
+ * would drop the next packet as a duplicate. So it runs on the worker.
+ */
+static int halt_job_run(void *p) {
+        struct device_job *j = p;
+        return errno_from_libusb(libusb_clear_halt(j->device->handle, j->device->info.endpoint));
+}
+
+static int usb_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
+        return start_device_job(impl, halt_job_run, done, userdata);
+}
 
 static int reset_job_run(void *p) {
-        struct reset_job *j = p;
+        struct device_job *j = p;
         return errno_from_libusb(libusb_reset_device(j->device->handle));
 }
 
-static void reset_job_done(void *p, int result) {
-        struct reset_job *j = p;
-
-        j->device->in_job = false;
-        j->done(j->userdata, result, 0);
-        cb_usb_device_unref(j->device);
-        free(j);
-}
-
 static int usb_reset(void *impl, cb_transfer_done_t done, void *userdata) {
-        struct cb_usb_device *d = impl;
-        struct reset_job *j;
-        int r;
-
-        if (d->gone)
-                return -ENODEV;
-        if (d->ops || d->in_job)
-                return -EBUSY;
-        j = calloc(1, sizeof *j);
-        if (!j)
-                return -ENOMEM;
-        *j = (struct reset_job){ .device = cb_usb_device_ref(d), .done = done, .userdata = userdata };
-        d->in_job = true;
-        r = d->usb->worker ? cb_worker_run(d->usb->worker, reset_job_run, reset_job_done, j) : -ESHUTDOWN;
-        if (r < 0) {
-                d->in_job = false;
-                cb_usb_device_unref(j->device);
-                free(j);
-        }
-        return r;
+        return start_device_job(impl, reset_job_run, done, userdata);
 }
 
 int cb_usb_device_control(struct cb_usb_device *d, uint8_t request_type, uint8_t request, uint16_t value,
