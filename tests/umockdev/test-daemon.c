@@ -623,6 +623,62 @@ static void test_power(void) {
         cluster_free(&c);
 }
 
+/*
+ * The least forgiving board through the real daemon, libusb and usbfs: a
+ * stall mid kernel.img is resumed in place (CLEAR_HALT reaches the board,
+ * attempt 1, no power cut); a board busy for 1.5 s mid-file is waited for; a
+ * board that hangs for good is power-cycled with Power= and up on attempt 2,
+ * and without it is needs-power, saying so.
+ */
+static void test_realistic_faults(void) {
+        struct cluster c;
+        struct emu_board_config cfg[4] = { { 0 }, { 0 }, { 0 }, { 0 } };
+        const struct emu_fault at_kernel = { .point = EMU_AT_FILE, .attempt = 1, .name = "kernel.img",
+                                             .offset = 200000 };
+
+        for (unsigned i = 0; i < 4; i++) {
+                cfg[i].faults[0] = at_kernel;
+                cfg[i].n_faults = 1;
+        }
+        cfg[0].faults[0].kind = EMU_FAULT_STALL;
+        cfg[1].faults[0].kind = EMU_FAULT_PAUSE;
+        cfg[1].faults[0].pause_ms = 1500;
+        cfg[2].faults[0].kind = EMU_FAULT_HANG;
+        cfg[3].faults[0].kind = EMU_FAULT_HANG;
+        /* the daemon's own BulkTimeoutSec (10 s), not the cluster's 2 s: a 1.5 s pause is normal */
+        cluster_init(&c, 4, 4, cfg, "BulkTimeoutSec=10\nPowerSettleSec=0.2\nPowerOnDelaySec=0.1\n");
+        cluster_set_node_conf(&c, 3, "Power=usb-hub\n");
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(wait_state(&c, 1, "up", 60000) && wait_state(&c, 2, "up", 60000) && wait_state(&c, 3, "up", 60000),
+              "nodes 1-3 not up");
+        CHECK(wait_state(&c, 4, "needs-power", 60000), "node4 not needs-power");
+        CHECK_FIELD(&c, "node1", "attempt", "1");
+        CHECK_FIELD(&c, "node2", "attempt", "1");
+        CHECK_FIELD(&c, "node3", "attempt", "2");
+        tb_lock(c.tb);
+        const struct emu_board *b1 = tb_board_emu(tb_board_at(c.tb, 0)), *b2 = tb_board_emu(tb_board_at(c.tb, 1)),
+                               *b3 = tb_board_emu(tb_board_at(c.tb, 2));
+        CHECK(b1->halts_cleared == 1 && b1->attempt == 1 && b1->power_cuts == 0,
+                  "board 1: %u halts cleared, attempt %u, %u power cuts", b1->halts_cleared, b1->attempt,
+                  b1->power_cuts);
+        CHECK(b2->attempt == 1 && b2->power_cuts == 0, "board 2: attempt %u, %u power cuts", b2->attempt,
+                  b2->power_cuts);
+        CHECK(b3->attempt == 2, "board 3: attempt %u (its power was not cut)", b3->attempt);
+        CHECK(b1->error[0] == '\0' && b2->error[0] == '\0' && b3->error[0] == '\0', "a board saw a violation");
+        tb_unlock(c.tb);
+        check_boards(&c, 4);
+        struct json_object *st = status_json(&c);
+        const char *err4 = json_str(json_node(st, "node4"), "last_error");
+        CHECK(err4 && strstr(err4, "took no data") && strstr(err4, "kernel.img"), "node4's error: %s",
+              err4 ? err4 : "(null)");
+        CHECK(tb_log_find(c.tb, NULL, "replug the board, or configure Power=") != NULL,
+              "node4's needs-power line does not say what to do");
+        json_object_put(st);
+        CHECK(tb_log_find(c.tb, NULL, "tb: reset") == NULL, "a board was reset: a reset reboots none of them");
+        cluster_free(&c);
+}
+
 /* A board that drops off the bus mid kernel.img and stays away is power-cycled and boots. */
 static void test_power_revives(void) {
         struct cluster c;
@@ -828,6 +884,7 @@ static const struct {
         { "many", test_many },                   { "plug-during-boot", test_plug_during_boot },
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
         { "stop-mid-file", test_stop_mid_file }, { "late-remove", test_late_remove },
+        { "realistic-faults", test_realistic_faults },
         { "power", test_power },                 { "power-revives", test_power_revives },
         { "power-command", test_power_command }, { "reload-renames", test_reload_renames },
 };
