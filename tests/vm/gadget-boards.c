@@ -105,6 +105,8 @@ static const struct {
 } fault_kinds[] = {
         { "stall", EMU_FAULT_STALL },
         { "no-answer", EMU_FAULT_NO_ANSWER },
+        { "pause", EMU_FAULT_PAUSE },
+        { "hang", EMU_FAULT_HANG },
         { "vanish", EMU_FAULT_VANISH },
         { "unplug", EMU_FAULT_UNPLUG },
         { "rom-failure", EMU_FAULT_ROM_FAILURE },
@@ -122,7 +124,7 @@ static const struct {
         { "request", EMU_AT_REQUEST },       { "file", EMU_AT_FILE },             { "gadget", EMU_AT_GADGET },
 };
 
-/* KIND[:file=NAME][:offset=N][:request=N][:at=POINT][:attempt=N][:sticky] */
+/* KIND[:file=NAME][:offset=N][:request=N][:at=POINT][:attempt=N][:ms=N (pause)][:sticky] */
 static int parse_fault(const char *spec, struct emu_fault *f, char name[260]) {
         char *copy = strdup(spec), *save = NULL, *tok;
         bool have_point = false, have_kind = false;
@@ -161,6 +163,8 @@ static int parse_fault(const char *spec, struct emu_fault *f, char name[260]) {
                         have_point = true;
                 } else if (strcmp(tok, "attempt") == 0 && eq && parse_unsigned(val, 1000, &v) == 0) {
                         f->attempt = (unsigned) v;
+                } else if (strcmp(tok, "ms") == 0 && eq && parse_unsigned(val, 600000, &v) == 0) {
+                        f->pause_ms = (unsigned) v;
                 } else if (strcmp(tok, "at") == 0 && eq) {
                         size_t i;
                         for (i = 0; i < sizeof fault_points / sizeof fault_points[0]; i++)
@@ -231,8 +235,9 @@ static void usage(FILE *f) {
                 "                        port, back in (in ROM) MS later (default --reconnect-ms); plug also\n"
                 "                        revives a board wedged off the bus by a fault\n"
                 "  --fault B:SPEC        a planned fault; SPEC is KIND[:file=NAME][:offset=N][:request=N]\n"
-                "                        [:at=POINT][:attempt=N][:sticky]; KIND: stall no-answer vanish unplug\n"
-                "                        rom-failure bogus-command name-no-nul escape no-gadget; POINT:\n"
+                "                        [:at=POINT][:attempt=N][:ms=N][:sticky]; KIND: stall no-answer pause\n"
+                "                        (busy for ms) hang vanish unplug rom-failure bogus-command\n"
+                "                        name-no-nul escape no-gadget; POINT:\n"
                 "                        rom-header rom-loader rom-status request file gadget; attempt 0\n"
                 "                        (default) = every boot attempt\n"
                 "  --board B:SETTINGS    rom-pid=0x2763|0x2764, after-bulk-fault=wait-resend|restart,\n"

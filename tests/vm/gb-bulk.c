@@ -20,29 +20,34 @@
 #include "gadget-boards.h"
 
 /*
- * Gives io->data[off, end) to the model; keeps what it does not take. Returns
- * true when the board left the bus (the thread ends). Called with the lock held.
+ * Gives the kept bytes (kept[kept_off, +kept_len)) to the model; what it does
+ * not take stays kept. Returns true when the board left the bus (the thread
+ * ends). Called with the lock held.
  */
-static bool feed(struct gboard *g, struct usb_raw_ep_io *io, size_t off, size_t end, int fd, int ep) {
+static bool feed(struct gboard *g, const uint8_t *kept, int fd, int ep) {
         enum emu_verdict v = EMU_ACK;
 
-        while (off < end) {
+        while (g->kept_len > 0) {
                 size_t taken = 0;
-                v = emu_board_bulk_out(&g->emu, io->data + off, end - off, &taken);
-                off += taken;
+                v = emu_board_bulk_out(&g->emu, kept + g->kept_off, g->kept_len, &taken);
+                g->kept_off += taken;
+                g->kept_len -= taken;
                 if (v != EMU_ACK || taken == 0)
                         break;
         }
         if (v == EMU_NO_ANSWER) {
                 /* the board stops taking data: the host's transfer times out, or a busy board wakes */
                 g->bulk_hold = true;
-                g->kept_off = off;
-                g->kept_len = end - off;
                 blog(g, "bulk data no longer taken (%s), %zu bytes kept", emu_board_wake_at(&g->emu) ? "busy" : "fault",
-                     end - off);
+                     g->kept_len);
         } else if (v == EMU_STALL) {
-                blog(g, "bulk data refused (%s); halting the endpoint", g->emu.error[0] ? g->emu.error : "a fault");
+                blog(g, "bulk data refused (%s); halting the endpoint, %zu bytes kept",
+                     g->emu.error[0] ? g->emu.error : "a fault", g->kept_len);
                 (void) ioctl(fd, USB_RAW_IOCTL_EP_SET_HALT, (unsigned long) ep);
+        }
+        if (g->kept_len > 0 && !g->bulk_hold && !g->emu.halted) {
+                /* taken by nobody (the model already said why, as a violation): not offered again */
+                g->kept_len = 0;
         }
         enum emu_bus_action a = emu_board_take_bus_action(&g->emu);
         pthread_cond_broadcast(&g->cond);
@@ -58,18 +63,28 @@ static bool feed(struct gboard *g, struct usb_raw_ep_io *io, size_t off, size_t 
         return false;
 }
 
+/*
+ * Everything read off the endpoint goes through `kept`: the host counts bytes
+ * the UDC took as sent, so bytes the model refused (a stall, a busy board)
+ * are the first it gets when it takes data again, and a host that resumes
+ * from its own count stays in step with the board.
+ */
 static void *bulk_main(void *arg) {
         struct gboard *g = arg;
         struct usb_raw_ep_io *io = malloc(sizeof *io + BULK_BUF);
+        uint8_t *kept = malloc(2 * BULK_BUF);
         int fd, ep;
 
-        if (!io)
+        if (!io || !kept) {
+                free(io);
+                free(kept);
                 return NULL;
+        }
         pthread_mutex_lock(&g->lock);
         fd = g->fd;
         ep = g->ep_out;
         for (;;) {
-                size_t len;
+                size_t len, lacks;
                 int r, err;
 
                 while (!g->bulk_stop && g->bulk_hold) {
@@ -87,10 +102,8 @@ static void *bulk_main(void *arg) {
                 }
                 if (g->bulk_stop)
                         break;
-                if (g->kept_len > 0) {
-                        size_t off = g->kept_off, end = g->kept_off + g->kept_len;
-                        g->kept_len = 0;
-                        if (feed(g, io, off, end, fd, ep))
+                if (g->kept_len > 0 && !g->emu.halted) {
+                        if (feed(g, kept, fd, ep))
                                 break;
                         continue;
                 }
@@ -98,10 +111,9 @@ static void *bulk_main(void *arg) {
                  * packet, so a longer read would wait forever for the end of a transfer that is a
                  * multiple of the packet size. With no write announced, read one packet, so data
                  * the board did not ask for shows up as a violation. */
-                if (g->emu.write_pending && g->emu.write_len > g->emu.write_got)
-                        len = g->emu.write_len - g->emu.write_got;
-                else
-                        len = g->ep_out_mps;
+                lacks = g->emu.write_pending && g->emu.write_len > g->emu.write_got ? g->emu.write_len - g->emu.write_got
+                                                                                     : 0;
+                len = lacks > g->kept_len ? lacks - g->kept_len : g->ep_out_mps;
                 if (len > BULK_BUF)
                         len = BULK_BUF;
                 pthread_mutex_unlock(&g->lock);
@@ -133,7 +145,15 @@ static void *bulk_main(void *arg) {
                         emu_board_clear_halt(&g->emu, emu_board_bulk_endpoint(&g->emu));
                         blog(g, "the host cleared the endpoint's halt");
                 }
-                if (feed(g, io, 0, (size_t) r, fd, ep))
+                memmove(kept, kept + g->kept_off, g->kept_len);
+                g->kept_off = 0;
+                if (g->kept_len + (size_t) r > 2 * BULK_BUF) {
+                        blog(g, "more bulk data than the board could hold; dropping %zu kept bytes", g->kept_len);
+                        g->kept_len = 0;
+                }
+                memcpy(kept + g->kept_len, io->data, (size_t) r);
+                g->kept_len += (size_t) r;
+                if (feed(g, kept, fd, ep))
                         break;
                 if (g->throttle_kbps) {
                         unsigned ms = (unsigned) ((uint64_t) r * 1000u / ((uint64_t) g->throttle_kbps * 1024u));
@@ -145,6 +165,7 @@ static void *bulk_main(void *arg) {
         }
         pthread_mutex_unlock(&g->lock);
         free(io);
+        free(kept);
         return NULL;
 }
 
