@@ -188,24 +188,20 @@ static const char *state_message_id(enum cb_node_state state) {
 static void enter_state(struct cb_node *n, enum cb_node_state state, const char *format, ...)
         __attribute__((format(printf, 3, 4)));
 static void enter_state(struct cb_node *n, enum cb_node_state state, const char *format, ...) {
-        _cleanup_free_ char *message = NULL;
         enum cb_node_state old = n->state;
         va_list ap;
-        int r;
 
         va_start(ap, format);
-        r = vasprintf(&message, format, ap);
+        _cleanup_free_ char *message = cb_vformat(format, ap);
         va_end(ap);
-        if (r < 0)
-                message = NULL;
 
         n->state = state;
         (void) sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
         struct cb_log_node f = log_fields(n);
         cb_log_full(state_priority(state), 0, &f, state_message_id(state), __FILE__, __LINE__,
                     "state %s (from %s): %s", cb_node_state_name(state), cb_node_state_name(old),
-                    message ? message : "(out of memory)");
-        cb_node_history_add(&n->history, state, n->attempt, message ? message : "(out of memory)");
+                    message ? message : CB_NO_MEMORY_TEXT);
+        cb_node_history_add(&n->history, state, n->attempt, message ? message : CB_NO_MEMORY_TEXT);
         notify_changed(n);
 }
 
@@ -345,10 +341,8 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
                 return;
         }
         if (r < 0) {
-                _cleanup_free_ char *why = NULL;
-                if (asprintf(&why, "cannot start the %s session: %s", kind == CB_SESSION_ROM ? "ROM" : "file",
-                             strerror(-r)) < 0)
-                        why = NULL;
+                _cleanup_free_ char *why = cb_format("cannot start the %s session: %s",
+                                                     kind == CB_SESSION_ROM ? "ROM" : "file", strerror(-r));
                 board_stuck(n, why ? why : "cannot start a session");
                 return;
         }
@@ -404,17 +398,15 @@ static void fresh_boot(struct cb_node *n) {
 }
 
 static void give_up(struct cb_node *n, const char *format, ...) {
-        _cleanup_free_ char *reason = NULL;
         va_list ap;
-        int r;
 
         va_start(ap, format);
-        r = vasprintf(&reason, format, ap);
+        _cleanup_free_ char *reason = cb_vformat(format, ap);
         va_end(ap);
-        set_last_error(n, r < 0 ? "(out of memory)" : reason);
+        set_last_error(n, reason ? reason : CB_NO_MEMORY_TEXT);
         n->boot_started = 0;
         enter_state(n, CB_NODE_FAILED, "giving up after attempt %u of %u: %s", n->attempt, config(n)->max_attempts,
-                    n->last_error ? n->last_error : "(out of memory)");
+                    n->last_error ? n->last_error : CB_NO_MEMORY_TEXT);
 }
 
 static bool attempts_left(const struct cb_node *n) {
@@ -560,9 +552,7 @@ static void session_finished(void *userdata, enum cb_session_outcome outcome, in
                 board_left(n, reason);
                 break;
         case CB_SESSION_STUCK: {
-                _cleanup_free_ char *why = NULL;
-                if (error && asprintf(&why, "%s: %s", reason, strerror(-error)) < 0)
-                        why = NULL;
+                _cleanup_free_ char *why = error ? cb_format("%s: %s", reason, strerror(-error)) : NULL;
                 board_stuck(n, why ? why : reason);
                 break;
         }
@@ -636,10 +626,9 @@ static void retrying_tick(struct cb_node *n) {
                 arm_deadline(n, n->comeback_until - now);
                 return;
         }
-        _cleanup_free_ char *why = NULL;
-        if (asprintf(&why, "%s; then the board did not come back on its port within %.1fs",
-                     n->last_error ? n->last_error : "the attempt failed", seconds(config(n)->reenumerate_timeout)) < 0)
-                why = NULL;
+        _cleanup_free_ char *why = cb_format("%s; then the board did not come back on its port within %.1fs",
+                                             n->last_error ? n->last_error : "the attempt failed",
+                                             seconds(config(n)->reenumerate_timeout));
         board_lost(n, why ? why : "the board did not come back", true);
 }
 
@@ -649,15 +638,13 @@ static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
 
         switch (n->state) {
         case CB_NODE_LOADING:
-                if (asprintf(&why, "the board did not come back in its second stage within %.1fs",
-                             seconds(config(n)->reenumerate_timeout)) < 0)
-                        why = NULL;
+                why = cb_format("the board did not come back in its second stage within %.1fs",
+                                seconds(config(n)->reenumerate_timeout));
                 board_lost(n, why ? why : "the board did not come back in its second stage", false);
                 break;
         case CB_NODE_BOOTED:
-                if (asprintf(&why, "no sign of the booted board (its USB gadget) within %.1fs of Done",
-                             seconds(config(n)->up_timeout)) < 0)
-                        why = NULL;
+                why = cb_format("no sign of the booted board (its USB gadget) within %.1fs of Done",
+                                seconds(config(n)->up_timeout));
                 if (!attempts_left(n) || !recover_by_power(n, PURPOSE_RECOVER, why ? why : "no gadget"))
                         give_up(n, "%s (if its kernel has no USB gadget, set UpTimeoutSec=0)", why ? why : "no gadget");
                 break;
@@ -707,22 +694,21 @@ static bool power_holds_boot(const struct cb_node *n) {
 static void device_added_now(struct cb_node *n, const struct cb_node_device *device);
 
 static char *restart_check(struct cb_node *n) {
-        char *why = NULL;
+        char *why;
 
         if (!n->expect_rom || !n->device_present)
                 return NULL;
         n->expect_rom = false;
         if (n->device.stage == CB_STAGE_ROM)
                 return NULL;
-        if (asprintf(&why,
-                     "%s reported the power off, but the board did not restart: it came back as %s %04x:%04x, not in "
-                     "its boot ROM; this switch does not really cut its power (use one that does, or Power=command "
-                     "with a relay)",
-                     n->power ? cb_power_describe(n->power) : "the switch",
-                     n->device.stage == CB_STAGE_SERVER ? "its second stage" : "a running board", n->device.vid,
-                     n->device.pid) < 0)
-                return NULL;
-        node_log(n, LOG_WARNING, "%s", why);
+        why = cb_format("%s reported the power off, but the board did not restart: it came back as %s %04x:%04x, "
+                        "not in its boot ROM; this switch does not really cut its power (use one that does, or "
+                        "Power=command with a relay)",
+                        n->power ? cb_power_describe(n->power) : "the switch",
+                        n->device.stage == CB_STAGE_SERVER ? "its second stage" : "a running board", n->device.vid,
+                        n->device.pid);
+        if (why)
+                node_log(n, LOG_WARNING, "%s", why);
         return why;
 }
 
@@ -803,10 +789,9 @@ void cb_node_device_removed(struct cb_node *n) {
                         arm_deadline(n, config(n)->reenumerate_timeout);
                         return;
                 }
-                if (p.current_file &&
-                    asprintf(&why, "the board left the bus while being sent %s (%" PRIu64 " of %" PRIu64 " bytes)",
-                             p.current_file, p.current_offset, p.current_size) < 0)
-                        why = NULL;
+                if (p.current_file)
+                        why = cb_format("the board left the bus while being sent %s (%" PRIu64 " of %" PRIu64 " bytes)",
+                                        p.current_file, p.current_offset, p.current_size);
                 stop_session(n);
                 board_left(n, why ? why : n->state == CB_NODE_ROM ? "the board left the bus during its ROM stage"
                                                                    : "the board left the bus during its second stage");
@@ -859,6 +844,13 @@ static void boot_after_power_on(struct cb_node *n) {
         }
 }
 
+/* A recovery power cycle that failed: nothing else here can restart the board. */
+static void cycle_failed(struct cb_node *n, const char *reason, const char *message) {
+        _cleanup_free_ char *why = cb_format("%s; the power cycle failed: %s", reason, message);
+
+        needs_power(n, why ? why : message);
+}
+
 /* What the end of a power operation leads to. */
 static void power_outcome(struct cb_node *n, enum power_purpose purpose, int result, const char *message) {
         const char *reason = n->last_error ? n->last_error : "the attempt failed";
@@ -885,23 +877,17 @@ static void power_outcome(struct cb_node *n, enum power_purpose purpose, int res
                         node_log(n, LOG_WARNING, "switching the power on failed: %s", message);
                 break;
         case PURPOSE_RECOVER: {
-                _cleanup_free_ char *why = NULL;
                 if (result < 0) {
-                        if (asprintf(&why, "%s; the power cycle failed: %s", reason, message) < 0)
-                                why = NULL;
-                        needs_power(n, why ? why : message);
+                        cycle_failed(n, reason, message);
                         break;
                 }
-                why = strdup(reason);
+                _cleanup_free_ char *why = strdup(reason);
                 next_attempt(n, why ? why : "the attempt failed", false); /* the board comes back in its ROM */
                 break;
         }
         case PURPOSE_REVIVE:
                 if (result < 0) {
-                        _cleanup_free_ char *why = NULL;
-                        if (asprintf(&why, "%s; the power cycle failed: %s", reason, message) < 0)
-                                why = NULL;
-                        needs_power(n, why ? why : message);
+                        cycle_failed(n, reason, message);
                         break;
                 }
                 n->backoff_until = now_usec();
@@ -1220,9 +1206,11 @@ int cb_node_set_identity(struct cb_node *n, const char *name, bool configured) {
 
         if (streq_ptr(n->name, name) && n->configured == configured)
                 return 0;
-        if (asprintf(&message, "%s: was %s",
-                     configured ? "renamed in the configuration" : "its [Node] section is gone; known by its port from now on",
-                     n->name) < 0)
+        message = cb_format("%s: was %s",
+                            configured ? "renamed in the configuration"
+                                       : "its [Node] section is gone; known by its port from now on",
+                            n->name);
+        if (!message)
                 return -ENOMEM;
         r = strdup_to(&n->name, name);
         if (r < 0)

@@ -46,14 +46,12 @@ const char *cb_power_op_kind_name(enum cb_power_op_kind kind) {
 static void eventf(struct cb_power_op *op, enum cb_power_op_event event, const char *format, ...)
         __attribute__((format(printf, 3, 4)));
 static void eventf(struct cb_power_op *op, enum cb_power_op_event event, const char *format, ...) {
-        _cleanup_free_ char *message = NULL;
         va_list ap;
-        int r;
 
         va_start(ap, format);
-        r = vasprintf(&message, format, ap);
+        _cleanup_free_ char *message = cb_vformat(format, ap);
         va_end(ap);
-        op->callbacks.event(op->userdata, event, r < 0 ? "(out of memory)" : message);
+        op->callbacks.event(op->userdata, event, message ? message : CB_NO_MEMORY_TEXT);
 }
 
 static void finish(struct cb_power_op *op, int result, const char *message) {
@@ -111,10 +109,8 @@ static void switched(void *userdata, int result, const char *message) {
         bool on = op->step == STEP_SWITCHING_ON;
 
         if (result < 0) {
-                _cleanup_free_ char *why = NULL;
-                if (!message && asprintf(&why, "%s: cannot switch %s: %s", describe, on ? "on" : "off",
-                                         strerror(-result)) < 0)
-                        why = NULL;
+                _cleanup_free_ char *why =
+                        message ? NULL : cb_format("%s: cannot switch %s: %s", describe, on ? "on" : "off", strerror(-result));
                 finish(op, result, message ? message : why ? why : "the switch failed");
                 return;
         }
@@ -164,12 +160,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 return 0;
         }
         assert(op->step == STEP_AWAITING_LEAVE);
-        if (asprintf(&why,
-                     "%s was switched off, but the board was still on the bus %.1fs later: this switch does not "
-                     "really cut its power",
-                     cb_power_describe(op->settings.backend),
-                     (double) op->settings.off_timeout / (double) USEC_PER_SEC) < 0)
-                why = NULL;
+        why = cb_format("%s was switched off, but the board was still on the bus %.1fs later: this switch does not "
+                        "really cut its power",
+                        cb_power_describe(op->settings.backend), (double) op->settings.off_timeout / USEC_PER_SEC);
         if (op->kind == CB_POWER_OP_OFF) {
                 finish(op, -EIO, why ? why : "the switch does not cut the power");
                 return 0;

@@ -123,44 +123,31 @@ static const char *write_name(const struct cb_session *s) {
 
 /* "while sending kernel.img (3000000 of 5904128 bytes)": where the session is, for messages. */
 static char *describe_step(const struct cb_session *s) {
-        char *where = NULL;
-        int r;
-
         switch (s->step) {
         case STEP_ROM_HEADER_CONTROL:
         case STEP_ROM_HEADER_BULK:
-                r = asprintf(&where, "while sending the boot message");
-                break;
+                return cb_format("while sending the boot message");
         case STEP_ROM_LOADER_CONTROL:
-                r = asprintf(&where, "while announcing the loader");
-                break;
+                return cb_format("while announcing the loader");
         case STEP_ROM_STATUS:
-                r = asprintf(&where, "while reading the ROM's status");
-                break;
+                return cb_format("while reading the ROM's status");
         case STEP_READ_REQUEST:
-                r = asprintf(&where, "while waiting for the board's request");
-                break;
+                return cb_format("while waiting for the board's request");
         case STEP_ANSWER_SIZE:
-                r = asprintf(&where, "while answering for %s", s->file_name[0] ? s->file_label : "an empty name");
-                break;
+                return cb_format("while answering for %s", s->file_name[0] ? s->file_label : "an empty name");
         case STEP_FILE_CONTROL:
-                r = asprintf(&where, "while announcing %s", s->file_label);
-                break;
+                return cb_format("while announcing %s", s->file_label);
         case STEP_ROM_LOADER_BULK:
         case STEP_FILE_BULK:
-                r = asprintf(&where, "while sending %s (%" PRIu64 " of %" PRIu64 " bytes)", write_name(s), s->offset,
-                             write_size(s));
-                break;
+                return cb_format("while sending %s (%" PRIu64 " of %" PRIu64 " bytes)", write_name(s), s->offset,
+                                 write_size(s));
         case STEP_CLEAR_HALT:
                 /* part of a write: the file is what the user needs to hear about */
-                r = asprintf(&where, "while sending %s (%" PRIu64 " of %" PRIu64 " bytes; clearing a halt)",
-                             write_name_of(s, s->after_halt), s->offset, write_size_of(s, s->after_halt));
-                break;
+                return cb_format("while sending %s (%" PRIu64 " of %" PRIu64 " bytes; clearing a halt)",
+                                 write_name_of(s, s->after_halt), s->offset, write_size_of(s, s->after_halt));
         default:
-                r = asprintf(&where, "with nothing in flight");
-                break;
+                return cb_format("with nothing in flight");
         }
-        return r < 0 ? NULL : where;
 }
 
 static void emit(struct cb_session *s, enum cb_session_event event, int error, const char *detail) {
@@ -171,14 +158,12 @@ static void emit(struct cb_session *s, enum cb_session_event event, int error, c
 static void emitf(struct cb_session *s, enum cb_session_event event, int error, const char *format, ...)
         __attribute__((format(printf, 4, 5)));
 static void emitf(struct cb_session *s, enum cb_session_event event, int error, const char *format, ...) {
-        _cleanup_free_ char *detail = NULL;
         va_list ap;
-        int r;
 
         va_start(ap, format);
-        r = vasprintf(&detail, format, ap);
+        _cleanup_free_ char *detail = cb_vformat(format, ap);
         va_end(ap);
-        emit(s, event, error, r < 0 ? "(out of memory)" : detail);
+        emit(s, event, error, detail ? detail : CB_NO_MEMORY_TEXT);
 }
 
 static void drop_file(struct cb_session *s) {
@@ -190,16 +175,14 @@ static void drop_file(struct cb_session *s) {
 static void finish(struct cb_session *s, enum cb_session_outcome outcome, int error, const char *format, ...)
         __attribute__((format(printf, 4, 5)));
 static void finish(struct cb_session *s, enum cb_session_outcome outcome, int error, const char *format, ...) {
-        _cleanup_free_ char *reason = NULL;
         va_list ap;
-        int r;
 
         va_start(ap, format);
-        r = vasprintf(&reason, format, ap);
+        _cleanup_free_ char *reason = cb_vformat(format, ap);
         va_end(ap);
         drop_file(s);
         s->step = STEP_IDLE;
-        s->callbacks.finished(s->userdata, outcome, error, r < 0 ? "out of memory describing the failure" : reason);
+        s->callbacks.finished(s->userdata, outcome, error, reason ? reason : CB_NO_MEMORY_TEXT);
 }
 
 /* How long one bulk transfer may wait: until the board is due another look, or its quiet time is up. */
@@ -426,10 +409,8 @@ static void bulk_failed(struct cb_session *s, int status, size_t actual) {
                         s->retries_left = s->settings.step_retries;
         }
         if (status == -ETIMEDOUT && now - s->quiet_since >= s->settings.bulk_timeout) {
-                _cleanup_free_ char *what = NULL;
-                if (asprintf(&what, "the board took no data for %.1fs",
-                             (double) s->settings.bulk_timeout / (double) USEC_PER_SEC) < 0)
-                        what = NULL;
+                _cleanup_free_ char *what =
+                        cb_format("the board took no data for %.1fs", (double) s->settings.bulk_timeout / USEC_PER_SEC);
                 stuck(s, status, what ? what : "the board took no data");
                 return;
         }

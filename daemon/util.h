@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,25 @@ static inline bool streq_ptr(const char *a, const char *b) {
 static inline void *xfree(void *p) {
         free(p);
         return NULL;
+}
+
+/* What a message says when it could not be allocated. */
+#define CB_NO_MEMORY_TEXT "(out of memory)"
+
+/* printf into a new string; NULL only when out of memory. */
+static inline char *cb_vformat(const char *format, va_list ap) {
+        char *s = NULL;
+        return vasprintf(&s, format, ap) < 0 ? NULL : s;
+}
+
+static inline __attribute__((format(printf, 1, 2))) char *cb_format(const char *format, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, format);
+        s = cb_vformat(format, ap);
+        va_end(ap);
+        return s;
 }
 
 /* Sets *dst to a copy of src (or NULL); returns 0 or -ENOMEM. */
