@@ -141,6 +141,14 @@ static void finish_urb(struct tb_urb *u) {
         process_ep(d, idx);
 }
 
+/* The URB runs against the board again (a busy board woke): at the head of its queue, not yet started. */
+static void rerun_urb(struct tb_urb *u) {
+        u->waking = false;
+        u->started = false;
+        process_ep(u->c->dev, ep_index(u->ep));
+}
+
+/* The end of an URB's bus time, or the moment a busy board takes it (u->waking). */
 static gboolean urb_timer_cb(gpointer data) {
         struct tb_urb *u = data;
         tb_testbed *tb = u->c->tb;
@@ -148,10 +156,23 @@ static gboolean urb_timer_cb(gpointer data) {
         g_rec_mutex_lock(&tb->lock);
         g_source_unref(u->timer);
         u->timer = NULL;
-        if (!u->done)
-                finish_urb(u);
+        if (!u->done) {
+                if (u->waking)
+                        rerun_urb(u);
+                else
+                        finish_urb(u);
+        }
         g_rec_mutex_unlock(&tb->lock);
         return G_SOURCE_REMOVE;
+}
+
+static void arm_urb_timer(struct tb_usbdev *d, struct tb_urb *u, int64_t ready_usec) {
+        tb_testbed *tb = d->tb;
+
+        u->timer = g_source_new(&ready_time_funcs, sizeof(GSource));
+        g_source_set_callback(u->timer, urb_timer_cb, u, NULL);
+        g_source_set_ready_time(u->timer, ready_usec);
+        g_source_attach(u->timer, tb->worker_ctx ? tb->worker_ctx : g_main_context_get_thread_default());
 }
 
 /* Returns when the URB completes (CLOCK_MONOTONIC, us). */
@@ -171,38 +192,14 @@ static int64_t schedule_completion(struct tb_usbdev *d, struct tb_urb *u, size_t
         if (!tb->opt.no_bus_sharing)
                 tb->bus_busy_until[d->busnum] = end;
 
-        u->timer = g_source_new(&ready_time_funcs, sizeof(GSource));
-        g_source_set_callback(u->timer, urb_timer_cb, u, NULL);
-        g_source_set_ready_time(u->timer, end);
-        g_source_attach(u->timer, tb->worker_ctx ? tb->worker_ctx : g_main_context_get_thread_default());
+        arm_urb_timer(d, u, end);
         return end;
 }
 
 /* A busy board (EMU_FAULT_PAUSE) said when it takes the operation: the URB runs again then. */
-static gboolean urb_wake_cb(gpointer data) {
-        struct tb_urb *u = data;
-        tb_testbed *tb = u->c->tb;
-
-        g_rec_mutex_lock(&tb->lock);
-        g_source_unref(u->timer);
-        u->timer = NULL;
-        u->waking = false;
-        if (!u->done) {
-                u->started = false;
-                process_ep(u->c->dev, ep_index(u->ep));
-        }
-        g_rec_mutex_unlock(&tb->lock);
-        return G_SOURCE_REMOVE;
-}
-
 static void schedule_wake(struct tb_usbdev *d, struct tb_urb *u, uint64_t wake_ms) {
-        tb_testbed *tb = d->tb;
-
         u->waking = true;
-        u->timer = g_source_new(&ready_time_funcs, sizeof(GSource));
-        g_source_set_callback(u->timer, urb_wake_cb, u, NULL);
-        g_source_set_ready_time(u->timer, (int64_t) wake_ms * 1000);
-        g_source_attach(u->timer, tb->worker_ctx ? tb->worker_ctx : g_main_context_get_thread_default());
+        arm_urb_timer(d, u, (int64_t) wake_ms * 1000);
 }
 
 void dev_wake_urbs(struct tb_usbdev *d) {
@@ -210,9 +207,7 @@ void dev_wake_urbs(struct tb_usbdev *d) {
                 struct tb_urb *u = g_queue_peek_head(&d->ep_queue[i]);
                 if (u && u->waking && !u->done) {
                         drop_source(&u->timer);
-                        u->waking = false;
-                        u->started = false;
-                        process_ep(d, i);
+                        rerun_urb(u);
                 }
         }
 }
