@@ -581,7 +581,7 @@ static void device_removed(struct udev_device *u) {
         struct dev *d = find_dev(udev_device_get_syspath(u), udev_device_get_devnode(u));
         if (!d)
                 return;
-        if (d->node && opt.verbose)
+        if (d->node)
                 logf_(d->node, "removed %s", d->devnode);
         d->removed = true;
         if (d->busy)
