@@ -74,6 +74,11 @@ static int power_set(void *impl, bool on, cb_power_done_t done, void *userdata) 
         p->on = on;
         p->done = done;
         p->userdata = userdata;
+        if (on && p->log) {
+                if (p->log->asked_ons < ELEMENTSOF(p->log->on_asked_times))
+                        p->log->on_asked_times[p->log->asked_ons] = now_usec();
+                p->log->asked_ons++;
+        }
         return 0;
 }
 

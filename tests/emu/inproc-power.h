@@ -25,6 +25,8 @@ struct emu_power_log {
         unsigned offs, ons;
         usec_t on_times[16];    /* CLOCK_MONOTONIC of each "on" (the first 16) */
         usec_t off_times[16];   /* and of each "off" */
+        unsigned asked_ons;
+        usec_t on_asked_times[16]; /* when each "on" was asked for: what a power-on queue spaces */
 };
 
 /* `log` (may be NULL) must outlive the backend. */

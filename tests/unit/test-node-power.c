@@ -331,7 +331,11 @@ static void test_switch_refuses(void) {
         world_done(&w);
 }
 
-/* Three nodes powered on at once through the queue: their switches close at least the spacing apart. */
+/*
+ * Three nodes powered on at once through the queue: their switches are asked
+ * to close at least the spacing apart (when each switch reports back is its
+ * own timer's business, and slips on a loaded machine).
+ */
 static void test_staggered(void) {
         struct world w;
         struct emu_power_log log[3] = { 0 };
@@ -355,7 +359,7 @@ static void test_staggered(void) {
                 CHECK(o[i].called && o[i].result == 0 && log[i].ons == 1);
         /* in request order (signed: a power-on before the previous one is a failure, not a huge gap) */
         for (size_t i = 1; i < 3; i++) {
-                int64_t gap = (int64_t) log[i].on_times[0] - (int64_t) log[i - 1].on_times[0];
+                int64_t gap = (int64_t) log[i].on_asked_times[0] - (int64_t) log[i - 1].on_asked_times[0];
                 CHECK_MSG(gap >= (int64_t) (spacing - USEC_PER_MSEC), "power-on %zu came %lld us after power-on %zu",
                           i, (long long) gap, i - 1);
         }
