@@ -5,7 +5,8 @@
 #   3. the systemd unit: systemd-analyze verify + security (exposure score)
 #   4. unit and integration tiers under ASan + UBSan (the fault soak included)
 #   5. the unit tests and the soak under valgrind
-#   6. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
+#   6. the Debian package (dpkg-buildpackage, tests/build-deb.sh)
+#   7. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,16 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 phase "valgrind"
 CB_SOAK_BOOTS=200 run_meson valgrind build -- --suite unit --no-suite scripts --num-processes 2 \
         --wrapper 'valgrind --error-exitcode=66 --leak-check=full --errors-for-leak-kinds=definite,indirect --quiet'
+
+phase "Debian package (dpkg-buildpackage)"
+# The .deb (README: "Installing on a machine with boards"); ~35 s. The script checks its contents and postinst.
+if tests/build-deb.sh build-deb >"$results/deb.log" 2>&1; then
+        echo '{"name": "deb-builds", "result": "OK"}' >"$results/deb.json"
+        tail -n 1 "$results/deb.log"
+else
+        tail -n 20 "$results/deb.log"
+        echo '{"name": "deb-builds", "result": "FAIL"}' >"$results/deb.json"
+fi
 
 phase "benchmarks (figures only)"
 meson test -C build --benchmark --verbose 2>&1 | grep -E "bench-boot|serial|concurrent|speed-up" || true

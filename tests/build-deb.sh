@@ -1,0 +1,44 @@
+#!/bin/bash
+# The Debian package, as CI builds it: dpkg-buildpackage (dh + meson) in a
+# copy of the tree (it writes beside the source), then a look inside: the
+# programs, units, rules, sysusers/tmpfiles and the maintainer scripts the
+# debhelper helpers generate.
+#
+#   tests/build-deb.sh [OUTDIR]     (default build-deb/)
+#
+# Prints the .deb's path on the last line; exits non-zero if it was not
+# built or lacks something. DEB_BUILD_OPTIONS defaults to nocheck: the
+# tests have their own phases in run-all.sh.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$(realpath -m "${1:-$top/build-deb}")
+rm -rf "$out"
+mkdir -p "$out/src"
+# the tracked tree as it is on disk (and new files not yet committed), nothing built
+(cd "$top" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -C "$out/src" -xf -
+
+version=$(cd "$out/src" && dpkg-parsechangelog -S Version)
+meson_version=$(sed -n "s/^  version : '\(.*\)',\$/\1/p" "$out/src/meson.build")
+[ "$version" = "$meson_version" ] || { echo "debian/changelog says $version, meson.build $meson_version" >&2; exit 1; }
+
+(cd "$out/src" && DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck} dpkg-buildpackage -us -uc -b) \
+        >"$out/dpkg-buildpackage.log" 2>&1 || { tail -n 40 "$out/dpkg-buildpackage.log" >&2; exit 1; }
+deb=$(ls "$out"/clusterboot_"$version"_*.deb)
+
+dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$out/contents"
+missing=0
+for f in /usr/sbin/clusterboot /usr/bin/clusterbootctl /lib/systemd/system/clusterboot.service \
+        /lib/systemd/system/clusterboot.socket /lib/systemd/system/clusterboot-up@.target \
+        /lib/udev/rules.d/60-clusterboot.rules /lib/udev/rules.d/61-clusterboot-nodes.rules \
+        /usr/lib/sysusers.d/clusterboot.conf /usr/lib/tmpfiles.d/clusterboot.conf \
+        /usr/share/man/man8/clusterboot.8.gz /usr/share/doc/clusterboot/examples/clusterboot.conf \
+        /usr/share/doc/clusterboot/copyright /usr/share/zsh/vendor-completions/_clusterbootctl; do
+        grep -qx "$f" "$out/contents" || { echo "the package lacks $f" >&2; missing=1; }
+done
+dpkg-deb -e "$deb" "$out/control"
+for s in "systemd-sysusers" "systemd-tmpfiles" "--create clusterboot.conf" "deb-systemd-helper enable 'clusterboot.service'" \
+        "deb-systemd-helper enable 'clusterboot.socket'"; do
+        grep -q -- "$s" "$out/control/postinst" || { echo "postinst does not run $s" >&2; missing=1; }
+done
+[ "$missing" = 0 ] || exit 1
+echo "$deb"
