@@ -140,6 +140,9 @@ static int method_retry(struct call *call, struct json_object *params) {
                                    cb_node_state_name(cb_node_state(node)));
         if (r == -EHOSTDOWN)
                 return reply_error(call, CB_VL_ERROR_NODE_OFF, name, "%s is powered off; power it on instead", name);
+        /* a retry starts a boot afresh, which an up board would not notice: only a power cut reboots it */
+        if (r == -EALREADY)
+                return reply_error(call, CB_VL_ERROR_BUSY, name, "%s is up; use reboot to boot it again", name);
         if (r < 0)
                 return reply_error(call, CB_VL_ERROR_BUSY, name, "cannot retry %s: %s", name, strerror(-r));
         client_log(LOG_INFO, call->client, "boot of %s restarted", name);

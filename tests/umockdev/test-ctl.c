@@ -685,10 +685,87 @@ static void test_terminal(void) {
         cluster_free(&c);
 }
 
+/* The node's JSON object in `clusterbootctl --json status NAME`, or NULL (the caller frees `doc`). */
+static struct json_object *status_json(struct cluster *c, const char *name, struct json_object **doc) {
+        struct json_object *nodes = NULL;
+        struct run r;
+
+        CTL(c, &r, "--json", "status", name);
+        *doc = parse_json(r.out);
+        CHECK(r.status == 0 && *doc, "--json status %s: exit %d:\n%s%s", name, r.status, r.out, r.err);
+        run_done(&r);
+        if (!*doc || !json_object_object_get_ex(*doc, "nodes", &nodes) || json_object_array_length(nodes) != 1)
+                return NULL;
+        return json_object_array_get_idx(nodes, 0);
+}
+
+static const char *json_str(struct json_object *o, const char *key) {
+        struct json_object *v = NULL;
+        return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+                       ? json_object_get_string(v)
+                       : NULL;
+}
+
+static bool json_is_null(struct json_object *o, const char *key) {
+        struct json_object *v = NULL;
+        return o && json_object_object_get_ex(o, key, &v) && v == NULL;
+}
+
+/*
+ * The first calls a new user makes on nodes that do not need them: `retry`
+ * of a node that is up is refused with what to do instead, and the node
+ * stays up; `retry` and `reboot` of a node with no board leave it waiting,
+ * with no boot clock running (the boot starts when a board appears).
+ */
+static void test_first_calls(void) {
+        struct cluster c;
+        struct run r;
+        struct json_object *doc, *node;
+
+        cluster_init(&c, 1, 16, NULL, NULL);
+        /* a node with no board, with a switch that always works */
+        cluster_set_extra_sections(&c, "[Node spare]\nPort=9-1\nPower=command\n"
+                                       "PowerOffCommand=/bin/true\nPowerOnCommand=/bin/true\n");
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "node1 not up");
+
+        CTL(&c, &r, "retry", "node1");
+        CHECK(r.status == 1, "retry of an up node: exit %d, not 1", r.status);
+        CHECK_HAS(r.err, "node1 is up; use reboot");
+        run_done(&r);
+        node = status_json(&c, "node1", &doc);
+        CHECK(json_str(node, "state") && strcmp(json_str(node, "state"), "up") == 0,
+              "node1 is %s after a refused retry, not up", json_str(node, "state"));
+        json_object_put(doc);
+
+        const char *const calls[] = { "retry", "reboot" };
+        for (size_t i = 0; i < G_N_ELEMENTS(calls); i++) {
+                CTL(&c, &r, calls[i], "spare");
+                CHECK(r.status == 0, "%s of a node with no board: exit %d", calls[i], r.status);
+                run_done(&r);
+                node = status_json(&c, "spare", &doc);
+                CHECK(json_str(node, "state") && strcmp(json_str(node, "state"), "absent") == 0,
+                      "spare is %s after %s, not absent", json_str(node, "state"), calls[i]);
+                CHECK(json_is_null(node, "boot_started_usec") && json_is_null(node, "boot_elapsed_usec"),
+                      "a boot clock runs for spare, which has no board, after %s:\n%s", calls[i],
+                      json_object_to_json_string(node));
+                json_object_put(doc);
+                CTL(&c, &r, "status", "spare");
+                CHECK_LACKS(r.out, "booting since");
+                run_done(&r);
+                CTL(&c, &r, "status");
+                CHECK_LACKS(r.out, "boot ");
+                run_done(&r);
+        }
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
+        { "first-calls", test_first_calls },
         { "terminal", test_terminal },
         { "hosts", test_hosts },
         { "metrics", test_metrics },
