@@ -5,7 +5,7 @@
 const char cb_control_interface_description[] =
         "# clusterboot boots Raspberry Pi boards over USB. Anyone who can connect may read;\n"
         "# Reboot, PowerOn, PowerOff, Retry and Reload need root or the group clusterboot.\n"
-        "interface io.clusterboot.Manager\n"
+        "interface io.clusterboot\n"
         "\n"
         "type Daemon (\n"
         "  version: string,\n"
@@ -105,12 +105,9 @@ const char cb_control_interface_description[] =
         "method Reload() -> ()\n"
         "\n"
         "# Every node's metrics in the Prometheus text format (version 0.0.4).\n"
-        "method GetMetrics() -> (text: string)\n";
-
-const char cb_control_error_interface_description[] =
-        "# The errors of io.clusterboot.Manager; message is one line for people.\n"
-        "interface io.clusterboot\n"
+        "method GetMetrics() -> (text: string)\n"
         "\n"
+        "# The errors; message is one line for people.\n"
         "error PermissionDenied (message: string)\n"
         "error NoSuchNode (name: string, message: string)\n"
         "error NoPowerControl (name: string, message: string)\n"
@@ -119,3 +116,25 @@ const char cb_control_error_interface_description[] =
         "error NodeOff (name: string, message: string)\n"
         "error PowerFailed (name: string, message: string)\n"
         "error ReloadFailed (message: string, errors: ?[]string)\n";
+
+/* The service interface every varlink server offers, as its specification defines it. */
+const char cb_control_service_interface_description[] =
+        "# Introspection: what this service is, and its interfaces in this IDL.\n"
+        "interface org.varlink.service\n"
+        "\n"
+        "method GetInfo() -> (\n"
+        "  vendor: string,\n"
+        "  product: string,\n"
+        "  version: string,\n"
+        "  url: string,\n"
+        "  interfaces: []string\n"
+        ")\n"
+        "\n"
+        "method GetInterfaceDescription(interface: string) -> (description: string)\n"
+        "\n"
+        "error InterfaceNotFound (interface: string)\n"
+        "error MethodNotFound (method: string)\n"
+        "error MethodNotImplemented (method: string)\n"
+        "error InvalidParameter (parameter: string)\n"
+        "error PermissionDenied ()\n"
+        "error ExpectedMore ()\n";

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The methods of io.clusterboot.Manager and org.varlink.service (the power
+ * The methods of io.clusterboot and org.varlink.service (the power
  * methods: control-power.c), their table, and the dispatch of a call to one
  * of them.
  */
@@ -227,7 +227,6 @@ static int method_get_info(struct call *call, struct json_object *params) {
                 return -ENOMEM;
         if (json_object_array_add(ifaces, cb_json_new_string(CB_VL_SERVICE_INTERFACE)) < 0 ||
             json_object_array_add(ifaces, cb_json_new_string(CB_VL_INTERFACE)) < 0 ||
-            json_object_array_add(ifaces, cb_json_new_string(CB_VL_ERROR_INTERFACE)) < 0 ||
             cb_json_add_string(p, CB_VL_FIELD_VENDOR, "clusterboot") < 0 ||
             cb_json_add_string(p, CB_VL_FIELD_PRODUCT, "clusterboot") < 0 ||
             cb_json_add_string(p, CB_VL_FIELD_VERSION, CB_VERSION) < 0 ||
@@ -244,8 +243,8 @@ static int method_get_interface_description(struct call *call, struct json_objec
                 return reply_invalid_parameter(call, CB_VL_FIELD_INTERFACE);
         if (strcmp(iface, CB_VL_INTERFACE) == 0)
                 text = cb_control_interface_description;
-        else if (strcmp(iface, CB_VL_ERROR_INTERFACE) == 0)
-                text = cb_control_error_interface_description;
+        else if (strcmp(iface, CB_VL_SERVICE_INTERFACE) == 0)
+                text = cb_control_service_interface_description;
         else
                 return reply_service_error(call, CB_VL_ERROR_INTERFACE_NOT_FOUND, CB_VL_FIELD_INTERFACE, iface);
         p = json_object_new_object();

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * The control socket: a varlink server (interface io.clusterboot.Manager,
+ * The control socket: a varlink server (interface io.clusterboot,
  * see clusterboot/varlink.h) on the daemon's sd-event loop. Anyone who can
  * connect may read (GetStatus, Watch); changing methods need the peer to be
  * root or in the group "clusterboot". Every client is bounded (message size,

@@ -10,7 +10,7 @@ packages=(
         valgrind systemd udev
         systemd-journal-remote python3-prometheus-client
         zsh fish
-        debhelper
+        debhelper varlink-go
 )
 if [ "${CB_WITH_VM:-1}" = 1 ]; then
         # the end-to-end tier: its own script knows its packages

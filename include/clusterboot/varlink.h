@@ -7,7 +7,7 @@
  * are spelled. Wire format is varlink: one JSON object per message,
  * terminated by a NUL byte, over a UNIX stream socket.
  *
- *   call:  {"method":"io.clusterboot.Manager.GetStatus","parameters":{...},"more":true?,"oneway":true?}
+ *   call:  {"method":"io.clusterboot.GetStatus","parameters":{...},"more":true?,"oneway":true?}
  *   reply: {"parameters":{...},"continues":true?}  or  {"error":"NAME","parameters":{...}}
  *
  * Node states are spelled by cb_node_state_name() (node-state.h).
@@ -35,9 +35,13 @@
 #define CB_VL_KEY_ERROR "error"
 
 /* ---- interfaces and methods ---- */
-#define CB_VL_INTERFACE "io.clusterboot.Manager"
-/* Errors live in an interface of their own, so that their names read io.clusterboot.NoSuchNode. */
-#define CB_VL_ERROR_INTERFACE "io.clusterboot"
+/*
+ * One interface holds the methods, their types and their errors: varlink's IDL
+ * has interface names in lower case only, and an interface with no method
+ * (errors alone) is no interface to its parsers.
+ */
+#define CB_VL_INTERFACE "io.clusterboot"
+#define CB_VL_ERROR_INTERFACE CB_VL_INTERFACE
 #define CB_VL_SERVICE_INTERFACE "org.varlink.service"
 
 #define CB_VL_METHOD_GET_STATUS CB_VL_INTERFACE ".GetStatus" /* (name?) -> (daemon, nodes) */
