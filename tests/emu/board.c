@@ -32,12 +32,6 @@ static size_t min_size(size_t a, size_t b) {
         return a < b ? a : b;
 }
 
-const char *const emu_pi_zero_requests[] = {
-        "autoboot.txt", "config.txt", "recovery.elf", "start.elf",   "fixup.dat",
-        "config.txt",   "cmdline.txt", "kernel.img",  "bcm2708-rpi-zero-w.dtb", "overlays/dwc2.dtbo",
-};
-const size_t emu_pi_zero_n_requests = sizeof emu_pi_zero_requests / sizeof emu_pi_zero_requests[0];
-
 uint64_t emu_fnv1a(uint64_t hash, const uint8_t *data, size_t len) {
         for (size_t i = 0; i < len; i++) {
                 hash ^= data[i];
@@ -220,12 +214,15 @@ static void enter_stage(struct emu_board *b, enum emu_stage stage) {
                 b->loader_received = 0;
                 /* the SoC starts afresh: nothing of an earlier boot is in its memory */
                 b->n_files = 0;
+                b->session_start = 0;
+                b->file_sessions = 0;
                 /* A fresh boot: faults planned for "every attempt" may fire again. */
                 for (size_t i = 0; i < b->config.n_faults; i++)
                         if (b->config.faults[i].attempt == 0)
                                 b->fault_fired[i] = false;
         } else if (stage == EMU_STAGE_SERVER) {
-                b->request_index = 0;
+                b->request_index = b->session_start;
+                b->file_sessions++;
                 b->last_command = EXPECT_REQUEST_READ;
                 b->extra_request = false;
                 b->done = false;
@@ -235,16 +232,28 @@ static void enter_stage(struct emu_board *b, enum emu_stage stage) {
 void emu_board_init(struct emu_board *b, const struct emu_board_config *config) {
         memset(b, 0, sizeof *b);
         b->config = *config;
-        if (!b->config.rom_pid)
+        if (b->config.soc == EMU_SOC_FROM_PID)
+                b->config.soc = b->config.rom_pid == 0x2764 ? EMU_SOC_2837 : EMU_SOC_2835;
+        switch (b->config.soc) {
+        case EMU_SOC_2837:
+                b->config.rom_pid = 0x2764;
+                break;
+        case EMU_SOC_2711:
+                b->config.rom_pid = 0x2711;
+                break;
+        case EMU_SOC_2712:
+                b->config.rom_pid = 0x2712;
+                break;
+        default:
                 b->config.rom_pid = 0x2763;
+                break;
+        }
         if (!b->config.gadget_vid) {
                 b->config.gadget_vid = 0x0525; /* the Linux Ethernet gadget's IDs */
                 b->config.gadget_pid = 0xa4a2;
         }
-        if (!b->config.requests) {
-                b->config.requests = emu_pi_zero_requests;
-                b->config.n_requests = emu_pi_zero_n_requests;
-        }
+        if (!b->config.requests)
+                b->config.requests = emu_soc_requests(b->config.soc, &b->config.n_requests);
         b->stage = EMU_STAGE_OFF;
         b->next_stage = EMU_STAGE_OFF;
         b->last_command = EXPECT_REQUEST_READ;
@@ -322,6 +331,30 @@ const struct emu_received_file *emu_board_file(const struct emu_board *b, const 
                 if (strcmp(b->files[i].name, name) == 0)
                         return &b->files[i];
         return NULL;
+}
+
+static void file_answered(struct emu_board *b);
+
+/* A property is acknowledged with a zero-length write; anything else is a host that took it for a file. */
+static void metadata_answered(struct emu_board *b, uint32_t len) {
+        if (len != 0)
+                violation(b, "a \"*KEY*VALUE\" property answered with a size");
+        else
+                b->metadata_answered++;
+        file_answered(b);
+}
+
+/* The list's next entry ends this file session (2711: start4.elf opens one of its own). */
+static bool session_break_next(const struct emu_board *b) {
+        return b->request_index < b->config.n_requests &&
+               strcmp(b->config.requests[b->request_index], EMU_REQUEST_NEW_SESSION) == 0;
+}
+
+/* Leaves the bus and comes back in the second stage, to go on after the break. */
+static void next_session(struct emu_board *b) {
+        b->request_index++;
+        b->session_start = b->request_index;
+        drop_off(b, EMU_STAGE_SERVER);
 }
 
 /* Called when a second-stage file's write completed or was answered "not found". */
@@ -411,6 +444,10 @@ static enum emu_verdict server_control_out(struct emu_board *b, uint32_t len) {
                         b->extra_request = false;
                         return EMU_ACK;
                 }
+                if (b->last_name[0] == '*') {
+                        metadata_answered(b, len);
+                        return EMU_ACK;
+                }
                 record_file(b, b->last_name)->size = len;
                 if (len == 0)
                         file_answered(b);
@@ -419,6 +456,10 @@ static enum emu_verdict server_control_out(struct emu_board *b, uint32_t len) {
                 return EMU_ACK;
         case EXPECT_FILE_WRITE:
                 /* ReadFile was sent: the host answers with a write of the file */
+                if (b->last_name[0] == '*') {
+                        metadata_answered(b, len);
+                        return EMU_ACK;
+                }
                 if (len == 0) {
                         file_answered(b);
                         return EMU_ACK;
@@ -433,6 +474,11 @@ static enum emu_verdict server_control_out(struct emu_board *b, uint32_t len) {
         case EXPECT_FINAL_ANSWER:
                 if (len != 0)
                         break;
+                if (session_break_next(b)) {
+                        /* the firmware goes on in a file session of its own: the kernel is not started yet */
+                        next_session(b);
+                        return EMU_ACK;
+                }
                 /* the session is over: the firmware starts the kernel, which shows its own gadget */
                 b->done = true;
                 b->boots_completed++;
@@ -639,10 +685,18 @@ static enum emu_verdict server_request(struct emu_board *b, uint8_t *buf, size_t
         if ((f = fault_at(b, EMU_AT_REQUEST, b->request_index, NULL, 0)))
                 return faulty_request(b, f, buf, len, ret_actual);
 
-        if (b->request_index < b->config.n_requests) {
+        if (session_break_next(b) && b->config.handoff == EMU_HANDOFF_LEAVE) {
+                /* start4.elf re-enumerates where it would ask for its next file: this read never completes */
+                next_session(b);
+                return EMU_GONE;
+        }
+        if (b->request_index < b->config.n_requests && !session_break_next(b)) {
                 snprintf(b->last_name, sizeof b->last_name, "%s", b->config.requests[b->request_index]);
-                b->last_command = CMD_GET_SIZE;
-                put_request(buf, len, ret_actual, CMD_GET_SIZE, b->last_name);
+                /* which command carries a property is not documented: both are modelled */
+                b->last_command = b->last_name[0] == '*' && b->config.metadata_by_read ? EXPECT_FILE_WRITE
+                                                                                      : CMD_GET_SIZE;
+                put_request(buf, len, ret_actual, b->last_command == CMD_GET_SIZE ? CMD_GET_SIZE : CMD_READ,
+                            b->last_name);
                 return EMU_ACK;
         }
         /* Done, with an empty name, as the firmware sends it: the host answers with a zero-length write */

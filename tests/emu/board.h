@@ -103,14 +103,48 @@ enum emu_halt {
         EMU_HALT_ONCE,   /* the stall is a one-off: the next transfer goes through */
 };
 
+/* The board's SoC: its USB identities, loader, and what its second stage asks for (board-soc.c). */
+enum emu_soc {
+        EMU_SOC_FROM_PID, /* taken from `rom_pid` (0x2763 when that is unset too) */
+        EMU_SOC_2835,     /* Zero, Zero W, CM1, A+ */
+        EMU_SOC_2837,     /* Zero 2 W, CM3, CM3+, 3A+ */
+        EMU_SOC_2711,     /* CM4 */
+        EMU_SOC_2712,     /* CM5 */
+};
+
+/*
+ * How the 2711's firmware (start4.elf) moves on to its second file session.
+ * Public logs show the re-enumeration but not whether a Done comes first,
+ * so both are modelled; leaving without one is the harder case for a host.
+ */
+enum emu_handoff {
+        EMU_HANDOFF_LEAVE, /* drops off the bus when it would read its next request */
+        EMU_HANDOFF_DONE,  /* sends Done (empty name), then drops off */
+};
+
+/*
+ * An entry of a request list that is not a file: the session ends here and
+ * the board comes back in its second stage for the rest (2711).
+ */
+#define EMU_REQUEST_NEW_SESSION "<new-session>"
+/* Request-list entries that name a file the host serves (not a session break, not "*KEY*VALUE" metadata). */
+bool emu_request_is_file(const char *name);
+
 #define EMU_MAX_FAULTS 8
 #define EMU_MAX_FILES 32
+#define EMU_SERIAL_MAX 17
 
 struct emu_board_config {
-        uint16_t rom_pid;            /* 0x2763 (Zero) or 0x2764 (Zero 2 W) */
+        enum emu_soc soc;
+        uint16_t rom_pid;            /* with EMU_SOC_FROM_PID: 0x2763 (Zero) or 0x2764 (Zero 2 W); else set from soc */
         uint16_t gadget_vid, gadget_pid;
-        const char *const *requests; /* names the second stage asks for, in order; NULL = a Pi Zero's list */
+        const char *const *requests; /* names the second stage asks for, in order; NULL = the SoC's own list */
         size_t n_requests;
+        const char *serial;          /* 2711/2712: the SoC serial the ROM shows (NULL: "10000001") */
+        uint8_t server_serial_index; /* 2711/2712 second stage's iSerialNumber (0: 4; older CM4 firmware: 1) */
+        bool product_d0;             /* 2712: "BCM2712D0 Boot" instead of "BCM2712 Boot" */
+        enum emu_handoff handoff;
+        bool metadata_by_read;       /* "*KEY*VALUE" requests come as ReadFile instead of GetFileSize */
         enum emu_after_bulk_fault after_bulk_fault;
         enum emu_on_reset on_reset;
         enum emu_halt halt;
@@ -164,6 +198,9 @@ struct emu_board {
 
         /* second stage */
         unsigned request_index;
+        unsigned session_start;     /* list index the current file session began at (2711: after its break) */
+        unsigned file_sessions;     /* file sessions opened this attempt */
+        unsigned metadata_answered; /* "*KEY*VALUE" requests the host answered with a zero-length write */
         int last_command;           /* -1: none outstanding */
         char last_name[260];
         bool done;
@@ -235,3 +272,11 @@ int emu_hash_file(const char *path, uint64_t *ret_hash, uint64_t *ret_size);
 /* The list a Pi Zero W asks for in its second stage. */
 extern const char *const emu_pi_zero_requests[];
 extern const size_t emu_pi_zero_n_requests;
+
+/* What a SoC's board asks for when no list is given, in order, session breaks included. */
+const char *const *emu_soc_requests(enum emu_soc soc, size_t *ret_n);
+/* The second-stage loader its ROM is sent: bootcode.bin, bootcode4.bin or bootcode5.bin. */
+const char *emu_soc_loader_name(enum emu_soc soc);
+const char *emu_soc_name(enum emu_soc soc);
+/* "2835", "cm4", "2711", ...; returns 0 or -EINVAL. */
+int emu_soc_from_string(const char *s, enum emu_soc *ret);

@@ -25,6 +25,21 @@ static const struct boot_file boot_files[] = {
         { "kernel.img", 60 * 1024 + 1, 5000 * 1024 + 1 },
         { "bcm2708-rpi-zero-w.dtb", 25 * 1024, 25 * 1024 },
         { "overlays/dwc2.dtbo", 1500, 1500 },
+        /* the Zero 2 W's, the CM4's and the CM5's own */
+        { "kernel8.img", 64 * 1024 + 5, 8000 * 1024 + 5 },
+        { "bcm2710-rpi-zero-2-w.dtb", 26 * 1024, 26 * 1024 },
+        { "bootcode4.bin", 100 * 1024 + 7, 100 * 1024 + 7 },
+        { "start4.elf", 36 * 1024 + 9, 2200 * 1024 + 9 },
+        { "fixup4.dat", 5 * 1024, 5 * 1024 },
+        { "bcm2711-rpi-cm4.dtb", 50 * 1024, 50 * 1024 },
+        { "bootcode5.bin", 90 * 1024 + 1, 90 * 1024 + 1 },
+        { "mcb.bin", 8 * 1024, 8 * 1024 },
+        { "memsys00.bin", 12 * 1024, 12 * 1024 },
+        { "memsys01.bin", 12 * 1024 + 1, 12 * 1024 + 1 },
+        { "memsys02.bin", 12 * 1024 + 2, 12 * 1024 + 2 },
+        { "memsys03.bin", 12 * 1024 + 3, 12 * 1024 + 3 },
+        { "bootmain", 180 * 1024, 180 * 1024 },
+        { "boot.img", 96 * 1024 + 11, 24 * 1024 * 1024 + 11 },
 };
 
 static int write_file(const char *path, size_t size, unsigned seed) {
@@ -155,14 +170,17 @@ int world_verify_board(const struct world *w, size_t i, char *why, size_t why_si
                 snprintf(why, why_size, "board is in stage %s, not running its kernel", emu_stage_name(b->stage));
                 return -EBADMSG;
         }
-        snprintf(path, sizeof path, "%s/bootcode.bin", w->boot_dir);
+        snprintf(path, sizeof path, "%s/%s", w->boot_dir, emu_soc_loader_name(b->config.soc));
         if (emu_hash_file(path, &hash, &size) < 0 || b->loader_hash != hash || b->loader_received != size) {
-                snprintf(why, why_size, "loader differs from bootcode.bin");
+                snprintf(why, why_size, "loader differs from %s", emu_soc_loader_name(b->config.soc));
                 return -EBADMSG;
         }
         for (size_t k = 0; k < b->config.n_requests; k++) {
                 const char *name = b->config.requests[k];
                 const struct emu_received_file *rf = emu_board_file(b, name);
+
+                if (!emu_request_is_file(name))
+                        continue;
 
                 snprintf(path, sizeof path, "%s/%s", w->boot_dir, name);
                 if (emu_hash_file(path, &hash, &size) < 0) {

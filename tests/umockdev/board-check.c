@@ -32,12 +32,16 @@ unsigned tb_check_board(tb_testbed *tb, tb_board *b, unsigned scale) {
         }
         PROBLEM(e->error[0] == '\0', "the board saw a protocol violation: %s", e->error);
         PROBLEM(e->boots_completed >= 1, "Done never reached");
-        PROBLEM(e->loader_received == synth_size(SYNTH_LOADER_NAME, scale), "loader %u bytes", e->loader_received);
-        PROBLEM(e->loader_hash == synth_hash(SYNTH_LOADER_NAME, scale), "loader hash differs");
+        const char *loader = emu_soc_loader_name(e->config.soc);
+        PROBLEM(e->loader_received == synth_size(loader, scale), "%s: %u bytes", loader, e->loader_received);
+        PROBLEM(e->loader_hash == synth_hash(loader, scale), "%s: hash differs", loader);
         for (size_t i = 0; i < e->config.n_requests; i++) {
                 const char *name = e->config.requests[i];
                 const struct emu_received_file *f = emu_board_file(e, name);
                 uint64_t size = synth_size(name, scale);
+
+                if (!emu_request_is_file(name))
+                        continue;
 
                 PROBLEM(f != NULL, "%s never asked for", name);
                 if (!f)
@@ -82,12 +86,18 @@ static int write_one(const char *dir, const char *name, unsigned scale) {
         return fclose(f) == 0 ? 0 : -errno;
 }
 
+/* Every file any SoC's board asks for, and each SoC's loader. */
 int tb_write_boot_files(const char *dir, unsigned scale) {
-        static const char *const names[] = { SYNTH_LOADER_NAME, "config.txt", "start.elf", "fixup.dat",
-                                             "cmdline.txt", "kernel.img", "bcm2708-rpi-zero-w.dtb",
-                                             "overlays/dwc2.dtbo" };
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-                int r = write_one(dir, names[i], scale);
+        static const enum emu_soc socs[] = { EMU_SOC_2835, EMU_SOC_2837, EMU_SOC_2711, EMU_SOC_2712 };
+
+        for (size_t s = 0; s < sizeof socs / sizeof socs[0]; s++) {
+                size_t n;
+                const char *const *names = emu_soc_requests(socs[s], &n);
+                int r = write_one(dir, emu_soc_loader_name(socs[s]), scale);
+
+                for (size_t i = 0; r >= 0 && i < n; i++)
+                        if (emu_request_is_file(names[i]))
+                                r = write_one(dir, names[i], scale);
                 if (r < 0)
                         return r;
         }

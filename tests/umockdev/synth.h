@@ -46,6 +46,12 @@ static inline uint64_t synth_size(const char *name, unsigned scale) {
                 { "config.txt", 1853 },       { "start.elf", 2974976 },   { "start_cd.elf", 808060 },
                 { "fixup.dat", 7314 },        { "cmdline.txt", 147 },     { "kernel.img", 5904128 },
                 { "bcm2708-rpi-zero-w.dtb", 25910 }, { "overlays/dwc2.dtbo", 1016 },
+                /* the Zero 2 W's, the CM4's and the CM5's own (plain firmware: no EEPROM recovery files) */
+                { "kernel8.img", 8147456 },   { "bcm2710-rpi-zero-2-w.dtb", 32753 },
+                { "bootcode4.bin", 104848 },  { "pieeprom.sig", 0 },      { "recover4.elf", 0 },
+                { "start4.elf", 2251392 },    { "fixup4.dat", 5425 },     { "bcm2711-rpi-cm4.dtb", 52593 },
+                { "bootcode5.bin", 91136 },   { "mcb.bin", 8192 },        { "bootmain", 184320 },
+                { "boot.img", 25165824 },
         };
         uint64_t size = 0;
         bool known = false;
