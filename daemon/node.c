@@ -18,6 +18,7 @@
 #include <stdarg.h>
 
 #include "bootfiles.h"
+#include "firmware.h"
 #include "log.h"
 #include "node-history.h"
 #include "power-op.h"
@@ -100,6 +101,8 @@ struct cb_node {
         /* this attempt */
         bool reset_tried;
         bool cycle_tried;
+        bool firmware_due;            /* this session served a firmware that opens a file session of its own */
+        bool firmware_session;        /* that session was awaited (or runs) this attempt: a further one is a restart */
 
         /* this boot's totals, of finished sessions */
         uint64_t bytes_served;
@@ -259,6 +262,8 @@ static void session_event(void *userdata, enum cb_session_event event, int error
                 break;
         case CB_SESSION_EVENT_FILE_SERVED:
                 node_log(n, LOG_DEBUG, "served %s", detail);
+                if (cb_firmware_opens_own_session(n->device.pid, detail))
+                        n->firmware_due = true;
                 notify_changed(n);
                 break;
         case CB_SESSION_EVENT_FILE_MISSING:
@@ -324,6 +329,9 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
                         return;
                 }
         }
+        n->firmware_due = false;
+        if (kind == CB_SESSION_ROM)
+                n->firmware_session = false; /* a board in its ROM starts its boot over */
         r = cb_session_new(kind, &n->device.transport, &settings, &session_callbacks, n, loader, &n->session);
         if (r >= 0)
                 r = cb_session_start(n->session);
@@ -391,6 +399,7 @@ static void fresh_boot(struct cb_node *n) {
         n->power_cycles = 0;
         n->reset_tried = false;
         n->cycle_tried = false;
+        n->firmware_session = false;
         n->up_since = 0;
         n->boot_started = 0;
         n->backoff_until = n->comeback_until = 0;
@@ -438,6 +447,7 @@ static void next_attempt(struct cb_node *n, const char *reason, bool backoff) {
         delay = backoff ? backoff_for(n, n->attempt) : 0;
         n->attempt++;
         n->reset_tried = n->cycle_tried = false;
+        n->firmware_session = false;
         n->backoff_until = now + delay;
         n->comeback_until = n->device_present ? 0 : now + MAX(delay, config(n)->reenumerate_timeout);
         enter_state(n, CB_NODE_RETRYING, "attempt %u failed: %s; attempt %u in %.1fs", n->attempt - 1, reason,
@@ -515,11 +525,29 @@ static void board_lost(struct cb_node *n, const char *reason, bool counted) {
         needs_power(n, reason);
 }
 
+/*
+ * The session just ended (Done, or the board left between two requests)
+ * after serving a firmware that goes on in a file session of its own: that
+ * is the boot going on, in this attempt. Only one such session is expected;
+ * the board restarting its second stage after it is a failure as ever.
+ */
+static bool firmware_takes_over(struct cb_node *n, const char *how) {
+        if (!n->firmware_due || n->firmware_session)
+                return false;
+        n->firmware_due = false;
+        n->firmware_session = true;
+        enter_state(n, CB_NODE_LOADING, "%s after start4.elf; waiting for the firmware's own file session", how);
+        arm_deadline(n, config(n)->reenumerate_timeout);
+        return true;
+}
+
 /* ---- what sub-operations report ---- */
 
 static void session_finished(void *userdata, enum cb_session_outcome outcome, int error, const char *reason) {
         struct cb_node *n = userdata;
+        struct cb_session_progress progress;
 
+        cb_session_get_progress(n->session, &progress);
         absorb_session(n);
         cb_session_free(n->session);
         n->session = NULL;
@@ -539,6 +567,8 @@ static void session_finished(void *userdata, enum cb_session_outcome outcome, in
                 arm_deadline(n, config(n)->reenumerate_timeout);
                 break;
         case CB_SESSION_BOOTED:
+                if (firmware_takes_over(n, "Done"))
+                        break;
                 enter_state(n, CB_NODE_BOOTED, "boot files served (%u files, %" PRIu64 " bytes); the kernel starts",
                             n->files_served, n->bytes_served);
                 if (config(n)->up_timeout > 0)
@@ -549,6 +579,8 @@ static void session_finished(void *userdata, enum cb_session_outcome outcome, in
                 break;
         case CB_SESSION_GONE:
                 forget_device(n); /* the transfer said so: udev may say it later */
+                if (progress.awaiting_request && firmware_takes_over(n, "the board left"))
+                        break;
                 board_left(n, reason);
                 break;
         case CB_SESSION_STUCK: {
@@ -787,6 +819,11 @@ void cb_node_device_removed(struct cb_node *n) {
                         stop_session(n);
                         enter_state(n, CB_NODE_LOADING, "the board took the loader and left; waiting for the second stage");
                         arm_deadline(n, config(n)->reenumerate_timeout);
+                        return;
+                }
+                if (p.awaiting_request && n->firmware_due && !n->firmware_session) {
+                        stop_session(n);
+                        firmware_takes_over(n, "the board left");
                         return;
                 }
                 if (p.current_file)

@@ -39,6 +39,7 @@ struct cb_session {
         bool aborted;
         bool draining; /* end at the next request boundary */
         bool replaying; /* BulkRecovery=resend is sending a write again: its steps are not new exchanges */
+        bool ended_awaiting_request; /* finished while the board's next request was awaited */
         unsigned retries_left;
 
         struct cb_file *loader;
@@ -181,6 +182,7 @@ static void finish(struct cb_session *s, enum cb_session_outcome outcome, int er
         _cleanup_free_ char *reason = cb_vformat(format, ap);
         va_end(ap);
         drop_file(s);
+        s->ended_awaiting_request = s->step == STEP_READ_REQUEST;
         s->step = STEP_IDLE;
         s->callbacks.finished(s->userdata, outcome, error, reason ? reason : CB_NO_MEMORY_TEXT);
 }
@@ -639,5 +641,6 @@ void cb_session_get_progress(const struct cb_session *s, struct cb_session_progr
                 .step_retries = s->step_retries_total,
                 .exchanges = s->exchanges,
                 .loader_delivered = step == STEP_ROM_STATUS,
+                .awaiting_request = step == STEP_READ_REQUEST || (step == STEP_IDLE && s->ended_awaiting_request),
         };
 }
