@@ -680,6 +680,49 @@ static void test_realistic_faults(void) {
         cluster_free(&c);
 }
 
+/*
+ * Every SoC at once through the real daemon: a Zero, a Zero 2 W, a CM4
+ * whose start4.elf leaves without a Done, one on older firmware that sends
+ * one first, and a CM5. Each is up on attempt 1 with no warning (the CM4's
+ * second file session is part of its boot), holding the right files.
+ */
+static void test_socs(void) {
+        struct cluster c;
+        struct emu_board_config cfg[5] = {
+                { .soc = EMU_SOC_2835 },
+                { .soc = EMU_SOC_2837 },
+                { .soc = EMU_SOC_2711, .serial = "a1b2c3d4" },
+                { .soc = EMU_SOC_2711, .serial = "a1b2c3d5", .handoff = EMU_HANDOFF_DONE, .server_serial_index = 1 },
+                { .soc = EMU_SOC_2712, .serial = "e5f6a7b8", .product_d0 = true },
+        };
+
+        cluster_init(&c, 5, 8, cfg, NULL);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 120000), "not every SoC's board came up");
+        check_boards(&c, 0);
+        for (unsigned i = 1; i <= 5; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "node%u", i);
+                CHECK_FIELD(&c, name, "attempt", "1");
+        }
+        CHECK(tb_log_count_matches(c.tb, "state retrying") == 0, "a node had to retry");
+        CHECK(tb_log_find(c.tb, NULL, "node3[3-1]: state loading (from serving): the board left after start4.elf") !=
+                      NULL,
+              "node3 did not wait for start4.elf's own session");
+        CHECK(tb_log_find(c.tb, NULL, "node4[4-1]: state loading (from serving): Done after start4.elf") != NULL,
+              "node4 did not wait for start4.elf's own session after its Done");
+        tb_lock(c.tb);
+        for (unsigned i = 2; i < 4; i++) {
+                const struct emu_board *b = tb_board_emu(tb_board_at(c.tb, i));
+                CHECK(b->file_sessions == 2 && b->attempt == 1, "board %u: %u file sessions, attempt %u", i + 1,
+                      b->file_sessions, b->attempt);
+        }
+        CHECK(tb_board_emu(tb_board_at(c.tb, 4))->metadata_answered == 3, "the CM5's properties were not all answered");
+        tb_unlock(c.tb);
+        cluster_free(&c);
+}
+
 /* A board that drops off the bus mid kernel.img and stays away is power-cycled and boots. */
 static void test_power_revives(void) {
         struct cluster c;
@@ -885,7 +928,7 @@ static const struct {
         { "many", test_many },                   { "plug-during-boot", test_plug_during_boot },
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
         { "stop-mid-file", test_stop_mid_file }, { "late-remove", test_late_remove },
-        { "realistic-faults", test_realistic_faults },
+        { "realistic-faults", test_realistic_faults }, { "socs", test_socs },
         { "power", test_power },                 { "power-revives", test_power_revives },
         { "power-command", test_power_command }, { "reload-renames", test_reload_renames },
 };
