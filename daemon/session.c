@@ -470,6 +470,17 @@ static void control_failed(struct cb_session *s, int status) {
 }
 
 static void fail_step(struct cb_session *s, int status, size_t actual) {
+        if (status == -ENODEV && s->step == STEP_ANSWER_SIZE && s->end_after_answer) {
+                /* the board asked to end and left as it was answered: it went on, as after any Done */
+                finish(s, CB_SESSION_BOOTED, 0, "the board ended the session and left");
+                return;
+        }
+        if (status == -ENODEV && s->step == STEP_ROM_STATUS) {
+                /* all of the loader went through and the ROM left: it is on its way to the second stage */
+                s->files_served++;
+                finish(s, CB_SESSION_LOADER_SENT, 0, "the ROM took the loader and left before its status was read");
+                return;
+        }
         if (status == -ENODEV) {
                 gone(s);
                 return;

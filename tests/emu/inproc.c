@@ -152,7 +152,8 @@ static void run_op(struct emu_port *p) {
         }
         switch (v) {
         case EMU_ACK:
-                complete_later(p, 0);
+                complete_later(p, p->leaves_before_completion && p->board.pending_bus_action != EMU_BUS_NONE ? -ENODEV
+                                                                                                            : 0);
                 break;
         case EMU_STALL:
                 complete_later(p, -EPIPE);

@@ -45,6 +45,12 @@ struct emu_port {
         struct cb_node *node;      /* told of arrivals and departures; may be NULL */
         usec_t reconnect_delay;    /* off the bus between stages */
         usec_t remove_delay;       /* how late a departure is reported (udev's remove event) */
+        /*
+         * The board leaves the bus as it answers (the ROM's status, a Done):
+         * the host sees -ENODEV for that operation, as when the kernel
+         * notices the disconnect before it reaps the completion.
+         */
+        bool leaves_before_completion;
 
         struct emu_device devices[EMU_PORT_DEVICES]; /* a ring, indexed by generation */
 
