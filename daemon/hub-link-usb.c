@@ -2,6 +2,8 @@
 #include "hub-link-usb.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "portpath.h"
@@ -274,6 +276,37 @@ static int link_set_port_disabled(void *impl, unsigned port, bool disabled, cb_t
         return 0;
 }
 
+static int link_port_peer(void *impl, unsigned port, char *hub, size_t size, unsigned *peer_port) {
+        struct hub_link *l = impl;
+        char path[192], target[PATH_MAX];
+        const char *name;
+        ssize_t n;
+        int r;
+
+        if (!hub || !peer_port)
+                return -EINVAL;
+        if (!l->device)
+                return -ENOTCONN;
+        /* the port's directory is where its disable file is: .../1-1:1.0/1-1-port3 */
+        r = cb_port_disable_path(l->hub, port, path, sizeof path);
+        if (r < 0)
+                return r;
+        *strrchr(path, '/') = '\0';
+        if (strlen(path) + sizeof "/peer" > sizeof path)
+                return -ENOBUFS;
+        strcat(path, "/peer");
+        n = readlink(path, target, sizeof target - 1);
+        if (n < 0)
+                return errno == ENOENT ? -ENOENT : -errno;
+        target[n] = '\0';
+        name = strrchr(target, '/');
+        name = name ? name + 1 : target;
+        r = cb_port_dir_parse(name, hub, size, peer_port);
+        if (r < 0)
+                log_debug("hub %s port %u: its peer link %s -> %s names no hub port", l->hub, port, path, target);
+        return r;
+}
+
 static int on_cancelled(sd_event_source *s, void *userdata) {
         struct hub_link *l = userdata;
         cb_transfer_done_t done = l->cancelled_done;
@@ -326,6 +359,7 @@ static const struct cb_hub_link_ops hub_link_usb_ops = {
         .open = link_open,
         .control = link_control,
         .set_port_disabled = link_set_port_disabled,
+        .port_peer = link_port_peer,
         .cancel = link_cancel,
         .close = link_close,
         .free = link_free,

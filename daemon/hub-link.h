@@ -23,6 +23,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "transport.h"
@@ -57,6 +58,15 @@ struct cb_hub_link_ops {
          * when it cannot be opened for writing.
          */
         int (*set_port_disabled)(void *impl, unsigned port, bool disabled, cb_transfer_done_t done, void *userdata);
+        /*
+         * The peer of port `port` of the opened hub: on a USB 3 hub, the port
+         * of its other half (a USB 3 hub is a USB 2 hub and a SuperSpeed hub
+         * sharing VBUS; the kernel's `port/peer` link). Synchronous: 0 with
+         * the peer hub's sysfs name in `hub` (`size` bytes) and its port
+         * number, -ENOENT when the port has no peer, another negative errno
+         * when it cannot be told. NULL in a link whose hubs have no peers.
+         */
+        int (*port_peer)(void *impl, unsigned port, char *hub, size_t size, unsigned *peer_port);
         /* Asks the operation in flight to stop; its `done` still runs (-ECANCELED, unless it finished). */
         void (*cancel)(void *impl);
         /*

@@ -76,3 +76,35 @@ int cb_port_disable_path(const char *hub, unsigned port, char *buf, size_t size)
                 return -ENOBUFS;
         return 0;
 }
+
+/* "usb2" (a root hub), or a port path: the names of hubs in sysfs */
+static bool hub_name_valid(const char *hub) {
+        if (strncmp(hub, "usb", 3) == 0) {
+                const char *end = port_number(hub + 3);
+                return end && *end == '\0';
+        }
+        return cb_port_path_valid(hub);
+}
+
+int cb_port_dir_parse(const char *name, char *hub, size_t size, unsigned *port) {
+        const char *sep, *end;
+        int n;
+
+        if (!name || !hub)
+                return -EINVAL;
+        sep = strstr(name, "-port");
+        /* a hub name has no "-port" in it: the first one ends it */
+        if (!sep)
+                return -EINVAL;
+        end = port_number(sep + 5);
+        if (!end || *end != '\0')
+                return -EINVAL;
+        n = snprintf(hub, size, "%.*s", (int) (sep - name), name);
+        if (n < 0 || (size_t) n >= size)
+                return -ENOBUFS;
+        if (!hub_name_valid(hub))
+                return -EINVAL;
+        if (port)
+                *port = (unsigned) strtoul(sep + 5, NULL, 10);
+        return 0;
+}

@@ -31,3 +31,11 @@ int cb_port_parent(const char *port, char *parent, size_t size, unsigned *port_n
  * -ENOBUFS.
  */
 int cb_port_disable_path(const char *hub, unsigned port, char *buf, size_t size);
+
+/*
+ * The hub and port number of a port's own sysfs directory name, as the
+ * kernel's `peer` links of USB 3 hubs name it: "2-1-port3" -> ("2-1", 3),
+ * "usb2-port1" -> ("usb2", 1). Returns 0, -EINVAL if `name` is not such a
+ * name, -ENOBUFS when `hub` (of `size` bytes) is too small.
+ */
+int cb_port_dir_parse(const char *name, char *hub, size_t size, unsigned *port);

@@ -38,13 +38,20 @@ enum step {
         STEP_FINISHING, /* result known, delivery deferred */
 };
 
+/* One port to switch: the node's, or its USB 3 peer on the hub's other half. */
+struct target {
+        char hub[32];
+        char label[160]; /* "hub 1-1", "root hub usb2", "hub 2-1 (the USB 3 peer of port 3 of hub 1-1)" */
+        unsigned port_number;
+        char disable_path[128]; /* for messages */
+};
+
 struct power_hub {
         struct cb_hub_link link;
         char *node, *port;
-        char hub[32];
-        char label[48]; /* "hub 1-1", "root hub usb2" */
-        unsigned port_number;
-        char disable_path[128]; /* for messages */
+        struct target primary; /* the node's port */
+        struct target peer;    /* valid while has_peer */
+        struct target *t;      /* the one being switched */
         enum cb_hub_power_method method;
         usec_t timeout, slow_timeout;
         char description[64];
@@ -60,6 +67,7 @@ struct power_hub {
         void *userdata;
         bool cancelled, timed_out;
         bool superspeed;
+        bool has_peer; /* found with the primary's open: its peer is switched next */
         const char *method_used;
         uint8_t buf[32];
         int result;
@@ -95,6 +103,9 @@ static int on_finish(sd_event_source *s, void *userdata) {
         if (result < 0)
                 cb_log(LOG_DEBUG, 0, &h->log, "switching %s %s failed: %s", h->description, on_off(h->on),
                        h->message);
+        else if (h->has_peer)
+                cb_log(LOG_INFO, 0, &h->log, "%s and its USB 3 peer, port %u of %s, switched %s (%s)",
+                       h->description, h->peer.port_number, h->peer.hub, on_off(h->on), h->method_used);
         else
                 cb_log(LOG_INFO, 0, &h->log, "%s switched %s (%s)", h->description, on_off(h->on),
                        h->method_used);
@@ -146,13 +157,13 @@ static void start_control(struct power_hub *h, enum step step, uint8_t request_t
         r = h->link.ops->control(h->link.impl, request_type, request, value, index, length ? h->buf : NULL, length,
                                  h->timeout, on_link_done, h);
         if (r < 0)
-                finish(h, r, "cannot send a request to %s: %s", h->label, strerror(-r));
+                finish(h, r, "cannot send a request to %s: %s", h->t->label, strerror(-r));
 }
 
 static void start_request_switch(struct power_hub *h) {
         h->method_used = "hub request";
         start_control(h, STEP_SWITCH_REQUEST, RT_PORT_OUT, h->on ? REQ_SET_FEATURE : REQ_CLEAR_FEATURE,
-                      FEATURE_PORT_POWER, (uint16_t) h->port_number, 0);
+                      FEATURE_PORT_POWER, (uint16_t) h->t->port_number, 0);
 }
 
 static void start_switch(struct power_hub *h) {
@@ -164,7 +175,7 @@ static void start_switch(struct power_hub *h) {
         }
         h->step = STEP_SWITCH_SYSFS;
         h->method_used = "sysfs";
-        r = h->link.ops->set_port_disabled(h->link.impl, h->port_number, !h->on, on_link_done, h);
+        r = h->link.ops->set_port_disabled(h->link.impl, h->t->port_number, !h->on, on_link_done, h);
         if (r >= 0) {
                 arm_watchdog(h);
                 return;
@@ -174,12 +185,12 @@ static void start_switch(struct power_hub *h) {
                         finish(h, -EOPNOTSUPP,
                                "the kernel has no %s, so it cannot disable port %u of %s (HubPowerMethod=sysfs): "
                                "use HubPowerMethod=request or auto",
-                               h->disable_path, h->port_number, h->label);
+                               h->t->disable_path, h->t->port_number, h->t->label);
                 else
                         finish(h, r,
                                "cannot write %s (HubPowerMethod=sysfs): %s; a read-only /sys (systemd's "
                                "ProtectKernelTunables=) or missing permission stops it",
-                               h->disable_path, strerror(-r));
+                               h->t->disable_path, strerror(-r));
                 return;
         }
         /* auto */
@@ -188,34 +199,67 @@ static void start_switch(struct power_hub *h) {
                 cb_log(LOG_WARNING, r, &h->log,
                        "cannot write %s, switching with hub requests instead (the kernel may switch the port "
                        "back on)",
-                       h->disable_path);
+                       h->t->disable_path);
         } else if (r == -ENOENT)
-                cb_log(LOG_DEBUG, 0, &h->log, "no %s, switching with hub requests", h->disable_path);
+                cb_log(LOG_DEBUG, 0, &h->log, "no %s, switching with hub requests", h->t->disable_path);
         start_request_switch(h);
 }
 
 static void open_failed(struct power_hub *h, int error) {
-        if (error == -ENODEV)
-                finish(h, error, "%s, the parent of port %s, is not there: check the node's Port=", h->label,
+        if (error == -ENODEV && h->t == &h->peer)
+                finish(h, error, "%s is not there, so the port's power may still be on", h->t->label);
+        else if (error == -ENODEV)
+                finish(h, error, "%s, the parent of port %s, is not there: check the node's Port=", h->t->label,
                        h->port);
         else
-                finish(h, error, "cannot open %s: %s", h->label, strerror(-error));
+                finish(h, error, "cannot open %s: %s", h->t->label, strerror(-error));
 }
+
+/*
+ * A USB 3 hub is two hubs sharing VBUS: switching one half's port leaves
+ * the board powered through the other. The kernel links each port to its
+ * peer; a port with one is switched on both halves, and checked on both.
+ */
+static void find_peer(struct power_hub *h) {
+        struct target *p = &h->peer;
+        int r;
+
+        if (!h->link.ops->port_peer)
+                return;
+        r = h->link.ops->port_peer(h->link.impl, h->primary.port_number, p->hub, sizeof p->hub, &p->port_number);
+        if (r == -ENOENT)
+                return;
+        if (r < 0 || cb_port_disable_path(p->hub, p->port_number, p->disable_path, sizeof p->disable_path) < 0) {
+                cb_log(LOG_WARNING, r < 0 ? r : 0, &h->log,
+                       "cannot tell whether port %u of %s has a USB 3 peer; switching it alone",
+                       h->primary.port_number, h->primary.label);
+                return;
+        }
+        snprintf(p->label, sizeof p->label, "%shub %s (the USB 3 peer of port %u of hub %s)",
+                 strncmp(p->hub, "usb", 3) == 0 ? "root " : "", p->hub, h->primary.port_number, h->primary.hub);
+        h->has_peer = true;
+        cb_log(LOG_DEBUG, 0, &h->log, "port %u of %s has a USB 3 peer: port %u of %s, switched with it",
+               h->primary.port_number, h->primary.label, p->port_number, p->hub);
+}
+
+static void start_open(struct power_hub *h);
 
 /* The hub is open, and its device descriptor in buf. */
 static void opened(struct power_hub *h, size_t actual) {
         if (actual < CB_HUB_LINK_DEVICE_DESCRIPTOR_SIZE || h->buf[1] != DT_DEVICE) {
-                finish(h, -EIO, "%s came with %zu bytes of device descriptor", h->label, actual);
+                finish(h, -EIO, "%s came with %zu bytes of device descriptor", h->t->label, actual);
                 return;
         }
         if (h->buf[4] != CLASS_HUB) {
                 finish(h, -EOPNOTSUPP,
                        "device %s, the parent of port %s, is not a hub (device class 0x%02x), so it cannot switch "
                        "the port's power: check the node's Port=",
-                       h->hub, h->port, h->buf[4]);
+                       h->t->hub, h->port, h->buf[4]);
                 return;
         }
         h->superspeed = h->buf[6] == PROTOCOL_SS_HUB;
+        if (h->t == &h->primary)
+                find_peer(h);
         start_control(h, STEP_HUB_DESCRIPTOR, RT_HUB_IN, REQ_GET_DESCRIPTOR,
                       (uint16_t) ((h->superspeed ? DT_SS_HUB : DT_HUB) << 8), 0,
                       h->superspeed ? SS_HUB_DESC_SIZE : HUB_DESC_SIZE);
@@ -228,12 +272,12 @@ static void hub_descriptor_done(struct power_hub *h, size_t actual) {
 
         if (actual < 7 || h->buf[1] != type) {
                 finish(h, -EIO, "%s answered its hub descriptor request (type 0x%02x) with %zu bytes of type 0x%02x",
-                       h->label, type, actual, actual >= 2 ? h->buf[1] : 0);
+                       h->t->label, type, actual, actual >= 2 ? h->buf[1] : 0);
                 return;
         }
-        if (h->port_number > n_ports) {
+        if (h->t->port_number > n_ports) {
                 finish(h, -EOPNOTSUPP, "%s has %u port%s, so it has no port %u for %s: check the node's Port=",
-                       h->label, n_ports, n_ports == 1 ? "" : "s", h->port_number, h->port);
+                       h->t->label, n_ports, n_ports == 1 ? "" : "s", h->t->port_number, h->port);
                 return;
         }
         switch (characteristics & HUB_CHAR_LPSM) {
@@ -244,13 +288,13 @@ static void hub_descriptor_done(struct power_hub *h, size_t actual) {
                        "%s switches the power of all its ports together (ganged power switching), so port %u "
                        "cannot be switched on its own: use a hub with per-port power switching for %s, or "
                        "Power=command with a relay",
-                       h->label, h->port_number, h->port);
+                       h->t->label, h->t->port_number, h->port);
                 return;
         default:
                 finish(h, -EOPNOTSUPP,
                        "%s cannot switch the power of its ports (its descriptor says no power switching): use a "
                        "hub with per-port power switching for %s, or Power=command with a relay",
-                       h->label, h->port);
+                       h->t->label, h->port);
                 return;
         }
         start_switch(h);
@@ -262,7 +306,7 @@ static void status_done(struct power_hub *h, size_t actual) {
         bool powered = status & bit;
 
         if (actual < 2) {
-                finish(h, -EIO, "%s answered the status request of port %u with %zu bytes", h->label, h->port_number,
+                finish(h, -EIO, "%s answered the status request of port %u with %zu bytes", h->t->label, h->t->port_number,
                        actual);
                 return;
         }
@@ -271,12 +315,18 @@ static void status_done(struct power_hub *h, size_t actual) {
                        "%s accepted switching port %u off but still reports it powered (port status 0x%04x): this "
                        "hub does not really cut power on that port; use a hub that does, or Power=command with a "
                        "relay",
-                       h->label, h->port_number, status);
+                       h->t->label, h->t->port_number, status);
                 return;
         }
         if (h->on && !powered) {
                 finish(h, -EIO, "%s still reports port %u unpowered after switching it on (port status 0x%04x)",
-                       h->label, h->port_number, status);
+                       h->t->label, h->t->port_number, status);
+                return;
+        }
+        if (h->has_peer && h->t == &h->primary) {
+                h->link.ops->close(h->link.impl);
+                h->t = &h->peer;
+                start_open(h);
                 return;
         }
         finish(h, h->on ? 0 : CB_POWER_OFF_CONFIRMED, NULL);
@@ -316,16 +366,16 @@ static void on_link_done(void *userdata, int status, size_t actual) {
                         open_failed(h, status);
                         return;
                 case STEP_SWITCH_SYSFS:
-                        finish(h, status, "writing %s to %s failed: %s", h->on ? "0" : "1", h->disable_path,
+                        finish(h, status, "writing %s to %s failed: %s", h->on ? "0" : "1", h->t->disable_path,
                                strerror(-status));
                         return;
                 case STEP_SWITCH_REQUEST:
-                        finish(h, status, "%s refused to switch port %u %s: %s", h->label, h->port_number,
+                        finish(h, status, "%s refused to switch port %u %s: %s", h->t->label, h->t->port_number,
                                on_off(h->on), status == -EPIPE ? "it stalled the request" : strerror(-status));
                         return;
                 default:
-                        finish(h, status, "%s failed while %s for port %u: %s", h->label, step_doing(h->step),
-                               h->port_number, status == -EPIPE ? "it stalled the request" : strerror(-status));
+                        finish(h, status, "%s failed while %s for port %u: %s", h->t->label, step_doing(h->step),
+                               h->t->port_number, status == -EPIPE ? "it stalled the request" : strerror(-status));
                         return;
                 }
         }
@@ -339,7 +389,7 @@ static void on_link_done(void *userdata, int status, size_t actual) {
                 return;
         case STEP_SWITCH_SYSFS:
         case STEP_SWITCH_REQUEST:
-                start_control(h, STEP_STATUS, RT_PORT_IN, REQ_GET_STATUS, 0, (uint16_t) h->port_number, 4);
+                start_control(h, STEP_STATUS, RT_PORT_IN, REQ_GET_STATUS, 0, (uint16_t) h->t->port_number, 4);
                 return;
         case STEP_STATUS:
                 status_done(h, actual);
@@ -349,9 +399,21 @@ static void on_link_done(void *userdata, int status, size_t actual) {
         }
 }
 
+static void start_open(struct power_hub *h) {
+        int r;
+
+        h->step = STEP_OPEN;
+        h->superspeed = false;
+        memset(h->buf, 0, sizeof h->buf);
+        r = h->link.ops->open(h->link.impl, h->t->hub, h->buf, on_link_done, h);
+        if (r < 0)
+                open_failed(h, r);
+        else
+                arm_watchdog(h);
+}
+
 static int power_hub_set(void *impl, bool on, cb_power_done_t done, void *userdata) {
         struct power_hub *h = impl;
-        int r;
 
         if (!done)
                 return -EINVAL;
@@ -360,19 +422,14 @@ static int power_hub_set(void *impl, bool on, cb_power_done_t done, void *userda
         h->on = on;
         h->done = done;
         h->userdata = userdata;
-        h->cancelled = h->timed_out = h->superspeed = false;
+        h->cancelled = h->timed_out = h->superspeed = h->has_peer = false;
+        h->t = &h->primary;
         h->method_used = NULL;
         h->result = 0;
         h->message[0] = '\0';
-        h->step = STEP_OPEN;
         cb_log(LOG_DEBUG, 0, &h->log, "switching %s %s (HubPowerMethod=%s)", h->description, on_off(on),
                cb_hub_power_method_name(h->method));
-        memset(h->buf, 0, sizeof h->buf);
-        r = h->link.ops->open(h->link.impl, h->hub, h->buf, on_link_done, h);
-        if (r < 0)
-                open_failed(h, r);
-        else
-                arm_watchdog(h);
+        start_open(h);
         return 0;
 }
 
@@ -451,16 +508,18 @@ int cb_power_hub_new(sd_event *event, const struct cb_power_hub_settings *s, str
                 goto fail;
         }
         h->log = (struct cb_log_node){ .name = h->node, .port = h->port };
-        r = cb_port_parent(s->port, h->hub, sizeof h->hub, &h->port_number);
+        h->t = &h->primary;
+        r = cb_port_parent(s->port, h->t->hub, sizeof h->t->hub, &h->t->port_number);
         if (r < 0) {
                 cb_log(LOG_ERR, 0, &h->log, "usb-hub power: '%s' is not a port path", s->port);
                 goto fail;
         }
-        r = cb_port_disable_path(h->hub, h->port_number, h->disable_path, sizeof h->disable_path);
+        r = cb_port_disable_path(h->t->hub, h->t->port_number, h->t->disable_path, sizeof h->t->disable_path);
         if (r < 0)
                 goto fail;
-        snprintf(h->label, sizeof h->label, "%shub %s", strncmp(h->hub, "usb", 3) == 0 ? "root " : "", h->hub);
-        snprintf(h->description, sizeof h->description, "usb-hub port %u of %s", h->port_number, h->hub);
+        snprintf(h->t->label, sizeof h->t->label, "%shub %s", strncmp(h->t->hub, "usb", 3) == 0 ? "root " : "",
+                 h->t->hub);
+        snprintf(h->description, sizeof h->description, "usb-hub port %u of %s", h->t->port_number, h->t->hub);
 
         r = sd_event_add_defer(event, &h->finish, on_finish, h);
         if (r < 0)

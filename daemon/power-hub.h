@@ -19,7 +19,11 @@
  *   5. GET_STATUS of the port (0xA3/0, 4 bytes): the power bit (0x0100, or
  *      0x0200 on SuperSpeed hubs) must be clear after "off" (else -EIO: the
  *      hub does not really cut power) and set after "on";
- *   6. close the hub.
+ *   6. close the hub;
+ *   7. a USB 3 hub is two hubs sharing VBUS: if the link names the port's
+ *      peer on the other half (found with step 1), steps 1 to 6 again on
+ *      the peer's hub and port, so that the port really loses its power
+ *      and both halves are checked.
  * Each request is given `timeout`; the open and the sysfs write, which may
  * wait for the worker thread and the kernel, `slow_timeout`.
  */

@@ -67,14 +67,23 @@ static size_t device_descriptor(const struct emu_hub *h, uint8_t *d) {
         return sizeof desc;
 }
 
+/* The hub the link's calls go to: the one it opened (of a pair), else its own. */
+static struct emu_hub *target(void *impl) {
+        struct emu_hub *link_hub = impl;
+        return link_hub->opened ? link_hub->opened : link_hub;
+}
+
 static int hub_open(void *impl, const char *hub, uint8_t *descriptor, cb_transfer_done_t done, void *userdata) {
-        struct emu_hub *h = impl;
+        struct emu_hub *link_hub = impl, *h = link_hub;
         struct emu_hub_op op = { .kind = EMU_HUB_OP_OPEN };
         int r;
 
+        if (link_hub->peer && hub && strcmp(hub, link_hub->peer->name) == 0)
+                h = link_hub->peer;
+
         snprintf(op.hub, sizeof op.hub, "%s", hub);
         record(h, &op);
-        if (h->open)
+        if (h->open || link_hub->opened)
                 return -EBUSY;
         if (h->config.absent)
                 return -ENODEV;
@@ -83,6 +92,7 @@ static int hub_open(void *impl, const char *hub, uint8_t *descriptor, cb_transfe
                 return r;
         h->opens++;
         h->open = true;
+        link_hub->opened = h;
         conclude(h, 0, device_descriptor(h, descriptor), !h->config.open_no_answer, USEC_INFINITY);
         return 0;
 }
@@ -148,7 +158,7 @@ static int answer(struct emu_hub *h, uint8_t rt, uint8_t req, uint16_t value, ui
 
 static int hub_control(void *impl, uint8_t request_type, uint8_t request, uint16_t value, uint16_t index,
                        uint8_t *buf, uint16_t length, usec_t timeout, cb_transfer_done_t done, void *userdata) {
-        struct emu_hub *h = impl;
+        struct emu_hub *h = target(impl);
         struct emu_hub_op op = { .kind = EMU_HUB_OP_CONTROL, .request_type = request_type, .request = request,
                                  .value = value, .index = index, .length = length, .timeout = timeout };
         uint8_t data[64] = { 0 };
@@ -179,7 +189,7 @@ static int hub_control(void *impl, uint8_t request_type, uint8_t request, uint16
 
 static int hub_set_port_disabled(void *impl, unsigned port, bool disabled, cb_transfer_done_t done,
                                  void *userdata) {
-        struct emu_hub *h = impl;
+        struct emu_hub *h = target(impl);
         struct emu_hub_op op = { .kind = EMU_HUB_OP_SYSFS, .port = port, .disabled = disabled };
         int r;
 
@@ -205,8 +215,21 @@ static int hub_set_port_disabled(void *impl, unsigned port, bool disabled, cb_tr
         return 0;
 }
 
+static int hub_port_peer(void *impl, unsigned port, char *hub, size_t size, unsigned *peer_port) {
+        struct emu_hub *h = target(impl);
+
+        if (!h->open)
+                return -ENOTCONN;
+        if (!h->peer || port < 1 || port > n_ports(h))
+                return -ENOENT;
+        if ((size_t) snprintf(hub, size, "%s", h->peer->name) >= size)
+                return -ENOBUFS;
+        *peer_port = port;
+        return 0;
+}
+
 static void hub_cancel(void *impl) {
-        struct emu_hub *h = impl;
+        struct emu_hub *h = target(impl);
 
         h->cancels++;
         if (!h->pending)
@@ -218,7 +241,7 @@ static void hub_cancel(void *impl) {
 }
 
 static void hub_close(void *impl) {
-        struct emu_hub *h = impl;
+        struct emu_hub *link_hub = impl, *h = target(impl);
 
         /* an operation in flight is dropped: its done never runs */
         h->pending = false;
@@ -227,6 +250,7 @@ static void hub_close(void *impl) {
                 h->open = false;
                 h->closes++;
         }
+        link_hub->opened = NULL;
 }
 
 static void hub_free(void *impl) {
@@ -240,6 +264,7 @@ static const struct cb_hub_link_ops emu_hub_link_ops = {
         .open = hub_open,
         .control = hub_control,
         .set_port_disabled = hub_set_port_disabled,
+        .port_peer = hub_port_peer,
         .cancel = hub_cancel,
         .close = hub_close,
         .free = hub_free,
@@ -260,6 +285,17 @@ void emu_hub_init(struct emu_hub *h, sd_event *event, const struct emu_hub_confi
 
 void emu_hub_done(struct emu_hub *h) {
         h->source = sd_event_source_disable_unref(h->source);
+}
+
+void emu_hub_pair(struct emu_hub *a, const char *a_name, struct emu_hub *b, const char *b_name) {
+        snprintf(a->name, sizeof a->name, "%s", a_name);
+        snprintf(b->name, sizeof b->name, "%s", b_name);
+        a->peer = b;
+        b->peer = a;
+}
+
+bool emu_hub_vbus(const struct emu_hub *h, unsigned port) {
+        return h->port_power[port] || (h->peer && h->peer->port_power[port]);
 }
 
 unsigned emu_hub_count(const struct emu_hub *h, uint8_t request_type, uint8_t request) {

@@ -9,6 +9,11 @@
  * switching, USB 2.0 or SuperSpeed, a "liar" that accepts power-off but
  * keeps reporting the port powered, a stall or no answer on a request, the
  * sysfs file present or not. It records what it was asked, in order.
+ *
+ * Two of them can be the halves of one USB 3 hub (emu_hub_pair): port N of
+ * one is the peer of port N of the other, they share VBUS (a port is
+ * powered while either half powers it), and the link of the first opens
+ * either by name.
  */
 
 #include <stdbool.h>
@@ -75,6 +80,9 @@ struct emu_hub_op {
 struct emu_hub {
         sd_event *event;
         struct emu_hub_config config;
+        char name[32];         /* its sysfs name, for emu_hub_pair's open by name */
+        struct emu_hub *peer;  /* the other half of its USB 3 hub, or NULL */
+        struct emu_hub *opened; /* the link's open hub: this one or its peer */
         bool port_power[EMU_HUB_MAX_PORTS + 1];
         bool port_disabled[EMU_HUB_MAX_PORTS + 1]; /* the sysfs `disable` value */
 
@@ -97,5 +105,12 @@ void emu_hub_init(struct emu_hub *h, sd_event *event, const struct emu_hub_confi
 void emu_hub_done(struct emu_hub *h);
 /* The link to hand to cb_power_hub_new(); its free() leaves the emu_hub to the test (sets `freed`). */
 struct cb_hub_link emu_hub_link(struct emu_hub *h);
+/*
+ * Makes `a` ("1-1") and `b` ("2-1") the two halves of one USB 3 hub; the
+ * link of `a` (emu_hub_link) then reaches both, and tells each port's peer.
+ */
+void emu_hub_pair(struct emu_hub *a, const char *a_name, struct emu_hub *b, const char *b_name);
+/* Whether port `port` gets VBUS: its power bit, or its peer's. */
+bool emu_hub_vbus(const struct emu_hub *h, unsigned port);
 /* Counts the recorded control requests with this bmRequestType and bRequest. */
 unsigned emu_hub_count(const struct emu_hub *h, uint8_t request_type, uint8_t request);

@@ -218,6 +218,19 @@ static void test_port_parent(void) {
         CHECK(cb_port_disable_path("1-1", 0, path, sizeof path) == -EINVAL);
         CHECK(cb_port_disable_path("1-1.", 1, path, sizeof path) == -EINVAL);
         CHECK(cb_port_disable_path("1-1", 1, path, 40) == -ENOBUFS);
+
+        /* the names the kernel's port/peer links point to */
+        CHECK(cb_port_dir_parse("2-1-port3", parent, sizeof parent, &n) == 0 && strcmp(parent, "2-1") == 0 && n == 3);
+        CHECK(cb_port_dir_parse("usb2-port1", parent, sizeof parent, &n) == 0 && strcmp(parent, "usb2") == 0 &&
+              n == 1);
+        CHECK(cb_port_dir_parse("4-2.1.3-port12", parent, sizeof parent, &n) == 0 &&
+              strcmp(parent, "4-2.1.3") == 0 && n == 12);
+        static const char *const bad_dirs[] = { "", "2-1", "2-1-port", "2-1-port0", "2-1-port03", "2-1-port3x",
+                                                "-port3", "usb-port1", "1-1:1.0-port3", "2-1-port256", "usbx-port1" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_dirs); i++)
+                CHECK_MSG(cb_port_dir_parse(bad_dirs[i], parent, sizeof parent, &n) == -EINVAL, "'%s' accepted",
+                          bad_dirs[i]);
+        CHECK(cb_port_dir_parse("usb2-port1", parent, 4, &n) == -ENOBUFS);
 }
 
 /* ---- the requests ---- */
@@ -391,6 +404,84 @@ static void test_liar(void) {
         CHECK(o.result == -EIO);
         CHECK_CONTAINS(o.message, "does not really cut power");
         fixture_done(&f);
+}
+
+/* ---- USB 3 hubs: two halves sharing VBUS ---- */
+
+/* The fixture's hub becomes the USB 2 half "1-1" of a USB 3 hub whose SuperSpeed half "2-1" is `ss`. */
+static void pair_init(struct fixture *f, struct emu_hub *ss, const struct emu_hub_config *ss_config) {
+        emu_hub_init(ss, f->event, ss_config);
+        emu_hub_pair(&f->hub, "1-1", ss, "2-1");
+}
+
+static void pair_check_closed(struct emu_hub *ss) {
+        CHECK_MSG(!ss->open, "the peer hub was left open");
+        CHECK_MSG(ss->opens == ss->closes, "peer: %u opens, %u closes", ss->opens, ss->closes);
+}
+
+static void test_usb3_peer(void) {
+        struct emu_hub_config usb2 = { .n_ports = 4 }, ss_config = { .n_ports = 4, .superspeed = true };
+        struct emu_hub ss;
+        struct fixture f;
+        struct outcome o;
+
+        /* hub requests: port 3 of both halves, each checked */
+        CHECK(fixture_init(&f, &usb2, "1-1.3", CB_HUB_POWER_REQUEST) == 0);
+        pair_init(&f, &ss, &ss_config);
+        o = switch_port(&f, false);
+        CHECK_MSG(o.result == CB_POWER_OFF_CONFIRMED, "off: %d %s", o.result, o.message);
+        CHECK_MSG(!emu_hub_vbus(&f.hub, 3), "port 3 keeps VBUS through its SuperSpeed peer");
+        CHECK(!f.hub.port_power[3] && !ss.port_power[3]);
+        CHECK(emu_hub_vbus(&f.hub, 2) && ss.port_power[2]);
+        CHECK(f.hub.n_ops == 4);
+        CHECK_CONTROL(&f.hub, 2, 0x23, 1, 8, 3, 0);
+        CHECK(ss.n_ops == 4);
+        CHECK_OPEN(&ss, 0, "2-1");
+        CHECK_CONTROL(&ss, 1, 0xa0, 6, 0x2a00, 0, 12); /* the other half is the SuperSpeed hub */
+        CHECK_CONTROL(&ss, 2, 0x23, 1, 8, 3, 0);
+        CHECK_CONTROL(&ss, 3, 0xa3, 0, 0, 3, 4);
+        pair_check_closed(&ss);
+
+        f.hub.n_ops = ss.n_ops = 0;
+        o = switch_port(&f, true);
+        CHECK_MSG(o.result >= 0, "on: %d %s", o.result, o.message);
+        CHECK(f.hub.port_power[3] && ss.port_power[3]);
+        CHECK_CONTROL(&ss, 2, 0x23, 3, 8, 3, 0);
+        pair_check_closed(&ss);
+
+        /* the SuperSpeed half says it switched off but keeps its port powered: VBUS stays on */
+        ss.config.liar = true;
+        o = switch_port(&f, false);
+        CHECK_MSG(o.result == -EIO, "liar peer: %d", o.result);
+        CHECK_CONTAINS(o.message, "hub 2-1 (the USB 3 peer of port 3 of hub 1-1)");
+        CHECK_CONTAINS(o.message, "does not really cut power");
+        CHECK(emu_hub_vbus(&f.hub, 3));
+        pair_check_closed(&ss);
+        ss.config.liar = false;
+
+        /* the SuperSpeed half gone (its own failure): not a success */
+        ss.config.absent = true;
+        o = switch_port(&f, false);
+        CHECK_MSG(o.result == -ENODEV, "absent peer: %d", o.result);
+        CHECK_CONTAINS(o.message, "hub 2-1");
+        CHECK_CONTAINS(o.message, "may still be on");
+        fixture_done(&f);
+        emu_hub_done(&ss);
+
+        /* the kernel's disable file, on both halves */
+        usb2.has_disable_file = ss_config.has_disable_file = true;
+        CHECK(fixture_init(&f, &usb2, "1-1.3", CB_HUB_POWER_AUTO) == 0);
+        pair_init(&f, &ss, &ss_config);
+        o = switch_port(&f, false);
+        CHECK_MSG(o.result == CB_POWER_OFF_CONFIRMED, "sysfs off: %d %s", o.result, o.message);
+        CHECK_SYSFS(&f.hub, 2, 3, true);
+        CHECK_SYSFS(&ss, 2, 3, true);
+        CHECK(!emu_hub_vbus(&f.hub, 3) && f.hub.port_disabled[3] && ss.port_disabled[3]);
+        o = switch_port(&f, true);
+        CHECK(o.result >= 0 && emu_hub_vbus(&f.hub, 3) && !ss.port_disabled[3]);
+        pair_check_closed(&ss);
+        fixture_done(&f);
+        emu_hub_done(&ss);
 }
 
 /* ---- the method ---- */
@@ -690,6 +781,7 @@ int main(void) {
         test_root_hub();
         test_refusals();
         test_liar();
+        test_usb3_peer();
         test_methods();
         test_timeouts_and_stalls();
         test_cancel();
