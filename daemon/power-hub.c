@@ -57,6 +57,7 @@ struct power_hub {
         char description[64];
         struct cb_log_node log;
         bool warned_sysfs_unusable;
+        bool hub_seen; /* the node's hub was opened once: if it is missing now, it went */
         sd_event_source *watchdog; /* the open and the sysfs write, which have no timeout of their own */
         sd_event_source *finish;   /* delivers the result: never from inside cb_power_set() */
 
@@ -208,9 +209,17 @@ static void start_switch(struct power_hub *h) {
 static void open_failed(struct power_hub *h, int error) {
         if (error == -ENODEV && h->t == &h->peer)
                 finish(h, error, "%s is not there, so the port's power may still be on", h->t->label);
+        else if (error == -ENODEV && h->hub_seen)
+                /* it was there: the hub itself went, and every board on it with it */
+                finish(h, error,
+                       "%s, the parent of port %s, is gone (it was there before): the hub was unplugged or lost its "
+                       "power, with every board on it",
+                       h->t->label, h->port);
         else if (error == -ENODEV)
-                finish(h, error, "%s, the parent of port %s, is not there: check the node's Port=", h->t->label,
-                       h->port);
+                finish(h, error,
+                       "%s, the parent of port %s, is not there: check the node's Port=, and that the hub is "
+                       "plugged in and powered",
+                       h->t->label, h->port);
         else
                 finish(h, error, "cannot open %s: %s", h->t->label, strerror(-error));
 }
@@ -258,8 +267,10 @@ static void opened(struct power_hub *h, size_t actual) {
                 return;
         }
         h->superspeed = h->buf[6] == PROTOCOL_SS_HUB;
-        if (h->t == &h->primary)
+        if (h->t == &h->primary) {
+                h->hub_seen = true;
                 find_peer(h);
+        }
         start_control(h, STEP_HUB_DESCRIPTOR, RT_HUB_IN, REQ_GET_DESCRIPTOR,
                       (uint16_t) ((h->superspeed ? DT_SS_HUB : DT_HUB) << 8), 0,
                       h->superspeed ? SS_HUB_DESC_SIZE : HUB_DESC_SIZE);

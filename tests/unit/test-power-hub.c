@@ -368,6 +368,20 @@ static void test_refusals(void) {
         CHECK(o.result == -ENODEV);
         CHECK_CONTAINS(o.message, "hub 1-1");
         CHECK_CONTAINS(o.message, "not there");
+        CHECK_CONTAINS(o.message, "Port=");
+        fixture_done(&f);
+
+        /* a hub that was there and went (unplugged, or its own power lost): said so, not "check Port=" */
+        struct emu_hub_config goes = { .n_ports = 4 };
+        CHECK(fixture_init(&f, &goes, "1-1.3", CB_HUB_POWER_REQUEST) == 0);
+        o = switch_port(&f, false);
+        CHECK(o.result == CB_POWER_OFF_CONFIRMED);
+        f.hub.config.absent = true;
+        o = switch_port(&f, true);
+        CHECK(o.result == -ENODEV);
+        CHECK_CONTAINS(o.message, "hub 1-1, the parent of port 1-1.3, is gone");
+        CHECK_CONTAINS(o.message, "with every board on it");
+        CHECK_MSG(!strstr(o.message, "Port="), "a hub that went is not a wrong Port=: %s", o.message);
         fixture_done(&f);
 
         /* a port path that is not one: refused when the backend is made, and the link is freed */
