@@ -6,7 +6,9 @@
  */
 #include "tb-internal.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +41,13 @@ enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req,
         struct tb_hub *h = d->hub;
         tb_testbed *tb = d->tb;
 
-        if (rt == 0xa0 && req == 6 && (value >> 8) == 0x29) { /* hub descriptor */
+        if (rt == 0xa0 && req == 6 && (value >> 8) == 0x2a && h->superspeed) { /* SuperSpeed hub descriptor */
+                const uint8_t sd[12] = { 12, 0x2a, (uint8_t) h->nports, 0x09, 0x00, 50, 100, 0, 0, 0, 0, 0 };
+                *actual = MIN(len, sizeof sd);
+                memcpy(data, sd, *actual);
+                return EMU_ACK;
+        }
+        if (rt == 0xa0 && req == 6 && (value >> 8) == 0x29 && !h->superspeed) { /* hub descriptor */
                 const uint8_t hd[9] = { 9, 0x29, (uint8_t) h->nports, 0x09, 0x00, 50, 100, 0x00, 0xff };
                 *actual = MIN(len, sizeof hd);
                 memcpy(data, hd, *actual);
@@ -53,10 +61,12 @@ enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req,
         if (index < 1 || index > h->nports)
                 return EMU_STALL;
         tb_board *b = board_on_port(tb, h, index);
+        if (!b && h->peer)
+                b = board_on_port(tb, h->peer, index); /* a board on the other half shares VBUS */
         if (rt == 0xa3 && req == 0) { /* port status */
                 uint16_t st = 0;
                 if (h->port_power[index])
-                        st |= 0x0100;
+                        st |= h->superspeed ? 0x0200 : 0x0100;
                 if (b && b->dev && h->port_power[index])
                         st |= 0x0003 | (b->dev->high_speed ? 0x0400 : 0);
                 uint8_t ps[4] = { (uint8_t) st, (uint8_t) (st >> 8), 0, 0 };
@@ -68,10 +78,12 @@ enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req,
                 if (value == 8) { /* PORT_POWER */
                         bool on = req == 3;
                         h->port_power[index] = on;
+                        /* VBUS: either half of a USB 3 hub powers the port */
+                        bool vbus = on || (h->peer && h->peer->port_power[index]);
                         if (b) {
                                 struct power_request *pr = g_new0(struct power_request, 1);
                                 pr->board = b;
-                                pr->on = on;
+                                pr->on = vbus;
                                 attach_timeout(tb, 0, power_request_cb, pr);
                         }
                         tb_event(tb, "hub %s port %u power %s", h->port, index, on ? "on" : "off");
@@ -84,7 +96,11 @@ enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req,
 static size_t hub_descriptors(const struct tb_hub *h, uint8_t *buf, size_t size) {
         uint16_t vid = h->root ? 0x1d6b : 0x2109, pid = h->root ? 0x0002 : 0x2817;
         uint16_t bcd = h->root ? 0x0601 : 0x0473;
-        const uint8_t dev[18] = { 18, 1, 0x00, 0x02, 9, 0, h->root ? 1 : 2, 64, (uint8_t) vid, (uint8_t) (vid >> 8),
+        if (h->superspeed)
+                pid = 0x0817; /* the SuperSpeed half of the same hub */
+        const uint8_t dev[18] = { 18, 1, 0x00, h->superspeed ? 0x03 : 0x02, 9, 0,
+                                  h->superspeed ? 3 : h->root ? 1 : 2, h->superspeed ? 9 : 64, (uint8_t) vid,
+                                  (uint8_t) (vid >> 8),
                                   (uint8_t) pid, (uint8_t) (pid >> 8), (uint8_t) bcd, (uint8_t) (bcd >> 8), 1, 2,
                                   0, 1 };
         const uint8_t cfg[9 + 9 + 7] = {
@@ -99,7 +115,13 @@ static size_t hub_descriptors(const struct tb_hub *h, uint8_t *buf, size_t size)
         return sizeof dev + sizeof cfg;
 }
 
+static struct tb_hub *make_hub(tb_testbed *tb, unsigned busnum, const char *port, bool superspeed);
+
 struct tb_hub *get_hub(tb_testbed *tb, unsigned busnum, const char *port) {
+        return make_hub(tb, busnum, port, false);
+}
+
+static struct tb_hub *make_hub(tb_testbed *tb, unsigned busnum, const char *port, bool superspeed) {
         for (guint i = 0; i < tb->hubs->len; i++) {
                 struct tb_hub *h = g_ptr_array_index(tb->hubs, i);
                 if (strcmp(h->port, port) == 0)
@@ -110,6 +132,7 @@ struct tb_hub *get_hub(tb_testbed *tb, unsigned busnum, const char *port) {
         g_strlcpy(h->port, port, sizeof h->port);
         h->busnum = busnum;
         h->root = g_str_has_prefix(port, "usb");
+        h->superspeed = superspeed;
         h->nports = h->root ? 15 : 7;
         for (unsigned i = 1; i <= TB_MAX_PORTS; i++)
                 h->port_power[i] = true;
@@ -138,4 +161,46 @@ struct tb_hub *get_hub(tb_testbed *tb, unsigned busnum, const char *port) {
         h->dev = d;
         dev_publish(d, h->parent ? h->parent->dev->syspath : NULL, h->root);
         return h;
+}
+
+/* The port's own directory under the hub's interface, with a `peer` link to the other half's. */
+static void link_peer_port(tb_testbed *tb, struct tb_hub *h, unsigned port) {
+        struct tb_hub *p = h->peer;
+        char *dir, *target, *link;
+
+        if (h->dev->n_if == 0 || p->dev->n_if == 0)
+                die("hub %s: a USB 3 hub's ports need its interface (tb_options.no_interfaces)", h->port);
+        dir = g_strdup_printf("%s%s/%s-port%u", tb->root, h->dev->if_syspath[0], h->port, port);
+        target = g_strdup_printf("%s/%s-port%u", p->dev->if_syspath[0], p->port, port);
+        link = g_strdup_printf("%s/peer", dir);
+        if (g_mkdir_with_parents(dir, 0755) < 0)
+                die("mkdir %s: %s", dir, g_strerror(errno));
+        if (symlink(target, link) < 0 && errno != EEXIST)
+                die("symlink %s: %s", link, g_strerror(errno));
+        g_free(dir);
+        g_free(target);
+        g_free(link);
+}
+
+void tb_add_usb3_hub(tb_testbed *tb, const char *usb2_port, const char *ss_port) {
+        unsigned usb2_bus = (unsigned) atoi(usb2_port), ss_bus = (unsigned) atoi(ss_port);
+        struct tb_hub *a, *b;
+
+        if (g_str_has_prefix(usb2_port, "usb") || g_str_has_prefix(ss_port, "usb") || !strchr(usb2_port, '-') ||
+            !strchr(ss_port, '-') || usb2_bus == ss_bus)
+                die("tb_add_usb3_hub(%s, %s): two hub port paths on two buses", usb2_port, ss_port);
+        tb_lock(tb);
+        for (guint i = 0; i < tb->hubs->len; i++)
+                if (strcmp(((struct tb_hub *) g_ptr_array_index(tb->hubs, i))->port, ss_port) == 0)
+                        die("tb_add_usb3_hub: hub %s already exists", ss_port);
+        a = get_hub(tb, usb2_bus, usb2_port);
+        b = make_hub(tb, ss_bus, ss_port, true);
+        b->nports = a->nports;
+        a->peer = b;
+        b->peer = a;
+        for (unsigned i = 1; i <= a->nports; i++) {
+                link_peer_port(tb, a, i);
+                link_peer_port(tb, b, i);
+        }
+        tb_unlock(tb);
 }

@@ -62,6 +62,8 @@ struct tb_hub {
         unsigned parent_port;
         struct tb_usbdev *dev;
         bool port_power[TB_MAX_PORTS + 1];
+        bool superspeed;     /* the SuperSpeed half of a USB 3 hub (tb_add_usb3_hub) */
+        struct tb_hub *peer; /* the other half: port N of each is the peer of port N of the other */
 };
 
 struct tb_board {

@@ -128,6 +128,12 @@ void tb_board_end_pause(tb_board *b);
 typedef void (*tb_power_hook)(tb_board *b, bool on, bool by_hub_request, void *userdata);
 void tb_set_power_hook(tb_testbed *tb, tb_power_hook hook, void *userdata);
 
+/* A USB 3 hub: the USB 2 hub `usb2_port` ("1-2", made if new) and the SuperSpeed hub `ss_port`
+ * ("2-2", on another bus; made here, before any board on it), sharing VBUS: a board on port N of
+ * either is powered while either half powers port N. Each port's sysfs directory
+ * ("1-2:1.0/1-2-port3") links its `peer`, as the kernel does. Hub port paths only, not root hubs. */
+void tb_add_usb3_hub(tb_testbed *tb, const char *usb2_port, const char *ss_port);
+
 /* ---- the program under test ---- */
 
 /* Starts argv[0] (a path, or a name looked up in PATH) in the testbed's environment:

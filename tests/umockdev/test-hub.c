@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Hubs through the real daemon: a board behind a USB 3 hub, which is a USB 2
+ * hub ("1-2") and a SuperSpeed hub ("2-2", another bus) sharing VBUS, with
+ * the kernel's port/peer links in sysfs. Power=usb-hub must switch the port
+ * on both halves: one half alone leaves the board powered.
+ */
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "cluster.h"
+
+static const char *clusterbootctl;
+
+/* clusterbootctl under the testbed, whose loop keeps running meanwhile (the hub must answer). */
+static bool pred_child_done(tb_testbed *tb, void *child) {
+        return !tb_child_running(child);
+}
+
+static int ctl(struct cluster *c, const char *verb, const char *arg, const char *node) {
+        const char *argv[] = { clusterbootctl, "--socket", c->sock, verb, arg, node, NULL };
+        tb_child *child;
+        int st;
+
+        if (!node) /* a verb with one argument */
+                argv[5] = NULL;
+        child = tb_spawn(c->tb, argv, NULL);
+        if (!child)
+                return -1;
+        (void) tb_run_until(c->tb, pred_child_done, child, 60000);
+        st = tb_child_wait(child, 1);
+        if (st < 0) {
+                tb_child_kill(child, SIGKILL);
+                (void) tb_child_wait(child, 5000);
+                return -1;
+        }
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool pred_unpowered(tb_testbed *tb, void *board) {
+        return !tb_board_powered(board);
+}
+
+static void test_usb3_hub(void) {
+        struct cluster c;
+        tb_board *b;
+        size_t mark;
+
+        cluster_init(&c, 0, 8, NULL, "PowerSettleSec=0.2\nPowerOnDelaySec=0\n");
+        tb_add_usb3_hub(c.tb, "1-2", "2-2");
+        b = tb_add_board(c.tb, "1-2.3", NULL);
+        cluster_set_extra_sections(&c, "[Node node1]\nPort=1-2.3\nPower=usb-hub\n");
+        cluster_start(&c);
+        tb_plug(b);
+        CHECK(tb_wait_log(c.tb, 0, "node1[1-2.3]: state up", 60000) != NULL, "node1 behind the USB 3 hub not up");
+
+        /* off: both halves' port 3 switched off, the board loses its power */
+        mark = tb_log_count(c.tb);
+        CHECK(ctl(&c, "power", "off", "node1") == 0, "power off node1 failed");
+        CHECK(tb_wait_log(c.tb, mark, "hub 1-2 port 3 power off", 1) != NULL, "the USB 2 half was not switched off");
+        CHECK(tb_wait_log(c.tb, mark, "hub 2-2 port 3 power off", 1) != NULL,
+              "the SuperSpeed half (port 3's peer) was not switched off");
+        CHECK(tb_run_until(c.tb, pred_unpowered, b, 5000), "the board keeps VBUS through the other half");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-2.3]: usb-hub port 3 of 1-2 and its USB 3 peer, port 3 of 2-2, "
+                                      "switched off", 1) != NULL,
+              "the daemon does not say it switched the peer");
+        CHECK(tb_log_count_matches(c.tb, "hub 2-2 port 1 power") == 0 &&
+                      tb_log_count_matches(c.tb, "hub 1-2 port 1 power") == 0,
+              "another port was switched");
+
+        /* on: both halves on again, and the board boots */
+        mark = tb_log_count(c.tb);
+        CHECK(ctl(&c, "power", "on", "node1") == 0, "power on node1 failed");
+        CHECK(tb_wait_log(c.tb, mark, "hub 1-2 port 3 power on", 1) != NULL, "the USB 2 half was not switched on");
+        CHECK(tb_wait_log(c.tb, mark, "hub 2-2 port 3 power on", 1) != NULL, "the SuperSpeed half was not switched on");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-2.3]: state up", 30000) != NULL, "node1 not up after power on");
+        cluster_free(&c);
+}
+
+static const struct {
+        const char *name;
+        void (*fn)(void);
+} tests[] = {
+        { "usb3-hub", test_usb3_hub },
+};
+
+int main(int argc, char **argv) {
+        unsigned passed = 0, failed = 0;
+
+        signal(SIGPIPE, SIG_IGN);
+        clusterboot = getenv("CLUSTERBOOT");
+        clusterbootctl = getenv("CLUSTERBOOTCTL");
+        if (!clusterboot || !clusterbootctl) {
+                fprintf(stderr, "set CLUSTERBOOT and CLUSTERBOOTCTL to the binaries under test\n");
+                return 2;
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+                bool selected = argc < 2;
+                for (int k = 1; k < argc; k++)
+                        selected |= strcmp(argv[k], tests[i].name) == 0;
+                if (!selected)
+                        continue;
+                failed_now = false;
+                int64_t t0 = g_get_monotonic_time();
+                tests[i].fn();
+                fprintf(stderr, "%s %s (%.0f ms)\n", failed_now ? "FAIL" : "ok  ", tests[i].name,
+                        (double) (g_get_monotonic_time() - t0) / 1000.0);
+                if (failed_now)
+                        failed++;
+                else
+                        passed++;
+        }
+        printf("%u passed, %u failed\n", passed, failed);
+        return failed ? 1 : 0;
+}
