@@ -29,6 +29,8 @@
 #                  or copy (a private copy of the raw image)
 #   CBVM_KEEP_DISK 1: keep OUT_DIR/disk.* for inspection
 #   CBVM_MACHINE   QEMU machine type (default q35; pc measured no faster)
+#   CBVM_QEMU_ARGS_FILE  more QEMU arguments, one per line (the hub tier's
+#                  xHCI, monitor, trace and control channel)
 #   CBVM_CACHE     as for build-image.sh
 set -euo pipefail
 
@@ -130,6 +132,10 @@ QEMU=(
 	# Entropy for early getrandom() users.
 	-device virtio-rng-pci
 )
+if [ -n "${CBVM_QEMU_ARGS_FILE:-}" ]; then
+	mapfile -t extra_args < "$CBVM_QEMU_ARGS_FILE"
+	QEMU+=("${extra_args[@]}")
+fi
 
 log "payload $PAYLOAD, output $OUT, timeout ${TIMEOUT}s"
 T_QEMU=$(now)
