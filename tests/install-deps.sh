@@ -11,6 +11,7 @@ packages=(
         systemd-journal-remote python3-prometheus-client
         zsh fish
         debhelper varlink-go
+        libusbredirparser-dev
 )
 if [ "${CB_WITH_VM:-1}" = 1 ]; then
         # the end-to-end tier: its own script knows its packages

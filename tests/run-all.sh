@@ -7,6 +7,8 @@
 #   5. the unit tests and the soak under valgrind
 #   6. the Debian package (dpkg-buildpackage, tests/build-deb.sh)
 #   7. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
+#   8. the hub tier in a VM (boards behind QEMU's usb-hub and the kernel's hub
+#      driver), unless CB_SKIP_VM=1 or CB_SKIP_HUB_VM=1
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +70,11 @@ meson test -C build --benchmark --verbose 2>&1 | grep -E "bench-boot|serial|conc
 if [ "${CB_SKIP_VM:-0}" != 1 ] && [ -x tests/vm/run-e2e.sh ]; then
         phase "end to end (VM)"
         tests/vm/run-e2e.sh --results "$results/vm.json" || failed_phases+=("vm")
+fi
+
+if [ "${CB_SKIP_VM:-0}" != 1 ] && [ "${CB_SKIP_HUB_VM:-0}" != 1 ] && [ -x tests/vm/hub/run-hub.sh ]; then
+        phase "hub tier (VM: boards behind QEMU's usb-hub)"
+        tests/vm/hub/run-hub.sh --results "$results/vm-hub.json" || failed_phases+=("vm-hub")
 fi
 
 phase "summary"
