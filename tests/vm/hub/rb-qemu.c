@@ -99,29 +99,34 @@ static int read_lines(int fd, struct line_reader *r, void (*line)(char *)) {
 /* ------------------------------------------------------------------ QMP */
 
 static void send_json(struct json_object *o) {
-        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        size_t len = strlen(s), off = 0;
+        char s[8192];
+        int n = snprintf(s, sizeof s, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        size_t len, off = 0;
 
-        rb_vlog(NULL, "qmp <- %s", s);
+        if (n < 0 || (size_t) n >= sizeof s) {
+                rb_log(NULL, "qmp: a command of %d bytes: not sent", n);
+                return;
+        }
+        len = (size_t) n;
+        rb_vlog(NULL, "qmp <- %.*s", n - 1, s);
         while (off < len) {
-                ssize_t n = write(q.fd, s + off, len - off);
-                if (n < 0) {
+                ssize_t w = write(q.fd, s + off, len - off);
+                if (w < 0) {
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN) {
                                 /* a few hundred bytes to a local socket: does not happen; wait for room */
-                                fd_set w;
-                                FD_ZERO(&w);
-                                FD_SET(q.fd, &w);
-                                (void) select(q.fd + 1, NULL, &w, NULL, NULL);
+                                fd_set room;
+                                FD_ZERO(&room);
+                                FD_SET(q.fd, &room);
+                                (void) select(q.fd + 1, NULL, &room, NULL, NULL);
                                 continue;
                         }
                         rb_log(NULL, "qmp: write: %s", strerror(errno));
                         return;
                 }
-                off += (size_t) n;
+                off += (size_t) w;
         }
-        (void) write(q.fd, "\n", 1);
 }
 
 int rb_qmp(struct json_object *cmd, rb_qmp_done_t done, void *userdata) {
