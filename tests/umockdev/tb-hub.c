@@ -36,6 +36,20 @@ static gboolean power_request_cb(gpointer data) {
         return G_SOURCE_REMOVE;
 }
 
+/* One port of a ganged hub switched with the one the request named. */
+static void ganged_switch(tb_testbed *tb, struct tb_hub *h, unsigned port, bool on) {
+        tb_board *b = board_on_port(tb, h, port);
+
+        h->port_power[port] = on;
+        if (b) {
+                struct power_request *pr = g_new0(struct power_request, 1);
+                pr->board = b;
+                pr->on = on;
+                attach_timeout(tb, 0, power_request_cb, pr);
+        }
+        tb_event(tb, "hub %s port %u power %s (ganged)", h->port, port, on ? "on" : "off");
+}
+
 enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req, uint16_t value,
                                           uint16_t index, uint8_t *data, size_t len, size_t *actual) {
         struct tb_hub *h = d->hub;
@@ -48,7 +62,9 @@ enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req,
                 return EMU_ACK;
         }
         if (rt == 0xa0 && req == 6 && (value >> 8) == 0x29 && !h->superspeed) { /* hub descriptor */
-                const uint8_t hd[9] = { 9, 0x29, (uint8_t) h->nports, 0x09, 0x00, 50, 100, 0x00, 0xff };
+                /* per-port power switching and over-current, or ganged (bits 1:0 = 00) */
+                const uint8_t hd[9] = { 9, 0x29, (uint8_t) h->nports, h->ganged ? 0x08 : 0x09, 0x00, 50, 100, 0x00,
+                                        0xff };
                 *actual = MIN(len, sizeof hd);
                 memcpy(data, hd, *actual);
                 return EMU_ACK;
@@ -77,6 +93,11 @@ enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req,
         if (rt == 0x23 && (req == 1 || req == 3)) { /* CLEAR/SET_FEATURE on a port */
                 if (value == 8) { /* PORT_POWER */
                         bool on = req == 3;
+                        if (h->ganged) {
+                                for (unsigned i = 1; i <= h->nports; i++)
+                                        if (i != index)
+                                                ganged_switch(tb, h, i, on);
+                        }
                         h->port_power[index] = on;
                         /* VBUS: either half of a USB 3 hub powers the port */
                         bool vbus = on || (h->peer && h->peer->port_power[index]);
@@ -202,5 +223,19 @@ void tb_add_usb3_hub(tb_testbed *tb, const char *usb2_port, const char *ss_port)
                 link_peer_port(tb, a, i);
                 link_peer_port(tb, b, i);
         }
+        tb_unlock(tb);
+}
+
+void tb_add_ganged_hub(tb_testbed *tb, const char *port) {
+        struct tb_hub *h;
+
+        if (g_str_has_prefix(port, "usb") || !strchr(port, '-'))
+                die("tb_add_ganged_hub(%s): a hub port path", port);
+        tb_lock(tb);
+        for (guint i = 0; i < tb->hubs->len; i++)
+                if (strcmp(((struct tb_hub *) g_ptr_array_index(tb->hubs, i))->port, port) == 0)
+                        die("tb_add_ganged_hub: hub %s already exists", port);
+        h = get_hub(tb, (unsigned) atoi(port), port);
+        h->ganged = true;
         tb_unlock(tb);
 }

@@ -63,6 +63,7 @@ struct tb_hub {
         struct tb_usbdev *dev;
         bool port_power[TB_MAX_PORTS + 1];
         bool superspeed;     /* the SuperSpeed half of a USB 3 hub (tb_add_usb3_hub) */
+        bool ganged;         /* one power switch for all its ports (tb_add_ganged_hub) */
         struct tb_hub *peer; /* the other half: port N of each is the peer of port N of the other */
 };
 

@@ -3,7 +3,8 @@
  * Hubs through the real daemon: a board behind a USB 3 hub, which is a USB 2
  * hub ("1-2") and a SuperSpeed hub ("2-2", another bus) sharing VBUS, with
  * the kernel's port/peer links in sysfs. Power=usb-hub must switch the port
- * on both halves: one half alone leaves the board powered.
+ * on both halves: one half alone leaves the board powered. And a ganged hub,
+ * whose node cannot be power-cycled alone.
  */
 #include <glib.h>
 #include <signal.h>
@@ -81,11 +82,43 @@ static void test_usb3_hub(void) {
         cluster_free(&c);
 }
 
+/*
+ * A ganged hub (one switch for all its ports): a node on it cannot be
+ * power-cycled alone. The daemon says so when it starts (its power-on at
+ * start is refused with the reason) and on `reboot`, switches nothing, and
+ * still boots the board.
+ */
+static void test_ganged_hub(void) {
+        struct cluster c;
+        tb_board *b;
+        size_t mark;
+
+        cluster_init(&c, 0, 8, NULL, "PowerSettleSec=0.2\nPowerOnDelaySec=0\n");
+        tb_add_ganged_hub(c.tb, "1-3");
+        b = tb_add_board(c.tb, "1-3.2", NULL);
+        cluster_set_extra_sections(&c, "[Node node1]\nPort=1-3.2\nPower=usb-hub\n");
+        cluster_start(&c);
+        CHECK(tb_wait_log(c.tb, 0, "node1[1-3.2]: switching the power on failed: hub 1-3 switches the power of all "
+                                   "its ports together (ganged power switching)", 10000) != NULL,
+              "the daemon did not say at start that node1's hub is ganged");
+        tb_plug(b);
+        CHECK(tb_wait_log(c.tb, 0, "node1[1-3.2]: state up", 60000) != NULL, "node1 on the ganged hub not up");
+
+        mark = tb_log_count(c.tb);
+        CHECK(ctl(&c, "reboot", "node1", NULL) != 0, "reboot through a ganged hub did not fail");
+        CHECK(tb_wait_log(c.tb, mark, "cannot be switched on its own", 1) != NULL,
+              "the refused reboot does not say why");
+        CHECK(tb_log_count_matches(c.tb, "hub 1-3 port") == 0, "a port of the ganged hub was switched");
+        CHECK(tb_board_powered(b) && tb_board_stage(b) == EMU_STAGE_GADGET, "the board lost its power or its boot");
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
         { "usb3-hub", test_usb3_hub },
+        { "ganged-hub", test_ganged_hub },
 };
 
 int main(int argc, char **argv) {

@@ -134,6 +134,10 @@ void tb_set_power_hook(tb_testbed *tb, tb_power_hook hook, void *userdata);
  * ("1-2:1.0/1-2-port3") links its `peer`, as the kernel does. Hub port paths only, not root hubs. */
 void tb_add_usb3_hub(tb_testbed *tb, const char *usb2_port, const char *ss_port);
 
+/* A hub with ganged power switching ("1-3", made here, before any board on it): its descriptor
+ * says so (wHubCharacteristics bits 1:0 = 00), and PORT_POWER on any port switches all of them. */
+void tb_add_ganged_hub(tb_testbed *tb, const char *port);
+
 /* ---- the program under test ---- */
 
 /* Starts argv[0] (a path, or a name looked up in PATH) in the testbed's environment:
