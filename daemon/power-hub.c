@@ -244,7 +244,8 @@ static void find_peer(struct power_hub *h) {
                        h->primary.port_number, h->primary.label);
                 return;
         }
-        snprintf(p->label, sizeof p->label, "%shub %s (the USB 3 peer of port %u of hub %s)",
+        /* both names fit their 32 bytes: the precisions say so to the compiler's truncation check */
+        snprintf(p->label, sizeof p->label, "%shub %.31s (the USB 3 peer of port %u of hub %.31s)",
                  strncmp(p->hub, "usb", 3) == 0 ? "root " : "", p->hub, h->primary.port_number, h->primary.hub);
         h->has_peer = true;
         cb_log(LOG_DEBUG, 0, &h->log, "port %u of %s has a USB 3 peer: port %u of %s, switched with it",
