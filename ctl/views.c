@@ -211,6 +211,24 @@ static void events_block(FILE *f, struct json_object *events, const struct view_
 }
 
 /* How to reach the booted board: "Network: node3 (02:12:34:56:78:9a)" and "Serial: /dev/ttyACM0", one a line. */
+/* The SoC serial and the properties the board sent (2711/2712), one per line. */
+static void board_lines(FILE *f, struct json_object *node) {
+        struct json_object *props = NULL;
+        const char *serial = str(node, CB_VL_FIELD_SERIAL);
+        char buf[512];
+        bool first = true;
+
+        if (serial)
+                field(f, "Serial", serial);
+        if (cb_json_get_object(node, CB_VL_FIELD_METADATA, &props) <= 0)
+                return;
+        json_object_object_foreach(props, key, value) {
+                snprintf(buf, sizeof buf, "%s=%s", key, json_object_get_string(value));
+                field(f, first ? "Properties" : "", buf);
+                first = false;
+        }
+}
+
 static void gadget_lines(FILE *f, struct json_object *node) {
         struct json_object *gadget = NULL, *interfaces = NULL, *ttys = NULL;
         char buf[512];
@@ -288,6 +306,7 @@ void view_node_detail(FILE *f, struct json_object *node, const struct view_optio
                  cb_json_bool_or(node, CB_VL_FIELD_CONFIGURED, false) ? "configured" : "found on its own (AutoNodes=)",
                  cb_json_string_or(node, CB_VL_FIELD_POWER, "none"));
         field(f, "Device", buf);
+        board_lines(f, node);
         gadget_lines(f, node);
 
         (void) cb_json_get_array(node, CB_VL_FIELD_EVENTS, &events);

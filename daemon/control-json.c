@@ -5,11 +5,25 @@
 #include "clusterboot/varlink.h"
 #include "gadget-info.h"
 #include "json-util.h"
+#include "node-metadata.h"
 
 /* A CLOCK_MONOTONIC time (0 = never) as CLOCK_REALTIME, via a pair of "now"s taken together. */
 static uint64_t to_realtime(uint64_t mono, uint64_t now_mono, uint64_t now_real) {
         uint64_t ago = now_mono > mono ? now_mono - mono : 0;
         return now_real > ago ? now_real - ago : 0;
+}
+
+/* The board's serial and properties: escaped already (node-metadata.h), bounded in number. */
+static int add_metadata(struct json_object *o, const struct cb_node_metadata *m) {
+        struct json_object *props = json_object_new_object();
+        int r = cb_json_add(o, CB_VL_FIELD_METADATA, props);
+
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_entries; i++)
+                if (cb_json_add_string(props, m->entries[i].key, m->entries[i].value) < 0)
+                        return -ENOMEM;
+        return cb_json_add_string(o, CB_VL_FIELD_SERIAL, m->serial[0] ? m->serial : NULL);
 }
 
 static int event_json(const struct cb_node_event *e, struct json_object **ret) {
@@ -66,7 +80,8 @@ int cb_control_node_json(const struct cb_node *node, const struct cb_config *con
             cb_json_add_u64_or_null(o, CB_VL_FIELD_UPTIME_USEC, up,
                                     now_monotonic > st.up_since_usec ? now_monotonic - st.up_since_usec : 0) < 0 ||
             cb_json_add_u64_or_null(o, CB_VL_FIELD_LAST_BOOT_DURATION_USEC, st.last_boot_duration_usec > 0,
-                                    st.last_boot_duration_usec) < 0)
+                                    st.last_boot_duration_usec) < 0 ||
+            add_metadata(o, cb_node_get_metadata(node)) < 0)
                 return -ENOMEM;
 
         if (with_events) {

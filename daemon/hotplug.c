@@ -68,6 +68,7 @@ static void report_add(struct cb_hotplug *h, struct udev_device *dev) {
                 log_warning("%s: unreadable idVendor/idProduct; ignoring the device", sysname);
                 return;
         }
+        d.serial = udev_device_get_sysattr_value(dev, "serial");
         r = read_serial_index(dev, &d.serial_index);
         if (r < 0) {
                 log_warning("%s: cannot read its device descriptor (%s); ignoring the device", sysname,

@@ -20,6 +20,7 @@ struct cb_hotplug_device {
         const char *devnode; /* "/dev/bus/usb/001/005" */
         uint16_t vid, pid;
         uint8_t serial_index; /* iSerialNumber: tells a ROM from a second stage */
+        const char *serial;   /* the serial string (sysfs "serial"), or NULL; 2711/2712 ROM: the SoC serial */
 };
 
 typedef void (*cb_hotplug_added_t)(void *userdata, const struct cb_hotplug_device *device);

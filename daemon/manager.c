@@ -47,6 +47,7 @@ struct cb_manager {
 struct open_request {
         struct cb_manager *manager;
         char *port;
+        char *serial; /* the device's serial string, or NULL */
         unsigned generation;
 };
 
@@ -172,11 +173,13 @@ static void on_opened(void *userdata, int result, struct cb_usb_device *device) 
                 .stage = info->stage,
                 .vid = info->vid,
                 .pid = info->pid,
+                .serial = req->serial,
                 .transport = cb_usb_device_transport(device),
         };
         s->device = device;
         cb_node_device_added(s->node, &nd);
 out:
+        free(req->serial);
         free(req->port);
         free(req);
 }
@@ -213,7 +216,9 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         }
 
         struct open_request *req = calloc(1, sizeof *req);
-        if (!req || !(req->port = strdup(d->port))) {
+        if (!req || !(req->port = strdup(d->port)) || (d->serial && !(req->serial = strdup(d->serial)))) {
+                if (req)
+                        free(req->port);
                 free(req);
                 log_error("out of memory opening %s", d->devnode);
                 return;
@@ -225,6 +230,7 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         if (r < 0) {
                 s->opening = false;
                 log_error_errno(r, "cannot open %s", d->devnode);
+                free(req->serial);
                 free(req->port);
                 free(req);
         }

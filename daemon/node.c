@@ -21,9 +21,11 @@
 #include "firmware.h"
 #include "log.h"
 #include "node-history.h"
+#include "node-metadata.h"
 #include "power-op.h"
 #include "power.h"
 #include "session.h"
+#include "text.h"
 
 /* Big enough to keep the bus busy, small enough for timely progress. */
 #define BULK_CHUNK (256u * 1024u)
@@ -117,6 +119,7 @@ struct cb_node {
         unsigned boots;
 
         struct cb_node_history history;
+        struct cb_node_metadata metadata;
 };
 
 static const struct cb_config *config(const struct cb_node *n) {
@@ -250,6 +253,24 @@ static void stop_session(struct cb_node *n) {
         n->session = NULL;
 }
 
+/* A "*KEY*VALUE" request: kept for status, logged once it is known to be well-formed. */
+static void board_property(struct cb_node *n, const char *key_star_value) {
+        int r = cb_node_metadata_add(&n->metadata, key_star_value);
+        char shown[CB_METADATA_KEY_MAX + CB_METADATA_VALUE_MAX];
+
+        if (r == 0) {
+                const char *star = strchr(key_star_value, '*');
+                cb_text_escape_to(shown, sizeof shown, key_star_value, (size_t) (star - key_star_value));
+                node_log(n, LOG_INFO, "board property %s: %s", shown, cb_node_metadata_get(&n->metadata, shown));
+                return;
+        }
+        cb_text_escape_to(shown, sizeof shown, key_star_value, strlen(key_star_value));
+        if (r == -ENOSPC)
+                node_log(n, LOG_DEBUG, "board property not kept (already %d): %s", CB_METADATA_MAX, shown);
+        else
+                node_log(n, LOG_WARNING, "a board property that is not KEY*VALUE: %s", shown);
+}
+
 static void session_event(void *userdata, enum cb_session_event event, int error, const char *detail) {
         struct cb_node *n = userdata;
 
@@ -270,7 +291,7 @@ static void session_event(void *userdata, enum cb_session_event event, int error
                 node_log(n, LOG_DEBUG, "asked for %s: not found", detail);
                 break;
         case CB_SESSION_EVENT_METADATA:
-                node_log(n, LOG_INFO, "board property %s", detail);
+                board_property(n, detail);
                 break;
         case CB_SESSION_EVENT_REQUEST:
                 node_log(n, LOG_DEBUG, "request %s", detail);
@@ -330,8 +351,10 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
                 }
         }
         n->firmware_due = false;
-        if (kind == CB_SESSION_ROM)
+        if (kind == CB_SESSION_ROM) {
                 n->firmware_session = false; /* a board in its ROM starts its boot over */
+                cb_node_metadata_clear_properties(&n->metadata); /* and tells its properties again */
+        }
         r = cb_session_new(kind, &n->device.transport, &settings, &session_callbacks, n, loader, &n->session);
         if (r >= 0)
                 r = cb_session_start(n->session);
@@ -744,11 +767,28 @@ static char *restart_check(struct cb_node *n) {
         return why;
 }
 
+/* The SoC serial a 2711/2712 ROM shows: the board's identity wherever it is plugged. */
+static void note_serial(struct cb_node *n, const char *serial) {
+        char shown[4 * CB_SERIAL_MAX];
+
+        if (!serial)
+                return;
+        if (cb_node_metadata_set_serial(&n->metadata, serial) < 0) {
+                cb_text_escape_to(shown, sizeof shown, serial, strlen(serial));
+                node_log(n, LOG_WARNING, "the board's ROM shows a serial that is not a SoC serial: %s", shown);
+                return;
+        }
+        node_log(n, LOG_DEBUG, "SoC serial %s", n->metadata.serial);
+}
+
 void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device) {
         n->device = *device;
+        n->device.serial = NULL; /* only valid during this call */
         n->device_present = true;
         node_log(n, LOG_DEBUG, "device %04x:%04x appeared (%s)", device->vid, device->pid,
                  cb_proto_stage_name(device->stage));
+        if (device->stage == CB_STAGE_ROM && cb_firmware_rom_shows_soc_serial(device->pid))
+                note_serial(n, device->serial);
         if (power_holds_boot(n) || n->resetting)
                 return; /* the end of that operation looks at what is on the port */
 
@@ -1279,6 +1319,10 @@ const char *cb_node_last_error(const struct cb_node *n) {
 }
 bool cb_node_device_present(const struct cb_node *n) {
         return n->device_present;
+}
+
+const struct cb_node_metadata *cb_node_get_metadata(const struct cb_node *n) {
+        return &n->metadata;
 }
 
 void cb_node_get_status(const struct cb_node *n, struct cb_node_status *ret) {

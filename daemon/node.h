@@ -30,6 +30,7 @@ struct cb_power_queue;
 struct cb_node_device {
         enum cb_stage stage;
         uint16_t vid, pid;
+        const char *serial; /* the device's serial string, or NULL; valid during cb_node_device_added() */
         struct cb_transport transport; /* valid until cb_node_device_removed() */
 };
 
@@ -159,4 +160,7 @@ struct cb_node_status {
         unsigned n_events;
 };
 void cb_node_get_status(const struct cb_node *node, struct cb_node_status *ret);
+struct cb_node_metadata;
+/* The board's SoC serial and the properties it sent in its last boot (node-metadata.h). */
+const struct cb_node_metadata *cb_node_get_metadata(const struct cb_node *node);
 const struct cb_node_event *cb_node_event_at(const struct cb_node *node, unsigned i); /* 0 = oldest */

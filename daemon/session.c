@@ -334,8 +334,7 @@ static int handle_request(struct cb_session *s, size_t actual) {
                 return 0;
         }
         if (req.name_metadata) {
-                _cleanup_free_ char *shown = cb_text_escape(req.name + 1, strlen(req.name + 1));
-                emit(s, CB_SESSION_EVENT_METADATA, 0, shown ? shown : "(out of memory)");
+                emit(s, CB_SESSION_EVENT_METADATA, 0, req.name + 1);
                 return answer(s, 0);
         }
 

@@ -41,7 +41,7 @@ enum cb_session_event {
         CB_SESSION_EVENT_FILE_SERVED,   /* detail: file name */
         CB_SESSION_EVENT_FILE_MISSING,  /* detail: file name */
         CB_SESSION_EVENT_NAME_REFUSED,  /* detail: why (warning) */
-        CB_SESSION_EVENT_METADATA,      /* detail: "PROPERTY*VALUE" */
+        CB_SESSION_EVENT_METADATA,      /* detail: "PROPERTY*VALUE" as the board sent it: raw, escape to show */
         CB_SESSION_EVENT_REQUEST,       /* detail: "GetFileSize(config.txt)"; debug */
 };
 

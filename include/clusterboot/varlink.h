@@ -117,6 +117,8 @@
 #define CB_VL_FIELD_BOOT_ELAPSED_USEC "boot_elapsed_usec" /* time in the current boot, null when not booting */
 #define CB_VL_FIELD_UP_SINCE_USEC "up_since_usec"     /* CLOCK_REALTIME, null when not up */
 #define CB_VL_FIELD_LAST_BOOT_DURATION_USEC "last_boot_duration_usec" /* first ROM to up; null if never */
+#define CB_VL_FIELD_SERIAL "serial"                   /* the SoC serial a 2711/2712 ROM showed; null if none */
+#define CB_VL_FIELD_METADATA "metadata"               /* the board's "*KEY*VALUE" properties of its last boot: {KEY: VALUE} */
 #define CB_VL_FIELD_EVENTS "events"                   /* GetStatus with name only: oldest first */
 #define CB_VL_FIELD_GADGET "gadget"                   /* GetStatus with name only: {interfaces: [{name, mac}], ttys: [name]} */
 

@@ -720,6 +720,28 @@ static void test_socs(void) {
         }
         CHECK(tb_board_emu(tb_board_at(c.tb, 4))->metadata_answered == 3, "the CM5's properties were not all answered");
         tb_unlock(c.tb);
+
+        /* who the boards are: the SoC serial of the 2711/2712 ROMs, the CM5's properties */
+        struct json_object *st = status_json(&c), *props = NULL;
+        CHECK(json_str(json_node(st, "node1"), "serial") == NULL, "a Zero has a SoC serial");
+        CHECK(g_strcmp0(json_str(json_node(st, "node3"), "serial"), "a1b2c3d4") == 0, "node3's serial: %s",
+              json_str(json_node(st, "node3"), "serial"));
+        CHECK(g_strcmp0(json_str(json_node(st, "node5"), "serial"), "e5f6a7b8") == 0, "node5's serial: %s",
+              json_str(json_node(st, "node5"), "serial"));
+        CHECK(json_object_object_get_ex(json_node(st, "node5"), "metadata", &props) &&
+                      g_strcmp0(json_str(props, "MAC_ADDR"), "2c:cf:67:00:00:01") == 0 &&
+                      g_strcmp0(json_str(props, "USER_SERIAL_NUM"), "00000000") == 0 &&
+                      json_object_object_length(props) == 3,
+              "node5's metadata: %s", props ? json_object_to_json_string(props) : "(none)");
+        json_object_put(st);
+        char *out = NULL;
+        const char *args[] = { "status", "node5", NULL };
+        CHECK(ctl(&c, false, &out, args) == 0 && out && strstr(out, "Serial: e5f6a7b8") &&
+                      strstr(out, "MAC_ADDR=2c:cf:67:00:00:01"),
+              "clusterbootctl status node5 does not show its serial and properties:\n%s", out ? out : "");
+        g_free(out);
+        CHECK(tb_log_find(c.tb, NULL, "node5[5-1]: board property MAC_ADDR: 2c:cf:67:00:00:01") != NULL,
+              "the property is not logged");
         cluster_free(&c);
 }
 
