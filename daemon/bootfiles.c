@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "bootfiles.h"
 
+#include "bootfiles-tar.h"
+#include "bootproto.h"
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdbool.h>
@@ -25,6 +28,9 @@ struct file_key {
         struct timespec mtime;
         /* ctime too: tools like rsync restore mtime, but nobody can set ctime, so a rewrite always shows. */
         struct timespec ctime;
+        /* the bytes served: the whole file (0, size), or a tar member's data */
+        uint64_t data_offset;
+        uint64_t data_size;
 };
 
 struct cb_file {
@@ -37,9 +43,20 @@ struct cb_file {
         char *path;
 };
 
+/* One version of a bootfiles.bin: its index, or why it is refused. */
+struct tar_entry {
+        struct tar_entry *next;
+        struct file_key key; /* of the whole file */
+        char *path;
+        struct cb_tar *index; /* NULL: refused */
+        char *error;          /* why it is refused */
+};
+
 struct cb_file_cache {
         struct cb_file *files;
         size_t n_files;
+        struct tar_entry *tars;
+        size_t n_tars;
 };
 
 int cb_file_cache_new(struct cb_file_cache **ret) {
@@ -54,11 +71,26 @@ int cb_file_cache_new(struct cb_file_cache **ret) {
         return 0;
 }
 
+static struct tar_entry *tar_entry_free(struct tar_entry *t) {
+        struct tar_entry *next;
+
+        if (!t)
+                return NULL;
+        next = t->next;
+        cb_tar_free(t->index);
+        free(t->error);
+        free(t->path);
+        free(t);
+        return next;
+}
+
 struct cb_file_cache *cb_file_cache_free(struct cb_file_cache *c) {
         struct cb_file *f, *next;
 
         if (!c)
                 return NULL;
+        for (struct tar_entry *t = c->tars; t;)
+                t = tar_entry_free(t);
         /* Boards may still be mid-transfer: orphan the entries instead of freeing them. */
         for (f = c->files; f; f = next) {
                 next = f->next;
@@ -71,6 +103,25 @@ struct cb_file_cache *cb_file_cache_free(struct cb_file_cache *c) {
 
 size_t cb_file_cache_count(const struct cb_file_cache *c) {
         return c ? c->n_files : 0;
+}
+
+size_t cb_file_cache_tar_count(const struct cb_file_cache *c) {
+        return c ? c->n_tars : 0;
+}
+
+const char *cb_bootfiles_chip(uint16_t pid) {
+        switch (pid) {
+        case CB_USB_PID_BCM2835_ROM:
+        case CB_USB_PID_BCM2837:
+                /* the reference host's folder for every board that is neither 2711 nor 2712 */
+                return "2710";
+        case CB_USB_PID_BCM2711:
+                return "2711";
+        case CB_USB_PID_BCM2712:
+                return "2712";
+        default:
+                return NULL;
+        }
 }
 
 static void cache_unlink(struct cb_file *f) {
@@ -265,13 +316,21 @@ static void key_from_stat(struct file_key *k, const struct stat *st) {
                 .size = (uint64_t) st->st_size,
                 .mtime = st->st_mtim,
                 .ctime = st->st_ctim,
+                .data_offset = 0,
+                .data_size = (uint64_t) st->st_size,
         };
 }
 
-static bool key_equal(const struct file_key *a, const struct file_key *b) {
+/* The same version of the same file on disk. */
+static bool file_equal(const struct file_key *a, const struct file_key *b) {
         return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
                a->mtime.tv_nsec == b->mtime.tv_nsec && a->ctime.tv_sec == b->ctime.tv_sec &&
                a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* The same bytes of it. */
+static bool key_equal(const struct file_key *a, const struct file_key *b) {
+        return file_equal(a, b) && a->data_offset == b->data_offset && a->data_size == b->data_size;
 }
 
 static struct cb_file *cache_find(struct cb_file_cache *c, const struct file_key *k) {
@@ -297,25 +356,27 @@ static char *path_join(const char *dir, const char *name) {
  * per file version, shared by every board.
  */
 static int file_snapshot(int fd, const struct file_key *key, struct cb_file *f) {
+        const size_t size = (size_t) key->data_size;
         struct stat st;
         struct file_key after;
         uint8_t *data;
         size_t done = 0;
 
-        if (key->size == 0)
+        if (size == 0)
                 return 0;
 
-        data = mmap(NULL, (size_t) key->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        data = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (data == MAP_FAILED)
                 return -errno;
 
-        while (done < key->size) {
-                ssize_t n = pread(fd, data + done, (size_t) key->size - done, (off_t) done);
+        /* a tar member: only its own bytes are read, at their offset; the rest of the tar stays on disk */
+        while (done < size) {
+                ssize_t n = pread(fd, data + done, size - done, (off_t) (key->data_offset + done));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0) {
                         int r = n < 0 ? -errno : -EAGAIN; /* EOF early: truncated under us */
-                        munmap(data, (size_t) key->size);
+                        munmap(data, size);
                         return r;
                 }
                 done += (size_t) n;
@@ -324,34 +385,32 @@ static int file_snapshot(int fd, const struct file_key *key, struct cb_file *f) 
         /* Best effort only: a same-size rewrite within the timestamp granularity goes unseen. */
         if (fstat(fd, &st) < 0) {
                 int r = -errno;
-                munmap(data, (size_t) key->size);
+                munmap(data, size);
                 return r;
         }
         key_from_stat(&after, &st);
-        if (!key_equal(key, &after)) {
-                munmap(data, (size_t) key->size);
+        if (!file_equal(key, &after)) {
+                munmap(data, size);
                 return -EAGAIN;
         }
 
-        if (mprotect(data, (size_t) key->size, PROT_READ) < 0) {
+        if (mprotect(data, size, PROT_READ) < 0) {
                 int r = -errno;
-                munmap(data, (size_t) key->size);
+                munmap(data, size);
                 return r;
         }
         f->data = data;
-        f->size = (size_t) key->size;
+        f->size = size;
         return 0;
 }
 
-/* Returns 1 and a reference if found, 0 if not in this directory, negative errno otherwise. */
-static int lookup_in_dir(struct cb_file_cache *c, const char *dir, const char *name, struct cb_file **ret,
-                         const char **reason) {
+/*
+ * Opens `name` beneath `dir` for reading. Returns 1 with the descriptor and
+ * its stat, 0 if it is not there, -EPERM with *reason if refused, or a
+ * negative errno.
+ */
+static int open_beneath(const char *dir, const char *name, int *ret_fd, struct stat *ret_st, const char **reason) {
         _cleanup_close_ int dir_fd = -1, fd = -1;
-        _cleanup_(file_freep) struct cb_file *f = NULL;
-        struct file_key key;
-        struct stat st;
-        struct cb_file *found;
-        int r;
 
         dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
@@ -378,15 +437,24 @@ static int lookup_in_dir(struct cb_file_cache *c, const char *dir, const char *n
                         return fd;
         }
 
-        if (fstat(fd, &st) < 0)
+        if (fstat(fd, ret_st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode))
+        if (!S_ISREG(ret_st->st_mode))
                 return refuse(reason, "not a regular file", -EPERM);
-        if ((uint64_t) st.st_size > UINT32_MAX)
-                return refuse(reason, "larger than 4 GiB, the protocol carries 32-bit sizes", -EPERM);
+        *ret_fd = TAKE_FD(fd);
+        return 1;
+}
 
-        key_from_stat(&key, &st);
-        found = cache_find(c, &key);
+/* The shared snapshot of `key`'s bytes in `fd`: the cached one, or a new one taking `path`. Returns 1. */
+static int file_get(struct cb_file_cache *c, int fd, const struct file_key *key, char *path, struct cb_file **ret) {
+        _cleanup_free_ char *owned_path = path;
+        _cleanup_(file_freep) struct cb_file *f = NULL;
+        struct cb_file *found;
+        int r;
+
+        if (!owned_path)
+                return -ENOMEM;
+        found = cache_find(c, key);
         if (found) {
                 *ret = cb_file_ref(found);
                 return 1;
@@ -395,11 +463,10 @@ static int lookup_in_dir(struct cb_file_cache *c, const char *dir, const char *n
         f = calloc(1, sizeof *f);
         if (!f)
                 return -ENOMEM;
-        f->key = key;
-        f->path = path_join(dir, name);
-        if (!f->path)
-                return -ENOMEM;
-        r = file_snapshot(fd, &key, f);
+        f->key = *key;
+        f->path = owned_path;
+        owned_path = NULL;
+        r = file_snapshot(fd, key, f);
         if (r < 0)
                 return r;
 
@@ -411,9 +478,149 @@ static int lookup_in_dir(struct cb_file_cache *c, const char *dir, const char *n
         return 1;
 }
 
-int cb_file_cache_lookup(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *name,
-                         struct cb_file **ret, const char **reason) {
+/* Returns 1 and a reference if found, 0 if not in this directory, negative errno otherwise. */
+static int lookup_in_dir(struct cb_file_cache *c, const char *dir, const char *name, struct cb_file **ret,
+                         const char **reason) {
+        _cleanup_close_ int fd = -1;
+        struct file_key key;
+        struct stat st;
+        int r;
+
+        r = open_beneath(dir, name, &fd, &st, reason);
+        if (r <= 0)
+                return r;
+        if ((uint64_t) st.st_size > UINT32_MAX)
+                return refuse(reason, "larger than 4 GiB, the protocol carries 32-bit sizes", -EPERM);
+        key_from_stat(&key, &st);
+        return file_get(c, fd, &key, path_join(dir, name), ret);
+}
+
+/* The index of this version of the tar at `path` (fd, st): cached, or built from its headers now. */
+static int tar_get(struct cb_file_cache *c, int fd, const struct stat *st, const char *path,
+                   const struct tar_entry **ret) {
+        _cleanup_free_ char *error = NULL;
+        struct tar_entry *t, **link;
+        struct file_key key;
+        int r;
+
+        key_from_stat(&key, st);
+        for (t = c->tars; t; t = t->next)
+                if (file_equal(&t->key, &key) && strcmp(t->path, path) == 0) {
+                        *ret = t;
+                        return 0;
+                }
+
+        /* the tar at this path was replaced: its old index goes (the members already read stay alive) */
+        for (link = &c->tars; *link;)
+                if (strcmp((*link)->path, path) == 0) {
+                        *link = tar_entry_free(*link);
+                        c->n_tars--;
+                } else {
+                        link = &(*link)->next;
+                }
+
+        t = calloc(1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        t->key = key;
+        t->path = strdup(path);
+        if (!t->path) {
+                tar_entry_free(t);
+                return -ENOMEM;
+        }
+        r = cb_tar_index_fd(fd, (uint64_t) st->st_size, &t->index, &error);
+        if (r == -EBADMSG) {
+                t->error = cb_format("%s is refused, none of its members is served: %s", path, error);
+                if (!t->error) {
+                        tar_entry_free(t);
+                        return -ENOMEM;
+                }
+                /* once per version of the file: every request that would have looked in it says so too */
+                log_warning("%s", t->error);
+        } else if (r < 0) {
+                /* an I/O error is not the tar's fault: nothing is cached, the next request tries again */
+                tar_entry_free(t);
+                return r;
+        }
+        t->next = c->tars;
+        c->tars = t;
+        c->n_tars++;
+        *ret = t;
+        return 0;
+}
+
+/*
+ * The member `member` of DIR/bootfiles.bin. Returns 1 and a reference, 0 if
+ * there is no such tar or member (a refused tar sets *tar_refusal and counts
+ * as absent), or a negative errno.
+ */
+static int lookup_in_tar(struct cb_file_cache *c, const char *dir, const char *member, struct cb_file **ret,
+                         const char **tar_refusal) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *tar_path = path_join(dir, CB_BOOTFILES_TAR);
+        const struct tar_entry *t;
         const char *why = NULL;
+        struct file_key key;
+        struct stat st;
+        uint64_t offset;
+        uint32_t size;
+        int r;
+
+        if (!tar_path)
+                return -ENOMEM;
+        r = open_beneath(dir, CB_BOOTFILES_TAR, &fd, &st, &why);
+        if (r == -EPERM) {
+                *tar_refusal = why;
+                return 0;
+        }
+        if (r <= 0)
+                return r;
+        r = tar_get(c, fd, &st, tar_path, &t);
+        if (r < 0)
+                return r;
+        if (!t->index) {
+                *tar_refusal = t->error;
+                return 0;
+        }
+        if (cb_tar_find(t->index, member, &offset, &size) < 0)
+                return 0;
+
+        key_from_stat(&key, &st);
+        key.data_offset = offset;
+        key.data_size = size;
+        return file_get(c, fd, &key, cb_format("%s:%s", tar_path, member), ret);
+}
+
+/* Where in one directory a name is looked for, in this order. */
+enum place {
+        PLACE_CHIP_DIR, /* DIR/<chip>/<name> on disk */
+        PLACE_TAR,      /* member <chip>/<name> of DIR/bootfiles.bin */
+        PLACE_DIR,      /* DIR/<name> */
+};
+
+static int lookup_at(struct cb_file_cache *c, const char *dir, enum place place, const char *chip, const char *name,
+                     struct cb_file **ret, const char **reason, const char **tar_refusal) {
+        _cleanup_free_ char *in_chip = NULL;
+
+        if (place == PLACE_DIR)
+                return lookup_in_dir(c, dir, name, ret, reason);
+        in_chip = cb_format("%s/%s", chip, name);
+        if (!in_chip)
+                return -ENOMEM;
+        if (place == PLACE_CHIP_DIR)
+                return lookup_in_dir(c, dir, in_chip, ret, reason);
+        return lookup_in_tar(c, dir, in_chip, ret, tar_refusal);
+}
+
+/* The chain; on success *ret_dir and *ret_place say where the file was found. */
+static int lookup_chain(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *chip,
+                        const char *name, struct cb_file **ret, const char **reason, size_t *ret_dir,
+                        enum place *ret_place) {
+        static const enum place with_chip[] = { PLACE_CHIP_DIR, PLACE_TAR, PLACE_DIR };
+        static const enum place without_chip[] = { PLACE_DIR };
+        const enum place *places = chip ? with_chip : without_chip;
+        const size_t n_places = chip ? ELEMENTSOF(with_chip) : ELEMENTSOF(without_chip);
+        const char *why = NULL, *tar_refusal = NULL;
         int r;
 
         if (reason)
@@ -428,9 +635,65 @@ int cb_file_cache_lookup(struct cb_file_cache *c, const char *const *dirs, size_
         for (size_t i = 0; i < n_dirs; i++) {
                 if (!dirs[i])
                         continue;
-                r = lookup_in_dir(c, dirs[i], name, ret, reason);
-                if (r != 0)
-                        return r < 0 ? r : 0;
+                for (size_t k = 0; k < n_places; k++) {
+                        r = lookup_at(c, dirs[i], places[k], chip, name, ret, reason, &tar_refusal);
+                        if (r < 0)
+                                return r;
+                        if (r > 0) {
+                                *ret_dir = i;
+                                *ret_place = places[k];
+                                return 0;
+                        }
+                }
         }
+        /* found nowhere else: the tar that might have held it is what the admin needs to hear about */
+        if (tar_refusal)
+                return refuse(reason, tar_refusal, -EPERM);
         return -ENOENT;
+}
+
+int cb_file_cache_lookup_chip(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *chip,
+                              const char *name, struct cb_file **ret, const char **reason) {
+        size_t dir;
+        enum place place;
+
+        return lookup_chain(c, dirs, n_dirs, chip, name, ret, reason, &dir, &place);
+}
+
+int cb_file_cache_lookup(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *name,
+                         struct cb_file **ret, const char **reason) {
+        return cb_file_cache_lookup_chip(c, dirs, n_dirs, NULL, name, ret, reason);
+}
+
+int cb_file_cache_lookup_loader(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *chip,
+                                const char *name, bool want_signature, struct cb_file **ret, struct cb_file **ret_sig,
+                                const char **reason) {
+        _cleanup_(cb_file_unrefp) struct cb_file *loader = NULL, *sig = NULL;
+        const char *tar_refusal = NULL;
+        size_t dir = 0;
+        enum place place = PLACE_DIR;
+        int r;
+
+        if (!ret_sig)
+                return -EINVAL;
+        *ret_sig = NULL;
+        r = lookup_chain(c, dirs, n_dirs, chip, name, &loader, reason, &dir, &place);
+        if (r < 0)
+                return r;
+        if (want_signature) {
+                /* beside the loader: a signature found anywhere else would sign some other file */
+                r = lookup_at(c, dirs[dir], place, chip, CB_BOOT_SIGNATURE_FILE, &sig, reason, &tar_refusal);
+                if (r < 0)
+                        return r;
+                if (sig && cb_file_size(sig) != CB_BOOT_SIGNATURE_SIZE)
+                        return refuse(reason,
+                                      CB_BOOT_SIGNATURE_FILE " beside it is not exactly 20 bytes, the boot message's "
+                                      "signature field",
+                                      -EPERM);
+        }
+        *ret = loader;
+        loader = NULL;
+        *ret_sig = sig;
+        sig = NULL;
+        return 0;
 }

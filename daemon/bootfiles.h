@@ -15,6 +15,7 @@
  * Not thread-safe: the daemon serves all boards from one event loop.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,18 @@ int cb_file_cache_new(struct cb_file_cache **ret);
 struct cb_file_cache *cb_file_cache_free(struct cb_file_cache *c);
 /* Live entries, for tests. */
 size_t cb_file_cache_count(const struct cb_file_cache *c);
+/* Versions of bootfiles.bin indexed (or refused), for tests. */
+size_t cb_file_cache_tar_count(const struct cb_file_cache *c);
+
+/* The tar of per-chip boot files the reference host reads too. */
+#define CB_BOOTFILES_TAR "bootfiles.bin"
+
+/*
+ * The chip folder of a board with this USB product ID, in DIR/<chip>/ and in
+ * bootfiles.bin: "2711" (CM4), "2712" (CM5), and "2710" for the 2763/2764
+ * products (2835 and 2837, as the reference host does); NULL otherwise.
+ */
+const char *cb_bootfiles_chip(uint16_t pid);
 
 /*
  * Checks a board-supplied name. Returns 0 if acceptable, else sets *reason (if
@@ -67,6 +80,35 @@ int cb_bootname_check(const char *name, const char **reason);
  */
 int cb_file_cache_lookup(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *name,
                          struct cb_file **ret, const char **reason);
+
+/*
+ * As cb_file_cache_lookup(), for a board whose chip folder is `chip` (NULL:
+ * as cb_file_cache_lookup()). In each directory DIR, in order:
+ *   DIR/<chip>/<name>                  on disk
+ *   <chip>/<name> in DIR/bootfiles.bin (see bootfiles-tar.h; case-insensitive)
+ *   DIR/<name>
+ * so the node's own directory still comes first, and in each directory the
+ * reference host's order holds. A tar member is read by offset, only its own
+ * bytes, once per version of the tar, and shared like any file. A refused
+ * tar (hostile or damaged: bootfiles-tar.h) is logged once per version and
+ * counts as absent, so files found elsewhere are still served; a name found
+ * nowhere then returns -EPERM with *reason saying why the tar is refused
+ * (valid until the next lookup on the cache).
+ */
+int cb_file_cache_lookup_chip(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *chip,
+                              const char *name, struct cb_file **ret, const char **reason);
+
+/*
+ * The ROM stage's loader `name`, as cb_file_cache_lookup_chip(), and, if
+ * want_signature, CB_BOOT_SIGNATURE_FILE from the same place (the same
+ * directory, chip folder or tar): *ret_sig is NULL when there is none. A
+ * signature that is not exactly CB_BOOT_SIGNATURE_SIZE bytes is -EPERM with
+ * *reason saying so (it is not cut or padded: a wrong signature only makes
+ * the ROM refuse the loader later, with no reason given).
+ */
+int cb_file_cache_lookup_loader(struct cb_file_cache *c, const char *const *dirs, size_t n_dirs, const char *chip,
+                                const char *name, bool want_signature, struct cb_file **ret, struct cb_file **ret_sig,
+                                const char **reason);
 
 /*
  * Walk names without openat2(), following no symlink at all: what happens

@@ -52,6 +52,10 @@ const char *cb_proto_second_stage_file(uint16_t pid) {
         }
 }
 
+bool cb_proto_uses_boot_signature(uint16_t pid) {
+        return pid == CB_USB_PID_BCM2835_ROM || pid == CB_USB_PID_BCM2837;
+}
+
 const char *cb_proto_stage_name(enum cb_stage stage) {
         switch (stage) {
         case CB_STAGE_ROM:

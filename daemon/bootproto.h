@@ -25,6 +25,8 @@
 
 #define CB_BOOT_MESSAGE_SIZE 24u
 #define CB_BOOT_SIGNATURE_SIZE 20u
+/* Signed boot on 2835/2837: the signature the boot message carries, in a file beside the loader. */
+#define CB_BOOT_SIGNATURE_FILE "bootcode.sig"
 #define CB_ROM_STATUS_SIZE 4u
 #define CB_ROM_STATUS_OK 0u
 #define CB_FILE_REQUEST_SIZE 260u
@@ -53,6 +55,13 @@ enum cb_stage cb_proto_classify(uint16_t vid, uint16_t pid, uint8_t serial_index
 
 /* The file the ROM stage sends for this product, or NULL if not a Pi. */
 const char *cb_proto_second_stage_file(uint16_t pid);
+
+/*
+ * Whether this product's boot message carries a signature (from
+ * CB_BOOT_SIGNATURE_FILE): 2835 and 2837 only; 2711 and 2712 sign inside
+ * their bootcode.
+ */
+bool cb_proto_uses_boot_signature(uint16_t pid);
 
 const char *cb_proto_stage_name(enum cb_stage stage);
 
