@@ -230,7 +230,8 @@ static int lookup_file(void *userdata, const char *name, struct cb_file **ret, c
         const struct cb_node_config *nc = cb_config_find_node_by_port(config(n), n->port);
         const char *dirs[2] = { nc ? nc->boot_directory : NULL, config(n)->boot_directory };
 
-        return cb_file_cache_lookup(n->env->cache, dirs, ELEMENTSOF(dirs), name, ret, reason);
+        return cb_file_cache_lookup_chip(n->env->cache, dirs, ELEMENTSOF(dirs), cb_bootfiles_chip(n->device.pid), name,
+                                         ret, reason);
 }
 
 static void absorb_session(struct cb_node *n) {
