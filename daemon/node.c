@@ -352,10 +352,8 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
                 }
         }
         n->firmware_due = false;
-        if (kind == CB_SESSION_ROM) {
-                n->firmware_session = false; /* a board in its ROM starts its boot over */
-                cb_node_metadata_clear_properties(&n->metadata); /* and tells its properties again */
-        }
+        if (kind == CB_SESSION_ROM)
+                cb_node_metadata_clear_properties(&n->metadata); /* a board in its ROM tells its properties again */
         r = cb_session_new(kind, &n->device.transport, &settings, &session_callbacks, n, loader, &n->session);
         if (r >= 0)
                 r = cb_session_start(n->session);
@@ -565,6 +563,38 @@ static bool firmware_takes_over(struct cb_node *n, const char *how) {
         return true;
 }
 
+/* The file session ended as a boot's does (a Done, or an empty name answered). */
+static void session_over(struct cb_node *n, const char *how) {
+        if (firmware_takes_over(n, how))
+                return;
+        enter_state(n, CB_NODE_BOOTED, "boot files served (%u files, %" PRIu64 " bytes); the kernel starts",
+                    n->files_served, n->bytes_served);
+        if (config(n)->up_timeout > 0)
+                arm_deadline(n, config(n)->up_timeout);
+}
+
+/*
+ * The board left the bus while a session ran; the transfer (ENODEV) or udev
+ * may tell first, and both come here with the session's progress. Where it
+ * was decides: a board that leaves as it is answered, or between two
+ * requests once start4.elf took over, went on; anywhere else it left.
+ */
+static void session_left(struct cb_node *n, const struct cb_session_progress *p, const char *reason) {
+        if (p->loader_delivered) {
+                /* the ROM took the whole loader and left before its status was seen: on to the second stage */
+                enter_state(n, CB_NODE_LOADING, "the board took the loader and left; waiting for the second stage");
+                arm_deadline(n, config(n)->reenumerate_timeout);
+                return;
+        }
+        if (p->ending) {
+                session_over(n, "the board left as its session ended");
+                return;
+        }
+        if (p->awaiting_request && firmware_takes_over(n, "the board left"))
+                return;
+        board_left(n, reason);
+}
+
 /* ---- what sub-operations report ---- */
 
 static void session_finished(void *userdata, enum cb_session_outcome outcome, int error, const char *reason) {
@@ -591,21 +621,14 @@ static void session_finished(void *userdata, enum cb_session_outcome outcome, in
                 arm_deadline(n, config(n)->reenumerate_timeout);
                 break;
         case CB_SESSION_BOOTED:
-                if (firmware_takes_over(n, "Done"))
-                        break;
-                enter_state(n, CB_NODE_BOOTED, "boot files served (%u files, %" PRIu64 " bytes); the kernel starts",
-                            n->files_served, n->bytes_served);
-                if (config(n)->up_timeout > 0)
-                        arm_deadline(n, config(n)->up_timeout);
+                session_over(n, "Done");
                 break;
         case CB_SESSION_REFUSED:
                 attempt_failed(n, reason); /* the ROM waits for a new boot message: the next attempt starts in place */
                 break;
         case CB_SESSION_GONE:
                 forget_device(n); /* the transfer said so: udev may say it later */
-                if (progress.awaiting_request && firmware_takes_over(n, "the board left"))
-                        break;
-                board_left(n, reason);
+                session_left(n, &progress, reason);
                 break;
         case CB_SESSION_STUCK: {
                 _cleanup_free_ char *why = error ? cb_format("%s: %s", reason, strerror(-error)) : NULL;
@@ -851,28 +874,13 @@ void cb_node_device_removed(struct cb_node *n) {
                 _cleanup_free_ char *why = NULL;
 
                 cb_session_get_progress(n->session, &p);
-                if (p.loader_delivered) {
-                        /*
-                         * The ROM took the whole loader and left before its status
-                         * answer was seen here (the removal overtook the completion):
-                         * it is on its way to the second stage.
-                         */
-                        stop_session(n);
-                        enter_state(n, CB_NODE_LOADING, "the board took the loader and left; waiting for the second stage");
-                        arm_deadline(n, config(n)->reenumerate_timeout);
-                        return;
-                }
-                if (p.awaiting_request && n->firmware_due && !n->firmware_session) {
-                        stop_session(n);
-                        firmware_takes_over(n, "the board left");
-                        return;
-                }
                 if (p.current_file)
                         why = cb_format("the board left the bus while being sent %s (%" PRIu64 " of %" PRIu64 " bytes)",
                                         p.current_file, p.current_offset, p.current_size);
+                p.current_file = NULL; /* the session's own text: gone with it */
                 stop_session(n);
-                board_left(n, why ? why : n->state == CB_NODE_ROM ? "the board left the bus during its ROM stage"
-                                                                   : "the board left the bus during its second stage");
+                session_left(n, &p, why ? why : n->state == CB_NODE_ROM ? "the board left the bus during its ROM stage"
+                                                                       : "the board left the bus during its second stage");
                 return;
         }
         if (n->state == CB_NODE_UP)

@@ -39,7 +39,7 @@ struct cb_session {
         bool aborted;
         bool draining; /* end at the next request boundary */
         bool replaying; /* BulkRecovery=resend is sending a write again: its steps are not new exchanges */
-        bool ended_awaiting_request; /* finished while the board's next request was awaited */
+        enum step ended_at; /* the step the session was at when it finished: what progress tells afterwards */
         unsigned retries_left;
 
         struct cb_file *loader;
@@ -182,7 +182,7 @@ static void finish(struct cb_session *s, enum cb_session_outcome outcome, int er
         _cleanup_free_ char *reason = cb_vformat(format, ap);
         va_end(ap);
         drop_file(s);
-        s->ended_awaiting_request = s->step == STEP_READ_REQUEST;
+        s->ended_at = s->step;
         s->step = STEP_IDLE;
         s->callbacks.finished(s->userdata, outcome, error, reason ? reason : CB_NO_MEMORY_TEXT);
 }
@@ -469,17 +469,6 @@ static void control_failed(struct cb_session *s, int status) {
 }
 
 static void fail_step(struct cb_session *s, int status, size_t actual) {
-        if (status == -ENODEV && s->step == STEP_ANSWER_SIZE && s->end_after_answer) {
-                /* the board asked to end and left as it was answered: it went on, as after any Done */
-                finish(s, CB_SESSION_BOOTED, 0, "the board ended the session and left");
-                return;
-        }
-        if (status == -ENODEV && s->step == STEP_ROM_STATUS) {
-                /* all of the loader went through and the ROM left: it is on its way to the second stage */
-                s->files_served++;
-                finish(s, CB_SESSION_LOADER_SENT, 0, "the ROM took the loader and left before its status was read");
-                return;
-        }
         if (status == -ENODEV) {
                 gone(s);
                 return;
@@ -638,7 +627,8 @@ bool cb_session_drain(struct cb_session *s) {
 }
 
 void cb_session_get_progress(const struct cb_session *s, struct cb_session_progress *ret) {
-        enum step step = s->step == STEP_CLEAR_HALT ? s->after_halt : s->step;
+        enum step at = s->step == STEP_IDLE ? s->ended_at : s->step;
+        enum step step = at == STEP_CLEAR_HALT ? s->after_halt : at;
         bool loader = step == STEP_ROM_LOADER_CONTROL || step == STEP_ROM_LOADER_BULK;
         bool file = step == STEP_FILE_CONTROL || step == STEP_FILE_BULK;
 
@@ -651,6 +641,7 @@ void cb_session_get_progress(const struct cb_session *s, struct cb_session_progr
                 .step_retries = s->step_retries_total,
                 .exchanges = s->exchanges,
                 .loader_delivered = step == STEP_ROM_STATUS,
-                .awaiting_request = step == STEP_READ_REQUEST || (step == STEP_IDLE && s->ended_awaiting_request),
+                .awaiting_request = step == STEP_READ_REQUEST,
+                .ending = s->end_after_answer,
         };
 }

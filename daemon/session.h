@@ -103,6 +103,8 @@ struct cb_session_progress {
         unsigned step_retries; /* retries and resumes spent in this session */
         unsigned exchanges;    /* transfers that completed: 0 means the board never answered */
         bool loader_delivered; /* ROM: the loader's bulk data all went through; its status is awaited */
-        bool awaiting_request; /* file session: every request was answered, the next awaited (or was, at its end) */
+        bool awaiting_request; /* file session: every request was answered; the board's next one is awaited */
+        bool ending;           /* file session: the board asked to end (an empty name) and is answered */
 };
+/* Of a finished session (inside `finished`, say): where it was when it ended. */
 void cb_session_get_progress(const struct cb_session *s, struct cb_session_progress *ret);

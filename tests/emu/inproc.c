@@ -74,7 +74,8 @@ static void bus_follow_up(struct emu_port *p) {
                 return;
         p->bus_source = sd_event_source_disable_unref(p->bus_source);
         /* the kernel knows at once (the device answers -ENODEV); udev tells a moment, or a while, later */
-        sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC, p->remove_delay, 1, on_disconnect, p);
+        sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC,
+                                   p->leave_order == EMU_LEAVE_REMOVAL_FIRST ? 0 : p->remove_delay, 1, on_disconnect, p);
 }
 
 static void complete_now(struct emu_port *p, int status) {
@@ -99,6 +100,24 @@ static void complete_later(struct emu_port *p, int status) {
 }
 
 static void run_op(struct emu_port *p);
+
+/* An operation the board took; if it also left the bus, `leave_order` says what the host hears first. */
+static void complete_acked(struct emu_port *p) {
+        bool leaving = p->board.pending_bus_action != EMU_BUS_NONE;
+
+        if (!leaving || p->leave_order == EMU_LEAVE_AFTER_COMPLETION) {
+                complete_later(p, 0);
+                return;
+        }
+        p->early_leaves++;
+        if (p->leave_order == EMU_LEAVE_TRANSFER_FAILS) {
+                complete_later(p, -ENODEV);
+                return;
+        }
+        /* the removal (a timer due now, see bus_follow_up()) is dispatched before this completion */
+        complete_later(p, 0);
+        sd_event_source_set_priority(p->op_source, SD_EVENT_PRIORITY_IDLE);
+}
 
 static int on_op_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct emu_port *p = userdata;
@@ -152,8 +171,7 @@ static void run_op(struct emu_port *p) {
         }
         switch (v) {
         case EMU_ACK:
-                complete_later(p, p->leaves_before_completion && p->board.pending_bus_action != EMU_BUS_NONE ? -ENODEV
-                                                                                                            : 0);
+                complete_acked(p);
                 break;
         case EMU_STALL:
                 complete_later(p, -EPIPE);

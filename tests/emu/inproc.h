@@ -39,18 +39,23 @@ enum emu_op_kind {
         EMU_OP_RESET,
 };
 
+/*
+ * A board leaves the bus as it answers (the ROM its status, a board its
+ * Done): which the host hears of first.
+ */
+enum emu_leave_order {
+        EMU_LEAVE_AFTER_COMPLETION, /* the transfer completes, then udev reports the removal */
+        EMU_LEAVE_TRANSFER_FAILS,   /* the kernel saw the disconnect first: that transfer ends with -ENODEV */
+        EMU_LEAVE_REMOVAL_FIRST,    /* udev's removal reaches the node before the transfer's completion */
+};
+
 struct emu_port {
         sd_event *event;
         struct emu_board board;
         struct cb_node *node;      /* told of arrivals and departures; may be NULL */
         usec_t reconnect_delay;    /* off the bus between stages */
         usec_t remove_delay;       /* how late a departure is reported (udev's remove event) */
-        /*
-         * The board leaves the bus as it answers (the ROM's status, a Done):
-         * the host sees -ENODEV for that operation, as when the kernel
-         * notices the disconnect before it reaps the completion.
-         */
-        bool leaves_before_completion;
+        enum emu_leave_order leave_order;
 
         struct emu_device devices[EMU_PORT_DEVICES]; /* a ring, indexed by generation */
 
@@ -73,6 +78,7 @@ struct emu_port {
         unsigned transfers; /* started, for tests */
         unsigned timeouts;
         unsigned clear_halts;
+        unsigned early_leaves; /* departures `leave_order` put before their completion */
 };
 
 void emu_port_init(struct emu_port *p, sd_event *event, const struct emu_board_config *config,
