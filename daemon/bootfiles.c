@@ -109,21 +109,6 @@ size_t cb_file_cache_tar_count(const struct cb_file_cache *c) {
         return c ? c->n_tars : 0;
 }
 
-const char *cb_bootfiles_chip(uint16_t pid) {
-        switch (pid) {
-        case CB_USB_PID_BCM2835_ROM:
-        case CB_USB_PID_BCM2837:
-                /* the reference host's folder for every board that is neither 2711 nor 2712 */
-                return "2710";
-        case CB_USB_PID_BCM2711:
-                return "2711";
-        case CB_USB_PID_BCM2712:
-                return "2712";
-        default:
-                return NULL;
-        }
-}
-
 static void cache_unlink(struct cb_file *f) {
         if (!f->cache)
                 return;

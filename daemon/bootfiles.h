@@ -44,13 +44,6 @@ size_t cb_file_cache_tar_count(const struct cb_file_cache *c);
 #define CB_BOOTFILES_TAR "bootfiles.bin"
 
 /*
- * The chip folder of a board with this USB product ID, in DIR/<chip>/ and in
- * bootfiles.bin: "2711" (CM4), "2712" (CM5), and "2710" for the 2763/2764
- * products (2835 and 2837, as the reference host does); NULL otherwise.
- */
-const char *cb_bootfiles_chip(uint16_t pid);
-
-/*
  * Checks a board-supplied name. Returns 0 if acceptable, else sets *reason (if
  * reason is not NULL) to a static string for a log line and returns:
  *   -EINVAL        empty, control characters or DEL, backslash, trailing '/'

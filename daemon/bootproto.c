@@ -52,6 +52,25 @@ const char *cb_proto_second_stage_file(uint16_t pid) {
         }
 }
 
+const char *cb_proto_chip_folder(uint16_t pid) {
+        switch (pid) {
+        case CB_USB_PID_BCM2835_ROM:
+        case CB_USB_PID_BCM2837:
+                /* the reference host's folder for every board that is neither 2711 nor 2712 */
+                return "2710";
+        case CB_USB_PID_BCM2711:
+                return "2711";
+        case CB_USB_PID_BCM2712:
+                return "2712";
+        default:
+                return NULL;
+        }
+}
+
+bool cb_proto_rom_shows_soc_serial(uint16_t pid) {
+        return pid == CB_USB_PID_BCM2711 || pid == CB_USB_PID_BCM2712;
+}
+
 bool cb_proto_uses_boot_signature(uint16_t pid) {
         return pid == CB_USB_PID_BCM2835_ROM || pid == CB_USB_PID_BCM2837;
 }

@@ -57,6 +57,16 @@ enum cb_stage cb_proto_classify(uint16_t vid, uint16_t pid, uint8_t serial_index
 const char *cb_proto_second_stage_file(uint16_t pid);
 
 /*
+ * The chip folder of this product's files, in DIR/<chip>/ and in
+ * bootfiles.bin: "2711" (CM4), "2712" (CM5), and "2710" for 2763/2764
+ * (2835 and 2837, as the reference host does); NULL if not a Pi.
+ */
+const char *cb_proto_chip_folder(uint16_t pid);
+
+/* The 2711 and 2712 ROMs show the SoC serial as their serial string; the 2835/2837 ROMs show none. */
+bool cb_proto_rom_shows_soc_serial(uint16_t pid);
+
+/*
  * Whether this product's boot message carries a signature (from
  * CB_BOOT_SIGNATURE_FILE): 2835 and 2837 only; 2711 and 2712 sign inside
  * their bootcode.

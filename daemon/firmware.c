@@ -14,10 +14,6 @@ static bool has_suffix(const char *s, const char *suffix) {
         return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-bool cb_firmware_rom_shows_soc_serial(uint16_t pid) {
-        return pid == CB_USB_PID_BCM2711 || pid == CB_USB_PID_BCM2712;
-}
-
 bool cb_firmware_opens_own_session(uint16_t pid, const char *served_name) {
         const char *base = strrchr(served_name, '/');
 

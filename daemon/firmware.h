@@ -18,6 +18,3 @@
  * file the board was given.
  */
 bool cb_firmware_opens_own_session(uint16_t pid, const char *served_name);
-
-/* The 2711 and 2712 ROMs show the SoC serial as their serial string; the 2835/2837 ROMs show none. */
-bool cb_firmware_rom_shows_soc_serial(uint16_t pid);

@@ -230,7 +230,7 @@ static int lookup_file(void *userdata, const char *name, struct cb_file **ret, c
         const struct cb_node_config *nc = cb_config_find_node_by_port(config(n), n->port);
         const char *dirs[2] = { nc ? nc->boot_directory : NULL, config(n)->boot_directory };
 
-        return cb_file_cache_lookup_chip(n->env->cache, dirs, ELEMENTSOF(dirs), cb_bootfiles_chip(n->device.pid), name,
+        return cb_file_cache_lookup_chip(n->env->cache, dirs, ELEMENTSOF(dirs), cb_proto_chip_folder(n->device.pid), name,
                                          ret, reason);
 }
 
@@ -811,7 +811,7 @@ void cb_node_device_added(struct cb_node *n, const struct cb_node_device *device
         n->device_present = true;
         node_log(n, LOG_DEBUG, "device %04x:%04x appeared (%s)", device->vid, device->pid,
                  cb_proto_stage_name(device->stage));
-        if (device->stage == CB_STAGE_ROM && cb_firmware_rom_shows_soc_serial(device->pid))
+        if (device->stage == CB_STAGE_ROM && cb_proto_rom_shows_soc_serial(device->pid))
                 note_serial(n, device->serial);
         if (power_holds_boot(n) || n->resetting)
                 return; /* the end of that operation looks at what is on the port */
