@@ -225,13 +225,31 @@ static void forget_device(struct cb_node *n) {
 
 /* ---- boot sessions ---- */
 
+/* Where the node's files are looked for, in order: its own directory (if set), then the common one. */
+static void boot_directories(const struct cb_node *n, const char *dirs[2]) {
+        const struct cb_node_config *nc = cb_config_find_node_by_port(config(n), n->port);
+
+        dirs[0] = nc ? nc->boot_directory : NULL;
+        dirs[1] = config(n)->boot_directory;
+}
+
 static int lookup_file(void *userdata, const char *name, struct cb_file **ret, const char **reason) {
         struct cb_node *n = userdata;
-        const struct cb_node_config *nc = cb_config_find_node_by_port(config(n), n->port);
-        const char *dirs[2] = { nc ? nc->boot_directory : NULL, config(n)->boot_directory };
+        const char *dirs[2];
 
-        return cb_file_cache_lookup_chip(n->env->cache, dirs, ELEMENTSOF(dirs), cb_proto_chip_folder(n->device.pid), name,
-                                         ret, reason);
+        boot_directories(n, dirs);
+        return cb_file_cache_lookup_chip(n->env->cache, dirs, ELEMENTSOF(dirs), cb_proto_chip_folder(n->device.pid),
+                                         name, ret, reason);
+}
+
+/* The ROM's loader and, on 2835/2837, the signature beside it (signed boot); as lookup_file(). */
+static int lookup_loader(struct cb_node *n, const char *name, struct cb_file **ret, struct cb_file **ret_sig,
+                         const char **reason) {
+        const char *dirs[2];
+
+        boot_directories(n, dirs);
+        return cb_file_cache_lookup_loader(n->env->cache, dirs, ELEMENTSOF(dirs), cb_proto_chip_folder(n->device.pid),
+                                           name, cb_proto_uses_boot_signature(n->device.pid), ret, ret_sig, reason);
 }
 
 static void absorb_session(struct cb_node *n) {
@@ -333,7 +351,7 @@ static struct cb_session_settings session_settings(const struct cb_node *n) {
  */
 static void start_session(struct cb_node *n, enum cb_session_kind kind) {
         const struct cb_session_settings settings = session_settings(n);
-        _cleanup_(cb_file_unrefp) struct cb_file *loader = NULL;
+        _cleanup_(cb_file_unrefp) struct cb_file *loader = NULL, *signature = NULL;
         int r;
 
         assert(n->device_present && !n->session && !n->resetting);
@@ -343,7 +361,7 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
                 const char *loader_name = cb_proto_second_stage_file(n->device.pid);
                 const char *reason = NULL;
 
-                r = lookup_file(n, loader_name, &loader, &reason);
+                r = lookup_loader(n, loader_name, &loader, &signature, &reason);
                 if (r < 0) {
                         /* without the loader no attempt can succeed: say so instead of retrying */
                         give_up(n, "cannot serve %s from %s: %s", loader_name, config(n)->boot_directory,
@@ -355,6 +373,8 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
         if (kind == CB_SESSION_ROM)
                 cb_node_metadata_clear_properties(&n->metadata); /* a board in its ROM tells its properties again */
         r = cb_session_new(kind, &n->device.transport, &settings, &session_callbacks, n, loader, &n->session);
+        if (r >= 0 && signature)
+                r = cb_session_set_boot_signature(n->session, cb_file_data(signature), cb_file_size(signature));
         if (r >= 0)
                 r = cb_session_start(n->session);
         if (r < 0) {

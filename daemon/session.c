@@ -594,6 +594,13 @@ int cb_session_new(enum cb_session_kind kind, const struct cb_transport *transpo
         return 0;
 }
 
+int cb_session_set_boot_signature(struct cb_session *s, const uint8_t *signature, size_t size) {
+        if (s->kind != CB_SESSION_ROM || !signature || size != CB_BOOT_SIGNATURE_SIZE)
+                return -EINVAL;
+        cb_proto_boot_message((uint32_t) cb_file_size(s->loader), signature, s->boot_message);
+        return 0;
+}
+
 int cb_session_start(struct cb_session *s) {
         return new_exchange(s, s->kind == CB_SESSION_ROM ? STEP_ROM_HEADER_CONTROL : STEP_READ_REQUEST);
 }

@@ -72,6 +72,12 @@ struct cb_session_callbacks {
 int cb_session_new(enum cb_session_kind kind, const struct cb_transport *transport,
                    const struct cb_session_settings *settings, const struct cb_session_callbacks *callbacks, void *userdata,
                    struct cb_file *loader, struct cb_session **ret);
+/*
+ * ROM only, before cb_session_start(): the boot message carries this
+ * signature (signed boot on 2835/2837) instead of zeros. -EINVAL unless
+ * `size` is CB_BOOT_SIGNATURE_SIZE.
+ */
+int cb_session_set_boot_signature(struct cb_session *s, const uint8_t *signature, size_t size);
 /* Issues the first transfer; -ENODEV if the device is already gone (nothing was sent then). */
 int cb_session_start(struct cb_session *s);
 

@@ -535,6 +535,8 @@ static bool take(struct emu_board *b, const uint8_t *data, size_t len) {
                         size_t pos = b->write_got + i;
                         if (pos < 4)
                                 b->loader_len |= (uint32_t) data[i] << (8 * pos);
+                        else if (pos < 4 + sizeof b->boot_signature)
+                                b->boot_signature[pos - 4] = data[i];
                 }
         } else if (b->stage == EMU_STAGE_ROM) {
                 b->loader_hash = emu_fnv1a(b->loader_hash, data, len);

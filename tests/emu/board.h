@@ -213,6 +213,7 @@ struct emu_board {
         size_t n_files;
         uint32_t loader_received;
         uint64_t loader_hash;
+        uint8_t boot_signature[20]; /* the signature field of the last boot message (signed boot) */
         unsigned boots_completed;   /* times Done was reached */
         unsigned resets;
         unsigned halts_cleared;     /* CLEAR_FEATURE(ENDPOINT_HALT) that found the endpoint halted */

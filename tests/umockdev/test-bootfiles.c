@@ -2,7 +2,7 @@
 /*
  * Boot files beyond a plain directory, through the real daemon on emulated
  * boards: bootfiles.bin (members under 2710/, which the 2763/2764 boards
- * look in), and a hostile one.
+ * look in), a hostile one, and the signed-boot signature (bootcode.sig).
  *
  * usage: test-bootfiles [TEST...]
  * Environment: CLUSTERBOOT (meson sets it), TB_ECHO=1 to see the daemon's log.
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "board-check.h"
+#include "board.h"
 #include "cluster.h"
 #include "testbed.h"
 
@@ -62,8 +63,13 @@ static void remove_from_boot(struct cluster *c, const char *name) {
         CHECK(unlink(p) == 0, "cannot remove %s", p);
 }
 
+static bool signature_is(struct cluster *c, unsigned board, const uint8_t want[20]) {
+        return memcmp(tb_board_emu(tb_board_at(c->tb, board))->boot_signature, want, 20) == 0;
+}
+
 /* start.elf and kernel.img are only in bootfiles.bin: every board gets them from the tar, byte for byte. */
 static void test_tar(void) {
+        static const uint8_t zeros[20];
         struct cluster c;
         char stage[256], tar[256];
 
@@ -80,6 +86,9 @@ static void test_tar(void) {
         CHECK(all_up(&c, 60000), "not every node came up");
         check_boards(&c, 0);
         CHECK(tb_log_count_matches(c.tb, "is refused") == 0, "the tar was refused");
+        /* no bootcode.sig: the boot message's signature is zeros */
+        for (unsigned i = 0; i < c.n; i++)
+                CHECK(signature_is(&c, i, zeros), "board %u saw a signature", i + 1);
         cluster_free(&c);
 }
 
@@ -136,12 +145,59 @@ static void test_tar_hostile(void) {
         cluster_free(&c);
 }
 
+/* bootcode.sig beside bootcode.bin: every board's boot message carries its 20 bytes. */
+static void test_signature(void) {
+        static const uint8_t sig[20] = "signed-boot-20-bytes";
+        struct cluster c;
+        char p[256];
+
+        cluster_init(&c, 2, SCALE, NULL, NULL);
+        path_of(p, sizeof p, c.boot, "bootcode.sig");
+        FILE *f = fopen(p, "we");
+        CHECK(f && fwrite(sig, 1, sizeof sig, f) == sizeof sig && fclose(f) == 0, "cannot write %s", p);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+        check_boards(&c, 0);
+        for (unsigned i = 0; i < c.n; i++)
+                CHECK(signature_is(&c, i, sig), "board %u did not see the signature", i + 1);
+        cluster_free(&c);
+}
+
+/* A bootcode.sig of the wrong size: the node fails at once, saying why; the board beside it boots. */
+static void test_signature_wrong_size(void) {
+        struct cluster c;
+        char dir[256], p[256];
+
+        cluster_init(&c, 2, SCALE, NULL, NULL);
+        path_of(dir, sizeof dir, c.dir, "node1");
+        CHECK(mkdir(dir, 0755) == 0, "cannot make %s", dir);
+        CHECK(tb_write_boot_files(dir, SCALE) == 0, "cannot write boot files to %s", dir);
+        path_of(p, sizeof p, dir, "bootcode.sig");
+        FILE *f = fopen(p, "we");
+        CHECK(f && fwrite("twenty-one bytes long", 1, 21, f) == 21 && fclose(f) == 0, "cannot write %s", p);
+        char *conf = g_strdup_printf("BootDirectory=%s\n", dir);
+        cluster_set_node_conf(&c, 1, conf);
+        g_free(conf);
+
+        cluster_start(&c);
+        plug_all(&c);
+        const struct tb_log_line *l = wait_state(&c, 1, "failed", 30000);
+        CHECK(l && strstr(l->text, "bootcode.sig beside it is not exactly 20 bytes"), "node1: %s",
+              l ? l->text : "(not failed)");
+        CHECK(wait_state(&c, 2, "up", 60000) != NULL, "node2 did not come up");
+        check_boards(&c, 1);
+        cluster_free(&c);
+}
+
 static const struct {
         const char *name;
         void (*fn)(void);
 } tests[] = {
         { "tar", test_tar },
         { "tar-hostile", test_tar_hostile },
+        { "signature", test_signature },
+        { "signature-wrong-size", test_signature_wrong_size },
 };
 
 int main(int argc, char **argv) {
