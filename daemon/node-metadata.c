@@ -13,7 +13,8 @@ static struct cb_metadata_entry *find(struct cb_node_metadata *m, const char *ke
         return NULL;
 }
 
-int cb_node_metadata_add(struct cb_node_metadata *m, const char *key_star_value) {
+int cb_node_metadata_add(struct cb_node_metadata *m, const char *key_star_value,
+                         const struct cb_metadata_entry **ret) {
         const char *star = strchr(key_star_value, '*');
         char key[CB_METADATA_KEY_MAX];
         struct cb_metadata_entry *e;
@@ -31,6 +32,8 @@ int cb_node_metadata_add(struct cb_node_metadata *m, const char *key_star_value)
                 memcpy(e->key, key, sizeof key);
         }
         cb_text_escape_to(e->value, sizeof e->value, star + 1, strlen(star + 1));
+        if (ret)
+                *ret = e;
         return 0;
 }
 

@@ -16,7 +16,7 @@
 #define CB_METADATA_MAX 32
 #define CB_METADATA_KEY_MAX 64    /* escaped, with NUL */
 #define CB_METADATA_VALUE_MAX 256 /* escaped, with NUL */
-#define CB_SERIAL_MAX 33          /* escaped, with NUL */
+#define CB_SERIAL_MAX 33          /* hex digits, with NUL */
 
 struct cb_metadata_entry {
         char key[CB_METADATA_KEY_MAX];
@@ -32,10 +32,12 @@ struct cb_node_metadata {
 
 /*
  * Keeps one property, given as the board sent it after its leading '*':
- * "KEY*VALUE" (raw bytes, NUL-terminated). Returns 0, -EINVAL for a
- * property with no '*' or an empty key, -ENOSPC when it was dropped.
+ * "KEY*VALUE" (raw bytes, NUL-terminated). Returns 0 and the entry kept
+ * (ret may be NULL), -EINVAL for a property with no '*' or an empty key,
+ * -ENOSPC when it was dropped.
  */
-int cb_node_metadata_add(struct cb_node_metadata *m, const char *key_star_value);
+int cb_node_metadata_add(struct cb_node_metadata *m, const char *key_star_value,
+                         const struct cb_metadata_entry **ret);
 /*
  * The SoC serial a ROM showed. Only hex digits make a serial (the 2711 and
  * 2712 show 8 of them); anything else is refused with -EINVAL and keeps the

@@ -274,13 +274,12 @@ static void stop_session(struct cb_node *n) {
 
 /* A "*KEY*VALUE" request: kept for status, logged once it is known to be well-formed. */
 static void board_property(struct cb_node *n, const char *key_star_value) {
-        int r = cb_node_metadata_add(&n->metadata, key_star_value);
+        const struct cb_metadata_entry *kept;
+        int r = cb_node_metadata_add(&n->metadata, key_star_value, &kept);
         char shown[CB_METADATA_KEY_MAX + CB_METADATA_VALUE_MAX];
 
         if (r == 0) {
-                const char *star = strchr(key_star_value, '*');
-                cb_text_escape_to(shown, sizeof shown, key_star_value, (size_t) (star - key_star_value));
-                node_log(n, LOG_INFO, "board property %s: %s", shown, cb_node_metadata_get(&n->metadata, shown));
+                node_log(n, LOG_INFO, "board property %s: %s", kept->key, kept->value);
                 return;
         }
         cb_text_escape_to(shown, sizeof shown, key_star_value, strlen(key_star_value));
