@@ -51,6 +51,14 @@ struct open_request {
         unsigned generation;
 };
 
+static void open_request_free(struct open_request *req) {
+        if (!req)
+                return;
+        free(req->serial);
+        free(req->port);
+        free(req);
+}
+
 static struct slot *find_slot_by_port(struct cb_manager *m, const char *port) {
         for (size_t i = 0; i < m->n_slots; i++)
                 if (strcmp(cb_node_port(m->slots[i].node), port) == 0)
@@ -179,9 +187,7 @@ static void on_opened(void *userdata, int result, struct cb_usb_device *device) 
         s->device = device;
         cb_node_device_added(s->node, &nd);
 out:
-        free(req->serial);
-        free(req->port);
-        free(req);
+        open_request_free(req);
 }
 
 static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
@@ -217,9 +223,7 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
 
         struct open_request *req = calloc(1, sizeof *req);
         if (!req || !(req->port = strdup(d->port)) || (d->serial && !(req->serial = strdup(d->serial)))) {
-                if (req)
-                        free(req->port);
-                free(req);
+                open_request_free(req);
                 log_error("out of memory opening %s", d->devnode);
                 return;
         }
@@ -230,9 +234,7 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         if (r < 0) {
                 s->opening = false;
                 log_error_errno(r, "cannot open %s", d->devnode);
-                free(req->serial);
-                free(req->port);
-                free(req);
+                open_request_free(req);
         }
 }
 
