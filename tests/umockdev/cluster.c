@@ -158,3 +158,27 @@ double daemon_time(const struct tb_log_line *l) {
         return t;
 }
 
+
+int cluster_run_tests(const struct cluster_test *tests, size_t n_tests, int argc, char **argv) {
+        unsigned passed = 0, failed = 0;
+
+        signal(SIGPIPE, SIG_IGN); /* a daemon that exits under a test must fail a check, not kill the run */
+        for (size_t i = 0; i < n_tests; i++) {
+                bool selected = argc < 2;
+                for (int k = 1; k < argc; k++)
+                        selected |= strcmp(argv[k], tests[i].name) == 0;
+                if (!selected)
+                        continue;
+                failed_now = false;
+                int64_t t0 = g_get_monotonic_time();
+                tests[i].fn();
+                fprintf(stderr, "%s %s (%.0f ms)\n", failed_now ? "FAIL" : "ok  ", tests[i].name,
+                        (double) (g_get_monotonic_time() - t0) / 1000.0);
+                if (failed_now)
+                        failed++;
+                else
+                        passed++;
+        }
+        printf("%u passed, %u failed\n", passed, failed);
+        return failed ? 1 : 0;
+}

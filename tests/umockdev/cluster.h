@@ -68,5 +68,16 @@ const struct tb_log_line *wait_state(struct cluster *c, unsigned node, const cha
 bool all_up(struct cluster *c, int timeout_ms);
 /* Every board but `skip` (1-based; 0 = none) holds correct files. */
 void check_boards(struct cluster *c, unsigned skip);
+struct cluster_test {
+        const char *name;
+        void (*fn)(void);
+};
+/*
+ * Runs the tests argv names (every one when it names none), each with
+ * failed_now cleared, printing "ok"/"FAIL" with its time and the totals.
+ * Returns the exit status: 0 if every test that ran passed.
+ */
+int cluster_run_tests(const struct cluster_test *tests, size_t n_tests, int argc, char **argv);
+
 /* The daemon's own CLOCK_MONOTONIC timestamp of one of its log lines, in seconds (-1 if none). */
 double daemon_time(const struct tb_log_line *l);

@@ -942,10 +942,7 @@ static void test_reload_renames(void) {
         cluster_free(&c);
 }
 
-static const struct {
-        const char *name;
-        void (*fn)(void);
-} tests[] = {
+static const struct cluster_test tests[] = {
         { "seed-failure", test_seed_failure },   { "permissions", test_permissions },
         { "many", test_many },                   { "plug-during-boot", test_plug_during_boot },
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
@@ -956,31 +953,11 @@ static const struct {
 };
 
 int main(int argc, char **argv) {
-        unsigned passed = 0, failed = 0;
-
-        signal(SIGPIPE, SIG_IGN);
         clusterboot = getenv("CLUSTERBOOT");
         clusterbootctl = getenv("CLUSTERBOOTCTL");
         if (!clusterboot || !clusterbootctl) {
                 fprintf(stderr, "set CLUSTERBOOT and CLUSTERBOOTCTL to the binaries under test\n");
                 return 2;
         }
-        for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
-                bool selected = argc < 2;
-                for (int k = 1; k < argc; k++)
-                        selected |= strcmp(argv[k], tests[i].name) == 0;
-                if (!selected)
-                        continue;
-                failed_now = false;
-                int64_t t0 = g_get_monotonic_time();
-                tests[i].fn();
-                fprintf(stderr, "%s %s (%.0f ms)\n", failed_now ? "FAIL" : "ok  ", tests[i].name,
-                        (double) (g_get_monotonic_time() - t0) / 1000.0);
-                if (failed_now)
-                        failed++;
-                else
-                        passed++;
-        }
-        printf("%u passed, %u failed\n", passed, failed);
-        return failed ? 1 : 0;
+        return cluster_run_tests(tests, G_N_ELEMENTS(tests), argc, argv);
 }
