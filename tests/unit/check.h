@@ -25,6 +25,16 @@ static unsigned check_failures;
                 }                                                                          \
         } while (0)
 
+/* Fatal: the rest of the test would only cascade. Needs <errno.h> and <string.h>. */
+#define REQUIRE(expr)                                                                                    \
+        do {                                                                                             \
+                if (!(expr)) {                                                                           \
+                        fprintf(stderr, "%s:%d: REQUIRE failed: %s (errno: %s)\n", __FILE__, __LINE__, #expr, \
+                                strerror(errno));                                                        \
+                        exit(EXIT_FAILURE);                                                              \
+                }                                                                                        \
+        } while (0)
+
 static inline int check_exit(const char *name) {
         if (check_failures) {
                 fprintf(stderr, "%s: %u check(s) failed\n", name, check_failures);

@@ -22,15 +22,6 @@
 
 extern char **environ;
 
-#define REQUIRE(expr)                                                                                    \
-        do {                                                                                             \
-                if (!(expr)) {                                                                           \
-                        fprintf(stderr, "%s:%d: REQUIRE failed: %s (errno: %s)\n", __FILE__, __LINE__, #expr, \
-                                strerror(errno));                                                        \
-                        exit(EXIT_FAILURE);                                                              \
-                }                                                                                        \
-        } while (0)
-
 static char root[] = "/tmp/cb-test-bootfiles-tar-XXXXXX";
 
 static char *at(const char *rel) {

@@ -11,27 +11,8 @@
 #include <unistd.h>
 
 #include "bootfiles.h"
+#include "check.h"
 #include "util.h"
-
-static unsigned failures;
-
-#define CHECK(expr)                                                                     \
-        do {                                                                            \
-                if (!(expr)) {                                                          \
-                        fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
-                        failures++;                                                     \
-                }                                                                       \
-        } while (0)
-
-/* Fatal: the rest of the test would only cascade. */
-#define REQUIRE(expr)                                                                   \
-        do {                                                                            \
-                if (!(expr)) {                                                          \
-                        fprintf(stderr, "%s:%d: REQUIRE failed: %s (errno: %s)\n", __FILE__, __LINE__, #expr, \
-                                strerror(errno));                                       \
-                        exit(EXIT_FAILURE);                                             \
-                }                                                                       \
-        } while (0)
 
 static char root[] = "/tmp/cb-test-bootfiles-XXXXXX";
 static char *node_dir, *common_dir, *missing_dir;
@@ -399,9 +380,7 @@ int main(void) {
         free(common_dir);
         free(missing_dir);
 
-        if (failures > 0) {
-                fprintf(stderr, "%u check(s) failed\n", failures);
-                return EXIT_FAILURE;
-        }
+        if (check_failures > 0)
+                return check_exit("test-bootfiles");
         return skipped ? 77 : EXIT_SUCCESS; /* 77: meson's "skipped" */
 }
