@@ -72,19 +72,33 @@ static struct emu_fault fault(enum emu_fault_kind kind, enum emu_fault_point poi
                                    .offset = offset };
 }
 
+/* Boots one board until its node settles; the world stays for the caller's checks (world_done() it). */
+static void boot_one(struct world *w, const struct emu_board_config *bc, struct cb_node_status *st) {
+        CHECK(world_init(w, false) == 0);
+        world_add(w, bc);
+        emu_port_plug(&w->ports[0]);
+        CHECK(world_run(w, RUN_TIMEOUT) == 0);
+        cb_node_get_status(w->nodes[0], st);
+}
+
+/* The node came up on attempt 2, and its last error names `what`. */
+static void check_up_on_second(const struct cb_node_status *st, const char *what) {
+        CHECK_MSG(st->state == CB_NODE_UP, "state %s", cb_node_state_name(st->state));
+        CHECK_MSG(st->attempt == 2, "up on attempt %u", st->attempt);
+        CHECK_MSG(st->last_error && strstr(st->last_error, what), "last error %s",
+                  st->last_error ? st->last_error : "(none)");
+}
+
 /* A stall in start4.elf's own session is resumed in place, like any other: attempt 1, one halt cleared. */
 static void test_cm4_stall_in_firmware_session(void) {
         struct emu_board_config bc = { .soc = EMU_SOC_2711, .n_faults = 1 };
+        struct cb_node_status st;
         struct world w;
         char why[256];
 
         bc.faults[0] = fault(EMU_FAULT_STALL, EMU_AT_FILE, 0, "kernel8.img", 30000);
-        CHECK(world_init(&w, false) == 0);
-        world_add(&w, &bc);
-        emu_port_plug(&w.ports[0]);
-        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
-        CHECK(cb_node_state(w.nodes[0]) == CB_NODE_UP);
-        CHECK(cb_node_attempt(w.nodes[0]) == 1);
+        boot_one(&w, &bc, &st);
+        CHECK(st.state == CB_NODE_UP && st.attempt == 1);
         CHECK(w.ports[0].board.halts_cleared == 1 && w.ports[0].board.resets == 0);
         CHECK_MSG(world_verify_board(&w, 0, why, sizeof why) == 0, "%s", why);
         world_done(&w);
@@ -102,15 +116,8 @@ static void test_cm4_second_break_is_a_restart(void) {
         struct cb_node_status st;
         struct world w;
 
-        CHECK(world_init(&w, false) == 0);
-        world_add(&w, &bc);
-        emu_port_plug(&w.ports[0]);
-        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
-        cb_node_get_status(w.nodes[0], &st);
-        CHECK(st.state == CB_NODE_UP);
-        CHECK_MSG(st.attempt == 2, "up on attempt %u", st.attempt);
-        CHECK_MSG(st.last_error && strstr(st.last_error, "left the bus"), "last error %s",
-                  st.last_error ? st.last_error : "(none)");
+        boot_one(&w, &bc, &st);
+        check_up_on_second(&st, "left the bus");
         world_done(&w);
 }
 
@@ -121,15 +128,8 @@ static void test_cm4_left_mid_file(void) {
         struct world w;
 
         bc.faults[0] = fault(EMU_FAULT_VANISH, EMU_AT_FILE, 0, "fixup4.dat", 1000);
-        CHECK(world_init(&w, false) == 0);
-        world_add(&w, &bc);
-        emu_port_plug(&w.ports[0]);
-        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
-        cb_node_get_status(w.nodes[0], &st);
-        CHECK(st.state == CB_NODE_UP);
-        CHECK_MSG(st.attempt == 2, "up on attempt %u", st.attempt);
-        CHECK_MSG(st.last_error && strstr(st.last_error, "fixup4.dat"), "last error %s",
-                  st.last_error ? st.last_error : "(none)");
+        boot_one(&w, &bc, &st);
+        check_up_on_second(&st, "fixup4.dat");
         world_done(&w);
 }
 
@@ -140,11 +140,7 @@ static void test_cm4_firmware_session_never_comes(void) {
         struct world w;
 
         bc.faults[0] = fault(EMU_FAULT_UNPLUG, EMU_AT_REQUEST, 6, NULL, 0);
-        CHECK(world_init(&w, false) == 0);
-        world_add(&w, &bc);
-        emu_port_plug(&w.ports[0]);
-        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
-        cb_node_get_status(w.nodes[0], &st);
+        boot_one(&w, &bc, &st);
         CHECK_MSG(st.state == CB_NODE_NEEDS_POWER, "state %s", cb_node_state_name(st.state));
         CHECK_MSG(st.last_error && strstr(st.last_error, "did not come back"), "last error %s",
                   st.last_error ? st.last_error : "(none)");
