@@ -4,7 +4,6 @@
  * (../shared/docs/usb-boot-protocol.md §1, §4, §8): the loader its ROM is
  * given and what its second stage asks for. Descriptors are in board-desc.c.
  */
-#include <errno.h>
 #include <string.h>
 
 #include "board.h"
@@ -64,38 +63,6 @@ const char *emu_soc_loader_name(enum emu_soc soc) {
         default:
                 return "bootcode.bin";
         }
-}
-
-const char *emu_soc_name(enum emu_soc soc) {
-        switch (soc) {
-        case EMU_SOC_2835:
-                return "2835";
-        case EMU_SOC_2837:
-                return "2837";
-        case EMU_SOC_2711:
-                return "2711";
-        case EMU_SOC_2712:
-                return "2712";
-        default:
-                return "?";
-        }
-}
-
-int emu_soc_from_string(const char *s, enum emu_soc *ret) {
-        static const struct {
-                const char *name;
-                enum emu_soc soc;
-        } names[] = {
-                { "2835", EMU_SOC_2835 }, { "zero", EMU_SOC_2835 },  { "2837", EMU_SOC_2837 },
-                { "zero2", EMU_SOC_2837 }, { "cm3", EMU_SOC_2837 },  { "2711", EMU_SOC_2711 },
-                { "cm4", EMU_SOC_2711 },   { "2712", EMU_SOC_2712 }, { "cm5", EMU_SOC_2712 },
-        };
-        for (size_t i = 0; i < N(names); i++)
-                if (strcmp(s, names[i].name) == 0) {
-                        *ret = names[i].soc;
-                        return 0;
-                }
-        return -EINVAL;
 }
 
 bool emu_request_is_file(const char *name) {

@@ -278,6 +278,3 @@ extern const size_t emu_pi_zero_n_requests;
 const char *const *emu_soc_requests(enum emu_soc soc, size_t *ret_n);
 /* The second-stage loader its ROM is sent: bootcode.bin, bootcode4.bin or bootcode5.bin. */
 const char *emu_soc_loader_name(enum emu_soc soc);
-const char *emu_soc_name(enum emu_soc soc);
-/* "2835", "cm4", "2711", ...; returns 0 or -EINVAL. */
-int emu_soc_from_string(const char *s, enum emu_soc *ret);

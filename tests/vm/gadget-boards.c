@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "board-spec.h"
 #include "gadget-boards.h"
 
 struct gb_options opt = { .n_boards = 1, .reconnect_ms = 300, .hold_ms = 3000 };
@@ -99,95 +100,6 @@ static int split_board(const char *arg, bool sel[MAX_BOARDS], const char **rest)
         return parse_board_list(who, sel);
 }
 
-static const struct {
-        const char *name;
-        enum emu_fault_kind kind;
-} fault_kinds[] = {
-        { "stall", EMU_FAULT_STALL },
-        { "no-answer", EMU_FAULT_NO_ANSWER },
-        { "pause", EMU_FAULT_PAUSE },
-        { "hang", EMU_FAULT_HANG },
-        { "vanish", EMU_FAULT_VANISH },
-        { "unplug", EMU_FAULT_UNPLUG },
-        { "rom-failure", EMU_FAULT_ROM_FAILURE },
-        { "bogus-command", EMU_FAULT_BOGUS_COMMAND },
-        { "name-no-nul", EMU_FAULT_NAME_NO_NUL },
-        { "escape", EMU_FAULT_ESCAPE_NAME },
-        { "no-gadget", EMU_FAULT_NO_GADGET },
-};
-
-static const struct {
-        const char *name;
-        enum emu_fault_point point;
-} fault_points[] = {
-        { "rom-header", EMU_AT_ROM_HEADER }, { "rom-loader", EMU_AT_ROM_LOADER }, { "rom-status", EMU_AT_ROM_STATUS },
-        { "request", EMU_AT_REQUEST },       { "file", EMU_AT_FILE },             { "gadget", EMU_AT_GADGET },
-};
-
-/* KIND[:file=NAME][:offset=N][:request=N][:at=POINT][:attempt=N][:ms=N (pause)][:sticky] */
-static int parse_fault(const char *spec, struct emu_fault *f, char name[260]) {
-        char *copy = strdup(spec), *save = NULL, *tok;
-        bool have_point = false, have_kind = false;
-        int r = -EINVAL;
-
-        if (!copy)
-                return -ENOMEM;
-        memset(f, 0, sizeof *f);
-        name[0] = '\0';
-        tok = strtok_r(copy, ":", &save);
-        for (size_t i = 0; tok && i < sizeof fault_kinds / sizeof fault_kinds[0]; i++)
-                if (strcmp(tok, fault_kinds[i].name) == 0) {
-                        f->kind = fault_kinds[i].kind;
-                        have_kind = true;
-                }
-        if (!have_kind)
-                goto out;
-        while ((tok = strtok_r(NULL, ":", &save))) {
-                char *eq = strchr(tok, '=');
-                const char *val = eq ? eq + 1 : "";
-                unsigned long v;
-
-                if (eq)
-                        *eq = '\0';
-                if (strcmp(tok, "sticky") == 0 && !eq) {
-                        f->sticky = true;
-                } else if (strcmp(tok, "file") == 0 && eq && *val && strlen(val) < 260) {
-                        snprintf(name, 260, "%s", val);
-                        f->point = EMU_AT_FILE;
-                        have_point = true;
-                } else if (strcmp(tok, "offset") == 0 && eq && parse_unsigned(val, UINT32_MAX, &v) == 0) {
-                        f->offset = v;
-                } else if (strcmp(tok, "request") == 0 && eq && parse_unsigned(val, 1000, &v) == 0) {
-                        f->point = EMU_AT_REQUEST;
-                        f->index = (unsigned) v;
-                        have_point = true;
-                } else if (strcmp(tok, "attempt") == 0 && eq && parse_unsigned(val, 1000, &v) == 0) {
-                        f->attempt = (unsigned) v;
-                } else if (strcmp(tok, "ms") == 0 && eq && parse_unsigned(val, 600000, &v) == 0) {
-                        f->pause_ms = (unsigned) v;
-                } else if (strcmp(tok, "at") == 0 && eq) {
-                        size_t i;
-                        for (i = 0; i < sizeof fault_points / sizeof fault_points[0]; i++)
-                                if (strcmp(val, fault_points[i].name) == 0)
-                                        break;
-                        if (i == sizeof fault_points / sizeof fault_points[0])
-                                goto out;
-                        f->point = fault_points[i].point;
-                        have_point = true;
-                } else {
-                        goto out;
-                }
-        }
-        if (!have_point && emu_fault_natural_point(f->kind, &f->point) < 0)
-                goto out; /* where would it fire? */
-        if (f->point == EMU_AT_FILE && !name[0])
-                goto out;
-        r = 0;
-out:
-        free(copy);
-        return r;
-}
-
 /* rom-pid=0x2764:after-bulk-fault=restart|wait-resend:on-reset=restart|keep:throttle=KIB_PER_S */
 static int parse_board_settings(const char *spec, struct emu_board_config *c, unsigned *throttle) {
         char *copy = strdup(spec), *save = NULL;
@@ -203,20 +115,13 @@ static int parse_board_settings(const char *spec, struct emu_board_config *c, un
                         break;
                 }
                 *eq++ = '\0';
-                if (strcmp(tok, "rom-pid") == 0 && parse_unsigned(eq, 0xffff, &v) == 0 && (v == 0x2763 || v == 0x2764))
-                        c->rom_pid = (uint16_t) v;
-                else if (strcmp(tok, "after-bulk-fault") == 0 && strcmp(eq, "restart") == 0)
-                        c->after_bulk_fault = EMU_AFTER_BULK_FAULT_RESTART;
-                else if (strcmp(tok, "after-bulk-fault") == 0 && strcmp(eq, "wait-resend") == 0)
-                        c->after_bulk_fault = EMU_AFTER_BULK_FAULT_WAIT_RESEND;
-                else if (strcmp(tok, "on-reset") == 0 && strcmp(eq, "restart") == 0)
-                        c->on_reset = EMU_ON_RESET_RESTART;
-                else if (strcmp(tok, "on-reset") == 0 && strcmp(eq, "keep") == 0)
-                        c->on_reset = EMU_ON_RESET_KEEP;
-                else if (strcmp(tok, "throttle") == 0 && parse_unsigned(eq, 10000000, &v) == 0)
+                r = emu_board_setting_parse(tok, eq, c);
+                if (r != -ENOENT)
+                        continue;
+                /* the program's own: how fast the board takes bulk data */
+                r = strcmp(tok, "throttle") == 0 ? parse_unsigned(eq, 10000000, &v) : -EINVAL;
+                if (r == 0)
                         *throttle = (unsigned) v;
-                else
-                        r = -EINVAL;
         }
         free(copy);
         return r;
@@ -377,8 +282,8 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < n_fault_args; i++) {
                 const char *rest;
                 struct emu_fault f;
-                char name[260];
-                if (split_board(fault_args[i], sel, &rest) < 0 || parse_fault(rest, &f, name) < 0) {
+                char name[EMU_FAULT_NAME_SIZE];
+                if (split_board(fault_args[i], sel, &rest) < 0 || emu_fault_parse(rest, &f, name) < 0) {
                         fprintf(stderr, "gadget-boards: bad --fault %s\n", fault_args[i]);
                         return 2;
                 }

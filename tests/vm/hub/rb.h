@@ -24,7 +24,7 @@
 #include <systemd/sd-event.h>
 #include <usbredirparser.h>
 
-#include "board.h"
+#include "board-spec.h"
 
 #define RB_MAX_BOARDS 16
 #define RB_MAX_HUBS 4
@@ -64,7 +64,7 @@ struct rb_board {
         char socket_path[256];
 
         struct emu_board_config config;
-        char fault_names[EMU_MAX_FAULTS][260];
+        char fault_names[EMU_MAX_FAULTS][EMU_FAULT_NAME_SIZE];
         struct emu_board emu;
 
         /* the physical board */

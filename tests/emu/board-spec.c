@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "board-spec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct {
+        const char *name;
+        enum emu_fault_kind kind;
+} fault_kinds[] = {
+        { "stall", EMU_FAULT_STALL },
+        { "no-answer", EMU_FAULT_NO_ANSWER },
+        { "pause", EMU_FAULT_PAUSE },
+        { "hang", EMU_FAULT_HANG },
+        { "vanish", EMU_FAULT_VANISH },
+        { "unplug", EMU_FAULT_UNPLUG },
+        { "rom-failure", EMU_FAULT_ROM_FAILURE },
+        { "bogus-command", EMU_FAULT_BOGUS_COMMAND },
+        { "name-no-nul", EMU_FAULT_NAME_NO_NUL },
+        { "escape", EMU_FAULT_ESCAPE_NAME },
+        { "no-gadget", EMU_FAULT_NO_GADGET },
+};
+
+static const struct {
+        const char *name;
+        enum emu_fault_point point;
+} fault_points[] = {
+        { "rom-header", EMU_AT_ROM_HEADER }, { "rom-loader", EMU_AT_ROM_LOADER }, { "rom-status", EMU_AT_ROM_STATUS },
+        { "request", EMU_AT_REQUEST },       { "file", EMU_AT_FILE },             { "gadget", EMU_AT_GADGET },
+};
+
+static int parse_number(const char *s, unsigned long max, unsigned long *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 0);
+        if (errno || end == s || *end || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+/* One ":key=value" (or ":sticky") of a fault after its kind. */
+static int fault_option(char *tok, struct emu_fault *f, char name[EMU_FAULT_NAME_SIZE], bool *have_point) {
+        char *eq = strchr(tok, '=');
+        const char *val = eq ? eq + 1 : "";
+        unsigned long v;
+
+        if (!eq) {
+                if (strcmp(tok, "sticky") != 0)
+                        return -EINVAL;
+                f->sticky = true;
+                return 0;
+        }
+        *eq = '\0';
+        if (strcmp(tok, "file") == 0 && *val && strlen(val) < EMU_FAULT_NAME_SIZE) {
+                snprintf(name, EMU_FAULT_NAME_SIZE, "%s", val);
+                f->point = EMU_AT_FILE;
+        } else if (strcmp(tok, "request") == 0 && parse_number(val, 1000, &v) == 0) {
+                f->point = EMU_AT_REQUEST;
+                f->index = (unsigned) v;
+        } else if (strcmp(tok, "at") == 0) {
+                size_t i;
+                for (i = 0; i < N(fault_points) && strcmp(val, fault_points[i].name) != 0; i++)
+                        ;
+                if (i == N(fault_points))
+                        return -EINVAL;
+                f->point = fault_points[i].point;
+        } else if (strcmp(tok, "offset") == 0 && parse_number(val, UINT32_MAX, &v) == 0) {
+                f->offset = v;
+                return 0;
+        } else if (strcmp(tok, "attempt") == 0 && parse_number(val, 1000, &v) == 0) {
+                f->attempt = (unsigned) v;
+                return 0;
+        } else if (strcmp(tok, "ms") == 0 && parse_number(val, 600000, &v) == 0) {
+                f->pause_ms = (unsigned) v;
+                return 0;
+        } else {
+                return -EINVAL;
+        }
+        *have_point = true;
+        return 0;
+}
+
+int emu_fault_parse(const char *spec, struct emu_fault *f, char name[EMU_FAULT_NAME_SIZE]) {
+        char *copy = strdup(spec), *save = NULL, *tok;
+        bool have_point = false;
+        size_t i;
+        int r = -EINVAL;
+
+        if (!copy)
+                return -ENOMEM;
+        memset(f, 0, sizeof *f);
+        name[0] = '\0';
+        tok = strtok_r(copy, ":", &save);
+        for (i = 0; tok && i < N(fault_kinds) && strcmp(tok, fault_kinds[i].name) != 0; i++)
+                ;
+        if (!tok || i == N(fault_kinds))
+                goto out;
+        f->kind = fault_kinds[i].kind;
+        while ((tok = strtok_r(NULL, ":", &save)))
+                if (fault_option(tok, f, name, &have_point) < 0)
+                        goto out;
+        if (!have_point && emu_fault_natural_point(f->kind, &f->point) < 0)
+                goto out; /* where would it fire? */
+        if (f->point == EMU_AT_FILE && !name[0])
+                goto out;
+        r = 0;
+out:
+        free(copy);
+        return r;
+}
+
+int emu_board_setting_parse(const char *key, const char *value, struct emu_board_config *c) {
+        unsigned long v;
+
+        if (strcmp(key, "rom-pid") == 0) {
+                if (parse_number(value, 0xffff, &v) < 0 || (v != 0x2763 && v != 0x2764))
+                        return -EINVAL;
+                c->rom_pid = (uint16_t) v;
+                return 0;
+        }
+        if (strcmp(key, "after-bulk-fault") == 0) {
+                if (strcmp(value, "restart") == 0)
+                        c->after_bulk_fault = EMU_AFTER_BULK_FAULT_RESTART;
+                else if (strcmp(value, "wait-resend") == 0)
+                        c->after_bulk_fault = EMU_AFTER_BULK_FAULT_WAIT_RESEND;
+                else
+                        return -EINVAL;
+                return 0;
+        }
+        if (strcmp(key, "on-reset") == 0) {
+                if (strcmp(value, "restart") == 0)
+                        c->on_reset = EMU_ON_RESET_RESTART;
+                else if (strcmp(value, "keep") == 0)
+                        c->on_reset = EMU_ON_RESET_KEEP;
+                else
+                        return -EINVAL;
+                return 0;
+        }
+        return -ENOENT;
+}

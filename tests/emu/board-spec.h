@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * An emulated board's faults and settings as text, the way the VM tiers'
+ * board programs take them on their command lines and control channels
+ * (gadget-boards --fault/--board, redir-boards' board-add).
+ */
+
+#include "board.h"
+
+#define EMU_FAULT_NAME_SIZE 260
+
+/*
+ * KIND[:file=NAME][:offset=N][:request=N][:at=POINT][:attempt=N][:ms=N][:sticky]
+ * KIND: stall no-answer pause hang vanish unplug rom-failure bogus-command
+ * name-no-nul escape no-gadget; POINT: rom-header rom-loader rom-status
+ * request file gadget (a fault that can only happen at one point needs
+ * none). The file's name goes to `name`, which f->name must then point to.
+ * Returns 0, -EINVAL or -ENOMEM.
+ */
+int emu_fault_parse(const char *spec, struct emu_fault *f, char name[EMU_FAULT_NAME_SIZE]);
+
+/*
+ * One board-model setting: rom-pid=0x2763|0x2764,
+ * after-bulk-fault=wait-resend|restart, on-reset=restart|keep. Returns 0,
+ * -EINVAL for a bad value, or -ENOENT when `key` is no setting of the model
+ * (the caller may have its own). No soc= yet: the VM programs verify a
+ * board's files against the Zero's list.
+ */
+int emu_board_setting_parse(const char *key, const char *value, struct emu_board_config *c);
