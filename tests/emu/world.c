@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "board-verify.h"
 #include "bootfiles.h"
 #include "inproc-power.h"
 
@@ -158,47 +159,10 @@ int world_run(struct world *w, usec_t timeout) {
 }
 
 int world_verify_board(const struct world *w, size_t i, char *why, size_t why_size) {
-        const struct emu_board *b = &w->ports[i].board;
-        char path[512];
-        uint64_t hash, size;
+        struct emu_boot_truth truth;
 
-        if (b->error[0]) {
-                snprintf(why, why_size, "board saw a protocol violation: %s", b->error);
-                return -EBADMSG;
-        }
-        if (b->stage != EMU_STAGE_GADGET) {
-                snprintf(why, why_size, "board is in stage %s, not running its kernel", emu_stage_name(b->stage));
-                return -EBADMSG;
-        }
-        snprintf(path, sizeof path, "%s/%s", w->boot_dir, emu_soc_loader_name(b->config.soc));
-        if (emu_hash_file(path, &hash, &size) < 0 || b->loader_hash != hash || b->loader_received != size) {
-                snprintf(why, why_size, "loader differs from %s", emu_soc_loader_name(b->config.soc));
-                return -EBADMSG;
-        }
-        for (size_t k = 0; k < b->config.n_requests; k++) {
-                const char *name = b->config.requests[k];
-                const struct emu_received_file *rf = emu_board_file(b, name);
-
-                if (!emu_request_is_file(name))
-                        continue;
-
-                snprintf(path, sizeof path, "%s/%s", w->boot_dir, name);
-                if (emu_hash_file(path, &hash, &size) < 0) {
-                        if (rf && rf->size != 0) {
-                                snprintf(why, why_size, "%s: missing on disk but announced %llu bytes", name,
-                                         (unsigned long long) rf->size);
-                                return -EBADMSG;
-                        }
-                        continue;
-                }
-                if (!rf || !rf->complete || rf->size != size || rf->received != size || rf->hash != hash) {
-                        snprintf(why, why_size, "%s: board holds %llu of %llu bytes%s", name,
-                                 rf ? (unsigned long long) rf->received : 0ULL, (unsigned long long) size,
-                                 rf && rf->complete ? " with a wrong hash" : "");
-                        return -EBADMSG;
-                }
-        }
-        return 0;
+        emu_boot_truth_load(&truth, w->boot_dir);
+        return emu_board_verify(&w->ports[i].board, &truth, why, why_size) ? 0 : -EBADMSG;
 }
 
 void world_done(struct world *w) {

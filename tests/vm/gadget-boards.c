@@ -310,9 +310,7 @@ int main(int argc, char **argv) {
 
         /* what the boards should end up holding */
         if (opt.boot_dir) {
-                add_truth("bootcode.bin");
-                for (size_t k = 0; k < emu_pi_zero_n_requests; k++)
-                        add_truth(emu_pi_zero_requests[k]);
+                status_load_truth(opt.boot_dir);
         }
 
         if (opt.control) {

@@ -118,7 +118,8 @@ __attribute__((format(printf, 2, 3))) void blog(const struct gboard *g, const ch
 /* gb-status.c: the boot directory's files and the status file */
 void status_init(const pthread_condattr_t *ca);
 void status_changed(void);
-void add_truth(const char *name);
+/* Hashes the boot directory's files, to check the boards against (board-verify.h). */
+void status_load_truth(const char *boot_dir);
 void write_status(void);
 void *status_main(void *arg);
 

@@ -13,16 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "board-verify.h"
 #include "gadget-boards.h"
 
-struct file_truth {
-        char name[260];
-        bool exists;
-        uint64_t size, hash;
-};
-
-static struct file_truth truths[EMU_MAX_FILES + 1];
-static size_t n_truths;
+static struct emu_boot_truth truth;
 static pthread_mutex_t status_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t status_cond = PTHREAD_COND_INITIALIZER;
 static unsigned status_seq;
@@ -42,81 +36,26 @@ void status_init(const pthread_condattr_t *ca) {
 
 /* ----------------------------------------------------------- the board's truth */
 
-static const struct file_truth *truth(const char *name) {
-        for (size_t i = 0; i < n_truths; i++)
-                if (strcmp(truths[i].name, name) == 0)
-                        return &truths[i];
-        return NULL;
-}
-
-void add_truth(const char *name) {
-        char path[4096];
-        struct file_truth *t;
-
-        if (truth(name) || n_truths >= sizeof truths / sizeof truths[0])
-                return;
-        t = &truths[n_truths++];
-        snprintf(t->name, sizeof t->name, "%s", name);
-        snprintf(path, sizeof path, "%s/%s", opt.boot_dir, name);
-        t->exists = emu_hash_file(path, &t->hash, &t->size) == 0;
+void status_load_truth(const char *boot_dir) {
+        emu_boot_truth_load(&truth, boot_dir);
 }
 
 /* Did this board get exactly the boot directory's files (whatever else happened)? */
 static bool verify_files(const struct gboard *g, char *why, size_t why_size) {
-        const struct emu_board *b = &g->emu;
-        const struct file_truth *t;
-
         if (!opt.boot_dir) {
                 snprintf(why, why_size, "no --boot-dir to compare with");
                 return false;
         }
-        t = truth("bootcode.bin");
-        if (!t || !t->exists || b->loader_received != t->size || b->loader_hash != t->hash) {
-                snprintf(why, why_size, "loader: got %" PRIu32 " bytes, differing from bootcode.bin",
-                         b->loader_received);
-                return false;
-        }
-        for (size_t k = 0; k < b->config.n_requests; k++) {
-                const char *name = b->config.requests[k];
-                const struct emu_received_file *rf = emu_board_file(b, name);
-
-                t = truth(name);
-                if (!t || !t->exists) {
-                        if (rf && rf->size != 0) {
-                                snprintf(why, why_size, "%s: missing in the boot directory, announced %" PRIu64 " bytes",
-                                         name, rf->size);
-                                return false;
-                        }
-                        continue;
-                }
-                if (!rf || !rf->complete || rf->size != t->size || rf->received != t->size || rf->hash != t->hash) {
-                        snprintf(why, why_size, "%s: holds %" PRIu64 " of %" PRIu64 " bytes%s", name,
-                                 rf ? rf->received : 0, t->size, rf && rf->complete ? ", wrong hash" : "");
-                        return false;
-                }
-        }
-        if (b->escape_asked && b->escape_answer != 0) {
-                snprintf(why, why_size, "asked for ../../etc/shadow and was told it has %" PRIu64 " bytes",
-                         b->escape_answer);
-                return false;
-        }
-        why[0] = '\0';
-        return true;
+        return emu_board_verify_files(&g->emu, &truth, why, why_size);
 }
 
-/* Like world_verify_board(): runs its kernel, got exactly the boot files, saw no protocol violation. */
+/* Runs its kernel, got exactly the boot files, saw no protocol violation. */
 static bool verify_board(const struct gboard *g, char *why, size_t why_size) {
-        const struct emu_board *b = &g->emu;
-
-        if (b->error[0]) {
-                snprintf(why, why_size, "protocol violation: %s", b->error);
+        if (!opt.boot_dir) {
+                snprintf(why, why_size, "no --boot-dir to compare with");
                 return false;
         }
-        if (b->stage != EMU_STAGE_GADGET) {
-                snprintf(why, why_size, "in stage %s, not running its kernel", emu_stage_name(b->stage));
-                return false;
-        }
-        return verify_files(g, why, why_size);
+        return emu_board_verify(&g->emu, &truth, why, why_size);
 }
 
 /* ---------------------------------------------------------------- status file */
@@ -165,8 +104,7 @@ static void write_board(FILE *f, struct gboard *g) {
         fprintf(f, ",\"files\":[");
         for (size_t i = 0; i < b->n_files; i++) {
                 const struct emu_received_file *rf = &b->files[i];
-                const struct file_truth *t = truth(rf->name);
-                bool same = t && t->exists && rf->complete && rf->received == t->size && rf->hash == t->hash;
+                bool same = emu_file_matches(&truth, rf);
                 fprintf(f, "%s{\"name\":", i ? "," : "");
                 json_str(f, rf->name);
                 fprintf(f, ",\"size\":%" PRIu64 ",\"received\":%" PRIu64 ",\"complete\":%s,\"matches\":%s}",

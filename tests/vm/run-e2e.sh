@@ -147,7 +147,7 @@ if ! cc -std=gnu17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror -Wno-un
 	-I"$TOP/tests/emu" -o "$PAYLOAD/bin/gadget-boards" \
 	"$VM_DIR/gadget-boards.c" "$VM_DIR/gb-board.c" "$VM_DIR/gb-bulk.c" "$VM_DIR/gb-control.c" \
 	"$VM_DIR/gb-ep0.c" "$VM_DIR/gb-power.c" "$VM_DIR/gb-rawgadget.c" "$VM_DIR/gb-status.c" \
-	"$VM_DIR/gb-util.c" "$TOP/tests/emu/board.c" "$TOP/tests/emu/board-desc.c" "$TOP/tests/emu/board-soc.c" "$TOP/tests/emu/board-spec.c" -pthread > "$OUT/gadget-boards-build.log" 2>&1 ||
+	"$VM_DIR/gb-util.c" "$TOP/tests/emu/board.c" "$TOP/tests/emu/board-desc.c" "$TOP/tests/emu/board-soc.c" "$TOP/tests/emu/board-spec.c" "$TOP/tests/emu/board-verify.c" -pthread > "$OUT/gadget-boards-build.log" 2>&1 ||
 	! cc -std=gnu17 -O2 -Wall -Wextra -Werror -o "$PAYLOAD/bin/hub-port" "$VM_DIR/hub-port.c" \
 		>> "$OUT/gadget-boards-build.log" 2>&1; then
 	cat "$OUT/gadget-boards-build.log" >&2

@@ -1,99 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * redir-boards: what each board should hold (the boot directory's files,
- * hashed once), the verdict on what it got (as world_verify_board() and
- * gadget-boards judge: running its kernel, every file complete and equal to
- * the boot directory's, no protocol violation), and the status as JSON (for
- * the guest's `status`, and the optional status file).
+ * hashed once), the verdict on what it got (tests/emu/board-verify.h), and
+ * the status as JSON (for the guest's `status`, and the optional status
+ * file).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "board-verify.h"
 #include "rb.h"
 
-struct file_truth {
-        char name[260];
-        bool exists;
-        uint64_t size, hash;
-};
-
-static struct file_truth truths[EMU_MAX_FILES + 1];
-static size_t n_truths;
-
-static const struct file_truth *truth(const char *name) {
-        for (size_t i = 0; i < n_truths; i++)
-                if (strcmp(truths[i].name, name) == 0)
-                        return &truths[i];
-        return NULL;
-}
-
-static void add_truth(const char *name) {
-        char path[4096];
-        struct file_truth *t;
-
-        if (truth(name) || n_truths >= sizeof truths / sizeof truths[0])
-                return;
-        t = &truths[n_truths++];
-        snprintf(t->name, sizeof t->name, "%s", name);
-        snprintf(path, sizeof path, "%s/%s", rb_opt.boot_dir, name);
-        t->exists = emu_hash_file(path, &t->hash, &t->size) == 0;
-}
+static struct emu_boot_truth truth;
 
 void rb_status_init(void) {
-        add_truth("bootcode.bin");
-        for (size_t i = 0; i < emu_pi_zero_n_requests; i++)
-                add_truth(emu_pi_zero_requests[i]);
-}
-
-static bool verify_files(const struct rb_board *b, char *why, size_t why_size) {
-        const struct emu_board *e = &b->emu;
-        const struct file_truth *t = truth("bootcode.bin");
-
-        if (!t || !t->exists || e->loader_received != t->size || e->loader_hash != t->hash) {
-                snprintf(why, why_size, "loader: got %" PRIu32 " bytes, differing from bootcode.bin",
-                         e->loader_received);
-                return false;
-        }
-        for (size_t k = 0; k < e->config.n_requests; k++) {
-                const char *name = e->config.requests[k];
-                const struct emu_received_file *rf = emu_board_file(e, name);
-
-                t = truth(name);
-                if (!t || !t->exists) {
-                        if (rf && rf->size != 0) {
-                                snprintf(why, why_size, "%s: missing in the boot directory, announced %" PRIu64 " bytes",
-                                         name, rf->size);
-                                return false;
-                        }
-                        continue;
-                }
-                if (!rf || !rf->complete || rf->size != t->size || rf->received != t->size || rf->hash != t->hash) {
-                        snprintf(why, why_size, "%s: holds %" PRIu64 " of %" PRIu64 " bytes%s", name,
-                                 rf ? rf->received : 0, t->size, rf && rf->complete ? ", wrong hash" : "");
-                        return false;
-                }
-        }
-        if (e->escape_asked && e->escape_answer != 0) {
-                snprintf(why, why_size, "asked for ../../etc/shadow and was told it has %" PRIu64 " bytes",
-                         e->escape_answer);
-                return false;
-        }
-        why[0] = '\0';
-        return true;
+        emu_boot_truth_load(&truth, rb_opt.boot_dir);
 }
 
 bool rb_board_verify(const struct rb_board *b, char *why, size_t why_size) {
-        if (b->emu.error[0]) {
-                snprintf(why, why_size, "protocol violation: %s", b->emu.error);
-                return false;
-        }
-        if (b->emu.stage != EMU_STAGE_GADGET) {
-                snprintf(why, why_size, "in stage %s, not running its kernel", emu_stage_name(b->emu.stage));
-                return false;
-        }
-        return verify_files(b, why, why_size);
+        return emu_board_verify(&b->emu, &truth, why, why_size);
 }
 
 #define ADD(o, k, v) json_object_object_add((o), (k), (v))
@@ -129,14 +56,12 @@ struct json_object *rb_board_json(const struct rb_board *b) {
         ADD(o, "last_event", json_object_new_string(b->last_event));
         for (size_t i = 0; i < e->n_files; i++) {
                 const struct emu_received_file *rf = &e->files[i];
-                const struct file_truth *t = truth(rf->name);
                 struct json_object *f = json_object_new_object();
                 ADD(f, "name", json_object_new_string(rf->name));
                 ADD(f, "size", json_object_new_int64((int64_t) rf->size));
                 ADD(f, "received", json_object_new_int64((int64_t) rf->received));
                 ADD(f, "complete", json_object_new_boolean(rf->complete));
-                ADD(f, "matches", json_object_new_boolean(t && t->exists && rf->complete && rf->received == t->size &&
-                                                          rf->hash == t->hash));
+                ADD(f, "matches", json_object_new_boolean(emu_file_matches(&truth, rf)));
                 json_object_array_add(files, f);
         }
         ADD(o, "files", files);

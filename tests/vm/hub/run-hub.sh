@@ -126,7 +126,7 @@ if ! cc -std=gnu17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror -Wno-un
 	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough -Wvla \
 	-I"$TOP/tests/emu" $(pkg-config --cflags libusbredirparser-0.5 libsystemd json-c) -o "$RB" \
 	"$HUB_DIR/redir-boards.c" "$HUB_DIR/rb-control.c" "$HUB_DIR/rb-qemu.c" "$HUB_DIR/rb-redir.c" \
-	"$HUB_DIR/rb-spec.c" "$HUB_DIR/rb-status.c" "$TOP/tests/emu/board.c" "$TOP/tests/emu/board-desc.c" "$TOP/tests/emu/board-soc.c" "$TOP/tests/emu/board-spec.c" \
+	"$HUB_DIR/rb-spec.c" "$HUB_DIR/rb-status.c" "$TOP/tests/emu/board.c" "$TOP/tests/emu/board-desc.c" "$TOP/tests/emu/board-soc.c" "$TOP/tests/emu/board-spec.c" "$TOP/tests/emu/board-verify.c" \
 	$(pkg-config --libs libusbredirparser-0.5 libsystemd json-c) > "$OUT/redir-boards-build.log" 2>&1 ||
 	! cc -std=gnu17 -O2 -Wall -Wextra -Werror -o "$PAYLOAD/bin/hub-port" "$VM_DIR/hub-port.c" \
 		>> "$OUT/redir-boards-build.log" 2>&1; then
