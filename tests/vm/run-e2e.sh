@@ -42,6 +42,8 @@ export CBVM_CACHE=${CBVM_CACHE:-/var/cache/clusterboot-vm}
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 TOP=$(cd "$VM_DIR/../.." && pwd)
+# shellcheck source=checks.sh
+. "$VM_DIR/checks.sh"
 
 RESULTS_FILE=
 VERBOSE=0
@@ -75,79 +77,22 @@ OUT=$BUILD/e2e-out
 T0=$(now)
 declare -A RESULT REASON
 
-finish() { # prints the summary, writes --results, exits
-	local name passed=0 failed=0 skipped=0 line
-	echo
-	for name in "${CHECKS[@]}"; do
-		case ${RESULT[$name]:-FAIL} in
-		PASS) line="PASS $name${REASON[$name]:+ (${REASON[$name]})}"; passed=$((passed + 1)) ;;
-		SKIP) line="SKIP $name: ${REASON[$name]}"; skipped=$((skipped + 1)) ;;
-		*) line="FAIL $name: ${REASON[$name]:-no result}"; failed=$((failed + 1)) ;;
-		esac
-		echo "$line"
-	done
-	if [ -n "$RESULTS_FILE" ]; then
-		mkdir -p "$(dirname "$RESULTS_FILE")"
-		: > "$RESULTS_FILE"
-		for name in "${CHECKS[@]}"; do
-			local r=${RESULT[$name]:-FAIL}
-			[ "$r" = PASS ] && r=OK
-			printf '{"name": "%s", "result": "%s"}\n' "$name" "$r" >> "$RESULTS_FILE"
-		done
-	fi
-	log "total $(elapsed "$T0") s; logs in $OUT"
-	[ "$skipped" -gt 0 ] && echo "($skipped skipped)"
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit
-}
 fail_all() { # fail_all REASON: nothing ran
-	local name
 	[ "$DEMO" = 1 ] && die "$1"
-	for name in "${CHECKS[@]}"; do
-		RESULT[$name]=FAIL
-		REASON[$name]=$1
-	done
-	finish
+	checks_fail_all "$1"
 }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (the VM image build uses apt-get, debootstrap, chroot)"
-rm -rf "$OUT" "$PAYLOAD"
-mkdir -p "$OUT" "$PAYLOAD"/{bin,root}
-
-# ------------------------------------------------------------ VM image
-t=$(now)
-if ! "$VM_DIR/build-image.sh" > "$OUT/build-image.log" 2>&1; then
-	tail -n 30 "$OUT/build-image.log" >&2
-	fail_all "the VM image could not be built (see $OUT/build-image.log)"
-fi
-log "VM image ready in $(elapsed "$t") s (cache $CBVM_CACHE)"
+payload_start
 
 # ------------------------------------------------------------ clusterboot
 t=$(now)
-if ! command -v meson > /dev/null || ! pkg-config --exists libusb-1.0 libsystemd libudev json-c; then
-	"$TOP/tests/install-deps.sh" > "$OUT/install-deps.log" 2>&1 ||
-		fail_all "installing the build dependencies failed (see $OUT/install-deps.log)"
-fi
-{
-	if [ -f "$BUILD/build.ninja" ]; then
-		meson configure "$BUILD" -Dprefix=/usr
-	else
-		meson setup "$BUILD" "$TOP" --prefix=/usr
-	fi && meson compile -C "$BUILD" &&
-		DESTDIR="$PAYLOAD/root" meson install -C "$BUILD" --no-rebuild
-} > "$OUT/build.log" 2>&1 || {
-	tail -n 40 "$OUT/build.log" >&2
-	fail_all "building or installing clusterboot failed (see $OUT/build.log)"
-}
+# shellcheck disable=SC2119 # no extra pkg-config modules
+payload_install_clusterboot
 # The emulated boards: same warnings as the project (tests/vm/meson.build builds it too).
-# shellcheck disable=SC2086 # flag list
-if ! cc -std=gnu17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough -Wvla \
-	-I"$TOP/tests/emu" -o "$PAYLOAD/bin/gadget-boards" \
+if ! cc "${EMU_CFLAGS[@]}" -o "$PAYLOAD/bin/gadget-boards" \
 	"$VM_DIR/gadget-boards.c" "$VM_DIR/gb-board.c" "$VM_DIR/gb-bulk.c" "$VM_DIR/gb-control.c" \
 	"$VM_DIR/gb-ep0.c" "$VM_DIR/gb-power.c" "$VM_DIR/gb-rawgadget.c" "$VM_DIR/gb-status.c" \
-	"$VM_DIR/gb-util.c" "$TOP/tests/emu/board.c" "$TOP/tests/emu/board-desc.c" "$TOP/tests/emu/board-soc.c" "$TOP/tests/emu/board-spec.c" "$TOP/tests/emu/board-verify.c" -pthread > "$OUT/gadget-boards-build.log" 2>&1 ||
+	"$VM_DIR/gb-util.c" "${EMU_BOARD_SOURCES[@]}" -pthread > "$OUT/gadget-boards-build.log" 2>&1 ||
 	! cc -std=gnu17 -O2 -Wall -Wextra -Werror -o "$PAYLOAD/bin/hub-port" "$VM_DIR/hub-port.c" \
 		>> "$OUT/gadget-boards-build.log" 2>&1; then
 	cat "$OUT/gadget-boards-build.log" >&2
@@ -239,4 +184,4 @@ for name in "${CHECKS[@]}"; do
 		fi
 	fi
 done
-finish
+checks_finish

@@ -30,6 +30,8 @@ HUB_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
 . "$HUB_DIR/../lib.sh"
 TOP=$(cd "$VM_DIR/../.." && pwd)
+# shellcheck source=../checks.sh
+. "$VM_DIR/checks.sh"
 
 RESULTS_FILE=
 VERBOSE=0
@@ -54,79 +56,19 @@ OUT=$BUILD/hub-out
 T0=$(now)
 declare -A RESULT REASON
 
-finish() {
-	local name passed=0 failed=0 skipped=0 line r
-	echo
-	for name in "${CHECKS[@]}"; do
-		case ${RESULT[$name]:-FAIL} in
-		PASS) line="PASS $name${REASON[$name]:+ (${REASON[$name]})}"; passed=$((passed + 1)) ;;
-		SKIP) line="SKIP $name: ${REASON[$name]}"; skipped=$((skipped + 1)) ;;
-		*) line="FAIL $name: ${REASON[$name]:-no result}"; failed=$((failed + 1)) ;;
-		esac
-		echo "$line"
-	done
-	if [ -n "$RESULTS_FILE" ]; then
-		mkdir -p "$(dirname "$RESULTS_FILE")"
-		: > "$RESULTS_FILE"
-		for name in "${CHECKS[@]}"; do
-			r=${RESULT[$name]:-FAIL}
-			[ "$r" = PASS ] && r=OK
-			printf '{"name": "%s", "result": "%s"}\n' "$name" "$r" >> "$RESULTS_FILE"
-		done
-	fi
-	log "total $(elapsed "$T0") s; logs in $OUT"
-	[ "$skipped" -gt 0 ] && echo "($skipped skipped)"
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
-	exit
-}
-fail_all() {
-	local name
-	for name in "${CHECKS[@]}"; do
-		RESULT[$name]=FAIL
-		REASON[$name]=$1
-	done
-	finish
-}
+fail_all() { checks_fail_all "$1"; }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (the VM image build uses apt-get, debootstrap, chroot)"
-rm -rf "$OUT" "$PAYLOAD"
-mkdir -p "$OUT" "$PAYLOAD"/{bin,root}
-
-# ------------------------------------------------------------ VM image
-t=$(now)
-if ! "$VM_DIR/build-image.sh" > "$OUT/build-image.log" 2>&1; then
-	tail -n 30 "$OUT/build-image.log" >&2
-	fail_all "the VM image could not be built (see $OUT/build-image.log)"
-fi
-log "VM image ready in $(elapsed "$t") s (cache $CBVM_CACHE)"
+payload_start
 
 # ------------------------------------------------------------ clusterboot + redir-boards
 t=$(now)
-if ! pkg-config --exists libusbredirparser-0.5 || ! command -v meson > /dev/null ||
-	! pkg-config --exists libusb-1.0 libsystemd libudev json-c; then
-	"$TOP/tests/install-deps.sh" > "$OUT/install-deps.log" 2>&1 ||
-		fail_all "installing the build dependencies failed (see $OUT/install-deps.log)"
-fi
-{
-	if [ -f "$BUILD/build.ninja" ]; then
-		meson configure "$BUILD" -Dprefix=/usr
-	else
-		meson setup "$BUILD" "$TOP" --prefix=/usr
-	fi && meson compile -C "$BUILD" &&
-		DESTDIR="$PAYLOAD/root" meson install -C "$BUILD" --no-rebuild
-} > "$OUT/build.log" 2>&1 || {
-	tail -n 40 "$OUT/build.log" >&2
-	fail_all "building or installing clusterboot failed (see $OUT/build.log)"
-}
+payload_install_clusterboot libusbredirparser-0.5
 RB=$BUILD/hub-bin/redir-boards
 mkdir -p "$BUILD/hub-bin"
 # shellcheck disable=SC2046 # flag lists
-if ! cc -std=gnu17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wpedantic -Werror -Wno-unused-parameter -Wshadow \
-	-Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wimplicit-fallthrough -Wvla \
-	-I"$TOP/tests/emu" $(pkg-config --cflags libusbredirparser-0.5 libsystemd json-c) -o "$RB" \
+if ! cc "${EMU_CFLAGS[@]}" $(pkg-config --cflags libusbredirparser-0.5 libsystemd json-c) -o "$RB" \
 	"$HUB_DIR/redir-boards.c" "$HUB_DIR/rb-control.c" "$HUB_DIR/rb-qemu.c" "$HUB_DIR/rb-redir.c" \
-	"$HUB_DIR/rb-spec.c" "$HUB_DIR/rb-status.c" "$TOP/tests/emu/board.c" "$TOP/tests/emu/board-desc.c" "$TOP/tests/emu/board-soc.c" "$TOP/tests/emu/board-spec.c" "$TOP/tests/emu/board-verify.c" \
+	"$HUB_DIR/rb-spec.c" "$HUB_DIR/rb-status.c" "${EMU_BOARD_SOURCES[@]}" \
 	$(pkg-config --libs libusbredirparser-0.5 libsystemd json-c) > "$OUT/redir-boards-build.log" 2>&1 ||
 	! cc -std=gnu17 -O2 -Wall -Wextra -Werror -o "$PAYLOAD/bin/hub-port" "$VM_DIR/hub-port.c" \
 		>> "$OUT/redir-boards-build.log" 2>&1; then
@@ -221,4 +163,4 @@ for name in "${CHECKS[@]}"; do
 		fi
 	fi
 done
-finish
+checks_finish
