@@ -97,6 +97,20 @@ const char *emu_fault_kind_name(enum emu_fault_kind kind) {
         return (unsigned) kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
 
+const char *emu_verdict_name(enum emu_verdict v) {
+        switch (v) {
+        case EMU_ACK:
+                return "ack";
+        case EMU_STALL:
+                return "stall";
+        case EMU_NO_ANSWER:
+                return "no answer";
+        case EMU_GONE:
+                return "gone";
+        }
+        return "?";
+}
+
 const char *emu_stage_name(enum emu_stage stage) {
         static const char *const names[] = { "rom", "server", "gadget", "off" };
         return (unsigned) stage < 4 ? names[stage] : "?";

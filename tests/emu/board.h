@@ -264,6 +264,7 @@ size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uin
 size_t emu_string_descriptor(const char *s, uint8_t *buf, size_t size);
 
 const char *emu_stage_name(enum emu_stage stage);
+const char *emu_verdict_name(enum emu_verdict v);
 const struct emu_received_file *emu_board_file(const struct emu_board *b, const char *name);
 uint64_t emu_fnv1a(uint64_t hash, const uint8_t *data, size_t len);
 /* FNV-1a of a whole file, to compare with what a board received; returns 0 or -errno. */

@@ -144,20 +144,6 @@ static void wait_drained(struct gboard *g) {
                         break;
 }
 
-static const char *verdict_name(enum emu_verdict v) {
-        switch (v) {
-        case EMU_ACK:
-                return "ack";
-        case EMU_STALL:
-                return "stall";
-        case EMU_NO_ANSWER:
-                return "no answer";
-        case EMU_GONE:
-                return "gone";
-        }
-        return "?";
-}
-
 void handle_vendor(struct gboard *g, int fd, const struct usb_ctrlrequest *c) {
         uint16_t value = le16toh(c->wValue), index = le16toh(c->wIndex), length = le16toh(c->wLength);
         bool in = c->bRequestType & USB_DIR_IN;
@@ -188,7 +174,7 @@ void handle_vendor(struct gboard *g, int fd, const struct usb_ctrlrequest *c) {
         }
         a = emu_board_take_bus_action(&g->emu);
         vlog(g, "vendor %s value %u index %u length %u -> %s, %zu bytes%s", in ? "IN" : "OUT", value, index, length,
-             verdict_name(v), actual, a != EMU_BUS_NONE ? ", then off the bus" : "");
+             emu_verdict_name(v), actual, a != EMU_BUS_NONE ? ", then off the bus" : "");
         if (v == EMU_NO_ANSWER) {
                 g->hold_pending = true;
                 g->hold_deadline = now_ms() + opt.hold_ms;

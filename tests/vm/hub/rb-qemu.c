@@ -382,7 +382,7 @@ static int on_trace_io(sd_event_source *s, int fd, uint32_t revents, void *userd
 
 /* ------------------------------------------------------------------ setup */
 
-static int listen_unix(const char *path, int *ret) {
+int rb_listen_unix(const char *path, int *ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int fd;
 
@@ -407,7 +407,7 @@ int rb_qemu_start(void) {
         int r;
 
         snprintf(path, sizeof path, "%s/qmp.sock", rb_opt.dir);
-        r = listen_unix(path, &q.listen_fd);
+        r = rb_listen_unix(path, &q.listen_fd);
         if (r < 0 || sd_event_add_io(rb_event, &q.listen_source, q.listen_fd, EPOLLIN, on_qmp_accept, NULL) < 0) {
                 rb_log(NULL, "cannot listen on %s: %s", path, strerror(r < 0 ? -r : ENOMEM));
                 return -1;

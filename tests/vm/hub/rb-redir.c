@@ -50,20 +50,6 @@ static int ep_index(uint8_t ep) {
         return ((ep & 0x80) >> 3) | (ep & 0x0f);
 }
 
-static const char *verdict_name(enum emu_verdict v) {
-        switch (v) {
-        case EMU_ACK:
-                return "ack";
-        case EMU_STALL:
-                return "stall";
-        case EMU_NO_ANSWER:
-                return "no answer";
-        case EMU_GONE:
-                return "gone";
-        }
-        return "?";
-}
-
 /* The current stage's descriptors as the board shows them on a full-speed port. */
 static size_t stage_descriptors(const struct rb_board *b, uint8_t *buf, size_t size) {
         size_t n = emu_board_descriptors(&b->emu, buf, size);
@@ -314,7 +300,7 @@ static void vendor_request(struct rb_board *b, uint64_t id, struct usb_redir_con
         else
                 v = emu_board_control_out(&b->emu, c->value, c->index);
         rb_vlog(b, "vendor %s value %u index %u length %u -> %s, %zu bytes", in ? "IN" : "OUT", c->value, c->index,
-                c->length, verdict_name(v), actual);
+                c->length, emu_verdict_name(v), actual);
         if (!in && v == EMU_ACK)
                 b->bulk_hold = false; /* a new write was announced: bulk data is taken again */
         switch (v) {
@@ -389,7 +375,7 @@ static void on_bulk_packet(void *priv, uint64_t id, struct usb_redir_bulk_packet
                                 break;
                 }
                 b->bulk_bytes += off;
-                rb_vlog(b, "bulk OUT %d bytes -> %s, %zu taken", data_len, verdict_name(v), off);
+                rb_vlog(b, "bulk OUT %d bytes -> %s, %zu taken", data_len, emu_verdict_name(v), off);
                 switch (v) {
                 case EMU_ACK:
                         answer_bulk(b, id, h, usb_redir_success, len);
@@ -734,24 +720,14 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 }
 
 int rb_board_listen(struct rb_board *b) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd;
+        int fd, r;
 
         if (b->listen_fd >= 0)
                 return 0;
         snprintf(b->socket_path, sizeof b->socket_path, "%s/board-%u.sock", rb_opt.dir, b->index);
-        if (strlen(b->socket_path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, b->socket_path);
-        (void) unlink(b->socket_path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, 4) < 0) {
-                int r = -errno;
-                close(fd);
+        r = rb_listen_unix(b->socket_path, &fd);
+        if (r < 0)
                 return r;
-        }
         if (sd_event_add_io(rb_event, &b->listen_source, fd, EPOLLIN, on_accept, b) < 0) {
                 close(fd);
                 return -ENOMEM;

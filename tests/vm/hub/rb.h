@@ -140,6 +140,8 @@ void rb_board_power_back(struct rb_board *b);
 /* rb-qemu.c */
 typedef void (*rb_qmp_done_t)(void *userdata, const char *error, struct json_object *ret);
 int rb_qemu_start(void);
+/* A listening, non-blocking UNIX stream socket at `path` (an old one there is replaced). */
+int rb_listen_unix(const char *path, int *ret);
 bool rb_qemu_ready(void);
 int rb_qmp(struct json_object *cmd, rb_qmp_done_t done, void *userdata); /* takes cmd */
 int rb_qmp_device_add(const char *driver, const char *id, const char *bus_port, const char *extra_key,
