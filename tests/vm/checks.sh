@@ -82,3 +82,36 @@ payload_install_clusterboot() {
 		fail_all "building or installing clusterboot failed (see $OUT/build.log)"
 	}
 }
+
+# checks_read_results FILE RC: the guest's "PASS|FAIL|SKIP name[: why| (note)]" lines into RESULT and
+# REASON (a check the guest reports that is not in CHECKS still counts); a listed check with no line
+# fails, saying whether the VM (exit code RC; 124: its time limit) ran out of time.
+checks_read_results() {
+	local file=$1 rc=$2 line word rest name note
+	while IFS= read -r line; do
+		case $line in
+		PASS\ * | FAIL\ * | SKIP\ *)
+			word=${line%% *}
+			rest=${line#* }
+			name=${rest%%[: ]*}
+			note=${rest#"$name"}
+			note=${note#: }
+			note=${note# (}
+			[ "$word" = PASS ] && note=${note%)}
+			[[ " ${CHECKS[*]} " == *" $name "* ]] || CHECKS+=("$name")
+			RESULT[$name]=$word
+			REASON[$name]=$note
+			;;
+		esac
+	done < <(cat "$file" 2> /dev/null)
+	for name in "${CHECKS[@]}"; do
+		if [ -z "${RESULT[$name]:-}" ]; then
+			RESULT[$name]=FAIL
+			if [ "$rc" -eq 124 ]; then
+				REASON[$name]="not reached: the VM timed out (see $OUT/console.log)"
+			else
+				REASON[$name]="no result from the guest (VM exit code $rc; see $OUT/console.log)"
+			fi
+		fi
+	done
+}

@@ -137,30 +137,5 @@ CBVM_QEMU_ARGS_FILE=$RT/qemu.args CBVM_TIMEOUT=${CBVM_TIMEOUT:-600} "$VM_DIR/run
 	grep --line-buffered -E "${filter[@]}" || rc=${PIPESTATUS[0]}
 log "VM finished with code $rc"
 
-while IFS= read -r line; do
-	case $line in
-	PASS\ * | FAIL\ * | SKIP\ *)
-		word=${line%% *}
-		rest=${line#* }
-		name=${rest%%[: ]*}
-		note=${rest#"$name"}
-		note=${note#: }
-		note=${note# (}
-		[ "$word" = PASS ] && note=${note%)}
-		[[ " ${CHECKS[*]} " == *" $name "* ]] || CHECKS+=("$name")
-		RESULT[$name]=$word
-		REASON[$name]=$note
-		;;
-	esac
-done < <(cat "$OUT/guest/results.txt" 2> /dev/null)
-for name in "${CHECKS[@]}"; do
-	if [ -z "${RESULT[$name]:-}" ]; then
-		RESULT[$name]=FAIL
-		if [ "$rc" -eq 124 ]; then
-			REASON[$name]="not reached: the VM timed out (see $OUT/console.log)"
-		else
-			REASON[$name]="no result from the guest (VM exit code $rc; see $OUT/console.log)"
-		fi
-	fi
-done
+checks_read_results "$OUT/guest/results.txt" "$rc"
 checks_finish
