@@ -33,7 +33,7 @@ static const struct {
         { "request", EMU_AT_REQUEST },       { "file", EMU_AT_FILE },             { "gadget", EMU_AT_GADGET },
 };
 
-static int parse_number(const char *s, unsigned long max, unsigned long *ret) {
+int emu_parse_unsigned(const char *s, unsigned long max, unsigned long *ret) {
         char *end;
         unsigned long v;
 
@@ -61,7 +61,7 @@ static int fault_option(char *tok, struct emu_fault *f, char name[EMU_FAULT_NAME
         if (strcmp(tok, "file") == 0 && *val && strlen(val) < EMU_FAULT_NAME_SIZE) {
                 snprintf(name, EMU_FAULT_NAME_SIZE, "%s", val);
                 f->point = EMU_AT_FILE;
-        } else if (strcmp(tok, "request") == 0 && parse_number(val, 1000, &v) == 0) {
+        } else if (strcmp(tok, "request") == 0 && emu_parse_unsigned(val, 1000, &v) == 0) {
                 f->point = EMU_AT_REQUEST;
                 f->index = (unsigned) v;
         } else if (strcmp(tok, "at") == 0) {
@@ -71,13 +71,13 @@ static int fault_option(char *tok, struct emu_fault *f, char name[EMU_FAULT_NAME
                 if (i == N(fault_points))
                         return -EINVAL;
                 f->point = fault_points[i].point;
-        } else if (strcmp(tok, "offset") == 0 && parse_number(val, UINT32_MAX, &v) == 0) {
+        } else if (strcmp(tok, "offset") == 0 && emu_parse_unsigned(val, UINT32_MAX, &v) == 0) {
                 f->offset = v;
                 return 0;
-        } else if (strcmp(tok, "attempt") == 0 && parse_number(val, 1000, &v) == 0) {
+        } else if (strcmp(tok, "attempt") == 0 && emu_parse_unsigned(val, 1000, &v) == 0) {
                 f->attempt = (unsigned) v;
                 return 0;
-        } else if (strcmp(tok, "ms") == 0 && parse_number(val, 600000, &v) == 0) {
+        } else if (strcmp(tok, "ms") == 0 && emu_parse_unsigned(val, 600000, &v) == 0) {
                 f->pause_ms = (unsigned) v;
                 return 0;
         } else {
@@ -120,7 +120,7 @@ int emu_board_setting_parse(const char *key, const char *value, struct emu_board
         unsigned long v;
 
         if (strcmp(key, "rom-pid") == 0) {
-                if (parse_number(value, 0xffff, &v) < 0 || (v != 0x2763 && v != 0x2764))
+                if (emu_parse_unsigned(value, 0xffff, &v) < 0 || (v != 0x2763 && v != 0x2764))
                         return -EINVAL;
                 c->rom_pid = (uint16_t) v;
                 return 0;

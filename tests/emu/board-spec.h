@@ -11,6 +11,9 @@
 
 #define EMU_FAULT_NAME_SIZE 260
 
+/* A whole number (decimal, 0x hex or 0 octal) of at most `max`; 0 or -EINVAL. */
+int emu_parse_unsigned(const char *s, unsigned long max, unsigned long *ret);
+
 /*
  * KIND[:file=NAME][:offset=N][:request=N][:at=POINT][:attempt=N][:ms=N][:sticky]
  * KIND: stall no-answer pause hang vanish unplug rom-failure bogus-command

@@ -75,18 +75,6 @@ static void on_sigusr1(int sig) {
 
 /* --------------------------------------------------------------- options */
 
-static int parse_unsigned(const char *s, unsigned long max, unsigned long *ret) {
-        char *end;
-        unsigned long v;
-
-        errno = 0;
-        v = strtoul(s, &end, 0);
-        if (errno || end == s || *end || v > max)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 /* "BOARD:REST" -> board selection and REST */
 static int split_board(const char *arg, bool sel[MAX_BOARDS], const char **rest) {
         char who[64];
@@ -119,7 +107,7 @@ static int parse_board_settings(const char *spec, struct emu_board_config *c, un
                 if (r != -ENOENT)
                         continue;
                 /* the program's own: how fast the board takes bulk data */
-                r = strcmp(tok, "throttle") == 0 ? parse_unsigned(eq, 10000000, &v) : -EINVAL;
+                r = strcmp(tok, "throttle") == 0 ? emu_parse_unsigned(eq, 10000000, &v) : -EINVAL;
                 if (r == 0)
                         *throttle = (unsigned) v;
         }
@@ -204,14 +192,14 @@ int main(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
                 switch (c) {
                 case OPT_BOARDS:
-                        if (parse_unsigned(optarg, MAX_BOARDS, &v) < 0 || v < 1) {
+                        if (emu_parse_unsigned(optarg, MAX_BOARDS, &v) < 0 || v < 1) {
                                 fprintf(stderr, "gadget-boards: --boards takes 1..%d\n", MAX_BOARDS);
                                 return 2;
                         }
                         opt.n_boards = (unsigned) v;
                         break;
                 case OPT_UDC_BASE:
-                        if (parse_unsigned(optarg, MAX_BOARDS - 1, &v) < 0) {
+                        if (emu_parse_unsigned(optarg, MAX_BOARDS - 1, &v) < 0) {
                                 fprintf(stderr, "gadget-boards: bad --udc-base\n");
                                 return 2;
                         }
@@ -238,14 +226,14 @@ int main(int argc, char **argv) {
                         unplugged_arg = optarg;
                         break;
                 case OPT_RECONNECT:
-                        if (parse_unsigned(optarg, 60000, &v) < 0) {
+                        if (emu_parse_unsigned(optarg, 60000, &v) < 0) {
                                 fprintf(stderr, "gadget-boards: bad --reconnect-ms\n");
                                 return 2;
                         }
                         opt.reconnect_ms = (unsigned) v;
                         break;
                 case OPT_HOLD:
-                        if (parse_unsigned(optarg, 600000, &v) < 0) {
+                        if (emu_parse_unsigned(optarg, 600000, &v) < 0) {
                                 fprintf(stderr, "gadget-boards: bad --hold-ms\n");
                                 return 2;
                         }
