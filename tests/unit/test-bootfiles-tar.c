@@ -18,17 +18,11 @@
 #include "bootfiles-tar.h"
 #include "bootfiles.h"
 #include "check.h"
+#include "scratch.h"
 #include "util.h"
 
 extern char **environ;
 
-static char root[] = "/tmp/cb-test-bootfiles-tar-XXXXXX";
-
-static char *at(const char *rel) {
-        char *p;
-        REQUIRE(asprintf(&p, "%s/%s", root, rel) >= 0);
-        return p;
-}
 
 static void make_dirs(const char *rel) {
         _cleanup_free_ char *p = at(rel);
@@ -41,17 +35,6 @@ static void make_dirs(const char *rel) {
         REQUIRE(mkdir(p, 0755) == 0 || errno == EEXIST);
 }
 
-static void write_file(const char *rel, const void *data, size_t size) {
-        _cleanup_free_ char *p = at(rel);
-        _cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        REQUIRE(fd >= 0);
-        REQUIRE(write(fd, data, size) == (ssize_t) size);
-}
-
-static void write_str(const char *rel, const char *s) {
-        write_file(rel, s, strlen(s));
-}
-
 static void rename_rel(const char *from, const char *to) {
         _cleanup_free_ char *a = at(from), *b = at(to);
         REQUIRE(rename(a, b) == 0);
@@ -60,10 +43,6 @@ static void rename_rel(const char *from, const char *to) {
 static void unlink_rel(const char *rel) {
         _cleanup_free_ char *p = at(rel);
         REQUIRE(unlink(p) == 0);
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-        return remove(path);
 }
 
 /* Runs GNU tar with `args` (NULL-terminated, after "tar"); true if it exited 0. */
@@ -742,13 +721,13 @@ static void test_loader_signature(void) {
 }
 
 int main(void) {
-        REQUIRE(mkdtemp(root));
+        scratch_make("test-bootfiles-tar");
         test_gnu_tar_formats();
         test_gnu_tar_hostile();
         test_hand_made();
         test_lookup_order();
         test_loader_signature();
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        scratch_remove();
         free(node_dir);
         free(common_dir);
         return check_exit("test-bootfiles-tar");

@@ -12,27 +12,10 @@
 
 #include "bootfiles.h"
 #include "check.h"
+#include "scratch.h"
 #include "util.h"
 
-static char root[] = "/tmp/cb-test-bootfiles-XXXXXX";
 static char *node_dir, *common_dir, *missing_dir;
-
-static char *at(const char *rel) {
-        char *p;
-        REQUIRE(asprintf(&p, "%s/%s", root, rel) >= 0);
-        return p;
-}
-
-static void write_file(const char *rel, const void *data, size_t size) {
-        _cleanup_free_ char *p = at(rel);
-        _cleanup_close_ int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        REQUIRE(fd >= 0);
-        REQUIRE(write(fd, data, size) == (ssize_t) size);
-}
-
-static void write_str(const char *rel, const char *s) {
-        write_file(rel, s, strlen(s));
-}
 
 static void make_dir(const char *rel) {
         _cleanup_free_ char *p = at(rel);
@@ -42,10 +25,6 @@ static void make_dir(const char *rel) {
 static void make_symlink(const char *target, const char *rel) {
         _cleanup_free_ char *p = at(rel);
         REQUIRE(symlink(target, p) == 0);
-}
-
-static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-        return remove(path);
 }
 
 static bool has_content(const struct cb_file *f, const void *data, size_t size) {
@@ -104,7 +83,7 @@ static void test_names(void) {
 }
 
 static void build_tree(void) {
-        REQUIRE(mkdtemp(root));
+        scratch_make("test-bootfiles");
         node_dir = at("node");
         common_dir = at("common");
         missing_dir = at("does-not-exist");
@@ -375,7 +354,7 @@ int main(void) {
         }
         test_without_openat2();
 
-        CHECK(nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0);
+        CHECK(scratch_remove() == 0);
         free(node_dir);
         free(common_dir);
         free(missing_dir);
