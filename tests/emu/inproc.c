@@ -178,6 +178,11 @@ static void run_op(struct emu_port *p) {
                 break;
         case EMU_GONE:
                 complete_later(p, -ENODEV);
+                if (p->leave_order == EMU_LEAVE_REMOVAL_FIRST) {
+                        /* the board left during the operation: udev may tell before the failed transfer does */
+                        p->early_leaves++;
+                        sd_event_source_set_priority(p->op_source, SD_EVENT_PRIORITY_IDLE);
+                }
                 break;
         case EMU_NO_ANSWER:
                 wait_for_answer(p);

@@ -46,7 +46,8 @@ enum emu_op_kind {
 enum emu_leave_order {
         EMU_LEAVE_AFTER_COMPLETION, /* the transfer completes, then udev reports the removal */
         EMU_LEAVE_TRANSFER_FAILS,   /* the kernel saw the disconnect first: that transfer ends with -ENODEV */
-        EMU_LEAVE_REMOVAL_FIRST,    /* udev's removal reaches the node before the transfer's completion */
+        EMU_LEAVE_REMOVAL_FIRST,    /* udev's removal reaches the node before the transfer's completion (or,
+                                       for a board that left during the operation, its failure) */
 };
 
 struct emu_port {
