@@ -113,6 +113,15 @@ static const char *last_error_text(char *buf, size_t size, struct json_object *r
         return err && !(state && strcmp(state, "up") == 0) ? err : "-";
 }
 
+/* on, off, or - when nothing tells (no switch has confirmed anything and no board is on the bus) */
+static const char *power_text(char *buf, size_t size, struct json_object *row) {
+        struct json_object *v = NULL;
+
+        if (!json_object_object_get_ex(row, CB_VL_FIELD_POWERED, &v) || !json_object_is_type(v, json_type_boolean))
+                return "-";
+        return json_object_get_boolean(v) ? "on" : "off";
+}
+
 static const char *last_error_colour(struct json_object *row) {
         const char *state = str(row, CB_VL_FIELD_STATE);
         return state && strcmp(state, "failed") == 0 ? ANSI_RED : NULL;
@@ -123,6 +132,7 @@ const struct column status_columns[] = {
         { "NODE", { CB_VL_FIELD_NAME }, NULL, name_colour, false },
         { "PORT", { CB_VL_FIELD_PORT }, NULL, NULL, false },
         { "STATE", { CB_VL_FIELD_STATE }, NULL, row_state_colour, false },
+        { "POWER", { CB_VL_FIELD_POWERED }, power_text, NULL, false },
         { "PROGRESS",
           { CB_VL_FIELD_CURRENT_FILE, CB_VL_FIELD_CURRENT_OFFSET, CB_VL_FIELD_FILES_SERVED, CB_VL_FIELD_BYTES_SERVED },
           progress_text, NULL, false },
@@ -301,11 +311,14 @@ void view_node_detail(FILE *f, struct json_object *node, const struct view_optio
         } else {
                 field(f, "Last error", err ? err : "-");
         }
-        snprintf(buf, sizeof buf, "%s; %s; power control: %s",
+        snprintf(buf, sizeof buf, "%s; %s",
                  cb_json_bool_or(node, CB_VL_FIELD_DEVICE_PRESENT, false) ? "present" : "not on the bus",
-                 cb_json_bool_or(node, CB_VL_FIELD_CONFIGURED, false) ? "configured" : "found on its own (AutoNodes=)",
-                 cb_json_string_or(node, CB_VL_FIELD_POWER, "none"));
+                 cb_json_bool_or(node, CB_VL_FIELD_CONFIGURED, false) ? "configured" : "found on its own (AutoNodes=)");
         field(f, "Device", buf);
+        const char *control = cb_json_string_or(node, CB_VL_FIELD_POWER, "none"), *powered = power_text(b1, sizeof b1, node);
+        snprintf(buf, sizeof buf, "%s (%s%s)", strcmp(powered, "-") == 0 ? "unknown" : powered,
+                 strcmp(control, "none") == 0 ? "no switch" : "switch: ", strcmp(control, "none") == 0 ? "" : control);
+        field(f, "Power", buf);
         board_lines(f, node);
         gadget_lines(f, node);
 

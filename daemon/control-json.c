@@ -26,6 +26,19 @@ static int add_metadata(struct json_object *o, const struct cb_node_metadata *m)
         return cb_json_add_string(o, CB_VL_FIELD_SERIAL, m->serial[0] ? m->serial : NULL);
 }
 
+/*
+ * Whether the board has power, as far as the daemon knows: what its switch
+ * last confirmed, or else a board on the bus (it draws power from its port).
+ * Adds true, false or null.
+ */
+static int add_powered(struct json_object *o, const struct cb_node *node, const struct cb_node_status *st) {
+        if (st->powered == CB_NODE_POWERED_ON || st->powered == CB_NODE_POWERED_OFF)
+                return cb_json_add_bool(o, CB_VL_FIELD_POWERED, st->powered == CB_NODE_POWERED_ON);
+        if (cb_node_device_present(node))
+                return cb_json_add_bool(o, CB_VL_FIELD_POWERED, true);
+        return cb_json_add_null(o, CB_VL_FIELD_POWERED);
+}
+
 static int event_json(const struct cb_node_event *e, struct json_object **ret) {
         _cleanup_json_ struct json_object *o = json_object_new_object();
 
@@ -58,6 +71,7 @@ int cb_control_node_json(const struct cb_node *node, const struct cb_config *con
             cb_json_add_bool(o, CB_VL_FIELD_CONFIGURED, cb_node_configured(node)) < 0 ||
             cb_json_add_bool(o, CB_VL_FIELD_DEVICE_PRESENT, cb_node_device_present(node)) < 0 ||
             cb_json_add_string(o, CB_VL_FIELD_POWER, cb_power_kind_name(cb_config_node_power(config, cb_node_port(node)))) < 0 ||
+            add_powered(o, node, &st) < 0 ||
             cb_json_add_u64(o, CB_VL_FIELD_ATTEMPT, st.attempt) < 0 ||
             cb_json_add_u64(o, CB_VL_FIELD_MAX_ATTEMPTS, config ? config->max_attempts : 0) < 0 ||
             cb_json_add_string(o, CB_VL_FIELD_LAST_ERROR, st.last_error) < 0 ||

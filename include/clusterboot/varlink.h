@@ -101,6 +101,8 @@
 #define CB_VL_FIELD_CONFIGURED "configured"           /* has a [Node] section (false: AutoNodes=) */
 #define CB_VL_FIELD_DEVICE_PRESENT "device_present"
 #define CB_VL_FIELD_POWER "power"                     /* none, usb-hub, command */
+/* true, false, or null (unknown): the last confirmed switch, else true while a board is on the bus */
+#define CB_VL_FIELD_POWERED "powered"
 #define CB_VL_FIELD_ATTEMPT "attempt"
 #define CB_VL_FIELD_MAX_ATTEMPTS "max_attempts"
 #define CB_VL_FIELD_LAST_ERROR "last_error"           /* null if none */

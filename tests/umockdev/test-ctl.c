@@ -761,7 +761,82 @@ static void test_first_calls(void) {
         cluster_free(&c);
 }
 
+/* The POWER cell of NAME's row in `clusterbootctl status` ("" if there is no such row). */
+static void power_cell(struct cluster *c, const char *name, char *cell, size_t size) {
+        struct run r;
+        size_t column = 0;
+
+        cell[0] = '\0';
+        CTL(c, &r, "status");
+        const char *header = strstr(r.out, "POWER");
+        if (header)
+                column = (size_t) (header - r.out);
+        for (char *line = r.out, *nl; header && (nl = strchr(line, '\n')); line = nl + 1)
+                if (strncmp(line, name, strlen(name)) == 0 && line[strlen(name)] == ' ' && line + column < nl) {
+                        snprintf(cell, size, "%.*s", (int) strcspn(line + column, " \n"), line + column);
+                        break;
+                }
+        run_done(&r);
+}
+
+/* "true", "false", "null", or "absent": NAME's "powered" in --json status. */
+static const char *powered_json(struct cluster *c, const char *name) {
+        struct json_object *doc, *node = status_json(c, name, &doc), *v = NULL;
+        const char *what = "absent";
+
+        if (node && json_object_object_get_ex(node, "powered", &v))
+                what = !v ? "null" : !json_object_is_type(v, json_type_boolean) ? "not a boolean"
+                                                                                : json_object_get_boolean(v) ? "true" : "false";
+        json_object_put(doc);
+        return what;
+}
+
+/*
+ * Whether each board has power, in the table (POWER) and the JSON
+ * ("powered"): on while its board is on the bus, off once its switch
+ * confirmed a power-off, on again after power on; unknown ("-", null) for a
+ * node with no switch and no board.
+ */
+static void test_power_column(void) {
+        struct cluster c;
+        struct run r;
+        char cell[32];
+
+        cluster_init(&c, 1, 16, NULL, NULL);
+        cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
+        cluster_set_extra_sections(&c, "[Node spare]\nPort=9-1\n");
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "node1 not up");
+
+        power_cell(&c, "node1", cell, sizeof cell);
+        CHECK(strcmp(cell, "on") == 0, "node1 is up; its POWER is \"%s\", not on", cell);
+        CHECK(strcmp(powered_json(&c, "node1"), "true") == 0, "node1 is up; powered is %s", powered_json(&c, "node1"));
+        power_cell(&c, "spare", cell, sizeof cell);
+        CHECK(strcmp(cell, "-") == 0, "spare has no switch and no board; its POWER is \"%s\", not -", cell);
+        CHECK(strcmp(powered_json(&c, "spare"), "null") == 0, "spare: powered is %s, not null", powered_json(&c, "spare"));
+
+        CTL(&c, &r, "power", "off", "node1");
+        CHECK(r.status == 0, "power off node1: exit %d", r.status);
+        run_done(&r);
+        power_cell(&c, "node1", cell, sizeof cell);
+        CHECK(strcmp(cell, "off") == 0, "node1 switched off; its POWER is \"%s\"", cell);
+        CHECK(strcmp(powered_json(&c, "node1"), "false") == 0, "node1 switched off; powered is %s",
+              powered_json(&c, "node1"));
+        CTL(&c, &r, "status", "node1");
+        CHECK_HAS(r.out, "Power: off (switch: usb-hub)");
+        run_done(&r);
+
+        CTL(&c, &r, "power", "on", "node1");
+        CHECK(r.status == 0, "power on node1: exit %d", r.status);
+        run_done(&r);
+        CHECK(strcmp(powered_json(&c, "node1"), "true") == 0, "node1 switched on; powered is %s",
+              powered_json(&c, "node1"));
+        cluster_free(&c);
+}
+
 static const struct cluster_test tests[] = {
+        { "power-column", test_power_column },
         { "first-calls", test_first_calls },
         { "terminal", test_terminal },
         { "hosts", test_hosts },

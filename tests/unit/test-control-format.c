@@ -131,7 +131,7 @@ static void test_table(void) {
 static const char status_json[] =
         "{\"daemon\":{\"version\":\"0.1.0\",\"summary\":\"4 nodes: 1 serving, 1 up, 1 retrying, 1 failed\"},"
         "\"nodes\":["
-        "{\"name\":\"node1\",\"port\":\"1-1.1\",\"state\":\"up\",\"attempt\":1,\"max_attempts\":5,"
+        "{\"name\":\"node1\",\"port\":\"1-1.1\",\"state\":\"up\",\"powered\":true,\"attempt\":1,\"max_attempts\":5,"
         /* the failure before the boot that brought it up: history, not shown in the table */
         "\"last_error\":\"timed out while reading the ROM's status\",\"bytes_served\":8500000,\"files_served\":8,\"current_file\":null,"
         "\"current_offset\":0,\"current_size\":0,\"uptime_usec\":7380000000,\"boot_elapsed_usec\":null},"
@@ -141,7 +141,7 @@ static const char status_json[] =
         "{\"name\":\"node3\",\"port\":\"1-1.3\",\"state\":\"retrying\",\"attempt\":2,\"max_attempts\":5,"
         "\"last_error\":\"the board left the bus while being sent kernel.img (100 of 5120001 bytes)\","
         "\"bytes_served\":61440,\"files_served\":2,\"current_file\":null,\"boot_elapsed_usec\":40200000},"
-        "{\"name\":\"node4\",\"port\":\"1-1.4\",\"state\":\"failed\",\"attempt\":5,\"max_attempts\":5,"
+        "{\"name\":\"node4\",\"port\":\"1-1.4\",\"state\":\"failed\",\"powered\":false,\"attempt\":5,\"max_attempts\":5,"
         "\"last_error\":\"timed out while reading the ROM's status\",\"bytes_served\":0,\"files_served\":0}"
         "]}";
 
@@ -157,11 +157,11 @@ static void test_status_table(void) {
         CHECK(view_status(f, status, &o) == 0);
         fclose(f);
         CHECK_STREQ(out,
-                    "NODE   PORT   STATE     PROGRESS       ATTEMPT  TIME        LAST ERROR\n"
-                    "node1  1-1.1  up        8 files, 8.1M  1/5      up 2h 3min  -\n"
-                    "node2  1-1.2  serving   start.elf 50%  1/5      boot 12.3s  -\n"
-                    "node3  1-1.3  retrying  2 files, 60K   2/5      boot 40.2s  the board left the bus while being sent kernel.img (100 of 5120001 bytes)\n"
-                    "node4  1-1.4  failed    -              5/5      -           timed out while reading the ROM's status\n"
+                    "NODE   PORT   STATE     POWER  PROGRESS       ATTEMPT  TIME        LAST ERROR\n"
+                    "node1  1-1.1  up        on     8 files, 8.1M  1/5      up 2h 3min  -\n"
+                    "node2  1-1.2  serving   -      start.elf 50%  1/5      boot 12.3s  -\n"
+                    "node3  1-1.3  retrying  -      2 files, 60K   2/5      boot 40.2s  the board left the bus while being sent kernel.img (100 of 5120001 bytes)\n"
+                    "node4  1-1.4  failed    off    -              5/5      -           timed out while reading the ROM's status\n"
                     "\n"
                     "4 nodes: 1 serving, 1 up, 1 retrying, 1 failed.\n");
         free(out);
@@ -176,7 +176,7 @@ static void test_status_table(void) {
         free(out);
 
         /* on a terminal: colours for states, errors cut to the width */
-        o = (struct view_options){ .legend = true, .colours = true, .width = 100 };
+        o = (struct view_options){ .legend = true, .colours = true, .width = 107 };
         capture(&f, &out, &size);
         CHECK(view_status(f, status, &o) == 0);
         fclose(f);
@@ -194,7 +194,7 @@ static void test_status_table(void) {
                         }
                         w++;
                 }
-                CHECK_MSG(w <= 100, "line of %zu columns", w);
+                CHECK_MSG(w <= 107, "line of %zu columns", w);
         }
         free(out);
 
@@ -204,7 +204,7 @@ static void test_status_table(void) {
         capture(&f, &out, &size);
         CHECK(view_status(f, empty, &o) == 0);
         fclose(f);
-        CHECK_STREQ(out, "NODE  PORT  STATE  PROGRESS  ATTEMPT  TIME  LAST ERROR\n0 nodes.\n");
+        CHECK_STREQ(out, "NODE  PORT  STATE  POWER  PROGRESS  ATTEMPT  TIME  LAST ERROR\n0 nodes.\n");
         free(out);
         json_object_put(empty);
         json_object_put(status);
@@ -238,7 +238,7 @@ static void test_order(void) {
 static void test_node_detail(void) {
         struct json_object *node = json_tokener_parse(
                 "{\"name\":\"node3\",\"port\":\"1-1.3\",\"state\":\"up\",\"configured\":true,\"device_present\":true,"
-                "\"power\":\"none\",\"attempt\":2,\"max_attempts\":5,\"last_error\":\"board \\u001b[31mleft\","
+                "\"power\":\"none\",\"powered\":true,\"attempt\":2,\"max_attempts\":5,\"last_error\":\"board \\u001b[31mleft\","
                 "\"bytes_served\":8500000,\"files_served\":8,\"current_file\":null,\"step_retries\":1,\"resets\":1,\"power_cycles\":1,"
                 "\"boots\":3,\"up_since_usec\":1700000000000000,\"uptime_usec\":65000000,"
                 "\"last_boot_duration_usec\":14200000,"
@@ -262,7 +262,8 @@ static void test_node_detail(void) {
                          "         Boots: 3 since the daemon started; the last took 14.2s\n"
                          "      Recovery: 1 step retry, 1 reset, 1 power cycle this boot\n"
                          "    Last error: board ?[31mleft\n"
-                         "        Device: present; configured; power control: none\n"
+                         "        Device: present; configured\n"
+                         "         Power: on (no switch)\n"
                          "       Network: node3 (02:12:34:56:78:9a)\n"
                          "                usb1\n"
                          "        Serial: /dev/ttyACM0\n"

@@ -81,10 +81,10 @@ static void test_same_rows(void) {
         char *out;
 
         out = render(status, &text);
-        CHECK_MSG(strcmp(out, "NODE    PORT  STATE    PROGRESS  ATTEMPT  TIME  LAST ERROR\n"
-                              "node1   1-1   loading  -         1/5      -     -\n"
-                              "node2   1-2   failed   -         5/5      -     gone\n"
-                              "node10  1-3   up       -         1/5      -     -\n"
+        CHECK_MSG(strcmp(out, "NODE    PORT  STATE    POWER  PROGRESS  ATTEMPT  TIME  LAST ERROR\n"
+                              "node1   1-1   loading  -      -         1/5      -     -\n"
+                              "node2   1-2   failed   -      -         5/5      -     gone\n"
+                              "node10  1-3   up       -      -         1/5      -     -\n"
                               "\n3 nodes.\n") == 0,
                   "got:\n%s", out);
         free(out);
@@ -108,9 +108,9 @@ static void test_same_rows(void) {
         text.legend = false;
         out = render(status, &text);
         /* grouped by host name (rack1 before pi@rack2's rack2), then the nodes in their order */
-        CHECK_MSG(strcmp(out, "rack1     node2   1-2  failed   -  5/5  -  gone\n"
-                              "rack1     node10  1-3  up       -  1/5  -  -\n"
-                              "pi@rack2  node1   1-1  loading  -  1/5  -  -\n") == 0,
+        CHECK_MSG(strcmp(out, "rack1     node2   1-2  failed   -  -  5/5  -  gone\n"
+                              "rack1     node10  1-3  up       -  -  1/5  -  -\n"
+                              "pi@rack2  node1   1-1  loading  -  -  1/5  -  -\n") == 0,
                   "got:\n%s", out);
         free(out);
         json_object_put(status);
