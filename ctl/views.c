@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "clusterboot/node-state.h"
 #include "clusterboot/varlink.h"
 #include "json-util.h"
 #include "format.h"
@@ -12,7 +13,16 @@
 #include "table.h"
 
 #define NAME_COLUMN 10
-#define STATE_COLUMN 8
+
+/* The longest state name, so that what follows a state lines up whichever state it is. */
+static int state_column(void) {
+        int width = 0;
+
+        for (int i = 0; i < _CB_NODE_STATE_MAX; i++)
+                if ((int) strlen(cb_node_state_name(i)) > width)
+                        width = (int) strlen(cb_node_state_name(i));
+        return width;
+}
 
 const char *state_colour(const char *state) {
         static const struct {
@@ -215,12 +225,11 @@ static void events_block(FILE *f, struct json_object *events, const struct view_
 
                 fprintf(f, "  %s  %s%-*s%s  attempt %-3llu %s\n",
                         format_timestamp(ts, sizeof ts, u64(e, CB_VL_FIELD_REALTIME_USEC)), colour ? colour : "",
-                        STATE_COLUMN, format_sanitize(st, sizeof st, state), colour ? ANSI_NORMAL : "", (unsigned long long) u64(e, CB_VL_FIELD_ATTEMPT),
+                        state_column(), format_sanitize(st, sizeof st, state), colour ? ANSI_NORMAL : "", (unsigned long long) u64(e, CB_VL_FIELD_ATTEMPT),
                         format_sanitize(msg, sizeof msg, cb_json_string_or(e, CB_VL_FIELD_MESSAGE, "")));
         }
 }
 
-/* How to reach the booted board: "Network: node3 (02:12:34:56:78:9a)" and "Serial: /dev/ttyACM0", one a line. */
 /* The SoC serial and the properties the board sent (2711/2712), one per line. */
 static void board_lines(FILE *f, struct json_object *node) {
         struct json_object *props = NULL;
@@ -239,6 +248,7 @@ static void board_lines(FILE *f, struct json_object *node) {
         }
 }
 
+/* How to reach the booted board: "Network: node3 (02:12:34:56:78:9a)" and "Serial: /dev/ttyACM0", one a line. */
 static void gadget_lines(FILE *f, struct json_object *node) {
         struct json_object *gadget = NULL, *interfaces = NULL, *ttys = NULL;
         char buf[512];
@@ -332,7 +342,7 @@ static void watch_line(FILE *f, uint64_t realtime, const char *name, const char 
         char ts[32], n[128], st[32], t[1024];
 
         fprintf(f, "%s %-*s %s%-*s%s %s\n", format_time_of_day(ts, sizeof ts, realtime), NAME_COLUMN,
-                format_sanitize(n, sizeof n, name), colour ? colour : "", STATE_COLUMN,
+                format_sanitize(n, sizeof n, name), colour ? colour : "", state_column(),
                 format_sanitize(st, sizeof st, state), colour ? ANSI_NORMAL : "", format_sanitize(t, sizeof t, text));
 }
 

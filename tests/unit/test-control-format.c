@@ -245,6 +245,7 @@ static void test_node_detail(void) {
                 "\"gadget\":{\"interfaces\":[{\"name\":\"node3\",\"mac\":\"02:12:34:56:78:9a\"},{\"name\":\"usb1\",\"mac\":null}],"
                 "\"ttys\":[\"ttyACM0\"]},\"events\":["
                 "{\"realtime_usec\":1699999980000000,\"state\":\"rom\",\"attempt\":1,\"message\":\"sending the second-stage loader\"},"
+                "{\"realtime_usec\":1699999990000000,\"state\":\"power-cycling\",\"attempt\":1,\"message\":\"stuck\"},"
                 "{\"realtime_usec\":1700000000000000,\"state\":\"up\",\"attempt\":2,\"message\":\"up after 14.2s, on attempt 2\"}]}");
         struct view_options o = { .legend = true };
         char *out = NULL;
@@ -269,8 +270,9 @@ static void test_node_detail(void) {
                          "        Serial: /dev/ttyACM0\n"
                          "\n"
                          "Recent events:\n"
-                         "  2023-11-14 22:13:00  rom       attempt 1   sending the second-stage loader\n"
-                         "  2023-11-14 22:13:20  up        attempt 2   up after 14.2s, on attempt 2\n");
+                         "  2023-11-14 22:13:00  rom            attempt 1   sending the second-stage loader\n"
+                         "  2023-11-14 22:13:10  power-cycling  attempt 1   stuck\n"
+                         "  2023-11-14 22:13:20  up             attempt 2   up after 14.2s, on attempt 2\n");
         free(out);
         json_object_put(node);
 }
@@ -297,10 +299,10 @@ static void test_watch_lines(void) {
         view_watch_event(f, state, &o);
         view_watch_event(f, progress, &o);
         fclose(f);
-        CHECK_STREQ(out, "22:13:20.000 node1      up       current state: attempt 1/5, 8 files, 8.1M, up 5.0s\n"
-                         "22:13:20.000 node9      absent   current state\n"
-                         "22:13:20.123 node2      retrying attempt 2/5: attempt 1 failed: the board left the bus; attempt 2 in 1.0s\n"
-                         "22:13:21.000 node1      serving  progress: 3 files, 1.0M\n");
+        CHECK_STREQ(out, "22:13:20.000 node1      up            current state: attempt 1/5, 8 files, 8.1M, up 5.0s\n"
+                         "22:13:20.000 node9      absent        current state\n"
+                         "22:13:20.123 node2      retrying      attempt 2/5: attempt 1 failed: the board left the bus; attempt 2 in 1.0s\n"
+                         "22:13:21.000 node1      serving       progress: 3 files, 1.0M\n");
         free(out);
         json_object_put(state);
         json_object_put(progress);
