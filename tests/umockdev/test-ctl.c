@@ -175,12 +175,16 @@ static void test_reload_reason(void) {
         cluster_init(&c, 1, 16, NULL, NULL);
         cluster_start(&c);
 
-        cluster_set_extra_sections(&c, "[Node spare]\nPrt=9-1\n");
+        /* two mistakes: the reply's message holds the first, its errors field both */
+        cluster_set_extra_sections(&c, "[Node spare]\nPrt=9-1\nMaxAttempts=many\n");
         cluster_write_conf(&c);
         CTL(&c, &r, "reload");
         CHECK(r.status == 1, "reload of a wrong file: exit %d, not 1", r.status);
         snprintf(line, sizeof line, "%s:%u: unknown key 'Prt' in section [Node spare] (did you mean Port=?)", c.conf,
                  14u);
+        CHECK_HAS(r.err, line);
+        snprintf(line, sizeof line, "%s:%u: unknown key 'MaxAttempts' in section [Node spare]: it belongs in [Daemon]",
+                 c.conf, 15u);
         CHECK_HAS(r.err, line);
         CHECK_HAS(r.err, "the running configuration is kept");
         CHECK_LACKS(r.err, "see the daemon's log");
