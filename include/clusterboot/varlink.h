@@ -52,6 +52,7 @@
 #define CB_VL_METHOD_RETRY CB_VL_INTERFACE ".Retry"          /* (name) -> () */
 #define CB_VL_METHOD_RELOAD CB_VL_INTERFACE ".Reload"        /* () -> () */
 #define CB_VL_METHOD_GET_METRICS CB_VL_INTERFACE ".GetMetrics" /* () -> (text) */
+#define CB_VL_METHOD_GET_HISTORY CB_VL_INTERFACE ".GetHistory" /* (name?) -> (boots) */
 #define CB_VL_METHOD_GET_INFO CB_VL_SERVICE_INTERFACE ".GetInfo"
 #define CB_VL_METHOD_GET_INTERFACE_DESCRIPTION CB_VL_SERVICE_INTERFACE ".GetInterfaceDescription"
 
@@ -135,6 +136,25 @@
 
 /* GetMetrics reply */
 #define CB_VL_FIELD_TEXT "text"                       /* Prometheus text format */
+
+/* GetHistory reply: CB_VL_FIELD_BOOTS, the boot objects, oldest first (kept across restarts) */
+/* boot object: node, port, attempts, bytes_served, files_served, step_retries, resets, power_cycles, and */
+#define CB_VL_FIELD_START_USEC "start_usec"           /* CLOCK_REALTIME */
+#define CB_VL_FIELD_END_USEC "end_usec"               /* CLOCK_REALTIME; null while the boot runs */
+#define CB_VL_FIELD_OUTCOME "outcome"                 /* the state it ended in, or "interrupted"; null while it runs */
+#define CB_VL_FIELD_ATTEMPTS "attempts"
+#define CB_VL_FIELD_UP_UNTIL_USEC "up_until_usec"     /* ended up: when it stopped being up; null: still, or not known */
+#define CB_VL_FIELD_STAGES "stages"                   /* [{state, offset_usec, attempt}]: each stretch, in order */
+#define CB_VL_FIELD_STAGES_DROPPED "stages_dropped"   /* stretches past the ones kept */
+#define CB_VL_FIELD_OFFSET_USEC "offset_usec"         /* from the boot's start */
+#define CB_VL_FIELD_DURATIONS "durations"             /* {state: usec}: time spent in each state */
+#define CB_VL_FIELD_FAULTS "faults"                   /* [{offset_usec, attempt, state, reason, steps, recovered}] */
+#define CB_VL_FIELD_FAULTS_DROPPED "faults_dropped"
+#define CB_VL_FIELD_REASON "reason"
+#define CB_VL_FIELD_STEPS "steps"                     /* [{action, offset_usec, attempt}]: reset, power-cycle, attempt */
+#define CB_VL_FIELD_STEPS_DROPPED "steps_dropped"
+#define CB_VL_FIELD_ACTION "action"
+#define CB_VL_FIELD_RECOVERED "recovered"             /* the boot went on past the fault */
 
 /* GetInfo reply */
 #define CB_VL_FIELD_VENDOR "vendor"
