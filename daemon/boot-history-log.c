@@ -180,7 +180,10 @@ static void add_stage(struct cb_boot *b, struct cb_boot_tracked *t, const char *
 }
 
 static void end_boot(struct cb_boot *b, struct cb_boot_tracked *t, const char *outcome, uint64_t offset) {
-        end_stretch(b, t, offset);
+        /* the state a boot ends in is where it ended, not a stretch of it */
+        if (offset > t->stretch_since)
+                end_stretch(b, t, offset);
+        t->stretch_state[0] = '\0';
         b->end_usec = b->start_usec + offset;
         copy_text(b->outcome, sizeof b->outcome, outcome);
         t->open_id = 0;

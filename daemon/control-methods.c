@@ -219,6 +219,33 @@ static int method_get_metrics(struct call *call, struct json_object *params) {
         return reply(call, TAKE_PTR(p));
 }
 
+static int method_get_history(struct call *call, struct json_object *params) {
+        struct cb_control *c = call->client->control;
+        _cleanup_json_ struct json_object *p = NULL;
+        struct json_object *boots = NULL;
+        struct cb_node *node = NULL;
+        int r;
+
+        if (!c->ops->history)
+                return reply_service_error(call, CB_VL_ERROR_METHOD_NOT_FOUND, CB_VL_FIELD_METHOD, call->method);
+        r = param_node(call, params, false, &node);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        /* by its port: the boots it had under an earlier name are its own too */
+        r = c->ops->history(c->userdata, node ? cb_node_port(node) : NULL, &boots);
+        if (r < 0)
+                return r;
+        p = json_object_new_object();
+        if (!p) {
+                json_object_put(boots);
+                return -ENOMEM;
+        }
+        r = cb_json_add(p, CB_VL_FIELD_BOOTS, boots);
+        if (r < 0)
+                return r;
+        return reply(call, TAKE_PTR(p));
+}
+
 static int method_get_info(struct call *call, struct json_object *params) {
         _cleanup_json_ struct json_object *p = json_object_new_object();
         struct json_object *ifaces = json_object_new_array();
@@ -269,6 +296,7 @@ static const struct method methods[] = {
         { CB_VL_METHOD_RETRY, true, params_name, method_retry },
         { CB_VL_METHOD_RELOAD, true, params_none, method_reload },
         { CB_VL_METHOD_GET_METRICS, false, params_none, method_get_metrics },
+        { CB_VL_METHOD_GET_HISTORY, false, params_name, method_get_history },
         { CB_VL_METHOD_GET_INFO, false, params_none, method_get_info },
         { CB_VL_METHOD_GET_INTERFACE_DESCRIPTION, false, params_interface, method_get_interface_description },
 };

@@ -40,6 +40,11 @@ struct cb_control_ops {
         int (*reload)(void *userdata, struct cb_config_report *report);
         /* The Prometheus text (allocated) for GetMetrics; 0 or a negative errno. NULL: not offered. */
         int (*metrics)(void *userdata, char **ret_text);
+        /*
+         * The boot history for GetHistory: a JSON array (oldest first) of every boot, or of the
+         * boots on port `port` (NULL: all); 0 or a negative errno. NULL: not offered.
+         */
+        int (*history)(void *userdata, const char *port, struct json_object **ret_boots);
 };
 
 #define CB_CONTROL_MAX_CLIENTS 128

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "boot-history.h"
 #include "metrics.h"
 #include "port-files.h"
 
@@ -169,6 +170,7 @@ struct daemon {
         struct cb_manager *manager;
         struct cb_control *control;
         struct cb_metrics *metrics;
+        struct cb_boot_history *history;
         bool stopping; /* a stop signal came: the nodes are draining */
 };
 
@@ -260,12 +262,17 @@ static int control_metrics(void *userdata, char **ret) {
         return cb_metrics_format(((struct daemon *) userdata)->metrics, ret);
 }
 
-/* Every node change goes to the socket's watchers and to the metrics. */
+static int control_history(void *userdata, const char *port, struct json_object **ret) {
+        return cb_boot_history_json(((struct daemon *) userdata)->history, port, ret);
+}
+
+/* Every node change goes to the socket's watchers, the metrics and the boot history. */
 static void on_node_changed(struct cb_node *node, void *userdata) {
         struct daemon *d = userdata;
 
         cb_control_node_changed(node, d->control);
         cb_metrics_node_changed(d->metrics, node);
+        cb_boot_history_node_changed(d->history, node);
 }
 
 static size_t metrics_n_nodes(void *userdata) {
@@ -283,6 +290,7 @@ static const struct cb_control_ops control_ops = {
         .summary = control_summary,
         .reload = control_reload,
         .metrics = control_metrics,
+        .history = control_history,
 };
 
 int main(int argc, char **argv) {
@@ -347,6 +355,12 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "cannot set up the metrics");
                 goto out;
         }
+        /* read before the first node change; a bad file is set aside, never fatal */
+        r = cb_boot_history_new(d.event, cb_manager_config(d.manager)->state_directory, &d.history);
+        if (r < 0) {
+                log_error_errno(r, "cannot set up the boot history");
+                goto out;
+        }
         cb_manager_set_listener(d.manager, on_node_changed, &d);
         r = cb_manager_start(d.manager);
         if (r < 0) {
@@ -366,6 +380,8 @@ out:
         cb_control_free(d.control);
         /* its last write reads the nodes: before the manager goes */
         cb_metrics_free(d.metrics);
+        /* after the drain: boots still running are written as interrupted */
+        cb_boot_history_free(d.history);
         cb_manager_free(d.manager);
         sd_event_unref(d.event);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
