@@ -34,6 +34,7 @@ static void help(void) {
                "  is-up NODE...          exit 0 if every node is up; print each one's state\n"
                "  logs NODE              the node's journal entries (-n N: the last N; -f: follow)\n"
                "  metrics                every node's metrics, in the Prometheus text format\n"
+               "  history [NODE]         recent boots (kept across daemon restarts): outcome, stages, faults\n"
                "  reload                 make the daemon re-read its configuration\n\n"
                "Options:\n"
                "      --socket=PATH      the daemon's socket (default $" CB_VL_SOCKET_ENV " or " CB_VL_DEFAULT_SOCKET
@@ -76,6 +77,7 @@ static const struct verb verbs[] = {
         { "is-up", 1, -1, 1, HOSTS_ONE, false, verb_is_up, "is-up NODE..." },
         { "logs", 1, 1, 1, HOSTS_NONE, true, verb_logs, "logs [-n N] [-f] NODE" },
         { "metrics", 0, 0, 0, HOSTS_ONE, true, verb_metrics, "metrics" },
+        { "history", 0, 1, 1, HOSTS_ONE, true, verb_history, "history [NODE]" },
         { "list-nodes", 0, 0, 0, HOSTS_MANY, false, verb_list_nodes, "list-nodes" },
         { "bridge", 0, 0, 0, HOSTS_NONE, false, verb_bridge, "bridge" },
 };

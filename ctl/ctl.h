@@ -78,4 +78,5 @@ int verb_wait(struct ctl *ctl, int argc, char **argv);
 int verb_is_up(struct ctl *ctl, int argc, char **argv);
 int verb_logs(struct ctl *ctl, int argc, char **argv);
 int verb_metrics(struct ctl *ctl, int argc, char **argv);
+int verb_history(struct ctl *ctl, int argc, char **argv);
 int verb_bridge(struct ctl *ctl, int argc, char **argv);

@@ -839,9 +839,141 @@ static void test_power_column(void) {
         cluster_free(&c);
 }
 
+/* The boots in `clusterbootctl --json history [NODE]` (the caller frees `doc`), or NULL. */
+static struct json_object *history_json(struct cluster *c, const char *node, struct json_object **doc) {
+        struct json_object *boots = NULL;
+        struct run r;
+
+        if (node)
+                CTL(c, &r, "--json", "history", node);
+        else
+                CTL(c, &r, "--json", "history");
+        *doc = parse_json(r.out);
+        CHECK(r.status == 0 && *doc, "--json history: exit %d:\n%s%s", r.status, r.out, r.err);
+        run_done(&r);
+        if (!*doc || !json_object_object_get_ex(*doc, "boots", &boots) || !json_object_is_type(boots, json_type_array))
+                return NULL;
+        return boots;
+}
+
+static int64_t json_int(struct json_object *o, const char *key) {
+        struct json_object *v = NULL;
+        return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int)
+                       ? json_object_get_int64(v)
+                       : -1;
+}
+
+/* The two boots of the seed's cluster, as history shows them: node1 clean, node2 up on attempt 2 after its fault. */
+static void check_seed_history(struct cluster *c, const char *when) {
+        struct json_object *doc = NULL, *boots = history_json(c, NULL, &doc);
+        size_t n = boots ? json_object_array_length(boots) : 0;
+
+        CHECK(n == 2, "%s: %zu boots in the history", when, n);
+        for (size_t i = 0; i < n; i++) {
+                struct json_object *b = json_object_array_get_idx(boots, i), *faults = NULL, *fault = NULL;
+                const char *node = json_str(b, "node");
+                bool seeded = node && strcmp(node, "node2") == 0;
+
+                CHECK(node && (seeded || strcmp(node, "node1") == 0), "%s: boot of %s", when, node ? node : "?");
+                CHECK(json_str(b, "outcome") && strcmp(json_str(b, "outcome"), "up") == 0, "%s: %s's outcome %s",
+                      when, node, json_str(b, "outcome") ? json_str(b, "outcome") : "null");
+                CHECK(json_int(b, "attempts") == (seeded ? 2 : 1), "%s: %s took %lld attempts", when, node,
+                      (long long) json_int(b, "attempts"));
+                CHECK(json_int(b, "end_usec") > json_int(b, "start_usec"), "%s: %s's times", when, node);
+                CHECK(json_object_object_get_ex(b, "faults", &faults) &&
+                              json_object_array_length(faults) == (seeded ? 1u : 0u),
+                      "%s: %s's faults", when, node);
+                if (!seeded || !faults || json_object_array_length(faults) != 1)
+                        continue;
+                fault = json_object_array_get_idx(faults, 0);
+                CHECK(json_str(fault, "state") && strcmp(json_str(fault, "state"), "serving") == 0,
+                      "%s: the fault's state", when);
+                CHECK(json_str(fault, "reason") && strstr(json_str(fault, "reason"), "kernel.img"),
+                      "%s: the fault's reason", when);
+                struct json_object *rec = NULL;
+                CHECK(json_object_object_get_ex(fault, "recovered", &rec) && json_object_get_boolean(rec),
+                      "%s: the fault not recovered", when);
+        }
+        json_object_put(doc);
+}
+
+/*
+ * Boot history across daemon restarts: the seed's failure (node2 leaves the
+ * bus mid kernel.img, up on attempt 2) is in `history`, and still there,
+ * the same, after a restart (SIGTERM, as systemctl restart) and a second
+ * one; `history node2` shows only node2's, as a table with its fault. A
+ * corrupt file is set aside (kept as .bad) and the daemon starts anyway,
+ * with an empty history, and boots.
+ */
+static void test_history(void) {
+        struct emu_board_config cfg[2] = { { 0 }, { 0 } };
+        struct cluster c;
+        struct run r;
+        char path[300], aside[300];
+        size_t mark;
+
+        cfg[1].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1,
+                                               .name = "kernel.img", .offset = 1000 };
+        cfg[1].n_faults = 1;
+        cluster_init(&c, 2, 16, cfg, NULL);
+        snprintf(path, sizeof path, "%s/state/boot-history.json", c.dir);
+        snprintf(aside, sizeof aside, "%s/state/boot-history.json.bad", c.dir);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+        check_seed_history(&c, "first daemon");
+
+        for (int restart = 1; restart <= 2; restart++) {
+                char when[64];
+
+                cluster_stop(&c);
+                CHECK(access(path, R_OK) == 0, "no %s after the daemon stopped", path);
+                mark = tb_log_count(c.tb);
+                cluster_start(&c);
+                CHECK(tb_wait_log(c.tb, mark, "running;", 10000) != NULL, "the daemon did not start again");
+                snprintf(when, sizeof when, "after restart %d", restart);
+                check_seed_history(&c, when);
+        }
+
+        CTL(&c, &r, "history", "node2");
+        CHECK(r.status == 0, "history node2: exit %d: %s", r.status, r.err);
+        CHECK_HAS(r.out, "NODE ");
+        CHECK_HAS(r.out, "node2 ");
+        CHECK_LACKS(r.out, "node1 ");
+        CHECK_HAS(r.out, "1, 1 recovered");
+        CHECK_HAS(r.out, "attempt 1, serving: ");
+        CHECK_HAS(r.out, "attempt 2; recovered");
+        CHECK_HAS(r.out, "1 boot.");
+        run_done(&r);
+        CTL(&c, &r, "history", "nosuch");
+        CHECK(r.status == 4, "history nosuch: exit %d", r.status);
+        run_done(&r);
+
+        /* a corrupt file: set aside, reported, not fatal */
+        cluster_stop(&c);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL, "cannot write %s", path);
+        if (f) {
+                fputs("{\"format\": \"clusterboot-boot-history\", \"version\": 1, \"boots\": [{\"node\": ", f);
+                fclose(f);
+        }
+        mark = tb_log_count(c.tb);
+        cluster_start(&c);
+        CHECK(tb_wait_log(c.tb, mark, "set aside as", 10000) != NULL, "the corrupt history was not reported");
+        CHECK(access(aside, R_OK) == 0, "the corrupt history was not kept aside");
+        struct json_object *doc = NULL, *boots = history_json(&c, NULL, &doc);
+        CHECK(boots && json_object_array_length(boots) == 0, "a corrupt history was read");
+        json_object_put(doc);
+        CTL(&c, &r, "status");
+        CHECK(r.status == 0, "status after a corrupt history: exit %d", r.status);
+        run_done(&r);
+        cluster_free(&c);
+}
+
 static const struct cluster_test tests[] = {
         { "power-column", test_power_column },
         { "first-calls", test_first_calls },
+        { "history", test_history },
         { "terminal", test_terminal },
         { "hosts", test_hosts },
         { "metrics", test_metrics },
