@@ -112,19 +112,41 @@ const char cb_control_interface_description[] =
         "\n"
         "# Every node's metrics in the Prometheus text format (version 0.0.4).\n"
         "method GetMetrics() -> (text: string)\n"
+
         "\n"
+        "# The errors; message is one line for people.\n"
+        "error PermissionDenied (message: string)\n"
+        "error NoSuchNode (name: string, message: string)\n"
+        "error NoPowerControl (name: string, message: string)\n"
+        "error InvalidParameter (message: string)\n"
+        "error Busy (name: string, message: string)\n"
+        "error NodeOff (name: string, message: string)\n"
+        "error PowerFailed (name: string, message: string)\n"
+        "error ReloadFailed (message: string, errors: ?[]string)\n";
+
+/*
+ * More of io.clusterboot, sent after the part above as one description (a
+ * member's place in the IDL is free): one C string literal may be 4095
+ * bytes at most (ISO C), and the interface outgrew that.
+ */
+const char cb_control_interface_history_description[] =
+        "\n"
+        "# A stretch of a boot in one state; offset_usec from the boot's start.\n"
         "type BootStage (\n"
         "  state: string,\n"
         "  offset_usec: int,\n"
         "  attempt: int\n"
         ")\n"
         "\n"
+        "# What was done about a fault: reset, power-cycle, or attempt (the attempt that started).\n"
         "type BootStep (\n"
         "  action: string,\n"
         "  offset_usec: int,\n"
         "  attempt: int\n"
         ")\n"
         "\n"
+        "# Something went wrong: in which state and attempt, why, what was done, and whether the\n"
+        "# boot went on past it.\n"
         "type BootFault (\n"
         "  offset_usec: int,\n"
         "  attempt: int,\n"
@@ -135,6 +157,9 @@ const char cb_control_interface_description[] =
         "  recovered: bool\n"
         ")\n"
         "\n"
+        "# One boot of a node, from its first stage to the state it ended in (outcome: up, failed,\n"
+        "# needs-power, ... or interrupted: the daemon stopped during it; null while it runs).\n"
+        "# durations: the time spent in each state. Lists past their limit count the rest in *_dropped.\n"
         "type Boot (\n"
         "  node: string,\n"
         "  port: string,\n"
@@ -155,18 +180,8 @@ const char cb_control_interface_description[] =
         "  faults_dropped: int\n"
         ")\n"
         "\n"
-        "# Recent boots, oldest first, kept across restarts.\n"
-        "method GetHistory(name: ?string) -> (boots: []Boot)\n"
-        "\n"
-        "# The errors; message is one line for people.\n"
-        "error PermissionDenied (message: string)\n"
-        "error NoSuchNode (name: string, message: string)\n"
-        "error NoPowerControl (name: string, message: string)\n"
-        "error InvalidParameter (message: string)\n"
-        "error Busy (name: string, message: string)\n"
-        "error NodeOff (name: string, message: string)\n"
-        "error PowerFailed (name: string, message: string)\n"
-        "error ReloadFailed (message: string, errors: ?[]string)\n";
+        "# Every node's recent boots, oldest first, kept across daemon restarts; with name, that node's.\n"
+        "method GetHistory(name: ?string) -> (boots: []Boot)\n";
 
 /* The service interface every varlink server offers, as its specification defines it. */
 const char cb_control_service_interface_description[] =

@@ -264,13 +264,17 @@ static int method_get_info(struct call *call, struct json_object *params) {
 
 static int method_get_interface_description(struct call *call, struct json_object *params) {
         _cleanup_json_ struct json_object *p = NULL;
+        _cleanup_free_ char *whole = NULL;
         const char *iface = NULL, *text;
 
         if (cb_json_get_string(params, CB_VL_FIELD_INTERFACE, &iface) <= 0)
                 return reply_invalid_parameter(call, CB_VL_FIELD_INTERFACE);
-        if (strcmp(iface, CB_VL_INTERFACE) == 0)
-                text = cb_control_interface_description;
-        else if (strcmp(iface, CB_VL_SERVICE_INTERFACE) == 0)
+        if (strcmp(iface, CB_VL_INTERFACE) == 0) {
+                if (asprintf(&whole, "%s%s", cb_control_interface_description,
+                             cb_control_interface_history_description) < 0)
+                        return -ENOMEM;
+                text = whole;
+        } else if (strcmp(iface, CB_VL_SERVICE_INTERFACE) == 0)
                 text = cb_control_service_interface_description;
         else
                 return reply_service_error(call, CB_VL_ERROR_INTERFACE_NOT_FOUND, CB_VL_FIELD_INTERFACE, iface);
