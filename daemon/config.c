@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "config.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -146,8 +147,8 @@ static const char *const power_kind_names[] = {
         [CB_POWER_COMMAND] = "command",
 };
 
-static const char *const node_keys[] = { "Port", "BootDirectory", "Power", "PowerOnCommand", "PowerOffCommand",
-                                         "InterfaceName" };
+static const char *const node_keys[] = { "Port", "Serial", "BootDirectory", "Power", "PowerOnCommand",
+                                         "PowerOffCommand", "InterfaceName" };
 
 static void add_message(struct parser *p, bool warning, unsigned line, const char *format, va_list ap)
         __attribute__((format(printf, 4, 0)));
@@ -344,6 +345,7 @@ static bool node_name_is_valid(const char *name) {
 static void node_config_done(struct cb_node_config *node) {
         free(node->name);
         free(node->port);
+        free(node->serial);
         free(node->boot_directory);
         free(node->power_on_command);
         free(node->power_off_command);
@@ -413,16 +415,31 @@ const char *cb_hub_power_method_name(enum cb_hub_power_method method) {
         return (size_t) method < ELEMENTSOF(hub_power_method_names) ? hub_power_method_names[method] : "auto";
 }
 
-enum cb_power_kind cb_config_node_power(const struct cb_config *config, const char *port) {
-        const struct cb_node_config *nc = config ? cb_config_find_node_by_port(config, port) : NULL;
-        return nc ? nc->power : CB_POWER_NONE;
-}
-
 const struct cb_node_config *cb_config_find_node_by_port(const struct cb_config *config, const char *port) {
         if (!config || !port)
                 return NULL;
         for (size_t i = 0; i < config->n_nodes; i++)
                 if (streq_ptr(config->nodes[i].port, port))
+                        return &config->nodes[i];
+        return NULL;
+}
+
+bool cb_soc_serial_valid(const char *serial) {
+        size_t n = serial ? strlen(serial) : 0;
+
+        if (n == 0 || n > 32)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isxdigit((unsigned char) serial[i]))
+                        return false;
+        return true;
+}
+
+const struct cb_node_config *cb_config_find_node_by_serial(const struct cb_config *config, const char *serial) {
+        if (!config || !serial)
+                return NULL;
+        for (size_t i = 0; i < config->n_nodes; i++)
+                if (config->nodes[i].serial && strcasecmp(config->nodes[i].serial, serial) == 0)
                         return &config->nodes[i];
         return NULL;
 }
@@ -671,6 +688,21 @@ static int parse_node_key(struct parser *p, unsigned line, const char *key, cons
                 lines->port = line;
                 return strdup_to(&node->port, value);
         }
+        if (strcmp(key, "Serial") == 0) {
+                if (!cb_soc_serial_valid(value)) {
+                        parse_error(p, line, "Serial= expects the SoC serial a CM4 or CM5 shows (hex digits, e.g. "
+                                    "9c3b1c0c), got '%s'", value);
+                        return 0;
+                }
+                node->serial_line = line;
+                free(node->serial);
+                node->serial = strdup(value);
+                if (!node->serial)
+                        return -ENOMEM;
+                for (char *c = node->serial; *c; c++)
+                        *c = (char) tolower((unsigned char) *c);
+                return 0;
+        }
         if (strcmp(key, "BootDirectory") == 0) {
                 if (value[0] != '\0' && value[0] != '/') {
                         parse_error(p, line, "BootDirectory= must be an absolute path, got '%s'", value);
@@ -771,8 +803,24 @@ static void check_nodes(struct parser *p) {
                 const struct cb_node_config *n = &c->nodes[i];
                 const struct node_lines *l = &p->node_lines[i];
 
-                if (!n->port)
-                        parse_error(p, n->line, "[Node %s] has no Port=", n->name);
+                if (!n->port && !n->serial)
+                        parse_error(p, n->line, "[Node %s] has no Port= (or Serial=)", n->name);
+                if (!n->port && n->serial && n->power == CB_POWER_USB_HUB)
+                        parse_error(p, l->power,
+                                    "[Node %s]: Power=usb-hub needs Port=, the hub port to switch until its board "
+                                    "(Serial=%s) has been seen",
+                                    n->name, n->serial);
+                if (!n->port && n->interface_name_set && n->interface_name && n->interface_name[0])
+                        parse_warning(p, n->interface_name_line,
+                                      "[Node %s]: InterfaceName= needs Port= (interfaces are named by port): its "
+                                      "gadget's interface keeps the kernel's name",
+                                      n->name);
+                for (size_t j = 0; n->serial && j < i; j++)
+                        if (streq_ptr(c->nodes[j].serial, n->serial)) {
+                                parse_error(p, n->serial_line, "serial %s of [Node %s] is already that of [Node %s] (line %u)",
+                                            n->serial, n->name, c->nodes[j].name, c->nodes[j].line);
+                                break;
+                        }
 
                 if (n->power == CB_POWER_COMMAND) {
                         /* Split here, not when the node first switches, so a typo is refused with its line. */

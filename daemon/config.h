@@ -53,7 +53,8 @@ enum cb_bulk_recovery {
 
 struct cb_node_config {
         char *name;           /* from the section header: [Node NAME] */
-        char *port;           /* USB port path, e.g. "1-1.3"; required */
+        char *port;           /* USB port path, e.g. "1-1.3"; NULL if the node is named by Serial= alone */
+        char *serial;         /* Serial=: the SoC serial of its board (lower-case hex), or NULL */
         char *boot_directory; /* searched before the daemon's BootDirectory; may be NULL */
         enum cb_power_kind power;
         char *power_on_command;  /* Power=command */
@@ -62,7 +63,7 @@ struct cb_node_config {
         char *interface_name;    /* InterfaceName=; see interface_name_set */
         bool interface_name_set; /* InterfaceName= given (empty: the interface keeps the kernel's name) */
         /* lines of the settings (0: not set), for messages about them */
-        unsigned boot_directory_line, power_on_line, power_off_line, interface_name_line;
+        unsigned boot_directory_line, power_on_line, power_off_line, interface_name_line, serial_line;
 };
 
 struct cb_config {
@@ -122,14 +123,16 @@ const char *cb_power_kind_name(enum cb_power_kind kind);
 const char *cb_bulk_recovery_name(enum cb_bulk_recovery recovery);
 /* "auto", "sysfs", "request": the spelling of HubPowerMethod= */
 const char *cb_hub_power_method_name(enum cb_hub_power_method method);
-/* The power backend of the node on `port` (CB_POWER_NONE if it has no [Node] section). */
-enum cb_power_kind cb_config_node_power(const struct cb_config *config, const char *port);
 
 /* The name the node's gadget's network interface gets: InterfaceName=, else the node's name if it fits; NULL: none. */
 const char *cb_node_config_interface_name(const struct cb_node_config *node);
 
 const struct cb_node_config *cb_config_find_node_by_port(const struct cb_config *config, const char *port);
 const struct cb_node_config *cb_config_find_node_by_name(const struct cb_config *config, const char *name);
+/* The section whose Serial= is `serial` (any case), or NULL. */
+const struct cb_node_config *cb_config_find_node_by_serial(const struct cb_config *config, const char *serial);
+/* What Serial= accepts: 1 to 32 hex digits (the 2711/2712 ROMs show 8). */
+bool cb_soc_serial_valid(const char *serial);
 
 struct cb_config *cb_config_free(struct cb_config *config);
 static inline void cb_config_freep(struct cb_config **c) {

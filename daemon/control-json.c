@@ -70,7 +70,7 @@ int cb_control_node_json(const struct cb_node *node, const struct cb_config *con
             cb_json_add_string(o, CB_VL_FIELD_STATE, cb_node_state_name(st.state)) < 0 ||
             cb_json_add_bool(o, CB_VL_FIELD_CONFIGURED, cb_node_configured(node)) < 0 ||
             cb_json_add_bool(o, CB_VL_FIELD_DEVICE_PRESENT, cb_node_device_present(node)) < 0 ||
-            cb_json_add_string(o, CB_VL_FIELD_POWER, cb_power_kind_name(cb_config_node_power(config, cb_node_port(node)))) < 0 ||
+            cb_json_add_string(o, CB_VL_FIELD_POWER, cb_power_kind_name(cb_node_section(node) ? cb_node_section(node)->power : CB_POWER_NONE)) < 0 ||
             add_powered(o, node, &st) < 0 ||
             cb_json_add_u64(o, CB_VL_FIELD_ATTEMPT, st.attempt) < 0 ||
             cb_json_add_u64(o, CB_VL_FIELD_MAX_ATTEMPTS, config ? config->max_attempts : 0) < 0 ||

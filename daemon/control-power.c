@@ -121,7 +121,7 @@ int method_power(struct call *call, struct json_object *params) {
         if (r < 0) {
                 pending_free(p);
                 if (r == -EOPNOTSUPP) {
-                        if (!cb_config_find_node_by_port(current_config(c), cb_node_port(node)))
+                        if (!cb_node_section(node))
                                 return reply_error(call, CB_VL_ERROR_NO_POWER_CONTROL, name,
                                                    "%s has no power control: it has no [Node] section; add one with "
                                                    "Port=%s and Power=usb-hub or Power=command",

@@ -7,6 +7,7 @@
 #include "bootfiles.h"
 #include "hotplug.h"
 #include "log.h"
+#include "node-metadata.h"
 #include "power-backends.h"
 #include "power-queue.h"
 #include "power-state.h"
@@ -15,10 +16,12 @@
 /* One node and the device currently on its port. */
 struct slot {
         struct cb_node *node;
+        char *serial;                /* Serial= of its section: the node follows that board; or NULL */
         bool present;                /* a device (of any kind) is on the port */
         struct cb_usb_device *device;
         unsigned generation;         /* bumps at every add/remove: stale opens are dropped */
         bool opening;
+        unsigned long attached;      /* when a device last came (a sequence number): the newest owns the port */
 };
 
 struct cb_manager {
@@ -33,6 +36,7 @@ struct cb_manager {
 
         struct slot *slots;
         size_t n_slots;
+        unsigned long attach_sequence;
 
         void (*listener)(struct cb_node *node, void *userdata);
         void *listener_userdata;
@@ -46,7 +50,7 @@ struct cb_manager {
 
 struct open_request {
         struct cb_manager *manager;
-        char *port;
+        struct cb_node *node; /* whose slot the device was given to */
         char *serial; /* the device's serial string, or NULL */
         unsigned generation;
 };
@@ -55,13 +59,51 @@ static void open_request_free(struct open_request *req) {
         if (!req)
                 return;
         free(req->serial);
-        free(req->port);
         free(req);
 }
 
-static struct slot *find_slot_by_port(struct cb_manager *m, const char *port) {
+/*
+ * Which node a device on `port` belongs to. Several nodes can share a port:
+ * one named by Serial= that last saw its board there, and the one of
+ * whatever board is there now. The node holding a device there wins, else
+ * the one that held one last. A board in its ROM is new on the port: it
+ * goes to a node named by Serial= only through its serial (looked up
+ * before), so `rom` leaves those out.
+ */
+static struct slot *find_slot_by_port(struct cb_manager *m, const char *port, bool rom) {
+        struct slot *newest = NULL;
+
+        for (size_t i = 0; i < m->n_slots; i++) {
+                struct slot *s = &m->slots[i];
+
+                if (strcmp(cb_node_port(s->node), port) != 0 || (rom && s->serial))
+                        continue;
+                if (s->present)
+                        return s;
+                if (!newest || s->attached > newest->attached)
+                        newest = s;
+        }
+        return newest;
+}
+
+/* The slot of a node that is known by its port (no Serial=): the one a section with that Port= names. */
+static struct slot *find_port_slot(struct cb_manager *m, const char *port) {
         for (size_t i = 0; i < m->n_slots; i++)
-                if (strcmp(cb_node_port(m->slots[i].node), port) == 0)
+                if (!m->slots[i].serial && strcmp(cb_node_port(m->slots[i].node), port) == 0)
+                        return &m->slots[i];
+        return NULL;
+}
+
+static struct slot *find_serial_slot(struct cb_manager *m, const char *serial) {
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (m->slots[i].serial && strcasecmp(m->slots[i].serial, serial) == 0)
+                        return &m->slots[i];
+        return NULL;
+}
+
+static struct slot *find_slot_by_node(struct cb_manager *m, const struct cb_node *node) {
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (m->slots[i].node == node)
                         return &m->slots[i];
         return NULL;
 }
@@ -109,14 +151,14 @@ static void on_power_requested(struct cb_node *node, bool off, void *userdata) {
                 (void) cb_power_state_save(m->config->state_directory, &m->powered_off);
 }
 
-/* Gives the node of a configured port the power backend its section asks for (none: no backend). */
+/* Gives a configured node the power backend its section asks for (none: no backend), where its board is. */
 static void setup_power(struct cb_manager *m, struct cb_node *node) {
-        const struct cb_node_config *nc = cb_config_find_node_by_port(m->config, cb_node_port(node));
+        const struct cb_node_config *nc = cb_node_section(node);
         struct cb_power *power = NULL;
         int r;
 
         if (nc && nc->power != CB_POWER_NONE) {
-                r = cb_power_backend_new(m->event, m->usb, m->config, nc, &power);
+                r = cb_power_backend_new(m->event, m->usb, m->config, nc, cb_node_port(node), &power);
                 if (r < 0) {
                         log_error_errno(r, "[Node %s]: cannot set up Power=%s", nc->name, cb_power_kind_name(nc->power));
                         power = NULL;
@@ -130,7 +172,8 @@ static void setup_power(struct cb_manager *m, struct cb_node *node) {
                            cb_node_name(node));
 }
 
-static int add_slot(struct cb_manager *m, const char *name, const char *port, bool configured, struct slot **ret) {
+static int add_slot(struct cb_manager *m, const char *name, const char *port, const char *serial, bool configured,
+                    struct slot **ret) {
         struct slot *slots;
         int r;
 
@@ -140,9 +183,13 @@ static int add_slot(struct cb_manager *m, const char *name, const char *port, bo
         m->slots = slots;
         struct slot *s = &m->slots[m->n_slots];
         *s = (struct slot){ 0 };
-        r = cb_node_new(&m->env, name, port, configured, &s->node);
-        if (r < 0)
+        if (serial && !(s->serial = strdup(serial)))
+                return -ENOMEM;
+        r = cb_node_new(&m->env, name, port ? port : "", configured, &s->node);
+        if (r < 0) {
+                free(s->serial);
                 return r;
+        }
         m->n_slots++;
         if (ret)
                 *ret = s;
@@ -165,7 +212,7 @@ static void slot_clear_device(struct slot *s) {
 
 static void on_opened(void *userdata, int result, struct cb_usb_device *device) {
         struct open_request *req = userdata;
-        struct slot *s = find_slot_by_port(req->manager, req->port);
+        struct slot *s = find_slot_by_node(req->manager, req->node);
 
         if (!s || s->generation != req->generation || !s->opening) {
                 /* the device left (or was replaced) while it was being opened */
@@ -190,12 +237,51 @@ out:
         open_request_free(req);
 }
 
+/*
+ * A 2711/2712 board in its ROM shows its SoC serial: the node whose
+ * Serial= it is takes it, wherever it is plugged. NULL: no such node, or
+ * that node's board is on another port right now (two boards showing one
+ * serial: the second is taken for a board of its own).
+ */
+static struct slot *slot_for_serial(struct cb_manager *m, const struct cb_hotplug_device *d) {
+        struct slot *s = find_serial_slot(m, d->serial);
+        int r;
+
+        if (!s || strcmp(cb_node_port(s->node), d->port) == 0)
+                return s;
+        if (s->present) {
+                log_warning("a board showing serial %s appeared on port %s while that of %s, which shows the same "
+                            "serial, is still on %s: taking it for another board",
+                            s->serial, d->port, cb_node_name(s->node), cb_node_port(s->node));
+                return NULL;
+        }
+        r = cb_node_follow_board(s->node, d->port, s->serial);
+        if (r < 0) {
+                log_error_errno(r, "%s: cannot follow its board to port %s", cb_node_name(s->node), d->port);
+                return NULL;
+        }
+        setup_power(m, s->node); /* a hub port is switched where the board is */
+        return s;
+}
+
+/* A new device on `port`: whoever held one there has lost it (an add without a remove). */
+static void clear_port(struct cb_manager *m, const char *port) {
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (m->slots[i].present && strcmp(cb_node_port(m->slots[i].node), port) == 0)
+                        slot_clear_device(&m->slots[i]);
+}
+
 static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         struct cb_manager *m = userdata;
         enum cb_stage stage = cb_proto_classify(d->vid, d->pid, d->serial_index, NULL);
-        struct slot *s = find_slot_by_port(m, d->port);
+        struct slot *s = NULL;
         int r;
 
+        clear_port(m, d->port);
+        if (stage == CB_STAGE_ROM && d->serial && cb_proto_rom_shows_soc_serial(d->pid))
+                s = slot_for_serial(m, d);
+        if (!s)
+                s = find_slot_by_port(m, d->port, stage == CB_STAGE_ROM);
         if (!s) {
                 if (stage == CB_STAGE_NOT_PI)
                         return; /* not ours: some other device on an unconfigured port */
@@ -204,16 +290,15 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
                                    "ignoring it (AutoNodes=no)", d->port);
                         return;
                 }
-                r = add_slot(m, d->port, d->port, false, &s);
+                r = add_slot(m, d->port, d->port, NULL, false, &s);
                 if (r < 0) {
                         log_error_errno(r, "cannot track the board on port %s", d->port);
                         return;
                 }
         }
-        if (s->present)
-                slot_clear_device(s); /* an add without a remove: the old device is gone */
 
         s->present = true;
+        s->attached = ++m->attach_sequence;
         if (stage == CB_STAGE_NOT_PI) {
                 /* the booted board's own gadget (or anything else): nothing to open */
                 struct cb_node_device nd = { .stage = stage, .vid = d->vid, .pid = d->pid };
@@ -222,12 +307,13 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         }
 
         struct open_request *req = calloc(1, sizeof *req);
-        if (!req || !(req->port = strdup(d->port)) || (d->serial && !(req->serial = strdup(d->serial)))) {
+        if (!req || (d->serial && !(req->serial = strdup(d->serial)))) {
                 open_request_free(req);
                 log_error("out of memory opening %s", d->devnode);
                 return;
         }
         req->manager = m;
+        req->node = s->node;
         req->generation = s->generation;
         s->opening = true;
         r = cb_usb_open(m->usb, d->devnode, on_opened, req);
@@ -240,7 +326,7 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
 
 static void on_device_removed(void *userdata, const char *port) {
         struct cb_manager *m = userdata;
-        struct slot *s = find_slot_by_port(m, port);
+        struct slot *s = find_slot_by_port(m, port, false);
 
         if (!s || !s->present)
                 return;
@@ -275,7 +361,7 @@ int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager 
         m->env.power_queue = m->power_queue;
         m->env.cache = m->cache;
         for (size_t i = 0; i < config->n_nodes; i++) {
-                r = add_slot(m, config->nodes[i].name, config->nodes[i].port, true, NULL);
+                r = add_slot(m, config->nodes[i].name, config->nodes[i].port, config->nodes[i].serial, true, NULL);
                 if (r < 0)
                         goto fail;
         }
@@ -339,6 +425,7 @@ struct cb_manager *cb_manager_free(struct cb_manager *m) {
         for (size_t i = 0; i < m->n_slots; i++) {
                 struct slot *s = &m->slots[i];
                 cb_node_free(s->node);
+                free(s->serial);
                 if (s->device)
                         cb_usb_device_gone(s->device);
                 cb_usb_device_unref(s->device);
@@ -363,18 +450,86 @@ struct cb_node *cb_manager_node(const struct cb_manager *m, size_t i) {
         return i < m->n_slots ? m->slots[i].node : NULL;
 }
 
-struct cb_node *cb_manager_find_node(const struct cb_manager *m, const char *name_or_port) {
+struct cb_node *cb_manager_find_node(const struct cb_manager *m, const char *name_port_or_serial) {
+        const char *wanted = name_port_or_serial;
+
         for (size_t i = 0; i < m->n_slots; i++)
-                if (strcmp(cb_node_name(m->slots[i].node), name_or_port) == 0)
+                if (strcmp(cb_node_name(m->slots[i].node), wanted) == 0)
                         return m->slots[i].node;
         for (size_t i = 0; i < m->n_slots; i++)
-                if (strcmp(cb_node_port(m->slots[i].node), name_or_port) == 0)
+                if (wanted[0] && strcmp(cb_node_port(m->slots[i].node), wanted) == 0)
                         return m->slots[i].node;
+        for (size_t i = 0; i < m->n_slots; i++) {
+                const char *shown = cb_node_get_metadata(m->slots[i].node)->serial;
+
+                if ((m->slots[i].serial && strcasecmp(m->slots[i].serial, wanted) == 0) ||
+                    (shown[0] && strcasecmp(shown, wanted) == 0))
+                        return m->slots[i].node;
+        }
         return NULL;
 }
 
 const struct cb_config *cb_manager_config(const struct cb_manager *m) {
         return m->config;
+}
+
+/* The section a node has in `config`: the one with its Serial=, if it is named by one, else the one with its port. */
+static const struct cb_node_config *section_of(const struct cb_config *config, const struct slot *s) {
+        const struct cb_node_config *nc;
+
+        if (s->serial)
+                return cb_config_find_node_by_serial(config, s->serial);
+        nc = cb_config_find_node_by_port(config, cb_node_port(s->node));
+        return nc && !nc->serial ? nc : NULL;
+}
+
+/* A node keeps its settings under its new name or section; one kept off stays off. */
+static void reload_slot(struct cb_manager *m, struct slot *s, const struct cb_config *config) {
+        struct cb_node *node = s->node;
+        const struct cb_node_config *nc = section_of(config, s);
+        const char *name = nc ? nc->name : cb_node_port(node);
+        _cleanup_free_ char *old_name = NULL;
+        int r;
+
+        if (!nc && s->serial) {
+                /* its Serial= is gone: from now on it is the node of the port its board was on */
+                free(s->serial);
+                s->serial = NULL;
+                if (cb_node_port(node)[0] == '\0')
+                        return; /* never seen: dropped below */
+        }
+        if (streq_ptr(cb_node_name(node), name) && cb_node_configured(node) == (nc != NULL))
+                return;
+        old_name = strdup(cb_node_name(node));
+        if (!old_name)
+                return;
+        r = cb_node_set_identity(node, name, nc != NULL);
+        if (r < 0) {
+                log_error_errno(r, "cannot rename node %s", old_name);
+                return;
+        }
+        if (cb_power_state_contains(&m->powered_off, old_name) &&
+            cb_power_state_set(&m->powered_off, old_name, false) >= 0 &&
+            cb_power_state_set(&m->powered_off, name, true) >= 0)
+                (void) cb_power_state_save(config->state_directory, &m->powered_off);
+}
+
+/* A node named by Serial= whose board has never been seen has no port to be known by: it goes with its section. */
+static void drop_unseen_serial_nodes(struct cb_manager *m) {
+        size_t kept = 0;
+
+        for (size_t i = 0; i < m->n_slots; i++) {
+                struct slot *s = &m->slots[i];
+
+                if (!s->serial && cb_node_port(s->node)[0] == '\0' && !s->present && !s->opening) {
+                        log_info("%s: its [Node] section is gone, and its board was never seen: forgotten",
+                                 cb_node_name(s->node));
+                        cb_node_free(s->node);
+                        continue;
+                }
+                m->slots[kept++] = *s;
+        }
+        m->n_slots = kept;
 }
 
 int cb_manager_reload(struct cb_manager *m, struct cb_config *config) {
@@ -390,35 +545,17 @@ int cb_manager_reload(struct cb_manager *m, struct cb_config *config) {
         m->config = config;
         m->env.config = config;
         cb_power_queue_set_spacing(m->power_queue, config->power_on_delay);
-        for (size_t i = 0; i < m->n_slots; i++) {
-                struct cb_node *node = m->slots[i].node;
-                const struct cb_node_config *nc = cb_config_find_node_by_port(config, cb_node_port(node));
-                const char *name = nc ? nc->name : cb_node_port(node);
-                _cleanup_free_ char *old_name = NULL;
-
-                if (streq_ptr(cb_node_name(node), name) && cb_node_configured(node) == (nc != NULL))
-                        continue;
-                old_name = strdup(cb_node_name(node));
-                if (!old_name)
-                        continue;
-                r = cb_node_set_identity(node, name, nc != NULL);
-                if (r < 0) {
-                        log_error_errno(r, "cannot rename node %s", old_name);
-                        continue;
-                }
-                /* a node kept off stays off under its new name */
-                if (cb_power_state_contains(&m->powered_off, old_name) &&
-                    cb_power_state_set(&m->powered_off, old_name, false) >= 0 &&
-                    cb_power_state_set(&m->powered_off, name, true) >= 0)
-                        (void) cb_power_state_save(config->state_directory, &m->powered_off);
-        }
+        for (size_t i = 0; i < m->n_slots; i++)
+                reload_slot(m, &m->slots[i], config);
+        drop_unseen_serial_nodes(m);
         for (size_t i = 0; i < config->n_nodes; i++) {
-                struct slot *s = find_slot_by_port(m, config->nodes[i].port);
+                const struct cb_node_config *nc = &config->nodes[i];
+                struct slot *s = nc->serial ? find_serial_slot(m, nc->serial) : find_port_slot(m, nc->port);
 
                 if (!s) {
-                        r = add_slot(m, config->nodes[i].name, config->nodes[i].port, true, &s);
+                        r = add_slot(m, nc->name, nc->port, nc->serial, true, &s);
                         if (r < 0) {
-                                log_error_errno(r, "cannot add node %s", config->nodes[i].name);
+                                log_error_errno(r, "cannot add node %s", nc->name);
                                 continue;
                         }
                 }

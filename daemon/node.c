@@ -135,7 +135,7 @@ static double seconds(usec_t u) {
 static struct cb_log_node log_fields(const struct cb_node *n) {
         return (struct cb_log_node){
                 .name = n->name,
-                .port = n->port,
+                .port = n->port[0] ? n->port : NULL, /* a node named by Serial= before its board is seen */
                 .state = cb_node_state_name(n->state),
                 .attempt = n->attempt,
         };
@@ -227,7 +227,7 @@ static void forget_device(struct cb_node *n) {
 
 /* Where the node's files are looked for, in order: its own directory (if set), then the common one. */
 static void boot_directories(const struct cb_node *n, const char *dirs[2]) {
-        const struct cb_node_config *nc = cb_config_find_node_by_port(config(n), n->port);
+        const struct cb_node_config *nc = cb_node_section(n);
 
         dirs[0] = nc ? nc->boot_directory : NULL;
         dirs[1] = config(n)->boot_directory;
@@ -1325,6 +1325,32 @@ int cb_node_set_identity(struct cb_node *n, const char *name, bool configured) {
         cb_node_history_add(&n->history, n->state, n->attempt, message);
         notify_changed(n);
         return 0;
+}
+
+int cb_node_follow_board(struct cb_node *n, const char *port, const char *serial) {
+        _cleanup_free_ char *message = NULL;
+        int r;
+
+        if (streq_ptr(n->port, port))
+                return 0;
+        /* the serial matched a Serial= line, so it holds hex digits only: safe to log as it is */
+        if (n->port[0])
+                message = cb_format("its board (serial %s) is now on port %s; it was on %s", serial, port, n->port);
+        else
+                message = cb_format("its board (serial %s) is on port %s", serial, port);
+        if (!message)
+                return -ENOMEM;
+        r = strdup_to(&n->port, port);
+        if (r < 0)
+                return r;
+        node_log(n, LOG_NOTICE, "%s", message);
+        cb_node_history_add(&n->history, n->state, n->attempt, message);
+        notify_changed(n);
+        return 0;
+}
+
+const struct cb_node_config *cb_node_section(const struct cb_node *n) {
+        return n->configured ? cb_config_find_node_by_name(config(n), n->name) : NULL;
 }
 
 const char *cb_node_name(const struct cb_node *n) {

@@ -129,6 +129,14 @@ int cb_node_set_identity(struct cb_node *node, const char *name, bool configured
 const char *cb_node_name(const struct cb_node *node);
 const char *cb_node_port(const struct cb_node *node);
 bool cb_node_configured(const struct cb_node *node);
+/*
+ * A node named by Serial= follows its board: `port` is where the board
+ * showing `serial` is now. Called by the manager before it hands the node
+ * the board's device on that port.
+ */
+int cb_node_follow_board(struct cb_node *node, const char *port, const char *serial);
+/* The node's [Node] section in the configuration in force, or NULL for a node known by its port alone. */
+const struct cb_node_config *cb_node_section(const struct cb_node *node);
 enum cb_node_state cb_node_state(const struct cb_node *node);
 unsigned cb_node_attempt(const struct cb_node *node);
 const char *cb_node_last_error(const struct cb_node *node);

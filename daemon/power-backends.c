@@ -6,12 +6,12 @@
 #include "power-hub.h"
 
 int cb_power_backend_new(sd_event *event, struct cb_usb *usb, const struct cb_config *config,
-                         const struct cb_node_config *node, struct cb_power **ret) {
+                         const struct cb_node_config *node, const char *port, struct cb_power **ret) {
         switch (node->power) {
         case CB_POWER_USB_HUB: {
                 const struct cb_power_hub_settings s = {
                         .node = node->name,
-                        .port = node->port,
+                        .port = port,
                         .method = config->hub_power_method,
                         .timeout = config->control_timeout,
                 };
@@ -20,7 +20,7 @@ int cb_power_backend_new(sd_event *event, struct cb_usb *usb, const struct cb_co
         case CB_POWER_COMMAND: {
                 const struct cb_power_command_settings s = {
                         .node_name = node->name,
-                        .port = node->port,
+                        .port = port,
                         .on_command = node->power_on_command,
                         .off_command = node->power_off_command,
                         .timeout = config->power_command_timeout,

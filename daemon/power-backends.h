@@ -10,6 +10,10 @@
 
 struct cb_usb;
 
-/* *ret is NULL for Power=none. */
+/*
+ * `port` is where the node's board is: the section's Port=, or for a node
+ * named by Serial= the port its board was last seen on (a hub port is
+ * switched where the board is). *ret is NULL for Power=none.
+ */
 int cb_power_backend_new(sd_event *event, struct cb_usb *usb, const struct cb_config *config,
-                         const struct cb_node_config *node, struct cb_power **ret);
+                         const struct cb_node_config *node, const char *port, struct cb_power **ret);

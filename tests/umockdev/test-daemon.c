@@ -745,6 +745,67 @@ static void test_socs(void) {
         cluster_free(&c);
 }
 
+/*
+ * A node named by Serial= follows its board: a CM4 booted on 1-1 is moved
+ * to 2-1 (board 2 is the same board: same SoC serial) and boots there as
+ * the same node, on attempt 1, with its own BootDirectory. A second board
+ * showing that serial while the first is still on the bus is a board of
+ * its own, and a Zero on the node's old port is not taken for it.
+ */
+static void test_serial_follows(void) {
+        struct cluster c;
+        struct emu_board_config cfg[3] = {
+                { .soc = EMU_SOC_2711, .serial = "a1b2c3d4" },
+                { .soc = EMU_SOC_2711, .serial = "a1b2c3d4" },
+                { .soc = EMU_SOC_2711, .serial = "a1b2c3d4" },
+        };
+        size_t at = 0;
+
+        cluster_init(&c, 3, 8, cfg, NULL);
+        for (unsigned i = 1; i <= 3; i++)
+                cluster_set_node_name(&c, i, NULL, true);
+        /* its own directory holds the same files: where they came from is in the log */
+        char *sections = g_strdup_printf("[Node cm4]\nSerial=A1B2C3D4\nBootDirectory=%s\n", c.boot);
+        cluster_set_extra_sections(&c, sections);
+        g_free(sections);
+        cluster_start(&c);
+
+        CHECK_FIELD(&c, "cm4", "port", "");
+        tb_plug(tb_board_at(c.tb, 0));
+        CHECK(tb_wait_log(c.tb, 0, "cm4[1-1]: state up", 60000), "the CM4 did not come up as cm4 on 1-1");
+        CHECK(tb_log_find(c.tb, &at, "cm4[1-1]: its board (serial a1b2c3d4) is on port 1-1"),
+              "the node did not say where its board is");
+
+        /* moved: unplugged from 1-1, plugged into 2-1 */
+        tb_unplug(tb_board_at(c.tb, 0));
+        CHECK(tb_wait_log(c.tb, at, "cm4[1-1]: state absent", 30000), "cm4 did not see its board leave");
+        tb_plug(tb_board_at(c.tb, 1));
+        CHECK(tb_wait_log(c.tb, at, "cm4[2-1]: its board (serial a1b2c3d4) is now on port 2-1; it was on 1-1", 30000),
+              "cm4 did not follow its board to 2-1");
+        CHECK(tb_wait_log(c.tb, at, "cm4[2-1]: state up", 60000), "cm4 did not come up on 2-1");
+        CHECK_FIELD(&c, "cm4", "port", "2-1");
+        CHECK_FIELD(&c, "cm4", "attempt", "1");
+        CHECK(tb_log_find(c.tb, NULL, "state retrying") == NULL, "moving the board cost an attempt");
+        CHECK(tb_log_find(c.tb, NULL, "2-1[2-1]") == NULL, "the moved board was taken for a node of its port");
+        CHECK(tb_check_board(c.tb, tb_board_at(c.tb, 1), c.scale) == 0, "board 2 did not boot right");
+
+        /* found by its serial too, in any case */
+        char *out = NULL;
+        const char *args[] = { "status", "A1B2C3D4", NULL };
+        CHECK(ctl(&c, false, &out, args) == 0 && out && strstr(out, "cm4") && strstr(out, "Serial: a1b2c3d4"),
+              "clusterbootctl status SERIAL does not show cm4:\n%s", out ? out : "");
+        g_free(out);
+
+        /* a second board showing the same serial while cm4's is on 2-1: a board of its own, on its port */
+        tb_plug(tb_board_at(c.tb, 2));
+        CHECK(tb_wait_log(c.tb, 0, "a board showing serial a1b2c3d4 appeared on port 3-1 while that of cm4", 30000),
+              "the duplicate serial was not reported");
+        CHECK(tb_wait_log(c.tb, 0, "3-1[3-1]: state up", 60000), "the second board did not boot as node 3-1");
+        CHECK_FIELD(&c, "cm4", "port", "2-1");
+        CHECK_FIELD(&c, "cm4", "state", "up");
+        cluster_free(&c);
+}
+
 /* A board that drops off the bus mid kernel.img and stays away is power-cycled and boots. */
 static void test_power_revives(void) {
         struct cluster c;
@@ -948,6 +1009,7 @@ static const struct cluster_test tests[] = {
         { "unplug-mid-boot", test_unplug_mid_boot }, { "socket-abuse", test_socket_abuse },
         { "stop-mid-file", test_stop_mid_file }, { "late-remove", test_late_remove },
         { "realistic-faults", test_realistic_faults }, { "socs", test_socs },
+        { "serial-follows", test_serial_follows },
         { "power", test_power },                 { "power-revives", test_power_revives },
         { "power-command", test_power_command }, { "reload-renames", test_reload_renames },
 };

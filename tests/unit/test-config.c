@@ -363,6 +363,28 @@ static void test_find(void) {
         CHECK(cb_config_find_node_by_name(NULL, "n2") == NULL);
         CHECK(cb_config_find_node_by_port(NULL, "1-1") == NULL);
         captured_done(&c);
+
+        /* Serial= names a board, in any case, with or without a Port= beside it */
+        c = load_string("[Node cm4a]\nSerial=9C3B1C0C\n[Node cm4b]\nSerial=00a1\nPort=1-1.2\nPower=usb-hub\n"
+                        "[Node zero]\nPort=1-1.3\n[Node cm5]\nSerial=e5f6a7b8\nPower=command\n"
+                        "PowerOnCommand=/bin/true\nPowerOffCommand=/bin/true\n");
+        k = c.config;
+        CHECK(c.r == 0);
+        if (k) {
+                CHECK(streq_ptr(k->nodes[0].serial, "9c3b1c0c") && k->nodes[0].port == NULL);
+                CHECK(streq_ptr(k->nodes[1].serial, "00a1") && streq_ptr(k->nodes[1].port, "1-1.2"));
+                CHECK(k->nodes[2].serial == NULL);
+                CHECK(cb_config_find_node_by_serial(k, "9c3b1c0c") == &k->nodes[0]);
+                CHECK(cb_config_find_node_by_serial(k, "9C3B1C0C") == &k->nodes[0]);
+                CHECK(cb_config_find_node_by_serial(k, "00A1") == &k->nodes[1]);
+                CHECK(cb_config_find_node_by_serial(k, "00a") == NULL);
+                CHECK(cb_config_find_node_by_serial(k, NULL) == NULL);
+                CHECK(cb_config_find_node_by_port(k, "1-1.2") == &k->nodes[1]);
+        }
+        captured_done(&c);
+        CHECK(cb_soc_serial_valid("9c3b1c0c") && cb_soc_serial_valid("ABCDEF0123456789abcdef0123456789"));
+        CHECK(!cb_soc_serial_valid("") && !cb_soc_serial_valid(NULL) && !cb_soc_serial_valid("9c3b 1c0c") &&
+              !cb_soc_serial_valid("ABCDEF0123456789abcdef01234567890"));
 }
 
 static void test_errors(void) {
@@ -409,7 +431,15 @@ static void test_errors(void) {
         /* Nodes. */
         CHECK_INVALID("[Node a]\nPort=1-1\n[Node a]\nPort=1-2\n", "t.conf:3: duplicate section [Node a]");
         CHECK_INVALID("[Node a]\nPort=1-1.2\n\n[Node b]\nPort=1-1.2\n", "t.conf:5: port 1-1.2");
-        CHECK_INVALID("[Node a]\nBootDirectory=/x\n", "t.conf:1: [Node a] has no Port=");
+        CHECK_INVALID("[Node a]\nBootDirectory=/x\n", "t.conf:1: [Node a] has no Port= (or Serial=)");
+        CHECK_INVALID("[Node a]\nSerial=9c3b1c0g\n", "t.conf:2: Serial= expects the SoC serial");
+        CHECK_INVALID("[Node a]\nSerial=\n", "t.conf:2: Serial= expects");
+        CHECK_INVALID("[Node a]\nSerial=0x9c3b1c0c\n", "t.conf:2: Serial= expects");
+        CHECK_INVALID("[Node a]\nSerial=123456789012345678901234567890123\n", "t.conf:2: Serial= expects");
+        CHECK_INVALID("[Node a]\nSerial=9C3B1C0C\n[Node b]\nSerial=9c3b1c0c\n",
+                      "t.conf:4: serial 9c3b1c0c of [Node b] is already that of [Node a] (line 1)");
+        CHECK_INVALID("[Node a]\nSerial=9c3b1c0c\nPower=usb-hub\n",
+                      "t.conf:3: [Node a]: Power=usb-hub needs Port=");
         CHECK_INVALID("[Node]\nPort=1-1\n", "t.conf:1:");
         CHECK_INVALID("[Node a b]\nPort=1-1\n", "t.conf:1: invalid node name");
         CHECK_INVALID("[Node .hidden]\nPort=1-1\n", NULL);
