@@ -2,6 +2,7 @@
 #include "manager.h"
 
 #include <assert.h>
+#include <json-c/json.h>
 #include <systemd/sd-daemon.h>
 
 #include "bootfiles.h"
@@ -11,7 +12,9 @@
 #include "power-backends.h"
 #include "power-queue.h"
 #include "power-state.h"
+#include "state-file.h"
 #include "usb.h"
+#include "worker.h"
 
 /* One node and the device currently on its port. */
 struct slot {
@@ -32,6 +35,7 @@ struct cb_manager {
         struct cb_hotplug *hotplug;
         struct cb_power_queue *power_queue;
         struct cb_power_state powered_off; /* as kept in the StateDirectory */
+        struct cb_worker *files;           /* writes the StateDirectory's files for others */
         struct cb_node_env env;
 
         struct slot *slots;
@@ -149,6 +153,44 @@ static void on_power_requested(struct cb_node *node, bool off, void *userdata) {
         }
         if (r > 0)
                 (void) cb_power_state_save(m->config->state_directory, &m->powered_off);
+}
+
+/*
+ * A board told its properties: "<serial>.json" in the StateDirectory, as
+ * the reference tool's -j writes it (one object, each property a string),
+ * for provisioning scripts to pick up. Values are kept escaped, so the file
+ * is valid JSON whatever the board sent.
+ */
+static void on_board_described(struct cb_node *node, void *userdata) {
+        struct cb_manager *m = userdata;
+        const struct cb_node_metadata *md = cb_node_get_metadata(node);
+        _cleanup_free_ char *name = NULL;
+        struct json_object *o;
+        char *content = NULL;
+        int r;
+
+        if (!md->serial[0]) {
+                log_debug("%s: its board's properties are not written: it shows no SoC serial", cb_node_name(node));
+                return;
+        }
+        o = json_object_new_object();
+        for (size_t i = 0; o && i < md->n_entries; i++)
+                if (json_object_object_add(o, md->entries[i].key, json_object_new_string(md->entries[i].value)) < 0)
+                        o = (json_object_put(o), NULL);
+        if (o) {
+                const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+                content = text ? cb_format("%s\n", text) : NULL;
+                json_object_put(o);
+        }
+        name = cb_format("%s.json", md->serial);
+        if (!content || !name) {
+                free(content);
+                log_error("%s: out of memory writing its board's properties", cb_node_name(node));
+                return;
+        }
+        r = cb_state_file_write(m->files, m->config->state_directory, name, content, strlen(content));
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot write %s/%s", cb_node_name(node), m->config->state_directory, name);
 }
 
 /* Gives a configured node the power backend its section asks for (none: no backend), where its board is. */
@@ -349,10 +391,14 @@ int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager 
                 .callbacks = {
                         .changed = on_node_changed,
                         .power_requested = on_power_requested,
+                        .board_described = on_board_described,
                         .userdata = m,
                 },
         };
         r = cb_file_cache_new(&m->cache);
+        if (r < 0)
+                goto fail;
+        r = cb_worker_new(event, &m->files);
         if (r < 0)
                 goto fail;
         r = cb_power_queue_new(event, config->power_on_delay, &m->power_queue);
@@ -422,6 +468,7 @@ struct cb_manager *cb_manager_free(struct cb_manager *m) {
         m->hotplug = cb_hotplug_free(m->hotplug);
         /* pending opens and resets report back while nodes still exist */
         cb_usb_stop_worker(m->usb);
+        m->files = cb_worker_free(m->files); /* a write queued still runs: its board's file is not lost */
         for (size_t i = 0; i < m->n_slots; i++) {
                 struct slot *s = &m->slots[i];
                 cb_node_free(s->node);

@@ -120,6 +120,7 @@ struct cb_node {
 
         struct cb_node_history history;
         struct cb_node_metadata metadata;
+        bool metadata_unsaved; /* properties came in this boot's session: the owner keeps them once it ends */
 };
 
 static const struct cb_config *config(const struct cb_node *n) {
@@ -280,6 +281,7 @@ static void board_property(struct cb_node *n, const char *key_star_value) {
 
         if (r == 0) {
                 node_log(n, LOG_INFO, "board property %s: %s", kept->key, kept->value);
+                n->metadata_unsaved = true;
                 return;
         }
         cb_text_escape_to(shown, sizeof shown, key_star_value, strlen(key_star_value));
@@ -369,8 +371,10 @@ static void start_session(struct cb_node *n, enum cb_session_kind kind) {
                 }
         }
         n->firmware_due = false;
-        if (kind == CB_SESSION_ROM)
+        if (kind == CB_SESSION_ROM) {
                 cb_node_metadata_clear_properties(&n->metadata); /* a board in its ROM tells its properties again */
+                n->metadata_unsaved = false;
+        }
         r = cb_session_new(kind, &n->device.transport, &settings, &session_callbacks, n, loader, &n->session);
         if (r >= 0 && signature)
                 r = cb_session_set_boot_signature(n->session, cb_file_data(signature), cb_file_size(signature));
@@ -582,8 +586,18 @@ static bool firmware_takes_over(struct cb_node *n, const char *how) {
         return true;
 }
 
+/* The board said who it is: its owner keeps that where others can read it (a CM5's "<serial>.json"). */
+static void tell_metadata(struct cb_node *n) {
+        if (!n->metadata_unsaved)
+                return;
+        n->metadata_unsaved = false;
+        if (n->env->callbacks.board_described)
+                n->env->callbacks.board_described(n, n->env->callbacks.userdata);
+}
+
 /* The file session ended as a boot's does (a Done, or an empty name answered). */
 static void session_over(struct cb_node *n, const char *how) {
+        tell_metadata(n);
         if (firmware_takes_over(n, how))
                 return;
         enter_state(n, CB_NODE_BOOTED, "boot files served (%u files, %" PRIu64 " bytes); the kernel starts",

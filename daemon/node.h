@@ -40,6 +40,8 @@ struct cb_node_callbacks {
         void (*changed)(struct cb_node *node, void *userdata);
         /* A user powered the node off (true) or on (false): keep it across restarts; may be NULL. */
         void (*power_requested)(struct cb_node *node, bool off, void *userdata);
+        /* A boot's session ended after the board sent properties (cb_node_get_metadata()); may be NULL. */
+        void (*board_described)(struct cb_node *node, void *userdata);
         void *userdata;
 };
 

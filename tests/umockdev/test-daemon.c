@@ -117,6 +117,10 @@ static char *node_field(struct cluster *c, const char *node, const char *key) {
                 g_free(got_);                                                                          \
         } while (0)
 
+static bool file_exists(tb_testbed *tb, void *path) {
+        return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
 /*
  * The seed's failure: 4 boards at once, the 4th drops off the bus mid
  * kernel.img on its first attempt and comes back in ROM. All 4 end up, the
@@ -733,7 +737,6 @@ static void test_socs(void) {
                       g_strcmp0(json_str(props, "USER_SERIAL_NUM"), "00000000") == 0 &&
                       json_object_object_length(props) == 3,
               "node5's metadata: %s", props ? json_object_to_json_string(props) : "(none)");
-        json_object_put(st);
         char *out = NULL;
         const char *args[] = { "status", "node5", NULL };
         CHECK(ctl(&c, false, &out, args) == 0 && out && strstr(out, "Serial: e5f6a7b8") &&
@@ -742,6 +745,38 @@ static void test_socs(void) {
         g_free(out);
         CHECK(tb_log_find(c.tb, NULL, "node5[5-1]: board property MAC_ADDR: 2c:cf:67:00:00:01") != NULL,
               "the property is not logged");
+
+        /* kept for provisioning scripts as the reference's -j does: StateDirectory/<serial>.json */
+        char *path = g_strdup_printf("%s/state/e5f6a7b8.json", c.dir);
+        CHECK(tb_run_until(c.tb, file_exists, path, 30000), "%s was not written", path);
+        struct json_object *kept = json_object_from_file(path);
+        CHECK(kept && g_strcmp0(json_str(kept, "MAC_ADDR"), "2c:cf:67:00:00:01") == 0 &&
+                      g_strcmp0(json_str(kept, "BOOT_ROM"), json_str(props, "BOOT_ROM")) == 0 &&
+                      json_object_object_length(kept) == 3,
+              "%s holds %s", path, kept ? json_object_to_json_string(kept) : "no JSON");
+        json_object_put(kept);
+        g_free(path);
+        path = g_strdup_printf("%s/state/a1b2c3d4.json", c.dir);
+        CHECK(tb_run_until(c.tb, file_exists, path, 30000), "%s was not written", path);
+        kept = json_object_from_file(path);
+        CHECK(kept && g_strcmp0(json_str(kept, "MAC_ADDR"), "dc:a6:32:00:00:01") == 0, "%s holds %s", path,
+              kept ? json_object_to_json_string(kept) : "no JSON");
+        json_object_put(kept);
+        g_free(path);
+        path = g_strdup_printf("%s/state/a1b2c3d5.json", c.dir);
+        CHECK(tb_run_until(c.tb, file_exists, path, 30000), "%s was not written", path);
+        g_free(path);
+        /* the Zeros show no serial: no file for them, nor anything else */
+        unsigned n_json = 0;
+        char *state = g_strdup_printf("%s/state", c.dir);
+        GDir *dir = g_dir_open(state, 0, NULL);
+        for (const char *e; dir && (e = g_dir_read_name(dir));)
+                n_json += g_str_has_suffix(e, ".json");
+        if (dir)
+                g_dir_close(dir);
+        CHECK(n_json == 3, "%u JSON files in %s, not 3 (two CM4s, a CM5)", n_json, state);
+        g_free(state);
+        json_object_put(st);
         cluster_free(&c);
 }
 
