@@ -35,6 +35,7 @@ static void help(void) {
                "  logs NODE              the node's journal entries (-n N: the last N; -f: follow)\n"
                "  metrics                every node's metrics, in the Prometheus text format\n"
                "  history [NODE]         recent boots (kept across daemon restarts): outcome, stages, faults\n"
+               "  timeline -o FILE.svg   the boots as a picture: a row per node, bars per stage, faults marked\n"
                "  reload                 make the daemon re-read its configuration\n\n"
                "Options:\n"
                "      --socket=PATH      the daemon's socket (default $" CB_VL_SOCKET_ENV " or " CB_VL_DEFAULT_SOCKET
@@ -48,6 +49,10 @@ static void help(void) {
                "  -n, --lines=N          logs: the last N entries\n"
                "  -f, --follow           logs: then show new entries as they come\n"
                "  -D, --directory=DIR    logs: read the journal files in DIR\n"
+               "  -o, --output=FILE      timeline: write the SVG to FILE\n"
+               "      --last=N           timeline: each node's last N boots\n"
+               "      --since=TIME       timeline: boots since TIME (2h ago, '2026-12-03 23:00', 23:00)\n"
+               "      --input=FILE       timeline: draw a saved history --json instead of asking the daemon\n"
                "      --timeout=TIME     wait: give up after this long (30s, 5min; default: never)\n"
                "      --no-pager         do not pipe long output (status, logs, metrics) into a pager\n"
                "  -l, --full             do not cut the table's last column to the terminal's width\n"
@@ -78,6 +83,7 @@ static const struct verb verbs[] = {
         { "logs", 1, 1, 1, HOSTS_NONE, true, verb_logs, "logs [-n N] [-f] NODE" },
         { "metrics", 0, 0, 0, HOSTS_ONE, true, verb_metrics, "metrics" },
         { "history", 0, 1, 1, HOSTS_ONE, true, verb_history, "history [NODE]" },
+        { "timeline", 0, 0, 0, HOSTS_ONE, false, verb_timeline, "timeline [--last=N|--since=TIME] [-o FILE]" },
         { "list-nodes", 0, 0, 0, HOSTS_MANY, false, verb_list_nodes, "list-nodes" },
         { "bridge", 0, 0, 0, HOSTS_NONE, false, verb_bridge, "bridge" },
 };
@@ -101,7 +107,8 @@ static bool json_mode_name(const char *word) {
 
 /* Returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct ctl *ctl) {
-        enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_NO_LEGEND, ARG_NO_PAGER, ARG_STATE, ARG_TIMEOUT };
+        enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_NO_LEGEND, ARG_NO_PAGER, ARG_STATE, ARG_TIMEOUT, ARG_LAST, ARG_SINCE,
+               ARG_INPUT };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -117,6 +124,10 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 { "follow", no_argument, NULL, 'f' },
                 { "directory", required_argument, NULL, 'D' },
                 { "host", required_argument, NULL, 'H' },
+                { "output", required_argument, NULL, 'o' },
+                { "last", required_argument, NULL, ARG_LAST },
+                { "since", required_argument, NULL, ARG_SINCE },
+                { "input", required_argument, NULL, ARG_INPUT },
                 { NULL, 0, NULL, 0 },
         };
         bool tty = isatty(STDOUT_FILENO);
@@ -131,7 +142,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                 .width = tty ? terminal_width() : 0,
         };
 
-        while ((c = getopt_long(argc, argv, "hjlqn:fD:H:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "hjlqn:fD:H:o:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -203,6 +214,26 @@ static int parse_args(int argc, char **argv, struct ctl *ctl) {
                         if (parse_duration(optarg, &ctl->wait_timeout) < 0 || ctl->wait_timeout == 0)
                                 return fail(EXIT_USAGE, "--timeout: expected a time such as 30s, 5min or 1h, got '%s'",
                                             optarg);
+                        break;
+                case 'o':
+                        if (!optarg[0])
+                                return fail(EXIT_USAGE, "--output: expected a file name");
+                        ctl->output = optarg;
+                        break;
+                case ARG_LAST: {
+                        char *end;
+                        unsigned long n = strtoul(optarg, &end, 10);
+
+                        if (optarg[0] < '0' || optarg[0] > '9' || *end || n == 0 || n > 1000000)
+                                return fail(EXIT_USAGE, "--last: expected a number of boots, got '%s'", optarg);
+                        ctl->timeline_last = (unsigned) n;
+                        break;
+                }
+                case ARG_SINCE:
+                        ctl->timeline_since = optarg;
+                        break;
+                case ARG_INPUT:
+                        ctl->input = optarg;
                         break;
                 default:
                         return EXIT_USAGE; /* getopt said why */

@@ -43,6 +43,10 @@ struct ctl {
         unsigned lines;         /* logs -n N; 0: all */
         bool lines_given;
         bool follow;            /* logs -f */
+        unsigned timeline_last; /* timeline --last=N; 0: all */
+        const char *timeline_since; /* timeline --since= as given; NULL: all */
+        const char *output;     /* timeline -o FILE; NULL: stdout */
+        const char *input;      /* timeline --input=FILE: a saved history --json, not the daemon */
         struct vl_client *client;
 };
 
@@ -79,4 +83,5 @@ int verb_is_up(struct ctl *ctl, int argc, char **argv);
 int verb_logs(struct ctl *ctl, int argc, char **argv);
 int verb_metrics(struct ctl *ctl, int argc, char **argv);
 int verb_history(struct ctl *ctl, int argc, char **argv);
+int verb_timeline(struct ctl *ctl, int argc, char **argv);
 int verb_bridge(struct ctl *ctl, int argc, char **argv);

@@ -949,6 +949,28 @@ static void test_history(void) {
         CHECK(r.status == 4, "history nosuch: exit %d", r.status);
         run_done(&r);
 
+        /* the timeline of the same boots, read back and compared with them (tests/timeline-check.py) */
+        char svg[300], saved[300], command[1200];
+        snprintf(svg, sizeof svg, "%s/boot.svg", c.dir);
+        snprintf(saved, sizeof saved, "%s/history.json", c.dir);
+        CTL(&c, &r, "timeline", "-o", svg);
+        CHECK(r.status == 0, "timeline -o: exit %d: %s", r.status, r.err);
+        run_done(&r);
+        CTL(&c, &r, "--json=short", "history");
+        FILE *h = fopen(saved, "w");
+        CHECK(h != NULL, "cannot write %s", saved);
+        if (h) {
+                fputs(r.out, h);
+                fclose(h);
+        }
+        run_done(&r);
+        snprintf(command, sizeof command, "python3 '%s/tests/timeline-check.py' '%s' '%s'",
+                 getenv("CB_SOURCE_ROOT") ? getenv("CB_SOURCE_ROOT") : ".", svg, saved);
+        run_argv(&c, false, (const char *const[]){ "sh", "-c", command, NULL }, 60000, &r);
+        CHECK(r.status == 0, "the timeline does not match the history:\n%s%s", r.out, r.err);
+        CHECK_HAS(r.out, "2 rows, 2 boots match");
+        run_done(&r);
+
         /* a corrupt file: set aside, reported, not fatal */
         cluster_stop(&c);
         FILE *f = fopen(path, "w");
