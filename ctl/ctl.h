@@ -84,4 +84,6 @@ int verb_logs(struct ctl *ctl, int argc, char **argv);
 int verb_metrics(struct ctl *ctl, int argc, char **argv);
 int verb_history(struct ctl *ctl, int argc, char **argv);
 int verb_timeline(struct ctl *ctl, int argc, char **argv);
+/* watch on a terminal (live-watch.c) */
+int verb_watch_live(struct ctl *ctl);
 int verb_bridge(struct ctl *ctl, int argc, char **argv);

@@ -222,8 +222,12 @@ static void on_stop_signal(int sig) {
 int verb_watch(struct ctl *ctl, int argc, char **argv) {
         /* no SA_RESTART: the wait for the next event must end on Ctrl-C, so that the exit is clean */
         struct sigaction sa = { .sa_handler = on_stop_signal };
-        int r = ctl_connect_daemon(ctl);
+        int r;
 
+        /* on a terminal, the table redrawn in place (live-watch.c); piped, a line per event */
+        if (ctl->view.json == JSON_OFF && isatty(STDOUT_FILENO))
+                return verb_watch_live(ctl);
+        r = ctl_connect_daemon(ctl);
         if (r != EXIT_OK)
                 return r;
         sigemptyset(&sa.sa_mask);

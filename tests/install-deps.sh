@@ -12,7 +12,7 @@ packages=(
         zsh fish
         debhelper varlink-go
         libusbredirparser-dev
-        librsvg2-bin
+        librsvg2-bin tmux
 )
 if [ "${CB_WITH_VM:-1}" = 1 ]; then
         # the end-to-end tier: its own script knows its packages

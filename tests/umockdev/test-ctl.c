@@ -992,10 +992,138 @@ static void test_history(void) {
         cluster_free(&c);
 }
 
+/* tmux on the cluster's own server socket: ARGS... (NULL-terminated), its output in r. */
+static void tmux_run(struct cluster *c, struct run *r, const char *const *args) {
+        const char *argv[24];
+        char sock[200];
+        size_t k = 0;
+
+        snprintf(sock, sizeof sock, "%s/tmux.sock", c->dir);
+        argv[k++] = "env";
+        argv[k++] = "TERM=xterm-256color";
+        argv[k++] = "tmux";
+        argv[k++] = "-S";
+        argv[k++] = sock;
+        for (; *args && k < G_N_ELEMENTS(argv) - 1; args++)
+                argv[k++] = *args;
+        argv[k] = NULL;
+        run_argv(c, false, argv, 30000, r);
+}
+#define TMUX(c, r, ...) tmux_run((c), (r), (const char *const[]){ __VA_ARGS__, NULL })
+
+static unsigned count_lines_starting(const char *text, const char *prefix) {
+        unsigned n = 0;
+
+        for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+                n += strncmp(p, prefix, strlen(prefix)) == 0;
+        return n;
+}
+
+static bool pred_never(tb_testbed *tb, void *userdata) {
+        return false;
+}
+
+/*
+ * The screen of tmux window `session` once it shows `needle` (NULL if it
+ * never does within timeout_ms); `escapes`: with its colours (-e).
+ */
+static char *screen_showing(struct cluster *c, const char *session, const char *needle, bool escapes, int timeout_ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+        struct run r;
+
+        for (;;) {
+                if (escapes)
+                        TMUX(c, &r, "capture-pane", "-p", "-e", "-t", session);
+                else
+                        TMUX(c, &r, "capture-pane", "-p", "-t", session);
+                if (r.status == 0 && strstr(r.out, needle)) {
+                        char *screen = g_strdup(r.out);
+                        run_done(&r);
+                        return screen;
+                }
+                run_done(&r);
+                if (g_get_monotonic_time() > deadline)
+                        return NULL;
+                /* the boards go on meanwhile; the screen is looked at again after a while */
+                (void) tb_run_until(c->tb, pred_never, NULL, 100);
+        }
+}
+
+/*
+ * watch on a terminal (tmux, a real terminal emulator, read back as a
+ * screen): the table is redrawn in place as events come, so when the
+ * seed's cluster is up each node has exactly one row, showing up, node2
+ * on attempt 2; the states are coloured, and with NO_COLOR nothing is.
+ * Into a pipe, watch still prints one plain line per event.
+ */
+static void test_watch_live(void) {
+        struct emu_board_config cfg[2] = { { 0 }, { 0 } };
+        struct cluster c;
+        struct run r;
+        char command[700];
+
+        if (access("/usr/bin/tmux", X_OK) < 0) {
+                fprintf(stderr, "  (no tmux: skipping)\n");
+                return;
+        }
+        cfg[1].faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1,
+                                               .name = "kernel.img", .offset = 1000 };
+        cfg[1].n_faults = 1;
+        cluster_init(&c, 2, 16, cfg, NULL);
+        cluster_start(&c);
+
+        snprintf(command, sizeof command, "'%s' --socket='%s' watch", clusterbootctl, c.sock);
+        TMUX(&c, &r, "new-session", "-d", "-s", "colour", "-x", "150", "-y", "20", command);
+        CHECK(r.status == 0, "tmux new-session: exit %d: %s", r.status, r.err);
+        run_done(&r);
+        snprintf(command, sizeof command, "NO_COLOR=1 '%s' --socket='%s' watch", clusterbootctl, c.sock);
+        TMUX(&c, &r, "new-session", "-d", "-s", "plain", "-x", "150", "-y", "20", command);
+        run_done(&r);
+        /* both are watching before the first board appears: everything after comes as events */
+        char *first = screen_showing(&c, "plain", "node2", false, 20000);
+        CHECK(first != NULL, "watch on a terminal never showed the nodes");
+        g_free(first);
+        first = screen_showing(&c, "colour", "node2", false, 20000);
+        g_free(first);
+
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "not every node came up");
+        char *screen = screen_showing(&c, "plain", "2 nodes, 2 up", false, 20000);
+        CHECK(screen != NULL, "the live table never said both nodes are up");
+        if (screen) {
+                CHECK(count_lines_starting(screen, "NODE ") == 1, "the header drawn more than once:\n%s", screen);
+                CHECK(count_lines_starting(screen, "node1 ") == 1, "node1's row not redrawn in place:\n%s", screen);
+                CHECK(count_lines_starting(screen, "node2 ") == 1, "node2's row not redrawn in place:\n%s", screen);
+                const char *row = strstr(screen, "\nnode2 ");
+                CHECK(row && strstr(row, " up ") && strstr(row, " 2/5 "), "node2's row does not say up on 2/5:\n%s",
+                      screen);
+                CHECK(strstr(screen, "clusterboot ") == screen, "the table does not start at the top:\n%s", screen);
+        }
+        g_free(screen);
+        screen = screen_showing(&c, "plain", "2 nodes, 2 up", true, 5000);
+        CHECK(screen && !strchr(screen, '\033'), "colours with NO_COLOR:\n%s", screen ? screen : "");
+        g_free(screen);
+        screen = screen_showing(&c, "colour", "2 nodes, 2 up", true, 20000);
+        CHECK(screen && strstr(screen, "\033["), "no colours on a terminal:\n%s", screen ? screen : "");
+        g_free(screen);
+        TMUX(&c, &r, "kill-server");
+        run_done(&r);
+
+        /* into a pipe: a plain line per event, as before */
+        snprintf(command, sizeof command, "'%s' --socket='%s' watch | head -2", clusterbootctl, c.sock);
+        run_argv(&c, false, (const char *const[]){ "sh", "-c", command, NULL }, 30000, &r);
+        CHECK(r.status == 0 && count_lines_starting(r.out, "") >= 2 && !strchr(r.out, '\033') &&
+                      strstr(r.out, " node1 ") && strstr(r.out, "current state"),
+              "watch into a pipe:\n%s", r.out);
+        run_done(&r);
+        cluster_free(&c);
+}
+
 static const struct cluster_test tests[] = {
         { "power-column", test_power_column },
         { "first-calls", test_first_calls },
         { "history", test_history },
+        { "watch-live", test_watch_live },
         { "terminal", test_terminal },
         { "hosts", test_hosts },
         { "metrics", test_metrics },
