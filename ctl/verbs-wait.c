@@ -27,6 +27,12 @@ struct waiting {
         struct target *targets;
         size_t n_targets;
         const char *want;
+        /*
+         * No node named: every node, also those that appear while waiting
+         * (AutoNodes=: a board's node is made when it is plugged), and at
+         * least one; a daemon that knows no node yet is not a cluster up.
+         */
+        bool every_node;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -106,23 +112,40 @@ static int pick_targets(struct waiting *w, struct json_object *nodes, char **nam
         return EXIT_OK;
 }
 
-/* An event: the node's new state (events about nodes not waited for change nothing). */
+/*
+ * An event: the node's new state. Events about nodes not waited for change
+ * nothing, unless every node is waited for: then a node not known yet (a
+ * board's node made as it was plugged, a renamed one) is waited for too.
+ */
 static int apply_event(struct waiting *w, struct json_object *event) {
         const char *node = cb_json_string_or(event, CB_VL_FIELD_NODE, NULL);
         const char *state = cb_json_string_or(event, CB_VL_FIELD_STATE, NULL);
+        bool known = false;
 
-        for (size_t i = 0; node && state && i < w->n_targets; i++)
+        if (!node || !state)
+                return 0;
+        for (size_t i = 0; i < w->n_targets; i++)
                 if (strcmp(w->targets[i].name, node) == 0) {
+                        known = true;
                         if (set_text(&w->targets[i].state, state) < 0)
                                 return -ENOMEM;
                         if (strcmp(cb_json_string_or(event, CB_VL_FIELD_KIND, ""), CB_VL_EVENT_KIND_STATE) == 0 &&
                             set_text(&w->targets[i].message, cb_json_string_or(event, CB_VL_FIELD_MESSAGE, NULL)) < 0)
                                 return -ENOMEM;
                 }
-        return 0;
+        if (known || !w->every_node)
+                return 0;
+        _cleanup_json_ struct json_object *as_node = json_object_new_object();
+        if (!as_node || cb_json_add_string(as_node, CB_VL_FIELD_NAME, node) < 0 ||
+            cb_json_add_string(as_node, CB_VL_FIELD_PORT, cb_json_string_or(event, CB_VL_FIELD_PORT, "?")) < 0 ||
+            cb_json_add_string(as_node, CB_VL_FIELD_STATE, state) < 0)
+                return -ENOMEM;
+        return add_target(w, as_node);
 }
 
 static bool all_there(const struct waiting *w) {
+        if (w->every_node && w->n_targets == 0)
+                return false;
         for (size_t i = 0; i < w->n_targets; i++)
                 if (strcmp(w->targets[i].state, w->want) != 0)
                         return false;
@@ -142,6 +165,8 @@ static void describe_missing(const struct waiting *w, char *buf, size_t size) {
         size_t at = 0;
 
         buf[0] = '\0';
+        if (w->n_targets == 0)
+                snprintf(buf, size, "the daemon knows no node (no board has appeared)");
         for (size_t i = 0; i < w->n_targets && at < size; i++) {
                 char name[128], state[64];
 
@@ -227,7 +252,7 @@ static int wait_loop(struct ctl *ctl, struct waiting *w, char **names, int n_nam
 int verb_wait(struct ctl *ctl, int argc, char **argv) {
         /* no SA_RESTART: Ctrl-C must end the wait for the next event */
         struct sigaction sa = { .sa_handler = on_interrupt };
-        struct waiting w = { .want = ctl->wait_state ? ctl->wait_state : "up" };
+        struct waiting w = { .want = ctl->wait_state ? ctl->wait_state : "up", .every_node = argc <= 1 };
         int r = ctl_connect_daemon(ctl);
 
         if (r != EXIT_OK)

@@ -397,6 +397,38 @@ static void test_wait(void) {
 }
 
 /*
+ * `wait` with no node named waits for every node, also one the daemon makes
+ * while it waits (AutoNodes=: a board plugged after the wait began), and
+ * for at least one: a daemon that knows no node yet is not a cluster that
+ * is up (it ended at once with 0, and a script went on with no node booted).
+ */
+static void test_wait_every_node(void) {
+        struct cluster c;
+        struct started st;
+        struct run r;
+
+        cluster_init(&c, 1, 16, NULL, NULL);
+        cluster_set_node_name(&c, 1, NULL, true); /* no [Node] section: the daemon knows no node */
+        cluster_start(&c);
+
+        CTL(&c, &r, "wait", "--timeout=0.5s");
+        CHECK(r.status == 1, "wait with no node known: exit %d, not 1", r.status);
+        CHECK_HAS(r.err, "knows no node");
+        run_done(&r);
+
+        CHECK(run_start(&c, false, (const char *const[]){ NULL, "wait", "--timeout=60s", NULL }, &st),
+              "cannot start wait");
+        tb_run_for(c.tb, 300);
+        CHECK(!st.w.exited, "wait ended before any board was plugged");
+        tb_plug(tb_board_at(c.tb, 0));
+        run_finish(&c, &st, 60000, &r);
+        CHECK(r.status == 0, "wait for a board plugged meanwhile: exit %d, not 0:\n%s", r.status, r.err);
+        CHECK(tb_log_find(c.tb, NULL, "1-1[1-1]: state up") != NULL, "wait ended before 1-1 was up");
+        run_done(&r);
+        cluster_free(&c);
+}
+
+/*
  * `status NODE` ends with the node's last journal lines (found by its
  * name or its port), as networkctl status shows a link's: from journal
  * files made by systemd-journal-remote, read with -D.
@@ -1129,6 +1161,7 @@ static const struct cluster_test tests[] = {
         { "metrics", test_metrics },
         { "status-log", test_status_log },
         { "wait", test_wait },
+        { "wait-every-node", test_wait_every_node },
         { "habits", test_habits },
         { "reload-reason", test_reload_reason },
         { "power-off-state-directory", test_power_off_state_directory },
