@@ -9,6 +9,8 @@
 #   7. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
 #   8. the hub tier in a VM (boards behind QEMU's usb-hub and the kernel's hub
 #      driver), unless CB_SKIP_VM=1 or CB_SKIP_HUB_VM=1
+#   9. the .deb of phase 6 installed with apt in a VM, boards booted with it,
+#      purged (tests/vm/deb/), unless CB_SKIP_VM=1
 # Ends with one line "N passed, N failed[, N skipped]"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +77,14 @@ fi
 if [ "${CB_SKIP_VM:-0}" != 1 ] && [ "${CB_SKIP_HUB_VM:-0}" != 1 ] && [ -x tests/vm/hub/run-hub.sh ]; then
         phase "hub tier (VM: boards behind QEMU's usb-hub)"
         tests/vm/hub/run-hub.sh --results "$results/vm-hub.json" || failed_phases+=("vm-hub")
+fi
+
+if [ "${CB_SKIP_VM:-0}" != 1 ] && [ -x tests/vm/deb/run-deb.sh ]; then
+        phase "the .deb in a VM (apt install, boards, apt purge)"
+        # the package phase 6 built (its path is the log's last line); ~1.5 min warm
+        deb=$(tail -n 1 "$results/deb.log")
+        [ -f "$deb" ] || deb=
+        CBVM_DEB=$deb tests/vm/deb/run-deb.sh --results "$results/vm-deb.json" || failed_phases+=("vm-deb")
 fi
 
 phase "summary"
