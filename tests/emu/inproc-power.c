@@ -38,6 +38,15 @@ static int on_switched(sd_event_source *s, uint64_t usec, void *userdata) {
                         done(p->userdata, 0, NULL);
                         return 0;
                 }
+                if (p->port->board.stage != EMU_STAGE_OFF || p->port->board.next_stage != EMU_STAGE_OFF) {
+                        /*
+                         * It has power (on the bus, or between two stages; or the off did not cut): switching
+                         * on changes nothing. Plugging it again would announce a second device while the
+                         * first is still on its way.
+                         */
+                        done(p->userdata, 0, NULL);
+                        return 0;
+                }
                 /* a board whose power comes back starts from its ROM with nothing in memory */
                 p->port->board.n_files = 0;
                 emu_port_plug(p->port);
