@@ -66,7 +66,7 @@ static inline void *xfree(void *p) {
 #define CB_NO_MEMORY_TEXT "(out of memory)"
 
 /* printf into a new string; NULL only when out of memory. */
-static inline char *cb_vformat(const char *format, va_list ap) {
+static inline __attribute__((format(printf, 1, 0))) char *cb_vformat(const char *format, va_list ap) {
         char *s = NULL;
         return vasprintf(&s, format, ap) < 0 ? NULL : s;
 }
