@@ -13,6 +13,7 @@ packages=(
         debhelper varlink-go
         libusbredirparser-dev
         librsvg2-bin tmux
+        clang
 )
 if [ "${CB_WITH_VM:-1}" = 1 ]; then
         # the end-to-end tier: its own script knows its packages

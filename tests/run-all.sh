@@ -6,8 +6,9 @@
 #   4. unit and integration tiers under ASan + UBSan (the fault soak included)
 #   5. the unit tests and the soak under valgrind
 #   6. the Debian package (dpkg-buildpackage, tests/build-deb.sh)
-#   7. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
-#   8. the hub tier in a VM (boards behind QEMU's usb-hub and the kernel's hub
+#   7. the fuzz targets under libFuzzer (clang, ASan + UBSan), 60 s in all
+#   8. the end-to-end tier in a VM (real kernel USB stack), unless CB_SKIP_VM=1
+#   9. the hub tier in a VM (boards behind QEMU's usb-hub and the kernel's hub
 #      driver), unless CB_SKIP_VM=1 or CB_SKIP_HUB_VM=1
 #   9. the .deb of phase 6 installed with apt in a VM, boards booted with it,
 #      purged (tests/vm/deb/), unless CB_SKIP_VM=1
@@ -65,6 +66,11 @@ else
         tail -n 20 "$results/deb.log"
         echo '{"name": "deb-builds", "result": "FAIL"}' >"$results/deb.json"
 fi
+
+# The corpora replay in every phase above (the unit suite); here libFuzzer looks for new inputs, bounded
+# in time. A crash, a sanitizer report or a failed check fails CI and prints the input in base64.
+phase "fuzzing (${CB_FUZZ_SECONDS:-12}s per target)"
+CB_FUZZ_SECONDS=${CB_FUZZ_SECONDS:-12} tests/fuzz/run.sh build-fuzz "$results/fuzz.json" || failed_phases+=("fuzz")
 
 phase "benchmarks (figures only)"
 meson test -C build --benchmark --verbose 2>&1 | grep -E "bench-boot|serial|concurrent|speed-up" || true
