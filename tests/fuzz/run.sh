@@ -6,7 +6,7 @@
 # input that did it is kept in BUILD_DIR/fuzz-artifacts/ and printed in base64.
 #
 # Usage: tests/fuzz/run.sh BUILD_DIR [RESULTS_JSON]
-#   CB_FUZZ_SECONDS   time per run (default 12; five runs, as the lookup runs
+#   CB_FUZZ_SECONDS   time per run (default 12; six runs, as the lookup runs
 #                     twice: with and without openat2)
 # Without clang it says so and skips: the corpora still replay in the unit
 # suite of every build (replay.c).
@@ -16,7 +16,7 @@ top=$(cd "$here/../.." && pwd)
 build=$1
 results=${2:-/dev/null}
 seconds=${CB_FUZZ_SECONDS:-12}
-targets=(bootproto bootfiles config control)
+targets=(bootproto bootfiles config control tar)
 
 if ! command -v clang >/dev/null; then
         echo "fuzz: no clang, skipped (install Debian's clang to fuzz; the corpora replay in the unit suite)"
@@ -69,4 +69,5 @@ run fuzz-bootfiles bootfiles
 run fuzz-bootfiles-no-openat2 bootfiles CB_FUZZ_NO_OPENAT2=1
 run fuzz-config config
 run fuzz-control control
+run fuzz-tar tar
 exit $status
