@@ -69,7 +69,8 @@ fi
 CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-rule-matches
 	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
 	zero2w-rom 9-realistic-faults 7-reboot 7-power-off-persists 7-power-recovers-unplug 7-reboot-request
-	7-power-off-persists-request 7-power-recovers-unplug-request unit-reload 4-32-boards daemon-healthy)
+	7-power-off-persists-request 7-power-recovers-unplug-request unit-reload 4-32-boards sandbox-attacks
+	daemon-healthy)
 
 BUILD=${CBVM_BUILD_DIR:-$TOP/build-vm}
 PAYLOAD=$BUILD/e2e-payload
@@ -148,6 +149,8 @@ fi
 
 # ------------------------------------------------------------ the VM
 install -m 755 "$VM_DIR/e2e/run" "$PAYLOAD/run"
+# run by the check sandbox-attacks as the daemon, from a drop-in of its unit
+install -m 755 "$VM_DIR/e2e/sandbox-probe" "$PAYLOAD/bin/sandbox-probe"
 log "booting the VM; the scenarios run inside (console: $OUT/console.log)"
 rc=0
 filter=('^(\[e2e|PASS |FAIL |SKIP |    \||\[vm-run\]|CBTEST-EXIT)|clusterboot')
