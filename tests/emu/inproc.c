@@ -4,6 +4,22 @@
 #include <errno.h>
 #include <string.h>
 
+/*
+ * The board and its bus keep their own schedule, whatever the host does.
+ * On a loaded machine (valgrind, CI) the loop can stall for longer than
+ * the node's short test timeouts; when it wakes, a bus event and the
+ * node's deadline can be due together, and sd-event orders sources due in
+ * one go by priority only. So the bus's timers (leaving, coming back, a
+ * busy board waking) come first: one due before the node's deadline runs
+ * before it, as it would have on time. They are armed from when they were
+ * due, never from a late "now", and a board that leaves after a transfer
+ * only starts leaving once the host has seen that transfer complete (unless
+ * the leave order says the bus tells first). Completions keep the loop's
+ * normal priority: boards and the control socket share the loop as they do
+ * in the daemon.
+ */
+#define PRIORITY_BUS SD_EVENT_PRIORITY_IMPORTANT
+
 static struct emu_device *current_device(struct emu_port *p) {
         struct emu_device *d = &p->devices[p->board.generation % EMU_PORT_DEVICES];
 
@@ -60,9 +76,10 @@ static int on_disconnect(sd_event_source *s, uint64_t usec, void *userdata) {
 
         depart(p);
         p->bus_source = sd_event_source_disable_unref(p->bus_source);
-        if (!forever)
-                sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC, p->reconnect_delay, 1,
-                                           on_reconnect, p);
+        /* from when it was due, not from now: a stalled loop must not push the board's return late */
+        if (!forever && sd_event_add_time(p->event, &p->bus_source, CLOCK_MONOTONIC, usec + p->reconnect_delay, 1,
+                                          on_reconnect, p) >= 0)
+                (void) sd_event_source_set_priority(p->bus_source, PRIORITY_BUS);
         return 0;
 }
 
@@ -74,8 +91,10 @@ static void bus_follow_up(struct emu_port *p) {
                 return;
         p->bus_source = sd_event_source_disable_unref(p->bus_source);
         /* the kernel knows at once (the device answers -ENODEV); udev tells a moment, or a while, later */
-        sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC,
-                                   p->leave_order == EMU_LEAVE_REMOVAL_FIRST ? 0 : p->remove_delay, 1, on_disconnect, p);
+        if (sd_event_add_time_relative(p->event, &p->bus_source, CLOCK_MONOTONIC,
+                                       p->leave_order == EMU_LEAVE_REMOVAL_FIRST ? 0 : p->remove_delay, 1,
+                                       on_disconnect, p) >= 0)
+                (void) sd_event_source_set_priority(p->bus_source, PRIORITY_BUS);
 }
 
 static void complete_now(struct emu_port *p, int status) {
@@ -83,6 +102,10 @@ static void complete_now(struct emu_port *p, int status) {
 
         p->op_pending = false;
         p->op_source = sd_event_source_disable_unref(p->op_source);
+        if (p->leave_after_completion) {
+                p->leave_after_completion = false;
+                bus_follow_up(p);
+        }
         done(p->op_userdata, status, p->op_actual);
 }
 
@@ -139,10 +162,14 @@ static void wait_for_answer(struct emu_port *p) {
         if (wake_ms && wake_ms * USEC_PER_MSEC < when)
                 when = wake_ms * USEC_PER_MSEC;
         p->op_source = sd_event_source_disable_unref(p->op_source);
-        sd_event_add_time(p->event, &p->op_source, CLOCK_MONOTONIC, when, 1, on_op_timer, p);
+        /* the board waking is the board's event; the host's own timeout is the host's */
+        if (sd_event_add_time(p->event, &p->op_source, CLOCK_MONOTONIC, when, 1, on_op_timer, p) >= 0 &&
+            when < p->op_deadline)
+                (void) sd_event_source_set_priority(p->op_source, PRIORITY_BUS);
 }
 
 static void run_op(struct emu_port *p) {
+        bool completes_later = true;
         enum emu_verdict v = EMU_ACK;
         size_t actual = 0;
 
@@ -186,9 +213,13 @@ static void run_op(struct emu_port *p) {
                 break;
         case EMU_NO_ANSWER:
                 wait_for_answer(p);
+                completes_later = false;
                 break;
         }
-        bus_follow_up(p);
+        if (completes_later && p->leave_order != EMU_LEAVE_REMOVAL_FIRST)
+                p->leave_after_completion = true;
+        else
+                bus_follow_up(p);
 }
 
 static int begin(struct emu_device *d, enum emu_op_kind kind, usec_t timeout, cb_transfer_done_t done,
@@ -313,11 +344,13 @@ void emu_port_plug(struct emu_port *p) {
 void emu_port_depart(struct emu_port *p) {
         p->board.generation++; /* the host lost it: it comes back as a new device, in the same stage */
         p->bus_source = sd_event_source_disable_unref(p->bus_source);
+        p->leave_after_completion = false;
         depart(p);
 }
 
 void emu_port_unplug(struct emu_port *p) {
         emu_board_unplug(&p->board);
         p->bus_source = sd_event_source_disable_unref(p->bus_source);
+        p->leave_after_completion = false;
         depart(p);
 }

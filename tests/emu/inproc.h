@@ -80,6 +80,7 @@ struct emu_port {
         unsigned timeouts;
         unsigned clear_halts;
         unsigned early_leaves; /* departures `leave_order` put before their completion */
+        bool leave_after_completion; /* the board leaves once the host has its transfer's completion */
 };
 
 void emu_port_init(struct emu_port *p, sd_event *event, const struct emu_board_config *config,

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "check.h"
 #include "log.h"
@@ -390,6 +391,57 @@ static void test_rom_leaves_before_status(void) {
         world_done(&w);
 }
 
+/*
+ * The machine stalls (valgrind, a loaded CI host) just after the loader was
+ * accepted, for twice the node's reenumerate timeout. The board was back on
+ * the bus long before the deadline, so when the loop wakes the board's
+ * return is dispatched first and the boot goes on, on attempt 1: the
+ * emulated bus keeps its own schedule (tests/emu/inproc.c). Without that,
+ * the deadline and the board's return are due together and either may run
+ * first, which is how test-node once failed under valgrind in CI.
+ */
+static sd_event_source *stall_source;
+static unsigned stalls;
+
+static int on_stall(sd_event_source *s, void *userdata) {
+        const struct world *w = userdata;
+        usec_t ns = 2 * w->config->reenumerate_timeout * 1000;
+        struct timespec ts = { .tv_sec = (time_t) (ns / 1000000000), .tv_nsec = (long) (ns % 1000000000) };
+
+        stalls++;
+        /* the whole process stands still, as under a loaded host: nothing of the loop runs meanwhile */
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+        stall_source = sd_event_source_disable_unref(stall_source);
+        return 0;
+}
+
+static void stall_after_loader(struct cb_node *node, void *userdata) {
+        struct world *w = userdata;
+
+        if (cb_node_state(node) == CB_NODE_LOADING && !stall_source)
+                (void) sd_event_add_defer(w->event, &stall_source, on_stall, w);
+}
+
+static void test_stalled_loop(void) {
+        struct emu_board_config bc = { 0 };
+        struct cb_node_status st;
+        struct world w;
+        char why[256];
+
+        CHECK(world_init(&w, false) == 0);
+        w.env.callbacks.changed = stall_after_loader;
+        world_add(&w, &bc);
+        emu_port_plug(&w.ports[0]);
+        CHECK(world_run(&w, RUN_TIMEOUT) == 0);
+        cb_node_get_status(w.nodes[0], &st);
+        CHECK_MSG(stalls >= 1, "the loop never stalled");
+        CHECK_MSG(st.state == CB_NODE_UP && st.attempt == 1, "after a stalled loop: %s on attempt %u (%s)",
+                  cb_node_state_name(st.state), st.attempt, st.last_error ? st.last_error : "no error");
+        CHECK_MSG(world_verify_board(&w, 0, why, sizeof why) == 0, "%s", why);
+        world_done(&w);
+}
+
 int main(void) {
         /* the scenarios log a lot of expected warnings; keep the test output readable */
         cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_EMERG);
@@ -404,5 +456,6 @@ int main(void) {
         test_restart_mid_file(RESTART_NO_POWER);
         test_restart_mid_file(RESTART_RESET);
         test_rom_leaves_before_status();
+        test_stalled_loop();
         return check_exit("test-node");
 }
