@@ -56,8 +56,8 @@ static void log_to_stderr(int priority, const struct cb_log_node *node, const ch
 static void log_to_journal(int priority, const struct cb_log_node *node, const char *message_id, const char *file,
                            int line, const char *message) {
         char f_message[4096], f_priority[32], f_file[256], f_line[32], f_node[160], f_port[160], f_state[64],
-                f_attempt[64], f_mid[64];
-        struct iovec iov[10];
+                f_attempt[64], f_mid[64], f_serial[64], f_property[128], f_value[320];
+        struct iovec iov[13];
         size_t n = 0;
 
 #define ADD(buf, ...)                                                                          \
@@ -81,6 +81,12 @@ static void log_to_journal(int priority, const struct cb_log_node *node, const c
                 ADD(f_attempt, "CLUSTERBOOT_ATTEMPT=%u", node->attempt);
         if (message_id)
                 ADD(f_mid, "MESSAGE_ID=%s", message_id);
+        if (node && node->serial)
+                ADD(f_serial, "CLUSTERBOOT_SERIAL=%s", node->serial);
+        if (node && node->property)
+                ADD(f_property, "CLUSTERBOOT_PROPERTY=%s", node->property);
+        if (node && node->property_value)
+                ADD(f_value, "CLUSTERBOOT_PROPERTY_VALUE=%s", node->property_value);
 #undef ADD
         if (sd_journal_sendv(iov, (int) n) < 0)
                 log_to_stderr(priority, node, message);

@@ -5,7 +5,9 @@
 
 /*
  * Structured logging. In the journal every line carries the node's fields
- * (CLUSTERBOOT_NODE=, _PORT=, _STATE=, _ATTEMPT=) so that
+ * (CLUSTERBOOT_NODE=, _PORT=, _STATE=, _ATTEMPT=, and _SERIAL= once the
+ * board showed one; a board's properties add _PROPERTY= and
+ * _PROPERTY_VALUE=) so that
  * `journalctl -u clusterboot CLUSTERBOOT_NODE=node3` shows one node's story.
  * On a terminal (or when stderr is not the journal) lines go to stderr with a
  * monotonic timestamp, which the tests read.
@@ -23,6 +25,9 @@ struct cb_log_node {
         const char *port;
         const char *state;
         unsigned attempt;
+        const char *serial;         /* CLUSTERBOOT_SERIAL=: the board's SoC serial, if it showed one */
+        const char *property;       /* CLUSTERBOOT_PROPERTY=: a "*KEY*VALUE" the board sent: its KEY */
+        const char *property_value; /* CLUSTERBOOT_PROPERTY_VALUE=: and its VALUE (escaped) */
 };
 
 /* MESSAGE_IDs for events a monitoring system wants to match on. */

@@ -139,6 +139,7 @@ static struct cb_log_node log_fields(const struct cb_node *n) {
                 .port = n->port[0] ? n->port : NULL, /* a node named by Serial= before its board is seen */
                 .state = cb_node_state_name(n->state),
                 .attempt = n->attempt,
+                .serial = n->metadata.serial[0] ? n->metadata.serial : NULL,
         };
 }
 
@@ -280,7 +281,11 @@ static void board_property(struct cb_node *n, const char *key_star_value) {
         char shown[CB_METADATA_KEY_MAX + CB_METADATA_VALUE_MAX];
 
         if (r == 0) {
-                node_log(n, LOG_INFO, "board property %s: %s", kept->key, kept->value);
+                struct cb_log_node fields = log_fields(n);
+
+                fields.property = kept->key;
+                fields.property_value = kept->value;
+                cb_log(LOG_INFO, 0, &fields, "board property %s: %s", kept->key, kept->value);
                 n->metadata_unsaved = true;
                 return;
         }
