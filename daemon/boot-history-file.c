@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "boot-history-json.h"
+#include "file-replace.h"
 #include "json-util.h"
 #include "log.h"
 #include "util.h"
@@ -206,45 +207,6 @@ int cb_boot_history_load(const char *directory, struct cb_boot_log *log) {
         return 0;
 }
 
-static int write_all(int fd, const char *text, size_t size) {
-        while (size > 0) {
-                ssize_t k = write(fd, text, size);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                text += k;
-                size -= (size_t) k;
-        }
-        return 0;
-}
-
 int cb_boot_history_save(const char *directory, const char *text, size_t size) {
-        _cleanup_free_ char *path = NULL, *temp = NULL;
-        _cleanup_close_ int fd = -1, dir_fd = -1;
-        int r;
-
-        if (asprintf(&path, "%s/%s", directory, CB_BOOT_HISTORY_FILE) < 0 ||
-            asprintf(&temp, "%s/.%s.tmp", directory, CB_BOOT_HISTORY_FILE) < 0)
-                return -ENOMEM;
-        /* systemd makes StateDirectory= for the unit; run by hand, the daemon makes it (one level, as power-state.c) */
-        if (mkdir(directory, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, text, size);
-        /* the data on disk before the name points at it: else a power cut can leave an empty file under the name */
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && rename(temp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(temp);
-                return r;
-        }
-        dir_fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd >= 0)
-                (void) fsync(dir_fd); /* the rename itself; the file is whole either way */
-        return 0;
+        return cb_file_replace(directory, CB_BOOT_HISTORY_FILE, text, size, NULL);
 }
