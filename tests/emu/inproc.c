@@ -60,9 +60,19 @@ static void depart(struct emu_port *p) {
                 cb_node_device_removed(p->node);
 }
 
+static void complete_now(struct emu_port *p, int status);
+
 static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
         struct emu_port *p = userdata;
 
+        /*
+         * The kernel gave back the old device's transfers when it left, well
+         * before the new one enumerates. On a stalled loop this timer can come
+         * due before that completion was dispatched: deliver it first, or the
+         * new device would find the port's one transfer slot still taken.
+         */
+        if (p->op_pending)
+                complete_now(p, p->op_answered ? p->op_status : -ENODEV);
         emu_board_reconnect(&p->board);
         if (p->board.stage != EMU_STAGE_OFF)
                 emu_port_announce(p);
@@ -101,6 +111,7 @@ static void complete_now(struct emu_port *p, int status) {
         cb_transfer_done_t done = p->op_done;
 
         p->op_pending = false;
+        p->op_answered = false;
         p->op_source = sd_event_source_disable_unref(p->op_source);
         if (p->leave_after_completion) {
                 p->leave_after_completion = false;
@@ -119,6 +130,7 @@ static int on_complete(sd_event_source *s, void *userdata) {
 static void complete_later(struct emu_port *p, int status) {
         p->op_source = sd_event_source_disable_unref(p->op_source);
         p->op_status = status;
+        p->op_answered = true;
         sd_event_add_defer(p->event, &p->op_source, on_complete, p);
 }
 

@@ -69,6 +69,7 @@ struct emu_port {
         size_t op_len, op_actual;
         usec_t op_deadline;
         int op_status;
+        bool op_answered; /* op_status holds the answer, its completion is on the way */
         cb_transfer_done_t op_done;
         void *op_userdata;
         sd_event_source *op_source;
