@@ -56,6 +56,7 @@ struct open_request {
         struct cb_manager *manager;
         struct cb_node *node; /* whose slot the device was given to */
         char *serial; /* the device's serial string, or NULL */
+        char *devnode;
         unsigned generation;
 };
 
@@ -63,6 +64,7 @@ static void open_request_free(struct open_request *req) {
         if (!req)
                 return;
         free(req->serial);
+        free(req->devnode);
         free(req);
 }
 
@@ -262,8 +264,10 @@ static void on_opened(void *userdata, int result, struct cb_usb_device *device) 
                 goto out;
         }
         s->opening = false;
-        if (result < 0)
-                goto out; /* logged by usb.c; the next add event tries again */
+        if (result < 0) {
+                cb_node_device_unusable(s->node, req->devnode, result);
+                goto out; /* the next add event tries again */
+        }
 
         const struct cb_usb_device_info *info = cb_usb_device_info(device);
         struct cb_node_device nd = {
@@ -349,7 +353,7 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         }
 
         struct open_request *req = calloc(1, sizeof *req);
-        if (!req || (d->serial && !(req->serial = strdup(d->serial)))) {
+        if (!req || (d->serial && !(req->serial = strdup(d->serial))) || !(req->devnode = strdup(d->devnode))) {
                 open_request_free(req);
                 log_error("out of memory opening %s", d->devnode);
                 return;
@@ -361,7 +365,7 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         r = cb_usb_open(m->usb, d->devnode, on_opened, req);
         if (r < 0) {
                 s->opening = false;
-                log_error_errno(r, "cannot open %s", d->devnode);
+                cb_node_device_unusable(s->node, d->devnode, r);
                 open_request_free(req);
         }
 }

@@ -1368,6 +1368,21 @@ int cb_node_follow_board(struct cb_node *n, const char *port, const char *serial
         return 0;
 }
 
+void cb_node_device_unusable(struct cb_node *n, const char *devnode, int error) {
+        _cleanup_free_ char *message = NULL;
+
+        /* EACCES: udev did not give the daemon's group the device (see clusterboot(8), TROUBLESHOOTING) */
+        message = cb_format("a board is on the port, but its device %s cannot be used: %s%s", devnode,
+                            strerror(-error),
+                            error == -EACCES ? " (udev has not given the group clusterboot access to it)" : "");
+        node_log_errno(n, LOG_ERR, error, "%s", message ? message : CB_NO_MEMORY_TEXT);
+        if (!message)
+                return;
+        set_last_error(n, message);
+        cb_node_history_add(&n->history, n->state, n->attempt, message);
+        notify_changed(n);
+}
+
 const struct cb_node_config *cb_node_section(const struct cb_node *n) {
         return n->configured ? cb_config_find_node_by_name(config(n), n->name) : NULL;
 }

@@ -73,6 +73,12 @@ struct cb_node *cb_node_free(struct cb_node *node);
 void cb_node_device_added(struct cb_node *node, const struct cb_node_device *device);
 /* The device left the port. The node stops using its transport at once. */
 void cb_node_device_removed(struct cb_node *node);
+/*
+ * A device is on the node's port but could not be opened (`error`, a
+ * negative errno): the node stays without a device, and says why in its
+ * last error and its events. The next add event of the port tries again.
+ */
+void cb_node_device_unusable(struct cb_node *node, const char *devnode, int error);
 
 /*
  * Starts the node's boot again with a fresh attempt count (a failed node, or

@@ -465,7 +465,7 @@ int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, 
         if (j->fd < 0) {
                 r = -errno;
                 free(j);
-                return log_warning_errno(r, "cannot open %s", devnode);
+                return r; /* the caller says so, for the node whose device it is */
         }
         j->devnode = strdup(devnode);
         if (!j->devnode) {

@@ -41,6 +41,8 @@ typedef void (*cb_usb_open_done_t)(void *userdata, int result, struct cb_usb_dev
  * it, reads its descriptors, claims the data interface), off the loop.
  * `done` runs on the loop with a new reference (or result < 0 and NULL).
  * Devices that are not Pi boot devices are opened only to read their IDs.
+ * A node that cannot be opened fails at once (negative errno), unlogged:
+ * the caller says it for whoever wanted the device.
  */
 int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, void *userdata);
 
