@@ -40,14 +40,19 @@ fi
 if [ "$mode" = install ]; then
         meson setup build-install --prefix=/usr --buildtype=release >/dev/null
         ninja -C build-install
+        # the group before the udev rule that names it: udevd may read the rule
+        # as soon as it lands, and drops a GROUP= whose group does not exist
+        systemd-sysusers systemd/clusterboot.sysusers
         meson install -C build-install --no-rebuild
-        systemd-sysusers clusterboot.conf 2>/dev/null || systemd-sysusers
         systemd-tmpfiles --create clusterboot.conf 2>/dev/null || true
         udevadm control --reload
+        # boards and hubs plugged in before the rule existed: their device nodes
+        # get the group before the daemon starts and opens them
+        udevadm trigger --action=change --subsystem-match=usb --attr-match=idVendor=0a5c
+        udevadm trigger --action=change --subsystem-match=usb --attr-match=bDeviceClass=09
+        udevadm settle --timeout=10 || true
         systemctl daemon-reload
         systemctl enable --now clusterboot
-        # boards plugged in before the rule existed: let udev see them again
-        udevadm trigger --subsystem-match=usb --attr-match=idVendor=0a5c
         echo
         echo "clusterboot is running. Put boot files in /var/lib/clusterboot/boot"
         echo "(bootcode.bin, start.elf, fixup.dat, kernel.img, ...), then:"

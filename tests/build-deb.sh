@@ -40,5 +40,11 @@ for s in "systemd-sysusers" "systemd-tmpfiles" "--create clusterboot.conf" "deb-
         "deb-systemd-helper enable 'clusterboot.socket'"; do
         grep -q -- "$s" "$out/control/postinst" || { echo "postinst does not run $s" >&2; missing=1; }
 done
+# the group exists before udev reads the rule naming it: preinst makes it, with the sysusers line itself
+sysusers_line=$(grep -v '^#' "$out/src/systemd/clusterboot.sysusers")
+grep -qF -- "'$sysusers_line'" "$out/control/preinst" ||
+        { echo "preinst does not create the user with systemd/clusterboot.sysusers' line ($sysusers_line)" >&2; missing=1; }
+grep -q -- "udevadm trigger --action=change" "$out/control/postinst" ||
+        { echo "postinst does not apply the udev rules to devices already plugged in" >&2; missing=1; }
 [ "$missing" = 0 ] || exit 1
 echo "$deb"
