@@ -68,7 +68,7 @@ fi
 # Every check the guest reports, in its order; one missing from its report is a failure.
 CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-rule-matches
 	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
-	zero2w-rom 9-realistic-faults 7-reboot 7-power-off-persists 7-power-recovers-unplug 7-reboot-request
+	zero2w-rom udev-denied 9-realistic-faults 7-reboot 7-power-off-persists 7-power-recovers-unplug 7-reboot-request
 	7-power-off-persists-request 7-power-recovers-unplug-request unit-reload 4-32-boards sandbox-attacks
 	daemon-healthy)
 
@@ -140,7 +140,8 @@ if [ "$DEMO" = 1 ]; then
 	fi
 	echo >&2
 	case $rc in
-	0) log "all 4 nodes up; total $(elapsed "$T0") s; logs in $OUT" ;;
+	0) log "all 4 nodes up; total $(elapsed "$T0") s; logs in $OUT"
+	   log "the boot timeline (open it in a browser): $OUT/guest/boot-timeline.svg" ;;
 	124) log "the VM timed out; total $(elapsed "$T0") s; see $OUT/console.log" ;;
 	*) log "the demo did not end with 4 nodes up (exit code $rc); total $(elapsed "$T0") s; see $OUT/console.log" ;;
 	esac
