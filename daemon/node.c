@@ -1375,7 +1375,7 @@ void cb_node_device_unusable(struct cb_node *n, const char *devnode, int error) 
         message = cb_format("a board is on the port, but its device %s cannot be used: %s%s", devnode,
                             strerror(-error),
                             error == -EACCES ? " (udev has not given the group clusterboot access to it)" : "");
-        node_log_errno(n, LOG_ERR, error, "%s", message ? message : CB_NO_MEMORY_TEXT);
+        node_log(n, LOG_ERR, "%s", message ? message : CB_NO_MEMORY_TEXT); /* it names the error already */
         if (!message)
                 return;
         set_last_error(n, message);
