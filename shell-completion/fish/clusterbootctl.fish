@@ -19,7 +19,7 @@ function __clusterbootctl_nodes
     clusterbootctl $where list-nodes 2>/dev/null
 end
 
-set -l commands status watch reboot power retry reload wait is-up logs metrics
+set -l commands status watch reboot power retry reload wait is-up logs metrics history timeline
 complete -c clusterbootctl -f
 complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a status -d 'table of all nodes, or some in detail'
 complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a watch -d 'show events as they happen'
@@ -31,8 +31,10 @@ complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a wai
 complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a is-up -d 'exit 0 if every node is up'
 complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a logs -d "the node's journal entries"
 complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a metrics -d "every node's metrics"
+complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a history -d 'recent boots, across daemon restarts'
+complete -c clusterbootctl -n "not __fish_seen_subcommand_from $commands" -a timeline -d 'the boots as an SVG picture'
 
-complete -c clusterbootctl -n "__fish_seen_subcommand_from status reboot retry wait is-up logs" -a '(__clusterbootctl_nodes)'
+complete -c clusterbootctl -n "__fish_seen_subcommand_from status reboot retry wait is-up logs history" -a '(__clusterbootctl_nodes)'
 complete -c clusterbootctl -n "__fish_seen_subcommand_from power; and not __fish_seen_subcommand_from on off" -a 'on off'
 complete -c clusterbootctl -n "__fish_seen_subcommand_from power; and __fish_seen_subcommand_from on off" -a '(__clusterbootctl_nodes)'
 
@@ -50,3 +52,7 @@ complete -c clusterbootctl -l timeout -x -d 'wait: give up after this long'
 complete -c clusterbootctl -s n -l lines -x -d 'logs: the last N entries'
 complete -c clusterbootctl -s f -l follow -d 'logs: then show new entries'
 complete -c clusterbootctl -s D -l directory -x -a '(__fish_complete_directories)' -d 'logs: journal files in DIR'
+complete -c clusterbootctl -s o -l output -r -F -d 'timeline: write the SVG to FILE'
+complete -c clusterbootctl -l last -x -d "timeline: each node's last N boots"
+complete -c clusterbootctl -l since -x -d 'timeline: boots since TIME'
+complete -c clusterbootctl -l input -r -F -d 'timeline: draw a saved history --json'
