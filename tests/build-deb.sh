@@ -46,5 +46,19 @@ grep -qF -- "'$sysusers_line'" "$out/control/preinst" ||
         { echo "preinst does not create the user with systemd/clusterboot.sysusers' line ($sysusers_line)" >&2; missing=1; }
 grep -q -- "udevadm trigger --action=change" "$out/control/postinst" ||
         { echo "postinst does not apply the udev rules to devices already plugged in" >&2; missing=1; }
+# a maintainer script that does not parse fails the install halfway (debhelper
+# substitutes its token wherever it appears, comments included)
+for script in "$out"/control/preinst "$out"/control/postinst "$out"/control/prerm "$out"/control/postrm; do
+        [ -e "$script" ] || continue
+        sh -n "$script" || { echo "$(basename "$script") does not parse" >&2; missing=1; }
+        n=$(grep -c '^# End automatically added section' "$script" || true)
+        d=$(grep -c '^# Automatically added by' "$script" || true)
+        [ "$n" = "$d" ] || { echo "$(basename "$script") has broken debhelper sections" >&2; missing=1; }
+done
+# the rules apply to plugged-in boards before debhelper's part starts the daemon
+trigger_at=$(grep -n -m1 -- "udevadm trigger --action=change" "$out/control/postinst" | cut -d: -f1)
+start_at=$(grep -n -m1 -- "deb-systemd-invoke" "$out/control/postinst" | cut -d: -f1)
+[ -n "$trigger_at" ] && [ -n "$start_at" ] && [ "$trigger_at" -lt "$start_at" ] ||
+        { echo "postinst starts the daemon before it applies the udev rules" >&2; missing=1; }
 [ "$missing" = 0 ] || exit 1
 echo "$deb"
