@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,38 @@ static bool file_exists(tb_testbed *tb, void *path) {
 }
 
 /*
+ * Reads fd into buf (from *got on, NUL-terminated) until a whole line holds
+ * needle; false at EOF or after timeout_ms without it. The timeout is a
+ * deadline for a hang, not a measure of speed.
+ */
+static bool read_until(int fd, char *buf, size_t size, size_t *got, const char *needle, int timeout_ms) {
+        gint64 deadline = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
+
+        buf[*got] = '\0';
+        for (;;) {
+                const char *hit = strstr(buf, needle);
+                if (hit && strchr(hit, '\n'))
+                        return true;
+                gint64 left_ms = (deadline - g_get_monotonic_time()) / 1000;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (left_ms <= 0 || *got >= size - 1)
+                        return false;
+                int ready = poll(&p, 1, (int) left_ms);
+                if (ready < 0 && errno == EINTR)
+                        continue;
+                if (ready <= 0)
+                        return false;
+                ssize_t r = read(fd, buf + *got, size - 1 - *got);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        return false;
+                *got += (size_t) r;
+                buf[*got] = '\0';
+        }
+}
+
+/*
  * The seed's failure: 4 boards at once, the 4th drops off the bus mid
  * kernel.img on its first attempt and comes back in ROM. All 4 end up, the
  * 4th on attempt 2; the 4 serving periods overlap (concurrency, read from
@@ -144,6 +177,15 @@ static void test_seed_failure(void) {
         CHECK(g_spawn_async_with_pipes(NULL, watch_argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &watch_pid,
                                        NULL, &watch_out, NULL, NULL),
               "cannot start clusterbootctl watch");
+
+        /*
+         * The watcher is subscribed once it prints the daemon's snapshot of
+         * every node; plugging before that lets a slow start (ASan, a loaded
+         * machine) miss node4's first transitions.
+         */
+        char buf[65536];
+        size_t got = 0;
+        CHECK(read_until(watch_out, buf, sizeof buf, &got, "node4", 60000), "watch printed no snapshot: %s", buf);
 
         plug_all(&c);
         CHECK(wait_state(&c, 1, "serving", 20000) != NULL, "node1 never served");
@@ -201,8 +243,6 @@ static void test_seed_failure(void) {
 
         /* watch saw node4's whole story, retry included */
         kill(watch_pid, SIGINT);
-        char buf[65536];
-        size_t got = 0;
         ssize_t r;
         while (got < sizeof buf - 1 && (r = read(watch_out, buf + got, sizeof buf - 1 - got)) > 0)
                 got += (size_t) r;
