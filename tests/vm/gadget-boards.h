@@ -23,7 +23,14 @@
 #define RAW_EVENT_DISCONNECT 6
 
 #define MAX_BOARDS 32
-#define BULK_BUF (64u * 1024u) /* one EP_READ; the kernel kmallocs it */
+/*
+ * The most one EP_READ takes. The host counts what the UDC took as sent, so
+ * a read of a whole write would complete the host's transfer before the
+ * model refused a byte of it: a fault at an offset would strike after the
+ * host was done (the 52 KB loader fits one 64 KiB read). 16 KiB at a time is
+ * closer to a board that takes its data a buffer at a time.
+ */
+#define BULK_BUF (16u * 1024u)
 #define EP0_BUF 4096u
 #define DRAIN_WAIT_MS 500      /* how long a control request waits for bulk data still being read */
 #define ANSWER_SETTLE_MS 20    /* after the last answer, before dropping off the bus */
@@ -84,6 +91,19 @@ struct gboard {
         unsigned resets_seen;
         uint64_t bulk_bytes;
         char last_event[200];
+
+        /*
+         * The last planned fault that struck the bulk data, if one did:
+         * the write it hit, the board's byte, and how many bytes of that write
+         * the host had not sent yet. With none unsent the host's transfer was
+         * complete when the board refused: nothing was left to resume.
+         */
+        bool fault_seen;
+        uint64_t fault_ms;
+        char fault_write[260];
+        uint64_t fault_offset, fault_unsent;
+        /* ms since the start when the host last configured the board in its ROM, and in its gadget stage (0: never) */
+        uint64_t rom_ms, gadget_ms;
 };
 
 struct gb_options {

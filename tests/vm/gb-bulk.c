@@ -5,6 +5,7 @@
  * and stopping it.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,6 +20,28 @@
 
 #include "gadget-boards.h"
 
+static unsigned faults_fired(const struct emu_board *b) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < b->config.n_faults; i++)
+                n += b->fault_fired[i];
+        return n;
+}
+
+/* Where a planned fault caught the write; called right after the model refused, with the lock held. */
+static void fault_struck(struct gboard *g, bool in_rom) {
+        const struct emu_board *b = &g->emu;
+        uint64_t host_sent = (uint64_t) b->write_got + g->kept_len;
+
+        g->fault_seen = true;
+        g->fault_ms = now_ms() - t_start;
+        snprintf(g->fault_write, sizeof g->fault_write, "%s", in_rom ? "loader" : b->last_name);
+        g->fault_offset = b->write_got;
+        g->fault_unsent = b->write_len > host_sent ? b->write_len - host_sent : 0;
+        blog(g, "fault struck %s at byte %" PRIu64 " of %" PRIu32 "; the host had %" PRIu64 " bytes still unsent",
+             g->fault_write, g->fault_offset, b->write_len, g->fault_unsent);
+}
+
 /*
  * Gives the kept bytes (kept[kept_off, +kept_len)) to the model; what it does
  * not take stays kept. Returns true when the board left the bus (the thread
@@ -26,6 +49,8 @@
  */
 static bool feed(struct gboard *g, const uint8_t *kept, int fd, int ep) {
         enum emu_verdict v = EMU_ACK;
+        unsigned fired = faults_fired(&g->emu);
+        bool in_rom = g->emu.stage == EMU_STAGE_ROM; /* a vanish takes the board off the bus */
 
         while (g->kept_len > 0) {
                 size_t taken = 0;
@@ -35,6 +60,8 @@ static bool feed(struct gboard *g, const uint8_t *kept, int fd, int ep) {
                 if (v != EMU_ACK || taken == 0)
                         break;
         }
+        if (faults_fired(&g->emu) != fired)
+                fault_struck(g, in_rom);
         if (v == EMU_NO_ANSWER) {
                 /* the board stops taking data: the host's transfer times out, or a busy board wakes */
                 g->bulk_hold = true;

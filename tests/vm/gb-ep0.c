@@ -100,6 +100,11 @@ void handle_standard(struct gboard *g, int fd, const struct usb_ctrlrequest *c) 
                         (void) ioctl(fd, USB_RAW_IOCTL_VBUS_DRAW, total > 26 ? desc[18 + 8] : 50);
                         (void) ioctl(fd, USB_RAW_IOCTL_CONFIGURE, 0);
                         g->configured = true;
+                        /* the timeline of a boot, as the board sees the host take it up at each end */
+                        if (g->emu.stage == EMU_STAGE_ROM)
+                                g->rom_ms = now_ms() - t_start;
+                        else if (g->emu.stage == EMU_STAGE_GADGET)
+                                g->gadget_ms = now_ms() - t_start;
                         start_bulk(g);
                 }
                 pthread_mutex_unlock(&g->lock);

@@ -101,6 +101,15 @@ static void write_board(FILE *f, struct gboard *g) {
         json_str(f, b->stage == EMU_STAGE_SERVER ? b->last_name : "");
         fprintf(f, ",\"last_event\":");
         json_str(f, g->last_event);
+        fprintf(f, ",\"halts_cleared\":%u,\"rom_ms\":%" PRIu64 ",\"gadget_ms\":%" PRIu64 ",\"fault\":", b->halts_cleared,
+                g->rom_ms, g->gadget_ms);
+        if (g->fault_seen) {
+                fprintf(f, "{\"ms\":%" PRIu64 ",\"write\":", g->fault_ms);
+                json_str(f, g->fault_write);
+                fprintf(f, ",\"offset\":%" PRIu64 ",\"unsent\":%" PRIu64 "}", g->fault_offset, g->fault_unsent);
+        } else {
+                fputs("null", f);
+        }
         fprintf(f, ",\"files\":[");
         for (size_t i = 0; i < b->n_files; i++) {
                 const struct emu_received_file *rf = &b->files[i];
