@@ -102,7 +102,7 @@ struct gboard {
         uint64_t fault_ms;
         char fault_write[260];
         uint64_t fault_offset, fault_unsent;
-        /* ms since the start when the host last configured the board in its ROM, and in its gadget stage (0: never) */
+        /* ms since the start when the host last configured the board in its ROM, and when its gadget came (0: never) */
         uint64_t rom_ms, gadget_ms;
 };
 

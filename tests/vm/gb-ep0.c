@@ -100,11 +100,10 @@ void handle_standard(struct gboard *g, int fd, const struct usb_ctrlrequest *c) 
                         (void) ioctl(fd, USB_RAW_IOCTL_VBUS_DRAW, total > 26 ? desc[18 + 8] : 50);
                         (void) ioctl(fd, USB_RAW_IOCTL_CONFIGURE, 0);
                         g->configured = true;
-                        /* the timeline of a boot, as the board sees the host take it up at each end */
+                        /* a boot starts when the host takes the ROM up (a ROM after a power cut
+                         * attaches while its port is still dark: its connection is too early) */
                         if (g->emu.stage == EMU_STAGE_ROM)
                                 g->rom_ms = now_ms() - t_start;
-                        else if (g->emu.stage == EMU_STAGE_GADGET)
-                                g->gadget_ms = now_ms() - t_start;
                         start_bulk(g);
                 }
                 pthread_mutex_unlock(&g->lock);

@@ -104,6 +104,8 @@ void run_connection(struct gboard *g) {
                  emu_stage_name(g->emu.stage), emu_board_high_speed(&g->emu) ? "high" : "full",
                  g->dark ? ", on the bus as soon as its port has power" : "");
         g->dark = false;
+        if (g->emu.stage == EMU_STAGE_GADGET)
+                g->gadget_ms = now_ms() - t_start; /* its kernel runs: the boot is over */
         blog(g, "%s", g->last_event);
         pthread_mutex_unlock(&g->lock);
         status_changed();
