@@ -73,7 +73,7 @@ phase "fuzzing (${CB_FUZZ_SECONDS:-12}s per target)"
 CB_FUZZ_SECONDS=${CB_FUZZ_SECONDS:-12} tests/fuzz/run.sh build-fuzz "$results/fuzz.json" || failed_phases+=("fuzz")
 
 phase "benchmarks (figures only)"
-meson test -C build --benchmark --verbose 2>&1 | grep -E "bench-boot|serial|concurrent|speed-up" || true
+meson test -C build --benchmark --verbose 2>&1 | grep -E "bench-(boot|mixed)|BCM|plug -> up|serial|concurrent|speed-up" || true
 
 if [ "${CB_SKIP_VM:-0}" != 1 ] && [ -x tests/vm/run-e2e.sh ]; then
         phase "end to end (VM)"

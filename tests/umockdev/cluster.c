@@ -158,6 +158,15 @@ double daemon_time(const struct tb_log_line *l) {
         return t;
 }
 
+unsigned up_attempt(const struct tb_log_line *l) {
+        const char *at = l ? strstr(l->text, ", on attempt ") : NULL;
+        unsigned attempt = 0;
+
+        if (at && sscanf(at, ", on attempt %u", &attempt) != 1)
+                attempt = 0;
+        return attempt;
+}
+
 
 int cluster_run_tests(const struct cluster_test *tests, size_t n_tests, int argc, char **argv) {
         unsigned passed = 0, failed = 0;

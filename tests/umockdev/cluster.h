@@ -81,3 +81,6 @@ int cluster_run_tests(const struct cluster_test *tests, size_t n_tests, int argc
 
 /* The daemon's own CLOCK_MONOTONIC timestamp of one of its log lines, in seconds (-1 if none). */
 double daemon_time(const struct tb_log_line *l);
+/* The node's attempt a "state up" line names ("up after 1.2s, on attempt N"): the daemon's count, not the
+ * board's ROM entries. 0 if the line names none. */
+unsigned up_attempt(const struct tb_log_line *l);
