@@ -73,7 +73,10 @@ phase "fuzzing (${CB_FUZZ_SECONDS:-12}s per target)"
 CB_FUZZ_SECONDS=${CB_FUZZ_SECONDS:-12} tests/fuzz/run.sh build-fuzz "$results/fuzz.json" || failed_phases+=("fuzz")
 
 phase "benchmarks (figures only)"
-meson test -C build --benchmark --verbose 2>&1 | grep -E "bench-(boot|mixed)|BCM|plug -> up|serial|concurrent|speed-up" || true
+# Figures are not judged, but a benchmark whose boards do not come up, or come up with the wrong
+# files, is a failure like any other.
+meson test -C build --benchmark --verbose > "$results/benchmarks.log" 2>&1 || failed_phases+=("benchmarks")
+grep -E "bench-(boot|mixed)|BCM|plug -> up|serial|concurrent|speed-up|FAIL" "$results/benchmarks.log" || true
 
 if [ "${CB_SKIP_VM:-0}" != 1 ] && [ -x tests/vm/run-e2e.sh ]; then
         phase "end to end (VM)"
