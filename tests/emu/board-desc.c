@@ -138,7 +138,7 @@ size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uin
         default:
                 if (b->stage == EMU_STAGE_GADGET || !has_soc_serial(b) || index != serial_index(b))
                         return 0;
-                s = b->config.serial ? b->config.serial : DEFAULT_SERIAL;
+                s = b->config.serial[0] ? b->config.serial : DEFAULT_SERIAL;
                 break;
         }
         return emu_string_descriptor(s, buf, size);

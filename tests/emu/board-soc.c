@@ -68,3 +68,16 @@ const char *emu_soc_loader_name(enum emu_soc soc) {
 bool emu_request_is_file(const char *name) {
         return name[0] != '*' && strcmp(name, EMU_REQUEST_NEW_SESSION) != 0;
 }
+
+const char *emu_soc_name(enum emu_soc soc) {
+        switch (soc) {
+        case EMU_SOC_2837:
+                return "2837";
+        case EMU_SOC_2711:
+                return "2711";
+        case EMU_SOC_2712:
+                return "2712";
+        default:
+                return "2835";
+        }
+}

@@ -116,6 +116,54 @@ out:
         return r;
 }
 
+/* The settings that tell one SoC's board from another's (board-soc.c, board-desc.c). */
+static int soc_setting_parse(const char *key, const char *value, struct emu_board_config *c) {
+        static const struct {
+                const char *name;
+                enum emu_soc soc;
+        } socs[] = { { "2835", EMU_SOC_2835 }, { "2837", EMU_SOC_2837 }, { "2711", EMU_SOC_2711 },
+                     { "2712", EMU_SOC_2712 } };
+        unsigned long v;
+
+        if (strcmp(key, "soc") == 0) {
+                for (size_t i = 0; i < N(socs); i++)
+                        if (strcmp(value, socs[i].name) == 0) {
+                                c->soc = socs[i].soc;
+                                return 0;
+                        }
+                return -EINVAL;
+        }
+        if (strcmp(key, "serial") == 0) {
+                /* what a ROM shows: hex digits, as long as a real SoC serial at most */
+                if (!value[0] || strlen(value) >= sizeof c->serial || strspn(value, "0123456789abcdefABCDEF") != strlen(value))
+                        return -EINVAL;
+                snprintf(c->serial, sizeof c->serial, "%s", value);
+                return 0;
+        }
+        if (strcmp(key, "serial-index") == 0) {
+                if (emu_parse_unsigned(value, 255, &v) < 0 || v == 0)
+                        return -EINVAL;
+                c->server_serial_index = (uint8_t) v;
+                return 0;
+        }
+        if (strcmp(key, "handoff") == 0) {
+                if (strcmp(value, "leave") == 0)
+                        c->handoff = EMU_HANDOFF_LEAVE;
+                else if (strcmp(value, "done") == 0)
+                        c->handoff = EMU_HANDOFF_DONE;
+                else
+                        return -EINVAL;
+                return 0;
+        }
+        if (strcmp(key, "product") == 0) {
+                if (strcmp(value, "d0") != 0)
+                        return -EINVAL;
+                c->product_d0 = true;
+                return 0;
+        }
+        return -ENOENT;
+}
+
 int emu_board_setting_parse(const char *key, const char *value, struct emu_board_config *c) {
         unsigned long v;
 
@@ -143,5 +191,5 @@ int emu_board_setting_parse(const char *key, const char *value, struct emu_board
                         return -EINVAL;
                 return 0;
         }
-        return -ENOENT;
+        return soc_setting_parse(key, value, c);
 }

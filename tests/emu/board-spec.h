@@ -26,9 +26,12 @@ int emu_fault_parse(const char *spec, struct emu_fault *f, char name[EMU_FAULT_N
 
 /*
  * One board-model setting: rom-pid=0x2763|0x2764,
- * after-bulk-fault=wait-resend|restart, on-reset=restart|keep. Returns 0,
- * -EINVAL for a bad value, or -ENOENT when `key` is no setting of the model
- * (the caller may have its own). No soc= yet: the VM programs verify a
- * board's files against the Zero's list.
+ * after-bulk-fault=wait-resend|restart, on-reset=restart|keep,
+ * soc=2835|2837|2711|2712, serial=HEX (the 2711/2712 ROM's SoC serial),
+ * serial-index=N (the 2711/2712 second stage's iSerialNumber),
+ * handoff=leave|done (how the 2711's start4.elf opens its second session),
+ * product=d0 (2712: "BCM2712D0 Boot"). Returns 0, -EINVAL for a bad value,
+ * or -ENOENT when `key` is no setting of the model (the caller may have its
+ * own).
  */
 int emu_board_setting_parse(const char *key, const char *value, struct emu_board_config *c);

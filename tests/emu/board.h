@@ -140,7 +140,7 @@ struct emu_board_config {
         uint16_t gadget_vid, gadget_pid;
         const char *const *requests; /* names the second stage asks for, in order; NULL = the SoC's own list */
         size_t n_requests;
-        const char *serial;          /* 2711/2712: the SoC serial the ROM shows (NULL: "10000001") */
+        char serial[EMU_SERIAL_MAX]; /* 2711/2712: the SoC serial the ROM shows ("": "10000001") */
         uint8_t server_serial_index; /* 2711/2712 second stage's iSerialNumber (0: 4; older CM4 firmware: 1) */
         bool product_d0;             /* 2712: "BCM2712D0 Boot" instead of "BCM2712 Boot" */
         enum emu_handoff handoff;
@@ -277,5 +277,7 @@ extern const size_t emu_pi_zero_n_requests;
 
 /* What a SoC's board asks for when no list is given, in order, session breaks included. */
 const char *const *emu_soc_requests(enum emu_soc soc, size_t *ret_n);
+/* "2835", "2837", "2711" or "2712" (soc= of board-spec.h) */
+const char *emu_soc_name(enum emu_soc soc);
 /* The second-stage loader its ROM is sent: bootcode.bin, bootcode4.bin or bootcode5.bin. */
 const char *emu_soc_loader_name(enum emu_soc soc);

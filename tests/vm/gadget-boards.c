@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * gadget-boards: N emulated Raspberry Pi Zero boards on a real kernel USB
+ * gadget-boards: N emulated Raspberry Pi boards (any SoC) on a real kernel USB
  * stack, for the end-to-end tier (tests/vm). Each board is one raw-gadget
  * device on its own dummy_hcd UDC (dummy_udc.K, seen by the host as port
  * "B-1" of bus B), driven by the board model every tier shares
@@ -118,7 +118,7 @@ static int parse_board_settings(const char *spec, struct emu_board_config *c, un
 static void usage(FILE *f) {
         fprintf(f,
                 "Usage: gadget-boards [OPTIONS]\n"
-                "Emulated Raspberry Pi Zero boards on dummy_hcd UDCs through raw-gadget (tests/emu/board.c).\n\n"
+                "Emulated Raspberry Pi boards on dummy_hcd UDCs through raw-gadget (tests/emu/board.c).\n\n"
                 "  --boards N            number of boards (1..%d); board K uses dummy_udc.(BASE+K-1)\n"
                 "  --udc-base BASE       first dummy UDC to use (default 0)\n"
                 "  --boot-dir DIR        the boot files the host serves: boards verify what they got\n"
@@ -133,8 +133,10 @@ static void usage(FILE *f) {
                 "                        name-no-nul escape no-gadget; POINT:\n"
                 "                        rom-header rom-loader rom-status request file gadget; attempt 0\n"
                 "                        (default) = every boot attempt\n"
-                "  --board B:SETTINGS    rom-pid=0x2763|0x2764, after-bulk-fault=wait-resend|restart,\n"
-                "                        on-reset=restart|keep, throttle=KIB_PER_S (bulk OUT rate)\n"
+                "  --board B:SETTINGS    soc=2835|2837|2711|2712, rom-pid=0x2763|0x2764, serial=HEX,\n"
+                "                        serial-index=N, handoff=leave|done, product=d0,\n"
+                "                        after-bulk-fault=wait-resend|restart, on-reset=restart|keep,\n"
+                "                        throttle=KIB_PER_S (bulk OUT rate); joined with ':'\n"
                 "  --unplugged B         start these boards unplugged (see the plug command)\n"
                 "  --reconnect-ms MS     time off the bus between stages (default %u)\n"
                 "  --hold-ms MS          how long an unanswered control request is held (default %u)\n"

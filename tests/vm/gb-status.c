@@ -101,6 +101,8 @@ static void write_board(FILE *f, struct gboard *g) {
         json_str(f, b->stage == EMU_STAGE_SERVER ? b->last_name : "");
         fprintf(f, ",\"last_event\":");
         json_str(f, g->last_event);
+        fprintf(f, ",\"soc\":\"%s\",\"file_sessions\":%u,\"metadata_answered\":%u", emu_soc_name(b->config.soc),
+                b->file_sessions, b->metadata_answered);
         fprintf(f, ",\"halts_cleared\":%u,\"rom_ms\":%" PRIu64 ",\"gadget_ms\":%" PRIu64 ",\"fault\":", b->halts_cleared,
                 g->rom_ms, g->gadget_ms);
         if (g->fault_seen) {

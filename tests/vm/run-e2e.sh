@@ -70,7 +70,7 @@ CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-ru
 	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
 	zero2w-rom udev-denied 9-realistic-faults 9-rom-stall 9-rom-pause 7-reboot 7-power-off-persists
 	7-power-recovers-unplug 9-hang-power 7-reboot-request 7-power-off-persists-request
-	7-power-recovers-unplug-request unit-reload 4-32-boards sandbox-attacks daemon-healthy)
+	7-power-recovers-unplug-request 11-mixed-socs 11-serial-follows unit-reload 4-32-boards sandbox-attacks daemon-healthy)
 
 BUILD=${CBVM_BUILD_DIR:-$TOP/build-vm}
 PAYLOAD=$BUILD/e2e-payload
@@ -120,6 +120,20 @@ fi
 synth kernel.img 5240833
 synth bcm2708-rpi-zero-w.dtb 25600
 synth overlays/dwc2.dtbo 1500
+# The other SoCs' own files (e2e/socs.sh), of their real sizes: the Zero 2 W's and the CM4's
+# kernel and device trees, the CM4's and the CM5's loaders, the CM5's memory set-up and its
+# ramdisk image of tens of MB.
+synth kernel8.img 8147456
+synth bcm2710-rpi-zero-2-w.dtb 32753
+synth bootcode4.bin 104848
+synth start4.elf 2251392
+synth fixup4.dat 5425
+synth bcm2711-rpi-cm4.dtb 52593
+synth bootcode5.bin 91136
+synth mcb.bin 8192
+for m in 00 01 02 03; do synth "memsys$m.bin" 12288; done
+synth bootmain 184320
+synth boot.img 25165824
 printf 'dtoverlay=dwc2\nenable_uart=1\n' > "$boot/config.txt"
 printf 'console=serial0,115200 console=tty1 root=/dev/mmcblk0p2 rootfstype=ext4 rootwait modules-load=dwc2,g_ether\n' \
 	> "$boot/cmdline.txt"
@@ -150,6 +164,7 @@ fi
 
 # ------------------------------------------------------------ the VM
 install -m 755 "$VM_DIR/e2e/run" "$PAYLOAD/run"
+install -m 644 "$VM_DIR/e2e/socs.sh" "$PAYLOAD/socs.sh"
 # run by the check sandbox-attacks as the daemon, from a drop-in of its unit
 install -m 755 "$VM_DIR/e2e/sandbox-probe" "$PAYLOAD/bin/sandbox-probe"
 log "booting the VM; the scenarios run inside (console: $OUT/console.log)"
