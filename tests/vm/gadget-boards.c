@@ -88,8 +88,31 @@ static int split_board(const char *arg, bool sel[MAX_BOARDS], const char **rest)
         return parse_board_list(who, sel);
 }
 
-/* rom-pid=0x2764:after-bulk-fault=restart|wait-resend:on-reset=restart|keep:throttle=KIB_PER_S */
-static int parse_board_settings(const char *spec, struct emu_board_config *c, unsigned *throttle) {
+/* requests=A,B,...: what board `k`'s second stage asks for, in order (the wire check's list) */
+static int parse_requests(unsigned k, const char *list, struct emu_board_config *c) {
+        static char names[MAX_BOARDS][EMU_MAX_FILES][64];
+        static const char *ptrs[MAX_BOARDS][EMU_MAX_FILES];
+        size_t n = 0;
+
+        for (const char *p = list; *p;) {
+                size_t len = strcspn(p, ",");
+                if (len == 0 || len >= sizeof names[k][0] || n == EMU_MAX_FILES)
+                        return -EINVAL;
+                memcpy(names[k][n], p, len);
+                names[k][n][len] = '\0';
+                ptrs[k][n] = names[k][n];
+                n++;
+                p += len + (p[len] == ',');
+        }
+        if (n == 0)
+                return -EINVAL;
+        c->requests = ptrs[k];
+        c->n_requests = n;
+        return 0;
+}
+
+/* KEY=VALUE:KEY=VALUE...: the model's settings (board-spec.h), and the program's own */
+static int parse_board_settings(unsigned k, const char *spec, struct emu_board_config *c, unsigned *throttle) {
         char *copy = strdup(spec), *save = NULL;
         int r = 0;
 
@@ -106,7 +129,11 @@ static int parse_board_settings(const char *spec, struct emu_board_config *c, un
                 r = emu_board_setting_parse(tok, eq, c);
                 if (r != -ENOENT)
                         continue;
-                /* the program's own: how fast the board takes bulk data */
+                /* the program's own: how fast the board takes bulk data, and a list of its requests */
+                if (strcmp(tok, "requests") == 0) {
+                        r = parse_requests(k, eq, c);
+                        continue;
+                }
                 r = strcmp(tok, "throttle") == 0 ? emu_parse_unsigned(eq, 10000000, &v) : -EINVAL;
                 if (r == 0)
                         *throttle = (unsigned) v;
@@ -136,7 +163,8 @@ static void usage(FILE *f) {
                 "  --board B:SETTINGS    soc=2835|2837|2711|2712, rom-pid=0x2763|0x2764, serial=HEX,\n"
                 "                        serial-index=N, handoff=leave|done, product=d0,\n"
                 "                        after-bulk-fault=wait-resend|restart, on-reset=restart|keep,\n"
-                "                        throttle=KIB_PER_S (bulk OUT rate); joined with ':'\n"
+                "                        throttle=KIB_PER_S (bulk OUT rate), requests=NAME,NAME... (what\n"
+                "                        the second stage asks for, in order); joined with ':'\n"
                 "  --unplugged B         start these boards unplugged (see the plug command)\n"
                 "  --reconnect-ms MS     time off the bus between stages (default %u)\n"
                 "  --hold-ms MS          how long an unanswered control request is held (default %u)\n"
@@ -264,7 +292,7 @@ int main(int argc, char **argv) {
                         return 2;
                 }
                 for (unsigned k = 0; k < opt.n_boards; k++)
-                        if (sel[k] && parse_board_settings(rest, &configs[k], &throttles[k]) < 0) {
+                        if (sel[k] && parse_board_settings(k, rest, &configs[k], &throttles[k]) < 0) {
                                 fprintf(stderr, "gadget-boards: bad --board %s\n", board_args[i]);
                                 return 2;
                         }

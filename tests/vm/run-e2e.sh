@@ -32,7 +32,7 @@
 #   CBVM_CACHE      VM image cache (default /var/cache/clusterboot-vm: outside
 #                   the clone, so CI's fresh clones share it)
 #   CBVM_BUILD_DIR  meson build directory (default build-vm/ in the clone)
-#   CBVM_TIMEOUT    limit for the VM run, seconds (default 600)
+#   CBVM_TIMEOUT    limit for the VM run, seconds (default 900; the demo 600)
 #   CBVM_*          see run-vm.sh
 set -euo pipefail
 
@@ -70,7 +70,8 @@ CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-ru
 	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
 	zero2w-rom udev-denied 9-realistic-faults 9-rom-stall 9-rom-pause 7-reboot 7-power-off-persists
 	7-power-recovers-unplug 9-hang-power 7-reboot-request 7-power-off-persists-request
-	7-power-recovers-unplug-request 11-mixed-socs 11-serial-follows unit-reload 4-32-boards sandbox-attacks daemon-healthy)
+	7-power-recovers-unplug-request 11-mixed-socs 11-serial-follows 11-wire-2835 11-wire-2837 11-wire-2711
+	11-wire-2712 unit-reload 4-32-boards sandbox-attacks daemon-healthy)
 
 BUILD=${CBVM_BUILD_DIR:-$TOP/build-vm}
 PAYLOAD=$BUILD/e2e-payload
@@ -171,9 +172,39 @@ log "booting the VM; the scenarios run inside (console: $OUT/console.log)"
 rc=0
 filter=('^(\[e2e|PASS |FAIL |SKIP |    \||\[vm-run\]|CBTEST-EXIT)|clusterboot')
 [ "$VERBOSE" = 1 ] && filter=('.')
-CBVM_TIMEOUT=${CBVM_TIMEOUT:-600} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 |
+CBVM_TIMEOUT=${CBVM_TIMEOUT:-900} "$VM_DIR/run-vm.sh" -o "$OUT" "$PAYLOAD" 2>&1 |
 	grep --line-buffered -E "${filter[@]}" || rc=${PIPESTATUS[0]}
 log "VM finished with code $rc"
 
 checks_read_results "$OUT/guest/results.txt" "$rc"
+
+# ------------------------------------------------------------ 11-wire-*
+# The guest recorded single boards' buses with usbmon (e2e/socs.sh); what the daemon sent is judged
+# here, beside the reference capture: the Zero set up as the reference's was must match it line for
+# line, and every SoC's record must keep the reference host's rules (wire-check.py).
+WIRE_REFERENCE=${CBVM_WIRE_REFERENCE:-$TOP/tests/data/reference/rpiboot-wire-zero.txt}
+WIRE_ART=$OUT/guest/artifacts
+wire_judge() { # wire_judge CHECK CAPTURE MODE [ARGS...]: a failure from the guest stands
+	local check=$1 cap=$2 out
+	shift 2
+	[[ " ${CHECKS[*]} " == *" $check "* ]] || CHECKS+=("$check")
+	[ "${RESULT[$check]:-}" = FAIL ] && [ -n "${REASON[$check]:-}" ] && [[ ${REASON[$check]} != "no result"* ]] && return
+	if [ ! -s "$cap" ]; then
+		RESULT[$check]=FAIL
+		REASON[$check]="no usbmon record ${cap##*/} from the guest (see 11-mixed-socs and $OUT/console.log)"
+	elif out=$(python3 "$VM_DIR/wire-check.py" "$1" "$cap" "${@:2}" 2>&1); then
+		[ "${RESULT[$check]:-}" = PASS ] && out="${REASON[$check]}; $out"
+		RESULT[$check]=PASS
+		REASON[$check]="${cap##*/}: $out"
+	else
+		RESULT[$check]=FAIL
+		REASON[$check]="${cap##*/}: $(head -n 3 <<< "$out" | paste -sd' ')"
+	fi
+}
+wire_judge 11-wire-2835 "$WIRE_ART/wire-wire.usbmon" exact "$WIRE_REFERENCE"
+wire_judge 11-wire-2835 "$WIRE_ART/wire-soc1.usbmon" rules --boot-dir "$boot" --soc 2835
+wire_judge 11-wire-2837 "$WIRE_ART/wire-soc2.usbmon" rules --boot-dir "$boot" --soc 2837
+wire_judge 11-wire-2711 "$WIRE_ART/wire-soc3.usbmon" rules --boot-dir "$boot" --soc 2711
+wire_judge 11-wire-2711 "$WIRE_ART/wire-soc4.usbmon" rules --boot-dir "$boot" --soc 2711
+wire_judge 11-wire-2712 "$WIRE_ART/wire-soc5.usbmon" rules --boot-dir "$boot" --soc 2712
 checks_finish
