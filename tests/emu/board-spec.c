@@ -155,6 +155,12 @@ static int soc_setting_parse(const char *key, const char *value, struct emu_boar
                         return -EINVAL;
                 return 0;
         }
+        if (strcmp(key, "read-missing") == 0) {
+                if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+                        return -EINVAL;
+                c->read_missing = strcmp(value, "yes") == 0;
+                return 0;
+        }
         if (strcmp(key, "product") == 0) {
                 if (strcmp(value, "d0") != 0)
                         return -EINVAL;

@@ -463,7 +463,7 @@ static enum emu_verdict server_control_out(struct emu_board *b, uint32_t len) {
                         return EMU_ACK;
                 }
                 record_file(b, b->last_name)->size = len;
-                if (len == 0)
+                if (len == 0 && !b->config.read_missing)
                         file_answered(b);
                 else
                         b->last_command = CMD_READ; /* the next request asks for the bytes */

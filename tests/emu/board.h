@@ -145,6 +145,7 @@ struct emu_board_config {
         bool product_d0;             /* 2712: "BCM2712D0 Boot" instead of "BCM2712 Boot" */
         enum emu_handoff handoff;
         bool metadata_by_read;       /* "*KEY*VALUE" requests come as ReadFile instead of GetFileSize */
+        bool read_missing;           /* asks ReadFile even after "not found" (size 0), as the reference capture's board */
         enum emu_after_bulk_fault after_bulk_fault;
         enum emu_on_reset on_reset;
         enum emu_halt halt;

@@ -161,7 +161,7 @@ static void usage(FILE *f) {
                 "                        rom-header rom-loader rom-status request file gadget; attempt 0\n"
                 "                        (default) = every boot attempt\n"
                 "  --board B:SETTINGS    soc=2835|2837|2711|2712, rom-pid=0x2763|0x2764, serial=HEX,\n"
-                "                        serial-index=N, handoff=leave|done, product=d0,\n"
+                "                        serial-index=N, handoff=leave|done, product=d0, read-missing=yes,\n"
                 "                        after-bulk-fault=wait-resend|restart, on-reset=restart|keep,\n"
                 "                        throttle=KIB_PER_S (bulk OUT rate), requests=NAME,NAME... (what\n"
                 "                        the second stage asks for, in order); joined with ':'\n"
