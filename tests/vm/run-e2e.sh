@@ -193,9 +193,10 @@ wire_judge() { # wire_judge CHECK CAPTURE MODE [ARGS...]: a failure from the gue
 		RESULT[$check]=FAIL
 		REASON[$check]="no usbmon record ${cap##*/} from the guest (see 11-mixed-socs and $OUT/console.log)"
 	elif out=$(python3 "$VM_DIR/wire-check.py" "$1" "$cap" "${@:2}" 2>&1); then
+		out="${cap##*/}: $out"
 		[ "${RESULT[$check]:-}" = PASS ] && out="${REASON[$check]}; $out"
 		RESULT[$check]=PASS
-		REASON[$check]="${cap##*/}: $out"
+		REASON[$check]=$out
 	else
 		RESULT[$check]=FAIL
 		REASON[$check]="${cap##*/}: $(head -n 3 <<< "$out" | paste -sd' ')"
