@@ -66,12 +66,41 @@ if [ "$DEMO" = 1 ]; then
 fi
 
 # Every check the guest reports, in its order; one missing from its report is a failure.
-CHECKS=(setup unit-runs-daemon 1-enable-4-boards 1-clusterbootctl-status udev-rule-matches
-	2-seed-failure udev-starts-daemon 3-plugged-before-start 3-restart-mid-boot 5-escape-name
-	zero2w-rom udev-denied 9-realistic-faults 9-rom-stall 9-rom-pause 7-reboot 7-power-off-persists
-	7-power-recovers-unplug 9-hang-power 7-reboot-request 7-power-off-persists-request
-	7-power-recovers-unplug-request 11-mixed-socs 11-serial-follows 11-wire-2835 11-wire-2837 11-wire-2711
-	11-wire-2712 unit-reload 4-32-boards sandbox-attacks daemon-healthy)
+# One per line: branches that add checks then touch only their own lines.
+CHECKS=(
+	setup
+	unit-runs-daemon
+	1-enable-4-boards
+	1-clusterbootctl-status
+	udev-rule-matches
+	2-seed-failure
+	udev-starts-daemon
+	3-plugged-before-start
+	3-restart-mid-boot
+	5-escape-name
+	zero2w-rom
+	udev-denied
+	9-realistic-faults
+	9-rom-stall
+	9-rom-pause
+	7-reboot
+	7-power-off-persists
+	7-power-recovers-unplug
+	9-hang-power
+	7-reboot-request
+	7-power-off-persists-request
+	7-power-recovers-unplug-request
+	11-mixed-socs
+	11-serial-follows
+	11-wire-2835
+	11-wire-2837
+	11-wire-2711
+	11-wire-2712
+	unit-reload
+	4-32-boards
+	sandbox-attacks
+	daemon-healthy
+)
 
 BUILD=${CBVM_BUILD_DIR:-$TOP/build-vm}
 PAYLOAD=$BUILD/e2e-payload
