@@ -478,7 +478,17 @@ static void fail_step(struct cb_session *s, int status, size_t actual) {
                 return;
         }
         if (s->step == STEP_CLEAR_HALT) {
-                stuck(s, status, "could not clear the endpoint's halt");
+                /*
+                 * A board takes CLEAR_FEATURE(ENDPOINT_HALT) whether its endpoint is halted or not: one
+                 * whose link fails it is leaving the bus. Some host controllers end its transfers with
+                 * EPROTO or ESHUTDOWN (libusb: an I/O error) until the kernel notices the disconnect,
+                 * so ENODEV may never come; udev's removal does, later. It left (a brown-out's board
+                 * comes back), rather than being stuck where only a power cut helps.
+                 */
+                if (status == -EIO || status == -EPROTO || status == -ESHUTDOWN)
+                        gone(s);
+                else
+                        stuck(s, status, "could not clear the endpoint's halt");
                 return;
         }
         control_failed(s, status);

@@ -26,6 +26,84 @@ struct run {
         bool unsafe_detail; /* an event's text was not printable UTF-8 */
         char missing[512];  /* the last FILE_MISSING or NAME_REFUSED text */
         usec_t bulk_timeout; /* BulkTimeoutSec for this run; 0 for settings()' */
+        bool eio;            /* the link reports a board gone as an I/O error (eio_ops below) */
+        struct eio_link {
+                struct cb_transport inner;
+                sd_event *event;
+                cb_transfer_done_t done;
+                void *userdata;
+        } link;
+};
+
+/*
+ * A link as some host controllers make it: a board that leaves mid-transfer
+ * ends it with EPROTO or ESHUTDOWN, which libusb reports as an I/O error,
+ * and so does anything sent to it until the kernel has noticed: no ENODEV
+ * from the transfers, only udev's remove event, later.
+ */
+static void eio_done(void *userdata, int status, size_t actual) {
+        struct eio_link *l = userdata;
+
+        l->done(l->userdata, status == -ENODEV ? -EIO : status, actual);
+}
+
+static int eio_deferred(sd_event_source *source, void *userdata) {
+        struct eio_link *l = userdata;
+
+        sd_event_source_unref(source);
+        l->done(l->userdata, -EIO, 0);
+        return 0;
+}
+
+/* A submission the board's absence refused at once: on such a link it is taken, and fails later. */
+static int eio_submitted(struct eio_link *l, int r) {
+        if (r != -ENODEV)
+                return r;
+        return sd_event_add_defer(l->event, NULL, eio_deferred, l);
+}
+
+static struct eio_link *eio_take(void *impl, cb_transfer_done_t done, void *userdata) {
+        struct eio_link *l = impl;
+
+        l->done = done;
+        l->userdata = userdata;
+        return l;
+}
+
+static int eio_control_out(void *impl, uint16_t value, uint16_t index, usec_t timeout, cb_transfer_done_t done,
+                           void *userdata) {
+        struct eio_link *l = eio_take(impl, done, userdata);
+        return eio_submitted(l, l->inner.ops->control_out(l->inner.impl, value, index, timeout, eio_done, l));
+}
+
+static int eio_control_in(void *impl, uint16_t value, uint16_t index, uint8_t *buf, uint16_t length, usec_t timeout,
+                          cb_transfer_done_t done, void *userdata) {
+        struct eio_link *l = eio_take(impl, done, userdata);
+        return eio_submitted(l, l->inner.ops->control_in(l->inner.impl, value, index, buf, length, timeout, eio_done, l));
+}
+
+static int eio_bulk_out(void *impl, const uint8_t *buf, size_t length, usec_t timeout, cb_transfer_done_t done,
+                        void *userdata) {
+        struct eio_link *l = eio_take(impl, done, userdata);
+        return eio_submitted(l, l->inner.ops->bulk_out(l->inner.impl, buf, length, timeout, eio_done, l));
+}
+
+static void eio_cancel(void *impl) {
+        struct eio_link *l = impl;
+        l->inner.ops->cancel(l->inner.impl);
+}
+
+static int eio_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
+        struct eio_link *l = eio_take(impl, done, userdata);
+        return eio_submitted(l, l->inner.ops->clear_halt(l->inner.impl, eio_done, l));
+}
+
+static const struct cb_transport_ops eio_ops = {
+        .control_out = eio_control_out,
+        .control_in = eio_control_in,
+        .bulk_out = eio_bulk_out,
+        .cancel = eio_cancel,
+        .clear_halt = eio_clear_halt,
 };
 
 static int lookup(void *userdata, const char *name, struct cb_file **ret, const char **reason) {
@@ -94,12 +172,17 @@ static struct emu_board *board(struct run *r) {
 /* Runs one session of `kind` on the board as it is now, to its end. */
 static void run_session(struct run *r, enum cb_session_kind kind, enum cb_bulk_recovery recovery) {
         struct cb_session_settings s = settings(recovery);
-        const struct cb_transport t = emu_port_transport(&r->w.ports[0]);
+        struct cb_transport t = emu_port_transport(&r->w.ports[0]);
         struct cb_file *loader = NULL;
         const char *why = NULL;
 
         if (r->bulk_timeout)
                 s.bulk_timeout = r->bulk_timeout;
+        if (r->eio) {
+                r->link.inner = t;
+                r->link.event = r->w.event;
+                t = (struct cb_transport){ &eio_ops, &r->link };
+        }
         r->finished = false;
         if (kind == CB_SESSION_ROM)
                 CHECK(lookup(r, "bootcode.bin", &loader, &why) == 0);
@@ -195,6 +278,29 @@ static void test_hang_stuck(void) {
         world_done(&r.w);
 }
 
+/*
+ * A board that leaves mid kernel.img on such a link: its transfer fails, and
+ * the halt clear that would resume it fails the same way. The session says
+ * the board left (its node then counts the attempt and waits for it to come
+ * back, a brown-out's board does), not that it is stuck and needs power.
+ */
+static void test_left_as_io_error(void) {
+        struct emu_board_config bc = { .n_faults = 1 };
+        struct run r;
+
+        bc.faults[0] = (struct emu_fault){ .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .name = "kernel.img",
+                                           .offset = 30000 };
+        setup(&r, &bc);
+        run_session(&r, CB_SESSION_ROM, CB_BULK_RESUME);
+        CHECK_MSG(r.outcome == CB_SESSION_LOADER_SENT, "ROM session: %s", r.reason);
+        wait_stage(&r, EMU_STAGE_SERVER);
+        r.eio = true;
+        run_session(&r, CB_SESSION_SERVER, CB_BULK_RESUME);
+        CHECK_MSG(r.outcome == CB_SESSION_GONE && strstr(r.reason, "left the bus") && strstr(r.reason, "kernel.img"),
+                  "outcome %d: %s", r.outcome, r.reason);
+        world_done(&r.w);
+}
+
 /* BulkRecovery=resend with a board that forgets a failed file: announced again, taken whole. */
 static void test_resend(void) {
         struct emu_board_config bc = { .n_faults = 1, .after_bulk_fault = EMU_AFTER_BULK_FAULT_WAIT_RESEND };
@@ -263,6 +369,7 @@ int main(void) {
         test_stall_resumes();
         test_pause_waited();
         test_hang_stuck();
+        test_left_as_io_error();
         test_resend();
         test_drain();
         test_hostile_name();
