@@ -197,5 +197,14 @@ int emu_board_setting_parse(const char *key, const char *value, struct emu_board
                         return -EINVAL;
                 return 0;
         }
+        if (strcmp(key, "gadget") == 0) {
+                static const enum emu_gadget kinds[] = { EMU_GADGET_PLAIN, EMU_GADGET_ECM, EMU_GADGET_ECM_ACM };
+                for (size_t i = 0; i < N(kinds); i++)
+                        if (strcmp(value, emu_gadget_name(kinds[i])) == 0) {
+                                c->gadget = kinds[i];
+                                return 0;
+                        }
+                return -EINVAL;
+        }
         return soc_setting_parse(key, value, c);
 }

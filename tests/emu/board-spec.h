@@ -31,8 +31,8 @@ int emu_fault_parse(const char *spec, struct emu_fault *f, char name[EMU_FAULT_N
  * serial-index=N (the 2711/2712 second stage's iSerialNumber),
  * handoff=leave|done (how the 2711's start4.elf opens its second session),
  * product=d0 (2712: "BCM2712D0 Boot"), read-missing=yes|no (a ReadFile even
- * after "not found"). Returns 0, -EINVAL for a bad value,
- * or -ENOENT when `key` is no setting of the model (the caller may have its
- * own).
+ * after "not found"), gadget=plain|ecm|ecm-acm (what its booted Linux
+ * offers). Returns 0, -EINVAL for a bad value, or -ENOENT when `key` is no
+ * setting of the model (the caller may have its own).
  */
 int emu_board_setting_parse(const char *key, const char *value, struct emu_board_config *c);

@@ -263,9 +263,26 @@ void emu_board_init(struct emu_board *b, const struct emu_board_config *config) 
                 break;
         }
         if (!b->config.gadget_vid) {
-                b->config.gadget_vid = 0x0525; /* the Linux Ethernet gadget's IDs */
-                b->config.gadget_pid = 0xa4a2;
+                switch (b->config.gadget) {
+                case EMU_GADGET_ECM:
+                        /* g_ether's CDC-only IDs: its RNDIS ones (a4a2) are cdc_subset's too, which
+                         * could take the data interface before cdc_ether claims it */
+                        b->config.gadget_vid = 0x0525;
+                        b->config.gadget_pid = 0xa4a1;
+                        break;
+                case EMU_GADGET_ECM_ACM:
+                        b->config.gadget_vid = 0x1d6b; /* g_multi's */
+                        b->config.gadget_pid = 0x0104;
+                        break;
+                default:
+                        b->config.gadget_vid = 0x0525; /* the Linux Ethernet gadget's IDs */
+                        b->config.gadget_pid = 0xa4a2;
+                        break;
+                }
         }
+        static const uint8_t no_mac[6];
+        if (memcmp(b->config.mac, no_mac, sizeof no_mac) == 0)
+                memcpy(b->config.mac, (const uint8_t[6]) { 0x02, 0x00, 0xcb, 0x00, 0x00, 0x01 }, 6);
         if (!b->config.requests)
                 b->config.requests = emu_soc_requests(b->config.soc, &b->config.n_requests);
         b->stage = EMU_STAGE_OFF;

@@ -123,6 +123,19 @@ enum emu_handoff {
 };
 
 /*
+ * What the board's own Linux offers on the bus once it runs (the gadget
+ * stage). The plain one is what every tier had first: a booted board the
+ * host only has to notice. The others carry real CDC functions, so that a
+ * host's cdc_ether (and cdc_acm) bind them, as they bind a Pi's g_ether or
+ * g_multi; they carry no traffic.
+ */
+enum emu_gadget {
+        EMU_GADGET_PLAIN,   /* one communication interface with an interrupt endpoint, no CDC descriptors */
+        EMU_GADGET_ECM,     /* CDC ECM (0525:a4a1): a network interface on the host */
+        EMU_GADGET_ECM_ACM, /* CDC ECM + CDC ACM, IAD-grouped (1d6b:0104): a network interface and a ttyACM */
+};
+
+/*
  * An entry of a request list that is not a file: the session ends here and
  * the board comes back in its second stage for the rest (2711).
  */
@@ -137,7 +150,9 @@ bool emu_request_is_file(const char *name);
 struct emu_board_config {
         enum emu_soc soc;
         uint16_t rom_pid;            /* with EMU_SOC_FROM_PID: 0x2763 (Zero) or 0x2764 (Zero 2 W); else set from soc */
-        uint16_t gadget_vid, gadget_pid;
+        uint16_t gadget_vid, gadget_pid; /* 0: the IDs of `gadget`'s Linux gadget */
+        enum emu_gadget gadget;
+        uint8_t mac[6];              /* the ECM function's iMACAddress, the host's side of the link; all 0: 02:00:cb:00:00:01 */
         const char *const *requests; /* names the second stage asks for, in order; NULL = the SoC's own list */
         size_t n_requests;
         char serial[EMU_SERIAL_MAX]; /* 2711/2712: the SoC serial the ROM shows ("": "10000001") */
@@ -257,8 +272,12 @@ size_t emu_board_descriptors(const struct emu_board *b, uint8_t *buf, size_t siz
 uint16_t emu_board_vid(const struct emu_board *b);
 uint16_t emu_board_pid(const struct emu_board *b);
 bool emu_board_high_speed(const struct emu_board *b);
-/* The bulk OUT endpoint of the current stage (0x01, or 0x03 on the 2837 ROM). */
+/* The bulk OUT endpoint of the current stage (0x01, or 0x03 on the 2837 ROM; an ECM gadget's: its data OUT, 0x01). */
 uint8_t emu_board_bulk_endpoint(const struct emu_board *b);
+/* The gadget's iMACAddress string, 12 hex digits (empty when its gadget has no network function). */
+void emu_board_mac_string(const struct emu_board *b, char buf[13]);
+/* The gadget's functions as a setting's value: "plain", "ecm" or "ecm-acm". */
+const char *emu_gadget_name(enum emu_gadget gadget);
 /* String descriptor `index` as UTF-16LE descriptor bytes; returns length or 0. */
 size_t emu_board_string_descriptor(const struct emu_board *b, uint8_t index, uint8_t *buf, size_t size);
 /* An ASCII string as a USB string descriptor (UTF-16LE); returns its length, or 0 if it does not fit. */
