@@ -163,8 +163,10 @@ static void usage(FILE *f) {
                 "  --board B:SETTINGS    soc=2835|2837|2711|2712, rom-pid=0x2763|0x2764, serial=HEX,\n"
                 "                        serial-index=N, handoff=leave|done, product=d0, read-missing=yes,\n"
                 "                        after-bulk-fault=wait-resend|restart, on-reset=restart|keep,\n"
-                "                        throttle=KIB_PER_S (bulk OUT rate), requests=NAME,NAME... (what\n"
-                "                        the second stage asks for, in order); joined with ':'\n"
+                "                        gadget=plain|ecm|ecm-acm (what the booted board offers: CDC ECM,\n"
+                "                        with CDC ACM; MAC 02:00:cb:00:00:UDC), throttle=KIB_PER_S (bulk\n"
+                "                        OUT rate), requests=NAME,NAME... (what the second stage asks for,\n"
+                "                        in order); joined with ':'\n"
                 "  --unplugged B         start these boards unplugged (see the plug command)\n"
                 "  --reconnect-ms MS     time off the bus between stages (default %u)\n"
                 "  --hold-ms MS          how long an unanswered control request is held (default %u)\n"
@@ -374,6 +376,10 @@ int main(int argc, char **argv) {
                 }
                 pthread_mutex_init(&g->lock, NULL);
                 pthread_cond_init(&g->cond, &ca);
+                /* each board's network function a MAC of its own, which the host's interface takes */
+                configs[i].mac[0] = 0x02; /* locally administered */
+                configs[i].mac[2] = 0xcb;
+                configs[i].mac[5] = (uint8_t) g->udc;
                 emu_board_init(&g->emu, &configs[i]);
                 if (start_unplugged[i])
                         g->unplugged = true;

@@ -35,6 +35,8 @@
 #define DRAIN_WAIT_MS 500      /* how long a control request waits for bulk data still being read */
 #define ANSWER_SETTLE_MS 20    /* after the last answer, before dropping off the bus */
 #define POWER_POLL_MS 25       /* how often a board off the bus looks at its port's power */
+#define MAX_INTERFACES 8       /* of one configuration (the ECM + ACM gadget has 4) */
+#define MAX_INTERFACE_EPS 4
 
 struct gboard {
         unsigned index; /* 1-based */
@@ -59,6 +61,10 @@ struct gboard {
         bool eps_enabled;
         int ep_out;         /* raw-gadget handle of the bulk OUT endpoint, -1 if none */
         uint16_t ep_out_mps;
+        /* each interface's alternate setting, and the raw-gadget handles of the endpoints it enabled */
+        uint8_t alt[MAX_INTERFACES];
+        int interface_eps[MAX_INTERFACES][MAX_INTERFACE_EPS];
+        unsigned n_interface_eps[MAX_INTERFACES];
         bool hold_pending;  /* a control request the model does not answer (EMU_NO_ANSWER) */
         uint64_t hold_deadline;
         bool power_cut;     /* lost its power: comes back in ROM, a fresh board */
@@ -104,6 +110,14 @@ struct gboard {
         uint64_t fault_offset, fault_unsent;
         /* ms since the start when the host last configured the board in its ROM, and when its gadget came (0: never) */
         uint64_t rom_ms, gadget_ms;
+
+        /* the gadget's CDC functions, as the host's drivers used them (all connections) */
+        unsigned set_interfaces;      /* SET_INTERFACE requests answered */
+        unsigned class_acked;         /* class requests answered */
+        unsigned class_stalled;       /* class requests refused */
+        uint64_t net_bytes;           /* taken (and dropped) from the network function's bulk OUT */
+        uint8_t line_coding[7];       /* ACM: what SET_LINE_CODING set, GET_LINE_CODING tells */
+        bool line_coding_set;
 };
 
 struct gb_options {
@@ -149,9 +163,10 @@ int ep0_read(int fd, uint8_t *data, size_t len);
 int ep0_stall(int fd);
 void run_connection(struct gboard *g);
 
-/* gb-ep0.c: standard and vendor control requests */
+/* gb-ep0.c: standard, vendor and (the gadget's CDC functions') class control requests */
 void handle_standard(struct gboard *g, int fd, const struct usb_ctrlrequest *c);
 void handle_vendor(struct gboard *g, int fd, const struct usb_ctrlrequest *c);
+void handle_class(struct gboard *g, int fd, const struct usb_ctrlrequest *c);
 
 /* gb-bulk.c: the bulk OUT thread */
 void start_bulk(struct gboard *g);

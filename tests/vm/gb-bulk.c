@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * gadget-boards: a board's bulk OUT thread, which reads the endpoint into
- * the model (sized to what the announced write still lacks), and starting
- * and stopping it.
+ * the model (sized to what the announced write still lacks; a booted
+ * board's network function drops what it reads), and starting and
+ * stopping it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -166,6 +167,13 @@ static void *bulk_main(void *arg) {
                 }
 
                 g->bulk_bytes += (uint64_t) r;
+                if (g->emu.stage == EMU_STAGE_GADGET) {
+                        /* the booted board's network function carries nothing: what the host sends is
+                         * taken and dropped, so that its transmit queue never backs up */
+                        g->net_bytes += (uint64_t) r;
+                        status_changed();
+                        continue;
+                }
                 if (g->emu.halted) {
                         /* data through a halted endpoint: the host cleared the halt (the UDC answers
                          * CLEAR_FEATURE(ENDPOINT_HALT) itself, this program never sees it) */

@@ -97,6 +97,8 @@ void run_connection(struct gboard *g) {
         g->configured = false;
         g->eps_enabled = false;
         g->ep_out = -1;
+        memset(g->alt, 0, sizeof g->alt);
+        memset(g->n_interface_eps, 0, sizeof g->n_interface_eps);
         g->hold_pending = false;
         g->connections++;
         snprintf(g->last_event, sizeof g->last_event, "%s as %04x:%04x (%s, %s speed)%s",
@@ -152,6 +154,8 @@ void run_connection(struct gboard *g) {
                                 handle_standard(g, fd, &c);
                         else if ((c.bRequestType & USB_TYPE_MASK) == USB_TYPE_VENDOR)
                                 handle_vendor(g, fd, &c);
+                        else if ((c.bRequestType & USB_TYPE_MASK) == USB_TYPE_CLASS)
+                                handle_class(g, fd, &c);
                         else
                                 (void) ep0_stall(fd);
                         break;

@@ -112,6 +112,16 @@ static void write_board(FILE *f, struct gboard *g) {
         } else {
                 fputs("null", f);
         }
+        char mac[13];
+        emu_board_mac_string(b, mac);
+        fprintf(f, ",\"gadget\":{\"functions\":\"%s\",\"mac\":\"%s\",\"alts\":[", emu_gadget_name(b->config.gadget),
+                mac);
+        for (unsigned i = 0; i < MAX_INTERFACES; i++)
+                fprintf(f, "%s%u", i ? "," : "", g->alt[i]);
+        fprintf(f,
+                "],\"set_interfaces\":%u,\"class_acked\":%u,\"class_stalled\":%u,\"line_coding_set\":%s,"
+                "\"net_bytes\":%" PRIu64 "}",
+                g->set_interfaces, g->class_acked, g->class_stalled, g->line_coding_set ? "true" : "false", g->net_bytes);
         fprintf(f, ",\"files\":[");
         for (size_t i = 0; i < b->n_files; i++) {
                 const struct emu_received_file *rf = &b->files[i];
