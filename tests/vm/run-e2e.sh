@@ -97,6 +97,7 @@ CHECKS=(
 	11-wire-2711
 	11-wire-2712
 	unit-reload
+	14-named-interface
 	4-32-boards
 	sandbox-attacks
 	daemon-healthy
