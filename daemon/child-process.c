@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "command-line.h"
+#include "event-priority.h"
 
 /* A command's output is a diagnostic, not a data channel: bound what one run can put in the journal. */
 #define OUTPUT_LINE_MAX 1024
@@ -470,6 +471,7 @@ static int child_watch(struct cb_child *c, sd_event *event) {
                                       on_timer, c);
                 if (r < 0)
                         return r;
+                (void) sd_event_source_set_priority(c->timer_source, CB_EVENT_PRIORITY_BOARDS);
                 (void) sd_event_source_set_description(c->timer_source, "child-process-timeout");
         }
         return 0;

@@ -316,6 +316,7 @@ int client_new(struct cb_control *c, int fd) {
                 client_free(cl);
                 return log_warning_errno(r, "control: cannot watch a new connection");
         }
+        (void) sd_event_source_set_priority(cl->io, CB_EVENT_PRIORITY_CONTROL);
         (void) sd_event_source_set_description(cl->io, "control-client");
         client_log(LOG_DEBUG, cl, "%s", "connected");
         return 0;

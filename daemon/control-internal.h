@@ -18,6 +18,7 @@
 #include <systemd/sd-event.h>
 
 #include "control.h"
+#include "event-priority.h"
 #include "json-util.h"
 #include "log.h"
 #include "util.h"

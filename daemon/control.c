@@ -68,6 +68,8 @@ static void pause_accepting(struct cb_control *c) {
         if (!c->accept_pause) {
                 if (sd_event_add_time(c->event, &c->accept_pause, CLOCK_MONOTONIC, when, 0, on_accept_resume, c) < 0)
                         (void) sd_event_source_set_enabled(c->listen_source, SD_EVENT_ON);
+                else
+                        (void) sd_event_source_set_priority(c->accept_pause, CB_EVENT_PRIORITY_CONTROL);
                 return;
         }
         (void) sd_event_source_set_time(c->accept_pause, when);
@@ -251,6 +253,7 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
                 log_error_errno(r, "control: cannot watch the socket");
                 goto fail;
         }
+        (void) sd_event_source_set_priority(c->listen_source, CB_EVENT_PRIORITY_CONTROL);
         (void) sd_event_source_set_description(c->listen_source, "control-listen");
         log_debug("control: listening on %s", c->socket_path ? c->socket_path : "(socket from systemd)");
         *ret = c;

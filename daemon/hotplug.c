@@ -7,6 +7,7 @@
 
 #include <libudev.h>
 
+#include "event-priority.h"
 #include "log.h"
 #include "portpath.h"
 #include "usb-sysfs.h"
@@ -133,12 +134,8 @@ int cb_hotplug_new(sd_event *event, cb_hotplug_added_t added, cb_hotplug_removed
         r = sd_event_add_io(event, &h->source, udev_monitor_get_fd(h->monitor), EPOLLIN, on_monitor, h);
         if (r < 0)
                 goto fail;
-        /*
-         * After libusb's completions: a board's last answer of a stage (the
-         * ROM status, Done) and its removal can be ready together, and the
-         * answer must be taken first.
-         */
-        (void) sd_event_source_set_priority(h->source, SD_EVENT_PRIORITY_NORMAL + 10);
+        /* after libusb's completions (event-priority.h says why) */
+        (void) sd_event_source_set_priority(h->source, CB_EVENT_PRIORITY_HOTPLUG);
         *ret = h;
         return 0;
 fail:

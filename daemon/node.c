@@ -18,6 +18,7 @@
 #include <stdarg.h>
 
 #include "bootfiles.h"
+#include "event-priority.h"
 #include "firmware.h"
 #include "log.h"
 #include "node-history.h"
@@ -1269,6 +1270,8 @@ int cb_node_new(const struct cb_node_env *env, const char *name, const char *por
                 return -ENOMEM;
         }
         r = sd_event_add_time_relative(env->event, &n->deadline, CLOCK_MONOTONIC, 0, 1000, on_deadline, n);
+        if (r >= 0)
+                r = sd_event_source_set_priority(n->deadline, CB_EVENT_PRIORITY_BOARDS);
         if (r >= 0)
                 r = sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
         if (r < 0) {

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 
+#include "event-priority.h"
 #include "log.h"
 #include "portpath.h"
 
@@ -540,6 +541,7 @@ int cb_power_hub_new(sd_event *event, const struct cb_power_hub_settings *s, str
         r = sd_event_add_time_relative(event, &h->watchdog, CLOCK_MONOTONIC, USEC_PER_SEC, 1000, on_watchdog, h);
         if (r < 0)
                 goto fail;
+        (void) sd_event_source_set_priority(h->watchdog, CB_EVENT_PRIORITY_BOARDS);
         (void) sd_event_source_set_enabled(h->watchdog, SD_EVENT_OFF);
 
         *p = (struct cb_power){ &power_hub_ops, h };

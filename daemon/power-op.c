@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "event-priority.h"
 #include "power-queue.h"
 #include "power.h"
 
@@ -216,6 +217,8 @@ int cb_power_op_start(enum cb_power_op_kind kind, const struct cb_power_op_setti
                 .board_present = board_present,
         };
         r = sd_event_add_time_relative(settings->event, &op->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, op);
+        if (r >= 0)
+                r = sd_event_source_set_priority(op->timer, CB_EVENT_PRIORITY_BOARDS);
         if (r >= 0)
                 r = sd_event_source_set_enabled(op->timer, SD_EVENT_OFF);
         if (r >= 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "power-queue.h"
 
+#include "event-priority.h"
 #include "log.h"
 
 struct turn {
@@ -36,8 +37,10 @@ static void schedule(struct cb_power_queue *q) {
                 r = sd_event_add_time(q->event, &q->timer, CLOCK_MONOTONIC, when, USEC_PER_MSEC, on_turn, q);
                 if (r < 0)
                         log_error_errno(r, "power: cannot arm the power-on timer; power-ons wait");
-                else
+                else {
+                        (void) sd_event_source_set_priority(q->timer, CB_EVENT_PRIORITY_BOARDS);
                         (void) sd_event_source_set_description(q->timer, "power-on-queue");
+                }
                 return;
         }
         (void) sd_event_source_set_time(q->timer, when);

@@ -9,6 +9,7 @@
 
 #include <libusb.h>
 
+#include "event-priority.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -124,8 +125,9 @@ static void arm_timeout(struct cb_usb *u) {
         }
         usec_t delay = (usec_t) tv.tv_sec * USEC_PER_SEC + (usec_t) tv.tv_usec;
         if (!u->timeout_source) {
-                (void) sd_event_add_time_relative(u->event, &u->timeout_source, CLOCK_MONOTONIC, delay, 1000,
-                                                  on_libusb_timeout, u);
+                if (sd_event_add_time_relative(u->event, &u->timeout_source, CLOCK_MONOTONIC, delay, 1000,
+                                               on_libusb_timeout, u) >= 0)
+                        (void) sd_event_source_set_priority(u->timeout_source, CB_EVENT_PRIORITY_USB);
                 return;
         }
         (void) sd_event_source_set_time_relative(u->timeout_source, delay);
@@ -189,6 +191,7 @@ static int sync_fd_sources(struct cb_usb *u) {
                         log_error_errno(r, "cannot watch libusb fd %d", fds[i]->fd);
                         goto out;
                 }
+                (void) sd_event_source_set_priority(u->fd_sources[u->n_fd_sources], CB_EVENT_PRIORITY_USB);
                 u->n_fd_sources++;
         }
 out:
@@ -269,6 +272,7 @@ int cb_usb_new(sd_event *event, struct cb_usb **ret) {
         r = sd_event_add_io(event, &u->resync_source, u->resync_fd, EPOLLIN, on_resync, u);
         if (r < 0)
                 goto fail;
+        (void) sd_event_source_set_priority(u->resync_source, CB_EVENT_PRIORITY_USB);
         libusb_set_pollfd_notifiers(u->ctx, on_pollfd_added, on_pollfd_removed, u);
         r = sync_fd_sources(u);
         if (r < 0)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "worker.h"
 
+#include "event-priority.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -102,6 +104,8 @@ int cb_worker_new(sd_event *event, struct cb_worker **ret) {
         r = sd_event_add_io(event, &w->source, w->efd, EPOLLIN, on_finished, w);
         if (r < 0)
                 goto fail;
+        /* a device opened or a port reset: the USB side of a board's boot */
+        (void) sd_event_source_set_priority(w->source, CB_EVENT_PRIORITY_USB);
         r = -pthread_create(&w->thread, NULL, worker_main, w);
         if (r < 0)
                 goto fail;
