@@ -1,16 +1,33 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control server's connections: taking one on (who is calling) and
- * ending it, reading and framing its calls, queueing and sending its replies
- * with back-pressure (a client that does not read is dropped).
+ * ending it, reading and framing its calls, queueing and sending its replies.
+ *
+ * Fairness, per client: a wakeup answers at most calls_per_wakeup calls;
+ * calls read beyond that wait in the client's buffer and are taken up on a
+ * later loop iteration (the backlog source), after the boards and the other
+ * clients had their turn. Before each reply is built, the client's queued
+ * output is looked at: at the high-water mark it is not read (nor answered)
+ * any further until it has taken its replies down to the low-water mark, so
+ * a client that pipelines calls without reading costs a bounded queue, not
+ * a reply per call it sent. A peer that hung up (EPOLLHUP: it can read no
+ * more) is dropped with whatever it asked still unanswered: no reply is
+ * built for nobody.
  */
+#include <linux/sockios.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 
 #include "clusterboot/varlink.h"
 #include "control-internal.h"
 
-/* Reads per wake-up of one client: a client streaming calls cannot keep the loop to itself. */
+/*
+ * One read: a few hundred small calls. Only read when no complete call is
+ * buffered, so the buffer stays near this size however much a client sends.
+ */
 #define READ_CHUNK (16u * 1024u)
+/* Reads per wakeup that brought no complete call (a large call arriving in pieces). */
 #define READS_PER_WAKEUP 4
 
 /* ---- life cycle ---- */
@@ -27,8 +44,11 @@ void client_free(struct client *cl) {
         c->n_clients--;
         if (cl->watching)
                 c->n_watchers--;
+        if (cl->privileged)
+                c->n_privileged--;
         /* unref detaches the fd from epoll even while its own callback runs, so closing after it is safe */
         sd_event_source_disable_unref(cl->io);
+        sd_event_source_disable_unref(cl->backlog);
         if (cl->fd >= 0)
                 close(cl->fd);
         cb_msgbuf_done(&cl->in);
@@ -47,8 +67,10 @@ void client_drop(struct client *cl) {
         cl->dead = true;
         if (cl->busy == 0)
                 client_free(cl);
-        else
+        else {
                 (void) sd_event_source_set_enabled(cl->io, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(cl->backlog, SD_EVENT_OFF);
+        }
 }
 
 struct client *find_client(struct cb_control *c, uint64_t id) {
@@ -74,7 +96,44 @@ bool client_may_change(struct client *c) {
 /* ---- output ---- */
 
 static bool client_reads(const struct client *cl) {
-        return !cl->watching && !cl->input_closed && !cl->drop_after_flush && cl->waiting == 0;
+        return !cl->watching && !cl->input_closed && !cl->drop_after_flush && cl->waiting == 0 && !cl->output_paused;
+}
+
+/* Bytes the peer sent that are still in the socket, unread. */
+static size_t socket_unread(const struct client *cl) {
+        int n = 0;
+
+        return ioctl(cl->fd, SIOCINQ, &n) == 0 && n > 0 ? (size_t) n : 0;
+}
+
+bool client_idle(struct client *cl) {
+        return !cl->dead && !cl->watching && cl->waiting == 0 && client_pending_output(cl) == 0 &&
+               cb_msgbuf_pending(&cl->in) == 0 && socket_unread(cl) == 0;
+}
+
+/* Has the peer gone for good (it cannot read what we would answer)? Asked between wakeups of the backlog. */
+static bool peer_hung_up(const struct client *cl) {
+        struct pollfd p = { .fd = cl->fd };
+
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
+static int on_client_backlog(sd_event_source *s, void *userdata);
+
+static void schedule_backlog(struct client *cl) {
+        int r;
+
+        if (!cl->backlog) {
+                r = sd_event_add_defer(cl->control->event, &cl->backlog, on_client_backlog, cl);
+                if (r < 0) {
+                        /* its next bytes wake it instead; a client that sends none waits for them */
+                        client_log(LOG_WARNING, cl, "cannot queue its remaining calls: %s", strerror(-r));
+                        return;
+                }
+                (void) sd_event_source_set_priority(cl->backlog, CB_EVENT_PRIORITY_CONTROL);
+                (void) sd_event_source_set_description(cl->backlog, "control-client-backlog");
+        }
+        (void) sd_event_source_set_enabled(cl->backlog, SD_EVENT_ONESHOT);
 }
 
 /* Sends what is queued, as far as the socket takes it. Returns 0 or a negative errno (the peer is gone). */
@@ -117,6 +176,12 @@ bool client_settle(struct client *cl) {
                            client_pending_output(cl));
                 client_drop(cl);
                 return false;
+        }
+        if (cl->output_paused && client_pending_output(cl) <= cl->control->output_low_water) {
+                cl->output_paused = false;
+                /* calls it sent while paused may be in its buffer already, with nothing new to wake it */
+                if (cb_msgbuf_pending(&cl->in) > 0)
+                        schedule_backlog(cl);
         }
         if (client_pending_output(cl) == 0 && cl->waiting == 0 && (cl->input_closed || cl->drop_after_flush)) {
                 client_log(LOG_DEBUG, cl, "%s", "done");
@@ -183,72 +248,123 @@ int reject_message(struct client *cl, const char *why) {
         return r == -ENOMEM ? r : 0;
 }
 
-/* Answers the complete calls received so far. */
-void client_process(struct client *cl) {
-        while (!cl->dead && client_reads(cl)) {
+/*
+ * Answers the calls received so far and reads more while the budget lasts:
+ * at most calls_per_wakeup calls, and none once the client's queued output
+ * reached the high-water mark (looked at before each call, so the queue
+ * passes it by one reply at most). What is left over is taken up by the
+ * backlog source on a later iteration.
+ */
+void client_serve(struct client *cl) {
+        struct cb_control *c = cl->control;
+        size_t budget = c->calls_per_wakeup;
+        unsigned reads = 0;
+        char buf[READ_CHUNK];
+
+        while (!cl->dead && budget > 0 && client_reads(cl)) {
                 char *text = NULL;
                 size_t size = 0;
-                int r = cb_msgbuf_next(&cl->in, &text, &size);
+                int r;
 
+                if (client_pending_output(cl) >= c->output_high_water) {
+                        /* what the socket takes now does not count against it */
+                        if (client_settle(cl) && client_pending_output(cl) >= c->output_high_water) {
+                                client_log(LOG_DEBUG, cl, "%zu bytes of replies queued; not read until it takes them",
+                                           client_pending_output(cl));
+                                cl->output_paused = true;
+                        }
+                        continue;
+                }
+                r = cb_msgbuf_next(&cl->in, &text, &size);
                 if (r == -EMSGSIZE) {
                         char why[64];
-                        snprintf(why, sizeof why, "longer than %zu bytes", cl->control->max_message_size);
+                        snprintf(why, sizeof why, "longer than %zu bytes", c->max_message_size);
                         r = reject_message(cl, why);
                 } else if (r > 0) {
+                        budget--;
                         r = handle_message(cl, text, size);
                 } else {
-                        break;
+                        /* no complete call buffered: read more */
+                        ssize_t n;
+
+                        if (reads++ >= READS_PER_WAKEUP)
+                                break;
+                        n = recv(cl->fd, buf, sizeof buf, MSG_DONTWAIT);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0 && errno == EAGAIN)
+                                break;
+                        if (n < 0) {
+                                client_log(LOG_DEBUG, cl, "read failed: %s", strerror(errno));
+                                client_drop(cl);
+                                break;
+                        }
+                        if (n == 0) {
+                                cl->input_closed = true;
+                                if (cb_msgbuf_pending(&cl->in) > 0)
+                                        client_log(LOG_DEBUG, cl, "hung up in the middle of a message (%zu bytes)",
+                                                   cb_msgbuf_pending(&cl->in));
+                                break;
+                        }
+                        r = cb_msgbuf_feed(&cl->in, buf, (size_t) n);
+                        if (r < 0) {
+                                client_log(LOG_WARNING, cl, "%s", "out of memory; dropping it");
+                                client_drop(cl);
+                                break;
+                        }
                 }
                 if (r < 0) {
                         client_log(LOG_WARNING, cl, "cannot answer: %s; dropping it", strerror(-r));
                         client_drop(cl);
                 }
         }
+        /* the budget ran out with calls (or their start) buffered: their bytes will not wake it again */
+        if (!cl->dead && budget == 0 && client_reads(cl) && cb_msgbuf_pending(&cl->in) > 0)
+                schedule_backlog(cl);
 }
 
-static void client_read(struct client *cl) {
-        char buf[READ_CHUNK];
+/* The peer is gone: what it asked is not answered, since nobody would read the replies. */
+static void client_hung_up(struct client *cl) {
+        size_t unread = cb_msgbuf_pending(&cl->in) + socket_unread(cl);
 
-        for (unsigned i = 0; i < READS_PER_WAKEUP && !cl->dead && client_reads(cl); i++) {
-                ssize_t n = recv(cl->fd, buf, sizeof buf, MSG_DONTWAIT);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return;
-                        client_log(LOG_DEBUG, cl, "read failed: %s", strerror(errno));
-                        client_drop(cl);
-                        return;
-                }
-                if (n == 0) {
-                        cl->input_closed = true;
-                        if (cb_msgbuf_pending(&cl->in) > 0)
-                                client_log(LOG_DEBUG, cl, "hung up in the middle of a message (%zu bytes)",
-                                           cb_msgbuf_pending(&cl->in));
-                        return;
-                }
-                if (cb_msgbuf_feed(&cl->in, buf, (size_t) n) < 0) {
-                        client_log(LOG_WARNING, cl, "%s", "out of memory; dropping it");
-                        client_drop(cl);
-                        return;
-                }
-                client_process(cl);
-        }
+        if (unread > 0)
+                client_log(LOG_DEBUG, cl, "hung up; its %zu bytes of calls not yet answered are dropped", unread);
+        else
+                client_log(LOG_DEBUG, cl, "%s", "hung up");
+        client_drop(cl);
 }
 
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct client *cl = userdata;
 
         cl->busy++;
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                if (client_reads(cl))
-                        client_read(cl); /* pending calls first: a client may send and hang up at once */
-                else if (revents & (EPOLLHUP | EPOLLERR)) {
-                        client_log(LOG_DEBUG, cl, "%s", "hung up");
-                        client_drop(cl);
-                }
+        /*
+         * EPOLLHUP: both directions are shut, the peer can read nothing. A
+         * half close (shutdown(SHUT_WR), EPOLLRDHUP alone) is not a hangup:
+         * such a peer still reads, and its calls are answered (EOF then ends it).
+         */
+        if (revents & (EPOLLHUP | EPOLLERR))
+                client_hung_up(cl);
+        else if (revents & EPOLLIN)
+                client_serve(cl);
+        cl->busy--;
+        if (cl->dead) {
+                client_free(cl);
+                return 0;
         }
+        (void) client_settle(cl);
+        return 0;
+}
+
+/* The calls left over from an earlier wakeup. */
+static int on_client_backlog(sd_event_source *s, void *userdata) {
+        struct client *cl = userdata;
+
+        cl->busy++;
+        if (peer_hung_up(cl))
+                client_hung_up(cl);
+        else
+                client_serve(cl);
         cl->busy--;
         if (cl->dead) {
                 client_free(cl);
@@ -280,7 +396,24 @@ static int read_peer_groups(struct client *cl) {
         }
 }
 
-int client_new(struct cb_control *c, int fd) {
+/* Root, or the control group as the kernel reports the peer's groups (the user database if it does not). */
+static bool peer_privileged(struct client *cl) {
+        struct cb_peer peer = {
+                .pid = cl->cred.pid,
+                .uid = cl->cred.uid,
+                .gid = cl->cred.gid,
+                .groups = cl->groups,
+                .n_groups = cl->n_groups,
+        };
+
+        if (cl->cred.uid == 0)
+                return true;
+        if (!cl->groups_known)
+                return client_may_change(cl);
+        return cb_control_peer_may_change(&peer, control_group(cl->control));
+}
+
+int client_new(struct cb_control *c, int fd, struct client **ret) {
         struct client *cl = calloc(1, sizeof *cl);
         socklen_t len = sizeof cl->cred;
         int r;
@@ -304,12 +437,14 @@ int client_new(struct cb_control *c, int fd) {
         r = read_peer_groups(cl);
         if (r < 0 && r != -ENOPROTOOPT)
                 client_log(LOG_DEBUG, cl, "no SO_PEERGROUPS (%s); the user database will be asked", strerror(-r));
+        cl->privileged = peer_privileged(cl);
 
         cl->next = c->clients;
         if (c->clients)
                 c->clients->prev = cl;
         c->clients = cl;
         c->n_clients++;
+        c->n_privileged += cl->privileged;
 
         r = sd_event_add_io(c->event, &cl->io, fd, EPOLLIN, on_client_io, cl);
         if (r < 0) {
@@ -318,6 +453,7 @@ int client_new(struct cb_control *c, int fd) {
         }
         (void) sd_event_source_set_priority(cl->io, CB_EVENT_PRIORITY_CONTROL);
         (void) sd_event_source_set_description(cl->io, "control-client");
-        client_log(LOG_DEBUG, cl, "%s", "connected");
+        client_log(LOG_DEBUG, cl, "%s", cl->privileged ? "connected (privileged)" : "connected");
+        *ret = cl;
         return 0;
 }

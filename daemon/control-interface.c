@@ -122,7 +122,10 @@ const char cb_control_interface_description[] =
         "error Busy (name: string, message: string)\n"
         "error NodeOff (name: string, message: string)\n"
         "error PowerFailed (name: string, message: string)\n"
-        "error ReloadFailed (message: string, errors: ?[]string)\n";
+        "error ReloadFailed (message: string, errors: ?[]string)\n"
+        "# Sent by the server, unasked, before it closes a connection it cannot take, or as the answer to a\n"
+        "# Watch: one user has as many connections or watchers as it may.\n"
+        "error LimitReached (message: string)\n";
 
 /*
  * More of io.clusterboot, sent after the part above as one description (a

@@ -35,11 +35,13 @@ struct client {
         uint64_t id;
         int fd;
         sd_event_source *io;
+        sd_event_source *backlog; /* calls read but not answered yet (over the budget): go on next iteration */
 
         struct ucred cred;
         gid_t *groups;
         size_t n_groups;
         bool groups_known; /* SO_PEERGROUPS answered; else the user database is asked */
+        bool privileged;   /* root or the control group, at connect: the slots and caps below spare it */
 
         struct cb_msgbuf in;
         char *out;
@@ -49,6 +51,7 @@ struct client {
         bool watching;         /* a Watch runs: no further calls are read (varlink queues them) */
         bool input_closed;     /* EOF: answer what was asked, then close */
         bool drop_after_flush; /* the stream is broken (garbage, oversize): send the error, then close */
+        bool output_paused;    /* over the output high water: not read until it takes its replies */
         bool dead;
         unsigned busy;         /* inside one of its callbacks: freeing waits for the callback to end */
         unsigned waiting;      /* calls answered later (power): no further call is read until then */
@@ -65,14 +68,21 @@ struct cb_control {
         int listen_fd;
         sd_event_source *listen_source;
         sd_event_source *accept_pause;
+        int reserve_fd; /* held open so that, out of descriptors, a connection can still be taken and judged */
         char *socket_path;
         bool socket_owned; /* we bound it: remove it at exit */
 
-        size_t max_clients, max_message_size, max_output_size;
+        size_t max_clients, privileged_clients, max_clients_per_uid, max_watchers_per_uid;
+        size_t calls_per_wakeup, max_message_size, output_high_water, output_low_water, max_output_size;
 
         struct client *clients; /* most recent first */
-        size_t n_clients, n_watchers;
+        size_t n_clients, n_watchers, n_privileged;
         uint64_t next_client_id;
+
+        /* the control group's gid, looked up again now and then rather than at every connection */
+        gid_t group;
+        bool group_exists;
+        usec_t group_checked;
 
         struct seen_node *seen;
         size_t n_seen;
@@ -110,16 +120,30 @@ static inline size_t client_pending_output(const struct client *cl) {
         return cl->out_end - cl->out_start;
 }
 
+/* ---- control.c ---- */
+
+/* The connections (watchers) of this uid. */
+size_t uid_clients(struct cb_control *c, uid_t uid);
+size_t uid_watchers(struct cb_control *c, uid_t uid);
+/* The control group's gid (cached); NULL if there is no such group. */
+const gid_t *control_group(struct cb_control *c);
+
 /* ---- control-client.c ---- */
 
-/* Takes the connection `fd` (closes it on failure). Returns 0 or a negative errno (logged). */
-int client_new(struct cb_control *c, int fd);
+/*
+ * Takes the connection `fd` (closes it on failure): who it is, in the table,
+ * watched. Returns 0 or a negative errno (logged).
+ */
+int client_new(struct cb_control *c, int fd, struct client **ret);
 void client_free(struct client *cl);
 void client_drop(struct client *cl);
 bool client_settle(struct client *cl);
 int client_queue(struct client *cl, const char *data, size_t size);
 int client_queue_json(struct client *cl, struct json_object *message);
-void client_process(struct client *cl);
+/* Answers the calls received so far, within the per-wakeup budget (see control-client.c). */
+void client_serve(struct client *cl);
+/* Nothing asked and nothing owed: no call read or waiting in its socket, no output, not watching. */
+bool client_idle(struct client *cl);
 /* The live client with this id; NULL if it hung up. */
 struct client *find_client(struct cb_control *c, uint64_t id);
 bool client_may_change(struct client *cl);

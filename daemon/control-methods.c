@@ -106,6 +106,14 @@ static int method_watch(struct call *call, struct json_object *params) {
                 return reply_service_error(call, CB_VL_ERROR_EXPECTED_MORE, NULL, NULL);
         if (call->oneway)
                 return 0; /* a stream nobody reads */
+        /* every event is sent to every watcher: one user's watchers are bounded, or it could take the table */
+        if (!cl->privileged && uid_watchers(cl->control, cl->cred.uid) >= cl->control->max_watchers_per_uid) {
+                client_log(LOG_NOTICE, cl, "Watch refused: its user has %zu watchers already",
+                           uid_watchers(cl->control, cl->cred.uid));
+                return reply_error(call, CB_VL_ERROR_LIMIT_REACHED, NULL,
+                                   "user %u has %zu watchers, the most one user may have",
+                                   (unsigned) cl->cred.uid, cl->control->max_watchers_per_uid);
+        }
         p = json_object_new_object();
         if (!p)
                 return -ENOMEM;

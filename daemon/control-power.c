@@ -60,7 +60,7 @@ static void power_done(void *userdata, int result, const char *message) {
                 client_log(LOG_WARNING, cl, "cannot answer: %s; dropping it", strerror(-r));
                 client_drop(cl);
         } else {
-                client_process(cl);
+                client_serve(cl);
         }
         cl->busy--;
         if (cl->dead) {

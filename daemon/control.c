@@ -2,12 +2,14 @@
 /*
  * The control server (see control.h): its listening socket (socket
  * activation, or bound to a path with stale-socket handling), accepting
- * connections (evicting an idle client when full, pausing when out of file
- * descriptors), and the public API. Connections: control-client.c; replies:
+ * connections fairly (per-user caps, slots kept for privileged peers, the
+ * greediest user's idle client evicted when full, a reserve descriptor for
+ * when the daemon runs out of them), and the public API. Connections: control-client.c; replies:
  * control-reply.c; methods: control-methods.c, control-power.c; Watch
  * events: control-watch.c.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,8 +19,12 @@
 #include "clusterboot/varlink.h"
 #include "control-internal.h"
 
-/* After accept() ran out of file descriptors: try again this much later instead of spinning. */
+/* After accept() failed for want of memory: try again this much later instead of spinning. */
 #define ACCEPT_PAUSE_USEC (250 * USEC_PER_MSEC)
+/* Connections taken per wakeup of the listening socket. */
+#define ACCEPTS_PER_WAKEUP 32
+/* How long the control group's gid is trusted before it is looked up again. */
+#define GROUP_RECHECK_USEC (10 * USEC_PER_SEC)
 /* At most this many log lines of one kind of refusal per interval, so that a flood cannot flood the journal. */
 #define RATELIMIT_INTERVAL_USEC (10 * USEC_PER_SEC)
 #define RATELIMIT_BURST 5
@@ -40,17 +46,134 @@ static bool ratelimit_pass(struct ratelimit *rl) {
         return false;
 }
 
-/* ---- accepting ---- */
+/* ---- who holds the table ---- */
 
-/* With every slot taken, the connection idle the longest (and not watching) gives way to the new one. */
-static struct client *find_evictable(struct cb_control *c) {
-        struct client *best = NULL;
+size_t uid_clients(struct cb_control *c, uid_t uid) {
+        size_t n = 0;
 
         for (struct client *cl = c->clients; cl; cl = cl->next)
-                if (!cl->watching && !cl->dead && client_pending_output(cl) == 0 &&
-                    (!best || cl->last_active <= best->last_active))
+                n += !cl->dead && cl->cred.uid == uid;
+        return n;
+}
+
+size_t uid_watchers(struct cb_control *c, uid_t uid) {
+        size_t n = 0;
+
+        for (struct client *cl = c->clients; cl; cl = cl->next)
+                n += !cl->dead && cl->watching && cl->cred.uid == uid;
+        return n;
+}
+
+const gid_t *control_group(struct cb_control *c) {
+        usec_t now = now_usec();
+
+        /* every connection asks; the group database is read at most once per interval */
+        if (c->group_checked == 0 || now - c->group_checked >= GROUP_RECHECK_USEC) {
+                struct group *gr = getgrnam(CB_VL_CONTROL_GROUP);
+
+                c->group_exists = gr != NULL;
+                c->group = gr ? gr->gr_gid : 0;
+                c->group_checked = now;
+        }
+        return c->group_exists ? &c->group : NULL;
+}
+
+/* ---- accepting ---- */
+
+/*
+ * Which connection gives way to `newcomer` when there is no room for it
+ * (`own_uid`: only one of the newcomer's own user). Never a privileged
+ * peer's for an unprivileged newcomer, and for a privileged one only an idle
+ * privileged connection when no unprivileged one is left. Among the rest the
+ * greediest user loses first: the one with the most connections (the
+ * newcomer counted with its own), then its connection idle the longest. An
+ * unprivileged newcomer takes only an idle connection (nothing asked, nothing
+ * owed, not watching), and only from a user who holds at least as many as
+ * its own would; a privileged newcomer takes any unprivileged one, idle first.
+ * NULL: the newcomer is refused.
+ *
+ * Quadratic in the table (a count per candidate), on a table of 128 at most,
+ * and only when it is full.
+ */
+static struct client *find_victim(struct cb_control *c, struct client *newcomer, bool own_uid) {
+        size_t own = uid_clients(c, newcomer->cred.uid);
+        struct client *best = NULL;
+        size_t best_count = 0;
+        bool best_idle = false;
+
+        for (struct client *cl = c->clients; cl; cl = cl->next) {
+                if (cl == newcomer || cl->dead || (own_uid && cl->cred.uid != newcomer->cred.uid))
+                        continue;
+                if (cl->privileged && (!newcomer->privileged || c->n_privileged < c->n_clients))
+                        continue;
+                bool idle = client_idle(cl);
+                if (!idle && (!newcomer->privileged || cl->privileged))
+                        continue;
+                size_t count = cl->cred.uid == newcomer->cred.uid ? own : uid_clients(c, cl->cred.uid);
+                if (!newcomer->privileged && count < own)
+                        continue;
+                bool better = !best || (idle && !best_idle) ||
+                              (idle == best_idle && (count > best_count ||
+                                                     (count == best_count && cl->last_active < best->last_active)));
+                if (better) {
                         best = cl;
+                        best_count = count;
+                        best_idle = idle;
+                }
+        }
         return best;
+}
+
+/* Tells a connection that cannot be taken why, as an error it reads as the answer to its first call. */
+static void refuse(struct client *cl, const char *why) {
+        char text[512];
+        int n = snprintf(text, sizeof text,
+                         "{\"error\":\"" CB_VL_ERROR_LIMIT_REACHED "\",\"parameters\":{\"message\":\"%s\"}}", why);
+
+        /* a new socket's buffer is empty: this fits, or the peer is gone and it does not matter */
+        if (n > 0 && (size_t) n < sizeof text)
+                (void) send(cl->fd, text, (size_t) n + 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        client_drop(cl);
+}
+
+/*
+ * A connection just joined the table: does it stay, and who makes room for
+ * it? `fd_limited`: the daemon is out of file descriptors, so the table is
+ * full wherever its limit says. Returns false if the newcomer was refused.
+ */
+static bool admit(struct cb_control *c, struct client *cl, bool fd_limited) {
+        struct client *victim = NULL;
+        const char *why = NULL;
+        char why_buf[160];
+        bool own_uid = false;
+
+        if (!cl->privileged && uid_clients(c, cl->cred.uid) > c->max_clients_per_uid) {
+                /* a user past its own cap makes room among its own connections, or waits */
+                snprintf(why_buf, sizeof why_buf, "user %u has %zu connections, the most one user may have",
+                         (unsigned) cl->cred.uid, c->max_clients_per_uid);
+                why = why_buf;
+                own_uid = true;
+        } else if (!cl->privileged && c->n_clients - c->n_privileged > c->max_clients - c->privileged_clients) {
+                why = "the connections that are not root's or the group's are all taken";
+        } else if (c->n_clients > c->max_clients || fd_limited) {
+                why = fd_limited ? "the daemon is out of file descriptors" : "every connection is taken";
+        } else
+                return true;
+
+        victim = find_victim(c, cl, own_uid);
+        if (!victim) {
+                if (ratelimit_pass(&c->refuse_ratelimit))
+                        client_log(LOG_WARNING, cl, "refused: %s (%zu clients connected)", why, c->n_clients);
+                refuse(cl, why);
+                return false;
+        }
+        if (ratelimit_pass(&c->refuse_ratelimit))
+                client_log(LOG_WARNING, victim,
+                           "dropped to make room (%s): its user has the most connections (%zu), and it was idle "
+                           "for %.1fs",
+                           why, uid_clients(c, victim->cred.uid), (double) (now_usec() - victim->last_active) / 1e6);
+        client_drop(victim);
+        return true;
 }
 
 static int on_accept_resume(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -60,7 +183,7 @@ static int on_accept_resume(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Out of file descriptors: stop accepting for a moment rather than spin on the ready socket. */
+/* Out of memory (or of descriptors with no reserve left): stop accepting for a moment rather than spin. */
 static void pause_accepting(struct cb_control *c) {
         usec_t when = now_usec() + ACCEPT_PAUSE_USEC;
 
@@ -76,41 +199,61 @@ static void pause_accepting(struct cb_control *c) {
         (void) sd_event_source_set_enabled(c->accept_pause, SD_EVENT_ONESHOT);
 }
 
+static void open_reserve(struct cb_control *c) {
+        if (c->reserve_fd < 0)
+                c->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Out of file descriptors, the reserve one is given up for a moment, so
+ * that the waiting connection can be taken and judged like any other with
+ * the table full: an idle client of the greediest user makes room for it,
+ * or it is refused (and told why). Either way the reserve is taken back.
+ * Without this, idle clients holding every descriptor would stop accepts for
+ * good: nothing else would ever close one. Returns the connection, or -errno.
+ */
+static int accept_on_reserve(struct cb_control *c) {
+        int fd;
+
+        if (c->reserve_fd < 0)
+                return -EMFILE;
+        close(c->reserve_fd);
+        c->reserve_fd = -1;
+        fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        return fd >= 0 ? fd : -errno;
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct cb_control *c = userdata;
 
-        for (;;) {
+        /* a burst of connections is taken a slice at a time: the boards and the clients get their turns */
+        for (unsigned i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
                 int cfd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                bool fd_limited = false;
+                struct client *cl = NULL;
 
+                if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
+                        cfd = accept_on_reserve(c);
+                        fd_limited = cfd >= 0;
+                        errno = cfd < 0 ? -cfd : 0;
+                }
                 if (cfd < 0) {
                         if (errno == EINTR || errno == ECONNABORTED)
                                 continue;
                         if (errno == EAGAIN)
-                                return 0;
+                                break;
                         if (ratelimit_pass(&c->refuse_ratelimit))
                                 log_warning_errno(errno, "control: cannot accept a connection");
                         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                                 pause_accepting(c);
-                        return 0;
+                        break;
                 }
-                if (c->n_clients >= c->max_clients) {
-                        struct client *victim = find_evictable(c);
-
-                        if (!victim) {
-                                if (ratelimit_pass(&c->refuse_ratelimit))
-                                        log_warning("control: %zu clients connected, all watching; refusing a new one",
-                                                    c->n_clients);
-                                close(cfd);
-                                continue;
-                        }
-                        if (ratelimit_pass(&c->refuse_ratelimit))
-                                client_log(LOG_WARNING, victim,
-                                           "dropped: %zu clients connected, and it was idle the longest (%.1fs)",
-                                           c->n_clients, (double) (now_usec() - victim->last_active) / 1e6);
-                        client_drop(victim);
-                }
-                (void) client_new(c, cfd);
+                if (client_new(c, cfd, &cl) >= 0)
+                        (void) admit(c, cl, fd_limited);
+                open_reserve(c);
         }
+        open_reserve(c);
+        return 0;
 }
 
 /* ---- the listening socket ---- */
@@ -233,10 +376,18 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         c->ops = ops;
         c->userdata = userdata;
         c->listen_fd = -1;
-        c->max_clients = settings && settings->max_clients ? settings->max_clients : CB_CONTROL_MAX_CLIENTS;
-        c->max_message_size =
-                settings && settings->max_message_size ? settings->max_message_size : CB_VL_REQUEST_MAX;
-        c->max_output_size = settings && settings->max_output_size ? settings->max_output_size : CB_CONTROL_MAX_OUTPUT;
+        c->reserve_fd = -1;
+#define SETTING(field, fallback) (settings && settings->field ? settings->field : (fallback))
+        c->max_clients = SETTING(max_clients, CB_CONTROL_MAX_CLIENTS);
+        c->privileged_clients = MIN(SETTING(privileged_clients, CB_CONTROL_PRIVILEGED_CLIENTS), c->max_clients / 2);
+        c->max_clients_per_uid = SETTING(max_clients_per_uid, CB_CONTROL_MAX_CLIENTS_PER_UID);
+        c->max_watchers_per_uid = SETTING(max_watchers_per_uid, CB_CONTROL_MAX_WATCHERS_PER_UID);
+        c->calls_per_wakeup = SETTING(calls_per_wakeup, CB_CONTROL_CALLS_PER_WAKEUP);
+        c->max_message_size = SETTING(max_message_size, CB_VL_REQUEST_MAX);
+        c->max_output_size = SETTING(max_output_size, CB_CONTROL_MAX_OUTPUT);
+        c->output_high_water = MIN(SETTING(output_high_water, CB_CONTROL_OUTPUT_HIGH_WATER), c->max_output_size);
+        c->output_low_water = MIN(SETTING(output_low_water, CB_CONTROL_OUTPUT_LOW_WATER), c->output_high_water);
+#undef SETTING
         c->started_realtime = realtime_usec();
         c->started_monotonic = now_usec();
 
@@ -255,6 +406,7 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         }
         (void) sd_event_source_set_priority(c->listen_source, CB_EVENT_PRIORITY_CONTROL);
         (void) sd_event_source_set_description(c->listen_source, "control-listen");
+        open_reserve(c);
         log_debug("control: listening on %s", c->socket_path ? c->socket_path : "(socket from systemd)");
         *ret = c;
         return 0;
@@ -273,6 +425,8 @@ struct cb_control *cb_control_free(struct cb_control *c) {
         sd_event_source_disable_unref(c->accept_pause);
         if (c->listen_fd >= 0)
                 close(c->listen_fd);
+        if (c->reserve_fd >= 0)
+                close(c->reserve_fd);
         if (c->socket_owned && c->socket_path)
                 (void) unlink(c->socket_path);
         free(c->socket_path);

@@ -47,7 +47,27 @@ struct cb_control_ops {
         int (*history)(void *userdata, const char *port, struct json_object **ret_boots);
 };
 
+/*
+ * The limits that keep the socket fair (see control-client.c and control.c).
+ * "Privileged" is root or the group clusterboot, as for changing calls.
+ */
 #define CB_CONTROL_MAX_CLIENTS 128
+/* Of those, the slots only privileged peers may take: systemctl reload works whoever floods the socket. */
+#define CB_CONTROL_PRIVILEGED_CLIENTS 16
+/* Connections and watchers one unprivileged user (uid) may have at once. */
+#define CB_CONTROL_MAX_CLIENTS_PER_UID 32
+#define CB_CONTROL_MAX_WATCHERS_PER_UID 8
+/* Calls of one client answered per wakeup before the loop moves on (to the boards, to other clients). */
+#define CB_CONTROL_CALLS_PER_WAKEUP 8
+/*
+ * A client with this much output queued is not read (no further reply is
+ * built for it) until it has taken its replies down to the low-water mark;
+ * one whose queue still grows past CB_CONTROL_MAX_OUTPUT (a watcher that does
+ * not read its events) is dropped. The high water plus the largest reply (a
+ * history: at most 768 KiB) stays below it, so answering never drops anyone.
+ */
+#define CB_CONTROL_OUTPUT_HIGH_WATER (128u * 1024u)
+#define CB_CONTROL_OUTPUT_LOW_WATER (32u * 1024u)
 #define CB_CONTROL_MAX_OUTPUT (1024u * 1024u)
 
 struct cb_control_settings {
@@ -55,7 +75,12 @@ struct cb_control_settings {
         const char *socket_path;
         /* 0: the defaults above and CB_VL_REQUEST_MAX (tests make them small) */
         size_t max_clients;
+        size_t privileged_clients; /* at most half of max_clients */
+        size_t max_clients_per_uid;
+        size_t max_watchers_per_uid;
+        size_t calls_per_wakeup;
         size_t max_message_size;
+        size_t output_high_water, output_low_water;
         size_t max_output_size; /* queued for a client that does not read; beyond it the client is dropped */
 };
 

@@ -66,6 +66,8 @@
 #define CB_VL_ERROR_NODE_OFF CB_VL_ERROR_INTERFACE ".NodeOff"                /* + name */
 #define CB_VL_ERROR_POWER_FAILED CB_VL_ERROR_INTERFACE ".PowerFailed"        /* + name: the switch failed */
 #define CB_VL_ERROR_RELOAD_FAILED CB_VL_ERROR_INTERFACE ".ReloadFailed"
+/* One user has as many connections or watchers as it may (the message says which); root never gets it. */
+#define CB_VL_ERROR_LIMIT_REACHED CB_VL_ERROR_INTERFACE ".LimitReached"
 #define CB_VL_ERROR_METHOD_NOT_FOUND CB_VL_SERVICE_INTERFACE ".MethodNotFound"       /* + method */
 #define CB_VL_ERROR_INTERFACE_NOT_FOUND CB_VL_SERVICE_INTERFACE ".InterfaceNotFound" /* + interface */
 /* A call's parameters are wrong (unknown key, wrong type, missing): + parameter */
