@@ -5,11 +5,18 @@
  * the test reads while it steps the loop. Covers the methods, Watch during
  * a boot with a retry, permission (a child process turned into nobody),
  * and every limit: garbage, oversize, half messages, too many clients, a
- * client that stops reading.
+ * client that stops reading; and fairness (issue 12): a client pipelining
+ * calls, a peer that hangs up, one user's watchers, churn and running out
+ * of file descriptors, the user a child process turned into nobody.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +43,7 @@ struct fixture {
         char path[128];
         int reload_result;
         unsigned reloads;
+        unsigned summaries; /* GetStatus replies built: each asks for the summary once */
 };
 
 static size_t fx_n_nodes(void *userdata) {
@@ -59,6 +67,7 @@ static const struct cb_config *fx_config(void *userdata) {
         return ((struct fixture *) userdata)->w.config;
 }
 static void fx_summary(void *userdata, char *buf, size_t size) {
+        ((struct fixture *) userdata)->summaries++;
         snprintf(buf, size, "%zu nodes in the test", ((struct fixture *) userdata)->w.n_ports);
 }
 static int fx_reload(void *userdata, struct cb_config_report *report) {
@@ -460,11 +469,15 @@ static void test_bad_clients(void) {
         fx_done(&f);
 }
 
-/* Too many clients: the one idle the longest makes room; watchers are never evicted. */
+/*
+ * Too many clients, all root's: the one idle the longest makes room. (That
+ * watchers filled the table and root was then refused was finding 2 of issue
+ * 12; test_watchers_per_uid() checks that nobody's watchers cannot do it.)
+ */
 static void test_client_limit(void) {
         struct cb_control_settings s = { .max_clients = 4 };
         struct fixture f;
-        struct tclient c[6];
+        struct tclient c[5];
         struct json_object *r;
 
         fx_init(&f, 1, NULL, &s);
@@ -487,18 +500,7 @@ static void test_client_limit(void) {
         CHECK(r && !reply_error(r));
         json_object_put(r);
 
-        /* all watching: a new connection is refused instead */
-        struct tclient *w[] = { &c[0], &c[2], &c[3], &c[4] };
-        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
-                r = call(&f, w[i], "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}");
-                CHECK(r && cb_json_bool_or(r, CB_VL_KEY_CONTINUES, false));
-                json_object_put(r);
-        }
-        tc_open(&f, &c[5]);
-        CHECK(tc_closed(&f, &c[5]));
-        CHECK(cb_control_n_clients(f.control) == 4);
-
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 5; i++)
                 tc_close(&c[i]);
         pump_until_no_clients(&f);
         CHECK(cb_control_n_clients(f.control) == 0);
@@ -1058,6 +1060,523 @@ static void test_power_answered_later(void) {
         fx_done(&f);
 }
 
+/* ---- fairness: one client, or one user, cannot take the socket from the others ---- */
+
+/*
+ * The most replies one client may get built per loop iteration. The server's
+ * budget where it names one; else a bound any fair server stays far below (a
+ * server that answers all that one read brings, ~1400 calls, does not).
+ */
+#ifdef CB_CONTROL_CALLS_PER_WAKEUP
+#define REPLIES_PER_ITERATION CB_CONTROL_CALLS_PER_WAKEUP
+#else
+#define REPLIES_PER_ITERATION 64
+#endif
+
+#define NOBODY 65534
+
+/* Bytes the server sent that c has not read yet. */
+static size_t tc_unread(struct tclient *c) {
+        int n = 0;
+
+        CHECK(ioctl(c->fd, SIOCINQ, &n) == 0);
+        return n > 0 ? (size_t) n : 0;
+}
+
+/* A call written `n` times in one buffer (each with its NUL), as a pipelining client sends them. */
+static char *repeated_calls(const char *json, size_t n, size_t *ret_size) {
+        size_t one = strlen(json) + 1;
+        char *buf = malloc(n * one);
+
+        CHECK(buf != NULL);
+        for (size_t i = 0; buf && i < n; i++)
+                memcpy(buf + i * one, json, one);
+        *ret_size = n * one;
+        return buf;
+}
+
+#define GET_STATUS "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}"
+#define GET_INFO "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}"
+
+/*
+ * Finding 1 of issue 12, reply amplification: a client writes 1400 GetStatus
+ * calls (53 KB) at once and does not read. At most a budget of replies is
+ * built for it per loop iteration; its replies queued in the daemon (built
+ * minus what reached its socket) never pass the output limit, so it is paused,
+ * not dropped, and gets every reply once it reads; a call of another client in
+ * the same loop is answered after at most two budgets of the flood.
+ */
+static void test_pipelined_flood(void) {
+        enum { N_NODES = 16, N_CALLS = 1400, MAX_ITERATIONS = 200000 };
+        struct fixture f;
+        struct tclient flood, good;
+        static unsigned built[MAX_ITERATIONS];
+        static size_t consumed[MAX_ITERATIONS];
+        static size_t sizes[N_CALLS];
+        size_t n_sizes = 0, current = 0, read_bytes = 0, size = 0, max_queued = 0, max_reply = 0;
+        unsigned max_per_iteration = 0, quiet = 0, iterations = 0;
+        int good_at = -1;
+        unsigned built_before_good = 0;
+        bool reading = false, closed = false;
+        char buf[65536];
+
+        fx_init(&f, N_NODES, NULL, NULL);
+        tc_open(&f, &flood);
+        tc_open(&f, &good);
+        pump(&f, 5 * USEC_PER_MSEC);
+
+        _cleanup_free_ char *calls = repeated_calls(GET_STATUS, N_CALLS, &size);
+        tc_send_raw(&flood, calls, size);
+        tc_send(&good, GET_INFO);
+
+        usec_t deadline = now_usec() + 60 * USEC_PER_SEC;
+        for (unsigned k = 0; k < MAX_ITERATIONS && n_sizes < N_CALLS && !closed && now_usec() < deadline; k++) {
+                unsigned before = f.summaries;
+
+                (void) sd_event_run(f.w.event, USEC_PER_MSEC);
+                iterations = k + 1;
+                built[k] = f.summaries;
+                max_per_iteration = MAX(max_per_iteration, f.summaries - before);
+                consumed[k] = read_bytes + tc_unread(&flood);
+                if (good_at < 0 && recv(good.fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK) > 0) {
+                        good_at = (int) k;
+                        built_before_good = f.summaries;
+                }
+                /* first the flood does not read, until the server stops building; then it reads all */
+                if (!reading) {
+                        quiet = f.summaries == before ? quiet + 1 : 0;
+                        reading = quiet >= 50;
+                        continue;
+                }
+                for (;;) {
+                        ssize_t n = recv(flood.fd, buf, sizeof buf, MSG_DONTWAIT);
+                        if (n == 0 || (n < 0 && errno != EAGAIN)) {
+                                closed = true;
+                                break;
+                        }
+                        if (n < 0)
+                                break;
+                        read_bytes += (size_t) n;
+                        for (ssize_t i = 0; i < n; i++) {
+                                current++;
+                                if (buf[i] == '\0' && n_sizes < N_CALLS) {
+                                        sizes[n_sizes++] = current;
+                                        max_reply = MAX(max_reply, current);
+                                        current = 0;
+                                }
+                        }
+                }
+        }
+        /* what was queued in the daemon after each iteration: the bytes of the replies built so far, less
+         * what had reached the flood's socket (read, or waiting there) */
+        for (unsigned k = 0, at = 0; k < iterations; k++) {
+                static size_t prefix;
+                if (k == 0)
+                        prefix = 0;
+                for (; at < built[k] && at < n_sizes; at++)
+                        prefix += sizes[at];
+                if (built[k] <= n_sizes)
+                        max_queued = MAX(max_queued, prefix - MIN(prefix, consumed[k]));
+        }
+
+        CHECK_MSG(!closed && n_sizes == N_CALLS, "the pipelining client got %zu of %d replies, then %s", n_sizes,
+                  N_CALLS, closed ? "was dropped" : "nothing more");
+        CHECK_MSG(max_per_iteration <= REPLIES_PER_ITERATION,
+                  "%u replies built for one client in one loop iteration (at most %d)", max_per_iteration,
+                  REPLIES_PER_ITERATION);
+        CHECK_MSG(max_queued <= CB_CONTROL_MAX_OUTPUT, "%zu bytes queued for one client (the limit is %u)", max_queued,
+                  CB_CONTROL_MAX_OUTPUT);
+#ifdef CB_CONTROL_OUTPUT_HIGH_WATER
+        /* the budget is looked at before each reply: one reply past it at most */
+        CHECK_MSG(max_queued <= CB_CONTROL_OUTPUT_HIGH_WATER + max_reply, "%zu bytes queued (high water %u + %zu)",
+                  max_queued, CB_CONTROL_OUTPUT_HIGH_WATER, max_reply);
+#endif
+        CHECK_MSG(good_at >= 0 && built_before_good <= 2 * REPLIES_PER_ITERATION,
+                  "the other client's call was answered at iteration %d, after %u replies of the flood", good_at,
+                  built_before_good);
+        printf("test-control-socket: flood of %d calls: %u iterations, at most %u replies per iteration, at most "
+               "%zu bytes queued (replies of %zu bytes); the other client answered at iteration %d\n",
+               N_CALLS, iterations, max_per_iteration, max_queued, max_reply, good_at);
+
+        tc_close(&flood);
+        tc_close(&good);
+        pump_until_no_clients(&f);
+        fx_done(&f);
+}
+
+/*
+ * Finding 1, the rest: a peer that wrote calls and hung up (both ways: close())
+ * gets no reply built, nor one that hangs up in the middle of its flood beyond
+ * the few wakeups before the hangup is seen.
+ */
+static void test_hangup_drops_calls(void) {
+        struct fixture f;
+        struct tclient q;
+        size_t size = 0;
+        unsigned before;
+
+        fx_init(&f, 4, NULL, NULL);
+        _cleanup_free_ char *calls = repeated_calls(GET_STATUS, 200, &size);
+        tc_open(&f, &q);
+        pump(&f, 5 * USEC_PER_MSEC);
+        before = f.summaries;
+        tc_send_raw(&q, calls, size);
+        tc_close(&q);
+        pump_until_no_clients(&f);
+        CHECK_MSG(f.summaries == before, "%u replies built for a peer that had hung up", f.summaries - before);
+
+        free(calls);
+        calls = repeated_calls(GET_STATUS, 1400, &size);
+        tc_open(&f, &q);
+        pump(&f, 5 * USEC_PER_MSEC);
+        before = f.summaries;
+        tc_send_raw(&q, calls, size);
+        for (int i = 0; i < 3; i++)
+                (void) sd_event_run(f.w.event, 0);
+        tc_close(&q);
+        pump_until_no_clients(&f);
+        CHECK_MSG(f.summaries - before <= 4 * REPLIES_PER_ITERATION,
+                  "%u replies built for a peer that hung up after 3 loop iterations", f.summaries - before);
+        CHECK(cb_control_n_clients(f.control) == 0);
+        fx_done(&f);
+}
+
+/* The parent's ends of the pipes to a child: closed in the child, so that it sees the parent's EOF. */
+static int parent_ends[2] = { -1, -1 };
+
+/* Runs fn(arg) in a child process, as nobody (no groups) if `drop`; its return value is the exit status. */
+static pid_t fork_as_nobody(int (*fn)(struct fixture *f, int arg), struct fixture *f, int arg, bool drop) {
+        pid_t pid;
+
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0) {
+                struct rlimit rl;
+
+                for (size_t i = 0; i < ELEMENTSOF(parent_ends); i++)
+                        if (parent_ends[i] >= 0)
+                                close(parent_ends[i]);
+                /* the daemon's side may run with fewer descriptors; this side does not */
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+                        rl.rlim_cur = rl.rlim_max;
+                        (void) setrlimit(RLIMIT_NOFILE, &rl);
+                }
+                if (drop && (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0))
+                        _exit(100);
+                _exit(fn(f, arg));
+        }
+        CHECK(pid > 0);
+        return pid;
+}
+
+/* The loop runs until the child exits (or `timeout`); its wait status, -1 on timeout (then it is killed). */
+static int wait_child_pumping(struct fixture *f, pid_t pid, usec_t timeout) {
+        int status = 0;
+
+        for (usec_t deadline = now_usec() + timeout; now_usec() < deadline;) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return status;
+                (void) sd_event_run(f->w.event, 2 * USEC_PER_MSEC);
+        }
+        kill(pid, SIGKILL);
+        (void) waitpid(pid, &status, 0);
+        return -1;
+}
+
+/* The loop runs until fd is readable (or `timeout`). */
+static bool pump_until_readable(struct fixture *f, int fd, usec_t timeout) {
+        for (usec_t deadline = now_usec() + timeout; now_usec() < deadline;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, 0) > 0)
+                        return true;
+                (void) sd_event_run(f->w.event, 2 * USEC_PER_MSEC);
+        }
+        return false;
+}
+
+/* The child's end of two pipes: it reports on `report_fd`, then waits for a byte (or EOF) on `go_fd`. */
+static int report_fd = -1, go_fd = -1;
+
+struct watch_counts {
+        int watching, refused, closed;
+};
+
+/* In the child: `n` connections, each calling Watch, all kept open until the parent says go. */
+static int many_watchers(struct fixture *f, int n) {
+        struct watch_counts counts = { 0 };
+        struct timeval tv = { .tv_sec = 10 };
+        char out[8192], go;
+
+        for (int i = 0; i < n; i++) {
+                int fd = connect_to(f->path);
+                size_t at = 0;
+
+                if (fd < 0)
+                        return 11;
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                if (send(fd, "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}", 47, MSG_NOSIGNAL) != 47) {
+                        counts.closed++;
+                        continue;
+                }
+                while (at < sizeof out - 1) {
+                        ssize_t r = recv(fd, out + at, sizeof out - 1 - at, 0);
+                        if (r <= 0)
+                                break;
+                        at += (size_t) r;
+                        if (memchr(out, '\0', at))
+                                break;
+                }
+                out[at] = '\0';
+                if (at == 0 || !memchr(out, '\0', at + 1))
+                        counts.closed++;
+                else if (strstr(out, "\"continues\":true"))
+                        counts.watching++;
+                else
+                        counts.refused++;
+        }
+        if (write(report_fd, &counts, sizeof counts) != sizeof counts)
+                return 12;
+        if (read(go_fd, &go, 1) < 0)
+                return 13;
+        return 0;
+}
+
+/*
+ * Finding 2, watchers lock everyone out: nobody opens 140 Watch connections
+ * (more than the whole table); it gets no more watchers than a user may have,
+ * and root's status and reload (systemctl reload) are still answered while
+ * they are open.
+ */
+static void test_watchers_per_uid(void) {
+        enum { N_WATCH = CB_CONTROL_MAX_CLIENTS + 12 };
+        struct fixture f;
+        struct tclient root;
+        struct json_object *r;
+        struct watch_counts counts = { -1, -1, -1 };
+        int report[2], go[2];
+
+        if (geteuid() != 0) {
+                printf("test-control-socket: not root; the per-user watcher test (a child as nobody) is skipped\n");
+                return;
+        }
+        fx_init(&f, 1, NULL, NULL);
+        CHECK(pipe2(report, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
+        report_fd = report[1];
+        go_fd = go[0];
+        parent_ends[0] = report[0];
+        parent_ends[1] = go[1];
+        pid_t pid = fork_as_nobody(many_watchers, &f, N_WATCH, true);
+        close(report[1]);
+        close(go[0]);
+        CHECK_MSG(pump_until_readable(&f, report[0], 60 * USEC_PER_SEC), "the watchers' child did not report");
+        CHECK(read(report[0], &counts, sizeof counts) == sizeof counts);
+
+        tc_open(&f, &root);
+        r = call(&f, &root, GET_STATUS);
+        CHECK_MSG(r && !reply_error(r), "root's status while nobody watches: %s",
+                  r ? json_object_to_json_string(r) : "no reply (refused)");
+        json_object_put(r);
+        unsigned reloads = f.reloads;
+        r = call(&f, &root, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}");
+        CHECK_MSG(r && !reply_error(r) && f.reloads == reloads + 1, "root's reload while nobody watches: %s",
+                  r ? json_object_to_json_string(r) : "no reply (refused)");
+        json_object_put(r);
+        CHECK_MSG(counts.watching >= 1 && counts.watching < CB_CONTROL_MAX_CLIENTS,
+                  "nobody got %d watchers of %d (%d refused, %d closed)", counts.watching, N_WATCH, counts.refused,
+                  counts.closed);
+#ifdef CB_CONTROL_MAX_WATCHERS_PER_UID
+        CHECK_MSG(counts.watching == CB_CONTROL_MAX_WATCHERS_PER_UID, "nobody got %d watchers, not %d",
+                  counts.watching, CB_CONTROL_MAX_WATCHERS_PER_UID);
+        /* nobody's connections, and root's */
+        CHECK(cb_control_n_clients(f.control) <= CB_CONTROL_MAX_CLIENTS_PER_UID + 1);
+#endif
+        printf("test-control-socket: nobody's %d Watch calls: %d watching, %d refused, %d closed\n", N_WATCH,
+               counts.watching, counts.refused, counts.closed);
+
+        close(go[1]);
+        int status = wait_child_pumping(&f, pid, 30 * USEC_PER_SEC);
+        CHECK_MSG(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "watchers' child: status %d", status);
+        close(report[0]);
+        parent_ends[0] = parent_ends[1] = -1;
+        tc_close(&root);
+        pump_until_no_clients(&f);
+        fx_done(&f);
+}
+
+/* In the child: `n` connections opened and closed at once (non-blocking: a full backlog ends it early). */
+static int churn(struct fixture *f, int n) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t len = strlen(f->path);
+
+        if (len >= sizeof sa.sun_path)
+                return 10;
+        memcpy(sa.sun_path, f->path, len + 1);
+        for (int i = 0; i < n; i++) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (n < 1000 ? SOCK_NONBLOCK : 0), 0);
+
+                if (fd < 0)
+                        return 11;
+                int r = connect(fd, (struct sockaddr *) &sa, sizeof sa);
+                close(fd);
+                if (r < 0 && errno == EAGAIN)
+                        break;
+        }
+        return 0;
+}
+
+/*
+ * Finding 3, connection churn: root connects and sends its call; before the
+ * loop reads it, nobody opens and closes 300 connections. Root is not
+ * evicted and gets its answer. Then nobody reconnects 1000 times while root
+ * asks for its status 20 times, each on a new connection: every one answered.
+ */
+static void test_churn_keeps_root(void) {
+        struct fixture f;
+        struct tclient root;
+        struct json_object *r;
+        bool closed = false;
+        int status = 0;
+
+        if (geteuid() != 0) {
+                printf("test-control-socket: not root; the churn test (a child as nobody) is skipped\n");
+                return;
+        }
+        fx_init(&f, 2, NULL, NULL);
+        /* root first in the backlog, its call sent, then the whole burst, all before the loop runs again */
+        tc_open(&f, &root);
+        tc_send(&root, GET_STATUS);
+        pid_t pid = fork_as_nobody(churn, &f, 300, true);
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        r = tc_receive(&f, &root, &closed);
+        CHECK_MSG(r && !reply_error(r), "root's waiting call after nobody's burst of connections: %s",
+                  r ? json_object_to_json_string(r) : closed ? "evicted" : "no reply");
+        json_object_put(r);
+        tc_close(&root);
+
+        pid = fork_as_nobody(churn, &f, 1000, true);
+        unsigned answered = 0;
+        for (int i = 0; i < 20; i++) {
+                tc_open(&f, &root);
+                r = call(&f, &root, GET_STATUS);
+                answered += r && !reply_error(r);
+                json_object_put(r);
+                tc_close(&root);
+                pump(&f, USEC_PER_MSEC);
+        }
+        status = wait_child_pumping(&f, pid, 30 * USEC_PER_SEC);
+        CHECK_MSG(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "churn child: status %d", status);
+        CHECK_MSG(answered == 20, "%u of 20 status calls answered while nobody reconnected 1000 times", answered);
+        pump_until_no_clients(&f);
+        fx_done(&f);
+}
+
+/* In the child: `n` idle connections, kept until the parent says go. */
+static int idle_connections(struct fixture *f, int n) {
+        int opened = 0;
+        char go;
+
+        for (int i = 0; i < n; i++)
+                opened += connect_to(f->path) >= 0;
+        if (write(report_fd, &opened, sizeof opened) != sizeof opened)
+                return 12;
+        if (read(go_fd, &go, 1) < 0)
+                return 13;
+        return 0;
+}
+
+/* In the child (root): one status call, answered within 10 s. */
+static int one_status(struct fixture *f, int unused) {
+        char out[65536];
+        int fd = connect_to(f->path);
+        struct timeval tv = { .tv_sec = 10 };
+        size_t at = 0;
+
+        if (fd < 0)
+                return 11;
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (send(fd, GET_STATUS, sizeof GET_STATUS, MSG_NOSIGNAL) != sizeof GET_STATUS)
+                return 12;
+        while (at < sizeof out - 1) {
+                ssize_t r = recv(fd, out + at, sizeof out - 1 - at, 0);
+                if (r <= 0)
+                        break;
+                at += (size_t) r;
+                if (memchr(out, '\0', at))
+                        break;
+        }
+        out[at] = '\0';
+        return strstr(out, "\"nodes\"") && !strstr(out, "\"error\"") ? 0 : 13;
+}
+
+/* The RLIMIT_NOFILE under which this process has exactly `n` descriptors free (new ones are below it). */
+static rlim_t limit_leaving_free(int n) {
+        static bool open_fd[65536];
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int free_below = 0, limit = 0;
+
+        CHECK(d != NULL);
+        memset(open_fd, 0, sizeof open_fd);
+        while (d && (e = readdir(d)))
+                if (atoi(e->d_name) > 0 && atoi(e->d_name) < (int) ELEMENTSOF(open_fd))
+                        open_fd[atoi(e->d_name)] = true;
+        if (d)
+                closedir(d);
+        open_fd[0] = open_fd[1] = open_fd[2] = true;
+        for (; limit < (int) ELEMENTSOF(open_fd) && free_below < n; limit++)
+                free_below += !open_fd[limit];
+        return (rlim_t) limit;
+}
+
+/*
+ * Out of file descriptors (RLIMIT_NOFILE low, nobody's idle connections take
+ * what is left): root still gets in, and is answered.
+ */
+static void test_out_of_fds(void) {
+        struct fixture f;
+        struct rlimit saved, low;
+        int report[2], go[2], opened = -1;
+
+        if (geteuid() != 0) {
+                printf("test-control-socket: not root; the file descriptor test (a child as nobody) is skipped\n");
+                return;
+        }
+        fx_init(&f, 1, NULL, NULL);
+        CHECK(pipe2(report, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
+        report_fd = report[1];
+        go_fd = go[0];
+        parent_ends[0] = report[0];
+        parent_ends[1] = go[1];
+        CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+        low = saved;
+        low.rlim_cur = limit_leaving_free(20);
+        CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+
+        pid_t pid = fork_as_nobody(idle_connections, &f, 60, true);
+        close(report[1]);
+        close(go[0]);
+        CHECK_MSG(pump_until_readable(&f, report[0], 30 * USEC_PER_SEC), "the idle clients' child did not report");
+        CHECK(read(report[0], &opened, sizeof opened) == sizeof opened && opened == 60);
+        pump(&f, 300 * USEC_PER_MSEC);
+        printf("test-control-socket: %zu clients connected with the descriptors at their limit (%u)\n",
+               cb_control_n_clients(f.control), (unsigned) low.rlim_cur);
+
+        pid_t asker = fork_as_nobody(one_status, &f, 0, false);
+        int status = wait_child_pumping(&f, asker, 20 * USEC_PER_SEC);
+        CHECK_MSG(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "root's status call with the descriptors taken by idle clients: status %d", status);
+
+        CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+        close(go[1]);
+        status = wait_child_pumping(&f, pid, 30 * USEC_PER_SEC);
+        CHECK_MSG(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "idle clients' child: status %d",
+                  status);
+        close(report[0]);
+        parent_ends[0] = parent_ends[1] = -1;
+        pump_until_no_clients(&f);
+        fx_done(&f);
+}
+
 int main(void) {
         cb_log_open(CB_LOG_STDERR);
         cb_log_set_max_level(LOG_ERR);
@@ -1076,5 +1595,10 @@ int main(void) {
         test_client_text_echoed();
         test_board_text_in_json();
         test_power_answered_later();
+        test_pipelined_flood();
+        test_hangup_drops_calls();
+        test_watchers_per_uid();
+        test_churn_keeps_root();
+        test_out_of_fds();
         return check_exit("test-control-socket");
 }
