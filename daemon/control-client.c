@@ -334,9 +334,18 @@ static void client_hung_up(struct client *cl) {
         client_drop(cl);
 }
 
+void client_took_turn(struct client *cl) {
+        bool raised = cl->raised;
+
+        control_took_turn(cl->control, cl->io, &cl->raised);
+        if (raised && cl->backlog)
+                (void) sd_event_source_set_priority(cl->backlog, CB_EVENT_PRIORITY_CONTROL);
+}
+
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct client *cl = userdata;
 
+        client_took_turn(cl);
         cl->busy++;
         /*
          * EPOLLHUP: both directions are shut, the peer can read nothing. A
@@ -360,6 +369,7 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 static int on_client_backlog(sd_event_source *s, void *userdata) {
         struct client *cl = userdata;
 
+        client_took_turn(cl);
         cl->busy++;
         if (peer_hung_up(cl))
                 client_hung_up(cl);

@@ -42,6 +42,7 @@ struct client {
         size_t n_groups;
         bool groups_known; /* SO_PEERGROUPS answered; else the user database is asked */
         bool privileged;   /* root or the control group, at connect: the slots and caps below spare it */
+        bool raised;       /* its sources were raised for one turn after the boards starved the socket */
 
         struct cb_msgbuf in;
         char *out;
@@ -68,7 +69,13 @@ struct cb_control {
         int listen_fd;
         sd_event_source *listen_source;
         sd_event_source *accept_pause;
+        bool listen_raised;
         int reserve_fd; /* held open so that, out of descriptors, a connection can still be taken and judged */
+
+        /* a socket starved by busy boards still gets a turn now and then (control.c, "turns") */
+        sd_event_source *busy_post, *turn_timer;
+        usec_t last_turn;
+        uint64_t armed_iteration, next_turn_id;
         char *socket_path;
         bool socket_owned; /* we bound it: remove it at exit */
 
@@ -127,6 +134,9 @@ size_t uid_clients(struct cb_control *c, uid_t uid);
 size_t uid_watchers(struct cb_control *c, uid_t uid);
 /* The control group's gid (cached); NULL if there is no such group. */
 const gid_t *control_group(struct cb_control *c);
+/* Every control callback calls this first: the socket had its turn (and a raised source goes back down). */
+void control_took_turn(struct cb_control *c, sd_event_source *s, bool *raised);
+void client_took_turn(struct client *cl);
 
 /* ---- control-client.c ---- */
 

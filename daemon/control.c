@@ -23,6 +23,10 @@
 #define ACCEPT_PAUSE_USEC (250 * USEC_PER_MSEC)
 /* Connections taken per wakeup of the listening socket. */
 #define ACCEPTS_PER_WAKEUP 32
+/* The longest the socket waits for a turn while the boards keep the loop busy, and who gets one then. */
+#define TURN_WAIT_USEC (20 * USEC_PER_MSEC)
+#define TURN_ACCURACY_USEC (2 * USEC_PER_MSEC)
+#define TURN_OTHERS 2
 /* How long the control group's gid is trusted before it is looked up again. */
 #define GROUP_RECHECK_USEC (10 * USEC_PER_SEC)
 /* At most this many log lines of one kind of refusal per interval, so that a flood cannot flood the journal. */
@@ -76,6 +80,120 @@ const gid_t *control_group(struct cb_control *c) {
                 c->group_checked = now;
         }
         return c->group_exists ? &c->group : NULL;
+}
+
+/* ---- turns: busy boards do not starve the socket ---- */
+
+/*
+ * The socket's sources run last (event-priority.h), so while the boards keep
+ * the loop busy they would wait for as long as that lasts: a whole boot of
+ * 32 boards. So when the socket has had no turn for TURN_WAIT_USEC while
+ * something of it is pending, the listener, every privileged client and a
+ * few others (in turn) are raised to the boards' priority for one dispatch
+ * each, after which each goes back down. The boards wait for those few
+ * budgets at most, once per interval; root's status waits one or two
+ * intervals, not the boot.
+ *
+ * How it notices, without a timer ticking while the daemon is idle: a post
+ * source (run after any dispatch) arms a one-shot timer for an interval
+ * later and goes off; the timer looks at whether the loop ran meanwhile
+ * (sd-event's iteration count): if it did, the socket's starvation is
+ * checked and the timer armed again; if not (idle), the post source is
+ * turned back on for the next activity, and nothing runs until then.
+ */
+
+static void raise_source(sd_event_source *s, bool *raised) {
+        if (s && sd_event_source_get_pending(s) > 0 &&
+            sd_event_source_set_priority(s, CB_EVENT_PRIORITY_USB) >= 0)
+                *raised = true;
+}
+
+static bool client_pending(struct client *cl) {
+        return !cl->dead && (sd_event_source_get_pending(cl->io) > 0 ||
+                             (cl->backlog && sd_event_source_get_pending(cl->backlog) > 0));
+}
+
+static void raise_client(struct client *cl) {
+        raise_source(cl->io, &cl->raised);
+        raise_source(cl->backlog, &cl->raised);
+}
+
+static void raise_starved(struct cb_control *c) {
+        unsigned others = 0;
+        uint64_t last = 0;
+
+        raise_source(c->listen_source, &c->listen_raised);
+        /* privileged clients all (there are few, and they are whom the socket is kept for) */
+        for (struct client *cl = c->clients; cl; cl = cl->next)
+                if (cl->privileged && client_pending(cl))
+                        raise_client(cl);
+        /* the others a few at a time, in turn: from below the id where the last round stopped, then again from the top */
+        for (int pass = 0; pass < 2 && others < TURN_OTHERS; pass++)
+                for (struct client *cl = c->clients; cl && others < TURN_OTHERS; cl = cl->next)
+                        if (!cl->privileged && !cl->raised && (pass == 1 || cl->id < c->next_turn_id) &&
+                            client_pending(cl)) {
+                                raise_client(cl);
+                                others++;
+                                last = cl->id;
+                        }
+        c->next_turn_id = last ? last : UINT64_MAX;
+}
+
+void control_took_turn(struct cb_control *c, sd_event_source *s, bool *raised) {
+        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &c->last_turn);
+        if (*raised) {
+                (void) sd_event_source_set_priority(s, CB_EVENT_PRIORITY_CONTROL);
+                *raised = false;
+        }
+}
+
+static void arm_turn_timer(struct cb_control *c, usec_t now) {
+        (void) sd_event_source_set_time(c->turn_timer, now + TURN_WAIT_USEC);
+        (void) sd_event_source_set_enabled(c->turn_timer, SD_EVENT_ONESHOT);
+        (void) sd_event_get_iteration(c->event, &c->armed_iteration);
+}
+
+static int on_busy(sd_event_source *s, void *userdata) {
+        struct cb_control *c = userdata;
+        usec_t now = 0;
+
+        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &now);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        arm_turn_timer(c, now);
+        return 0;
+}
+
+static int on_turn_timer(sd_event_source *s, uint64_t now, void *userdata) {
+        struct cb_control *c = userdata;
+        uint64_t iteration = 0;
+
+        (void) sd_event_get_iteration(c->event, &iteration);
+        /* the post source and this timer are two iterations: anything more is other work */
+        if (iteration - c->armed_iteration <= 2) {
+                (void) sd_event_source_set_enabled(c->busy_post, SD_EVENT_ON);
+                return 0;
+        }
+        if (now - c->last_turn >= TURN_WAIT_USEC)
+                raise_starved(c);
+        arm_turn_timer(c, now);
+        return 0;
+}
+
+static int start_turns(struct cb_control *c) {
+        int r = sd_event_add_post(c->event, &c->busy_post, on_busy, c);
+
+        if (r < 0)
+                return r;
+        /* at the boards' own priority, or the boards would starve it too */
+        (void) sd_event_source_set_priority(c->busy_post, CB_EVENT_PRIORITY_USB);
+        (void) sd_event_source_set_description(c->busy_post, "control-busy");
+        r = sd_event_add_time(c->event, &c->turn_timer, CLOCK_MONOTONIC, 0, TURN_ACCURACY_USEC, on_turn_timer, c);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(c->turn_timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_priority(c->turn_timer, CB_EVENT_PRIORITY_USB);
+        (void) sd_event_source_set_description(c->turn_timer, "control-turn");
+        return 0;
 }
 
 /* ---- accepting ---- */
@@ -226,6 +344,7 @@ static int accept_on_reserve(struct cb_control *c) {
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct cb_control *c = userdata;
 
+        control_took_turn(c, s, &c->listen_raised);
         /* a burst of connections is taken a slice at a time: the boards and the clients get their turns */
         for (unsigned i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
                 int cfd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -407,6 +526,11 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         (void) sd_event_source_set_priority(c->listen_source, CB_EVENT_PRIORITY_CONTROL);
         (void) sd_event_source_set_description(c->listen_source, "control-listen");
         open_reserve(c);
+        r = start_turns(c);
+        if (r < 0) {
+                log_error_errno(r, "control: cannot set up its turns on the loop");
+                goto fail;
+        }
         log_debug("control: listening on %s", c->socket_path ? c->socket_path : "(socket from systemd)");
         *ret = c;
         return 0;
@@ -423,6 +547,8 @@ struct cb_control *cb_control_free(struct cb_control *c) {
         pending_power_detach_all(c);
         sd_event_source_disable_unref(c->listen_source);
         sd_event_source_disable_unref(c->accept_pause);
+        sd_event_source_disable_unref(c->busy_post);
+        sd_event_source_disable_unref(c->turn_timer);
         if (c->listen_fd >= 0)
                 close(c->listen_fd);
         if (c->reserve_fd >= 0)
