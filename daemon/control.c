@@ -21,8 +21,16 @@
 
 /* After accept() failed for want of memory: try again this much later instead of spinning. */
 #define ACCEPT_PAUSE_USEC (250 * USEC_PER_MSEC)
-/* Connections taken per wakeup of the listening socket. */
-#define ACCEPTS_PER_WAKEUP 32
+/*
+ * Connections waiting to be accepted. Small on purpose: a user who connects
+ * and closes in a loop keeps the queue full, and everybody else's connection
+ * waits behind all of it (the kernel's queue is first come, first served). A
+ * client finding it full waits in connect() for a free place, and gets one as
+ * soon as the churner does. ACCEPTS_PER_WAKEUP takes all of it in one turn.
+ * clusterboot.socket says the same (Backlog=).
+ */
+#define LISTEN_BACKLOG 64
+#define ACCEPTS_PER_WAKEUP 64
 /* The longest the socket waits for a turn while the boards keep the loop busy, and who gets one then. */
 #define TURN_WAIT_USEC (20 * USEC_PER_MSEC)
 #define TURN_ACCURACY_USEC (2 * USEC_PER_MSEC)
@@ -452,7 +460,7 @@ static int listen_on_path(struct cb_control *c, const char *path) {
         /* Connecting needs write permission on the socket; reading is for everyone, changing is checked per call. */
         if (chmod(path, 0666) < 0)
                 return log_error_errno(errno, "control: cannot make %s accessible", path);
-        if (listen(fd, SOMAXCONN) < 0)
+        if (listen(fd, LISTEN_BACKLOG) < 0)
                 return log_error_errno(errno, "control: cannot listen on %s", path);
         c->listen_fd = TAKE_FD(fd);
         return 0;

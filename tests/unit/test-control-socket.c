@@ -157,9 +157,31 @@ static int connect_to(const char *path) {
         return fd;
 }
 
+/*
+ * Connects from the loop's own thread: a blocking connect() to a full
+ * backlog (the server keeps it short) would wait for an accept that only
+ * this thread can run, so a full backlog is waited out with the loop running.
+ */
 static void tc_open(struct fixture *f, struct tclient *c) {
-        c->fd = connect_to(f->path);
-        CHECK(c->fd >= 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        usec_t deadline = now_usec() + REPLY_TIMEOUT;
+
+        CHECK(strlen(f->path) < sizeof sa.sun_path);
+        memcpy(sa.sun_path, f->path, MIN(strlen(f->path) + 1, sizeof sa.sun_path - 1));
+        for (;;) {
+                c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                CHECK(c->fd >= 0);
+                if (c->fd < 0 || connect(c->fd, (struct sockaddr *) &sa, sizeof sa) == 0)
+                        break;
+                CHECK_MSG(errno == EAGAIN && now_usec() < deadline, "cannot connect: %s", strerror(errno));
+                close(c->fd);
+                c->fd = -1;
+                if (now_usec() >= deadline)
+                        break;
+                (void) sd_event_run(f->w.event, 2 * USEC_PER_MSEC);
+        }
+        if (c->fd >= 0)
+                (void) fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
         cb_msgbuf_init(&c->in, CB_VL_REPLY_MAX);
 }
 
