@@ -76,7 +76,8 @@ phase "benchmarks (figures only)"
 # Figures are not judged, but a benchmark whose boards do not come up, or come up with the wrong
 # files, is a failure like any other.
 meson test -C build --benchmark --verbose > "$results/benchmarks.log" 2>&1 || failed_phases+=("benchmarks")
-grep -E "bench-(boot|mixed)|BCM|plug -> up|serial|concurrent|speed-up|FAIL" "$results/benchmarks.log" || true
+grep -E "bench-(boot|mixed|flood)|BCM|plug -> up|serial|concurrent|speed-up|flood|boot, first plug|root's status|FAIL" \
+        "$results/benchmarks.log" || true
 
 if [ "${CB_SKIP_VM:-0}" != 1 ] && [ -x tests/vm/run-e2e.sh ]; then
         phase "end to end (VM)"
