@@ -342,19 +342,13 @@ void client_took_turn(struct client *cl) {
                 (void) sd_event_source_set_priority(cl->backlog, CB_EVENT_PRIORITY_CONTROL);
 }
 
-static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct client *cl = userdata;
-
+/* One turn of a client: its hangup, or its calls; then it is freed if that ended it, else settled. */
+static int client_turn(struct client *cl, bool hung_up, bool readable) {
         client_took_turn(cl);
         cl->busy++;
-        /*
-         * EPOLLHUP: both directions are shut, the peer can read nothing. A
-         * half close (shutdown(SHUT_WR), EPOLLRDHUP alone) is not a hangup:
-         * such a peer still reads, and its calls are answered (EOF then ends it).
-         */
-        if (revents & (EPOLLHUP | EPOLLERR))
+        if (hung_up)
                 client_hung_up(cl);
-        else if (revents & EPOLLIN)
+        else if (readable)
                 client_serve(cl);
         cl->busy--;
         if (cl->dead) {
@@ -365,23 +359,20 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
         return 0;
 }
 
+static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        /*
+         * EPOLLHUP: both directions are shut, the peer can read nothing. A
+         * half close (shutdown(SHUT_WR), EPOLLRDHUP alone) is not a hangup:
+         * such a peer still reads, and its calls are answered (EOF then ends it).
+         */
+        return client_turn(userdata, revents & (EPOLLHUP | EPOLLERR), revents & EPOLLIN);
+}
+
 /* The calls left over from an earlier wakeup. */
 static int on_client_backlog(sd_event_source *s, void *userdata) {
         struct client *cl = userdata;
 
-        client_took_turn(cl);
-        cl->busy++;
-        if (peer_hung_up(cl))
-                client_hung_up(cl);
-        else
-                client_serve(cl);
-        cl->busy--;
-        if (cl->dead) {
-                client_free(cl);
-                return 0;
-        }
-        (void) client_settle(cl);
-        return 0;
+        return client_turn(cl, peer_hung_up(cl), true);
 }
 
 /* ---- connecting ---- */

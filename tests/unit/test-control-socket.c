@@ -697,14 +697,10 @@ static void test_abuse_while_booting(void) {
 }
 
 /* Changing methods as someone who is neither root nor in the group: refused, and nothing happens. */
-static int child_call(const char *path, const char *json, char *out, size_t out_size) {
-        int fd = connect_to(path);
+/* Reads one reply (up to its NUL, or until the peer closes or the read times out) into `out`; its length. */
+static size_t recv_reply(int fd, char *out, size_t out_size) {
         size_t at = 0;
 
-        if (fd < 0)
-                return fd;
-        if (send(fd, json, strlen(json) + 1, MSG_NOSIGNAL) < 0)
-                return -errno;
         while (at + 1 < out_size) {
                 ssize_t n = recv(fd, out + at, out_size - at - 1, 0);
                 if (n <= 0)
@@ -714,6 +710,17 @@ static int child_call(const char *path, const char *json, char *out, size_t out_
                         break;
         }
         out[at] = '\0';
+        return at;
+}
+
+static int child_call(const char *path, const char *json, char *out, size_t out_size) {
+        int fd = connect_to(path);
+
+        if (fd < 0)
+                return fd;
+        if (send(fd, json, strlen(json) + 1, MSG_NOSIGNAL) < 0)
+                return -errno;
+        (void) recv_reply(fd, out, out_size);
         close(fd);
         return 0;
 }
@@ -1341,15 +1348,7 @@ static int many_watchers(struct fixture *f, int n) {
                         counts.closed++;
                         continue;
                 }
-                while (at < sizeof out - 1) {
-                        ssize_t r = recv(fd, out + at, sizeof out - 1 - at, 0);
-                        if (r <= 0)
-                                break;
-                        at += (size_t) r;
-                        if (memchr(out, '\0', at))
-                                break;
-                }
-                out[at] = '\0';
+                at = recv_reply(fd, out, sizeof out);
                 if (at == 0 || !memchr(out, '\0', at + 1))
                         counts.closed++;
                 else if (strstr(out, "\"continues\":true"))
@@ -1512,22 +1511,13 @@ static int one_status(struct fixture *f, int unused) {
         char out[65536];
         int fd = connect_to(f->path);
         struct timeval tv = { .tv_sec = 10 };
-        size_t at = 0;
 
         if (fd < 0)
                 return 11;
         (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         if (send(fd, GET_STATUS, sizeof GET_STATUS, MSG_NOSIGNAL) != sizeof GET_STATUS)
                 return 12;
-        while (at < sizeof out - 1) {
-                ssize_t r = recv(fd, out + at, sizeof out - 1 - at, 0);
-                if (r <= 0)
-                        break;
-                at += (size_t) r;
-                if (memchr(out, '\0', at))
-                        break;
-        }
-        out[at] = '\0';
+        (void) recv_reply(fd, out, sizeof out);
         return strstr(out, "\"nodes\"") && !strstr(out, "\"error\"") ? 0 : 13;
 }
 
