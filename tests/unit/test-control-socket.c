@@ -1363,6 +1363,15 @@ static int many_watchers(struct fixture *f, int n) {
         return 0;
 }
 
+/* The child's report pipe and the parent's go-ahead: the child's ends in report_fd and go_fd. */
+static void child_pipes(int report[2], int go[2]) {
+        CHECK(pipe2(report, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
+        report_fd = report[1];
+        go_fd = go[0];
+        parent_ends[0] = report[0];
+        parent_ends[1] = go[1];
+}
+
 /*
  * Finding 2, watchers lock everyone out: nobody opens 140 Watch connections
  * (more than the whole table); it gets no more watchers than a user may have,
@@ -1382,11 +1391,7 @@ static void test_watchers_per_uid(void) {
                 return;
         }
         fx_init(&f, 1, NULL, NULL);
-        CHECK(pipe2(report, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
-        report_fd = report[1];
-        go_fd = go[0];
-        parent_ends[0] = report[0];
-        parent_ends[1] = go[1];
+        child_pipes(report, go);
         pid_t pid = fork_as_nobody(many_watchers, &f, N_WATCH, true);
         close(report[1]);
         close(go[0]);
@@ -1560,11 +1565,7 @@ static void test_out_of_fds(void) {
                 return;
         }
         fx_init(&f, 1, NULL, NULL);
-        CHECK(pipe2(report, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
-        report_fd = report[1];
-        go_fd = go[0];
-        parent_ends[0] = report[0];
-        parent_ends[1] = go[1];
+        child_pipes(report, go);
         CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
         low = saved;
         low.rlim_cur = limit_leaving_free(20);
