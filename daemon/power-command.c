@@ -18,7 +18,7 @@ struct power_command {
         char *node_name;
         char *port;
         char **argv[2]; /* indexed by `on`; specifiers expanded */
-        char **env[2];  /* indexed by `on`: the daemon's environment and the CLUSTERBOOT_* variables */
+        char **env[2];  /* indexed by `on`: what env_is_passed() keeps of the daemon's, and CLUSTERBOOT_* */
         usec_t timeout;
         usec_t kill_grace;
         struct cb_child *child; /* the call in flight, or NULL */
@@ -26,11 +26,25 @@ struct power_command {
         void *userdata;
 };
 
-static bool env_is_ours(const char *entry) {
-        return strncmp(entry, "CLUSTERBOOT_NODE=", strlen("CLUSTERBOOT_NODE=")) == 0 ||
-               strncmp(entry, "CLUSTERBOOT_PORT=", strlen("CLUSTERBOOT_PORT=")) == 0 ||
-               strncmp(entry, "CLUSTERBOOT_POWER=", strlen("CLUSTERBOOT_POWER=")) == 0;
+/*
+ * What a command is given of the daemon's environment: where programs are,
+ * the language, and who it runs as (ssh to a power switch wants HOME). Not
+ * the service manager's channels (NOTIFY_SOCKET would let a command tell
+ * systemd the daemon is ready, stopping or alive; LISTEN_FDS, WATCHDOG_*),
+ * nor anything else a unit or drop-in put there.
+ */
+static bool env_is_passed(const char *entry) {
+        static const char *const names[] = { "PATH=", "LANG=", "LANGUAGE=", "TZ=", "HOME=", "USER=", "LOGNAME=" };
+
+        if (strncmp(entry, "LC_", 3) == 0 && strchr(entry, '='))
+                return true;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+                if (strncmp(entry, names[i], strlen(names[i])) == 0)
+                        return true;
+        return false;
 }
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Leaves *slot NULL on failure, so that the vector stays freeable. */
 static int env_set(char **slot, const char *name, const char *value) {
@@ -45,19 +59,25 @@ static int build_environment(const char *node_name, const char *port, bool on, c
         _cleanup_(cb_strv_freep) char **env = NULL;
         size_t n = 0, k = 0;
 
+        bool have_path = false;
+
         for (char **e = environ; e && *e; e++)
                 n++;
-        env = calloc(n + 4, sizeof *env);
+        env = calloc(n + 5, sizeof *env);
         if (!env)
                 return -ENOMEM;
         for (char **e = environ; e && *e; e++) {
-                if (env_is_ours(*e))
+                if (!env_is_passed(*e))
                         continue;
+                have_path = have_path || strncmp(*e, "PATH=", 5) == 0;
                 env[k] = strdup(*e);
                 if (!env[k])
                         return -ENOMEM;
                 k++;
         }
+        /* a bare command name is looked up in PATH, which a daemon started by hand may lack */
+        if (!have_path && env_set(&env[k++], "PATH", DEFAULT_PATH) < 0)
+                return -ENOMEM;
         if (env_set(&env[k++], "CLUSTERBOOT_NODE", node_name) < 0 || env_set(&env[k++], "CLUSTERBOOT_PORT", port) < 0 ||
             env_set(&env[k++], "CLUSTERBOOT_POWER", power_word[on]) < 0)
                 return -ENOMEM;

@@ -377,6 +377,8 @@ static void test_success(void) {
                      "printf 'node=%s port=%s power=%s\\n' \"$CLUSTERBOOT_NODE\" \"$CLUSTERBOOT_PORT\" "
                      "\"$CLUSTERBOOT_POWER\" >> \"$out\"\n"
                      "tr '\\0' '\\n' < /proc/$$/environ | grep -c '^CLUSTERBOOT_NODE=' >> \"$out\"\n"
+                     "tr '\\0' '\\n' < /proc/$$/environ | grep -c -E '^(NOTIFY_SOCKET|WATCHDOG_USEC|STRAY)=' >> \"$out\"\n"
+                     "tr '\\0' '\\n' < /proc/$$/environ | grep -c '^PATH=' >> \"$out\"\n"
                      "read line || echo stdin-empty >> \"$out\"\n"
                      "echo 'hello from the command'\n"
                      "echo 'and from stderr' >&2\n");
@@ -399,7 +401,7 @@ static void test_success(void) {
         CHECK(out);
         if (out)
                 CHECK_MSG(strcmp(out, "[node3]\n[a b]\n[c d]\n[%]\n[x1-1.3y]\n[it's]\n[]\n[q\"q]\n[back\\slash]\n"
-                                      "[$HOME]\nnode=node3 port=1-1.3 power=on\n1\nstdin-empty\n") == 0,
+                                      "[$HOME]\nnode=node3 port=1-1.3 power=on\n1\n0\n1\nstdin-empty\n") == 0,
                           "args.out was:\n%s", out);
         free(out);
         CHECK_CONTAINS(log, "node3[1-1.3]: running power-on command: ");
@@ -672,6 +674,10 @@ int main(void) {
         cb_log_open(CB_LOG_STDERR);
         /* The daemon's own environment may hold stale values; the command must see only the run's. */
         setenv("CLUSTERBOOT_NODE", "stale", 1);
+        /* and the service manager's channels, which a command must not be handed */
+        setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+        setenv("WATCHDOG_USEC", "20000000", 1);
+        setenv("STRAY", "a drop-in's Environment=", 1);
         /*
          * Like the daemon, which blocks the signals sd-event handles: a
          * command must start with none blocked (else the timeout's SIGTERM
