@@ -237,16 +237,6 @@ int client_queue_json(struct client *cl, struct json_object *message) {
 
 /* ---- reading ---- */
 
-/* A message that is not a call: say why, then close, since nothing after it can be trusted. */
-int reject_message(struct client *cl, const char *why) {
-        struct call call = { .client = cl };
-        int r;
-
-        client_log(LOG_WARNING, cl, "sent an invalid message (%s); dropping it", why);
-        cl->drop_after_flush = true;
-        r = reply_error(&call, CB_VL_ERROR_INVALID_PARAMETER, NULL, "invalid varlink message: %s", why);
-        return r == -ENOMEM ? r : 0;
-}
 
 /*
  * Answers the calls received so far and reads more while the budget lasts:
@@ -279,10 +269,10 @@ void client_serve(struct client *cl) {
                 if (r == -EMSGSIZE) {
                         char why[64];
                         snprintf(why, sizeof why, "longer than %zu bytes", c->max_message_size);
-                        r = reject_message(cl, why);
+                        r = c->reject(cl, why);
                 } else if (r > 0) {
                         budget--;
-                        r = handle_message(cl, text, size);
+                        r = c->dispatch(cl, text, size);
                 } else {
                         /* no complete call buffered: read more */
                         ssize_t n;

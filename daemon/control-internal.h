@@ -96,6 +96,13 @@ struct cb_control {
 
         struct pending_power *pending;
 
+        /*
+         * What a connection hands up to the layers above it, set by control.c:
+         * a call (control-methods.c), or a message that is none (control-reply.c).
+         */
+        int (*dispatch)(struct client *cl, const char *text, size_t size);
+        int (*reject)(struct client *cl, const char *why);
+
         usec_t started_realtime, started_monotonic;
         struct ratelimit refuse_ratelimit;
 };
@@ -127,7 +134,7 @@ static inline size_t client_pending_output(const struct client *cl) {
         return cl->out_end - cl->out_start;
 }
 
-/* ---- control.c ---- */
+/* ---- control-table.c ---- */
 
 /* The connections (watchers) of this uid. */
 size_t uid_clients(struct cb_control *c, uid_t uid);
@@ -136,9 +143,10 @@ size_t uid_watchers(struct cb_control *c, uid_t uid);
 const gid_t *control_group(struct cb_control *c);
 /* Every control callback calls this first: the socket had its turn (and a raised source goes back down). */
 void control_took_turn(struct cb_control *c, sd_event_source *s, bool *raised);
-void client_took_turn(struct client *cl);
 
 /* ---- control-client.c ---- */
+
+void client_took_turn(struct client *cl);
 
 /*
  * Takes the connection `fd` (closes it on failure): who it is, in the table,
@@ -157,9 +165,11 @@ bool client_idle(struct client *cl);
 /* The live client with this id; NULL if it hung up. */
 struct client *find_client(struct cb_control *c, uint64_t id);
 bool client_may_change(struct client *cl);
-int reject_message(struct client *cl, const char *why);
 
 /* ---- control-reply.c ---- */
+
+/* A message that is not a call: says why, then the client is closed. */
+int reject_message(struct client *cl, const char *why);
 
 int reply_full(struct call *call, const char *error, struct json_object *parameters, bool continues);
 int reply(struct call *call, struct json_object *parameters);

@@ -133,3 +133,14 @@ int param_node(struct call *call, struct json_object *params, bool required, str
         }
         return 0;
 }
+
+/* A message that is not a call: say why, then close, since nothing after it can be trusted. */
+int reject_message(struct client *cl, const char *why) {
+        struct call call = { .client = cl };
+        int r;
+
+        client_log(LOG_WARNING, cl, "sent an invalid message (%s); dropping it", why);
+        cl->drop_after_flush = true;
+        r = reply_error(&call, CB_VL_ERROR_INVALID_PARAMETER, NULL, "invalid varlink message: %s", why);
+        return r == -ENOMEM ? r : 0;
+}

@@ -36,7 +36,6 @@
 #define TURN_ACCURACY_USEC (2 * USEC_PER_MSEC)
 #define TURN_OTHERS 2
 /* How long the control group's gid is trusted before it is looked up again. */
-#define GROUP_RECHECK_USEC (10 * USEC_PER_SEC)
 /* At most this many log lines of one kind of refusal per interval, so that a flood cannot flood the journal. */
 #define RATELIMIT_INTERVAL_USEC (10 * USEC_PER_SEC)
 #define RATELIMIT_BURST 5
@@ -56,38 +55,6 @@ static bool ratelimit_pass(struct ratelimit *rl) {
         }
         rl->suppressed++;
         return false;
-}
-
-/* ---- who holds the table ---- */
-
-size_t uid_clients(struct cb_control *c, uid_t uid) {
-        size_t n = 0;
-
-        for (struct client *cl = c->clients; cl; cl = cl->next)
-                n += !cl->dead && cl->cred.uid == uid;
-        return n;
-}
-
-size_t uid_watchers(struct cb_control *c, uid_t uid) {
-        size_t n = 0;
-
-        for (struct client *cl = c->clients; cl; cl = cl->next)
-                n += !cl->dead && cl->watching && cl->cred.uid == uid;
-        return n;
-}
-
-const gid_t *control_group(struct cb_control *c) {
-        usec_t now = now_usec();
-
-        /* every connection asks; the group database is read at most once per interval */
-        if (c->group_checked == 0 || now - c->group_checked >= GROUP_RECHECK_USEC) {
-                struct group *gr = getgrnam(CB_VL_CONTROL_GROUP);
-
-                c->group_exists = gr != NULL;
-                c->group = gr ? gr->gr_gid : 0;
-                c->group_checked = now;
-        }
-        return c->group_exists ? &c->group : NULL;
 }
 
 /* ---- turns: busy boards do not starve the socket ---- */
@@ -147,13 +114,6 @@ static void raise_starved(struct cb_control *c) {
         c->next_turn_id = last ? last : UINT64_MAX;
 }
 
-void control_took_turn(struct cb_control *c, sd_event_source *s, bool *raised) {
-        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &c->last_turn);
-        if (*raised) {
-                (void) sd_event_source_set_priority(s, CB_EVENT_PRIORITY_CONTROL);
-                *raised = false;
-        }
-}
 
 static void arm_turn_timer(struct cb_control *c, usec_t now) {
         (void) sd_event_source_set_time(c->turn_timer, now + TURN_WAIT_USEC);
@@ -504,6 +464,8 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         c->userdata = userdata;
         c->listen_fd = -1;
         c->reserve_fd = -1;
+        c->dispatch = handle_message;
+        c->reject = reject_message;
 #define SETTING(field, fallback) (settings && settings->field ? settings->field : (fallback))
         c->max_clients = SETTING(max_clients, CB_CONTROL_MAX_CLIENTS);
         c->privileged_clients = MIN(SETTING(privileged_clients, CB_CONTROL_PRIVILEGED_CLIENTS), c->max_clients / 2);

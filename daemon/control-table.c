@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the control server knows that every connection reads: who holds the
+ * table's slots, the control group, and the socket's turns. Below the
+ * connections (control-client.c) and above nothing of the control layer,
+ * so the layers stay a line: table, client, reply, methods and power, the
+ * server (control.c).
+ */
+#include <grp.h>
+
+#include "clusterboot/varlink.h"
+#include "control-internal.h"
+#include "event-priority.h"
+
+#define GROUP_RECHECK_USEC (10 * USEC_PER_SEC)
+
+size_t uid_clients(struct cb_control *c, uid_t uid) {
+        size_t n = 0;
+
+        for (struct client *cl = c->clients; cl; cl = cl->next)
+                n += !cl->dead && cl->cred.uid == uid;
+        return n;
+}
+
+size_t uid_watchers(struct cb_control *c, uid_t uid) {
+        size_t n = 0;
+
+        for (struct client *cl = c->clients; cl; cl = cl->next)
+                n += !cl->dead && cl->watching && cl->cred.uid == uid;
+        return n;
+}
+
+const gid_t *control_group(struct cb_control *c) {
+        usec_t now = now_usec();
+
+        /* every connection asks; the group database is read at most once per interval */
+        if (c->group_checked == 0 || now - c->group_checked >= GROUP_RECHECK_USEC) {
+                struct group *gr = getgrnam(CB_VL_CONTROL_GROUP);
+
+                c->group_exists = gr != NULL;
+                c->group = gr ? gr->gr_gid : 0;
+                c->group_checked = now;
+        }
+        return c->group_exists ? &c->group : NULL;
+}
+
+void control_took_turn(struct cb_control *c, sd_event_source *s, bool *raised) {
+        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &c->last_turn);
+        if (*raised) {
+                (void) sd_event_source_set_priority(s, CB_EVENT_PRIORITY_CONTROL);
+                *raised = false;
+        }
+}
