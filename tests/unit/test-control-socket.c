@@ -1125,6 +1125,8 @@ static char *repeated_calls(const char *json, size_t n, size_t *ret_size) {
 }
 
 #define GET_STATUS "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\"}"
+/* with its NUL: sizeof is what goes on the socket */
+#define WATCH_CALL "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}"
 #define GET_INFO "{\"method\":\"" CB_VL_METHOD_GET_INFO "\"}"
 
 /*
@@ -1344,7 +1346,7 @@ static int many_watchers(struct fixture *f, int n) {
                 if (fd < 0)
                         return 11;
                 (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-                if (send(fd, "{\"method\":\"" CB_VL_METHOD_WATCH "\",\"more\":true}", 47, MSG_NOSIGNAL) != 47) {
+                if (send(fd, WATCH_CALL, sizeof WATCH_CALL, MSG_NOSIGNAL) != sizeof WATCH_CALL) {
                         counts.closed++;
                         continue;
                 }
