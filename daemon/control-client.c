@@ -82,14 +82,20 @@ struct client *find_client(struct cb_control *c, uint64_t id) {
 
 /* ---- permission ---- */
 
-bool client_may_change(struct client *c) {
-        struct cb_peer peer = {
-                .pid = c->cred.pid,
-                .uid = c->cred.uid,
-                .gid = c->cred.gid,
-                .groups = c->groups,
-                .n_groups = c->n_groups,
+/* The peer as the permission checks see it (control-peer.c). */
+static struct cb_peer client_peer(const struct client *cl) {
+        return (struct cb_peer){
+                .pid = cl->cred.pid,
+                .uid = cl->cred.uid,
+                .gid = cl->cred.gid,
+                .groups = cl->groups,
+                .n_groups = cl->n_groups,
         };
+}
+
+bool client_may_change(struct client *c) {
+        struct cb_peer peer = client_peer(c);
+
         return cb_control_peer_may_change_now(&peer, c->groups_known);
 }
 
@@ -389,13 +395,7 @@ static int read_peer_groups(struct client *cl) {
 
 /* Root, or the control group as the kernel reports the peer's groups (the user database if it does not). */
 static bool peer_privileged(struct client *cl) {
-        struct cb_peer peer = {
-                .pid = cl->cred.pid,
-                .uid = cl->cred.uid,
-                .gid = cl->cred.gid,
-                .groups = cl->groups,
-                .n_groups = cl->n_groups,
-        };
+        struct cb_peer peer = client_peer(cl);
 
         if (cl->cred.uid == 0)
                 return true;

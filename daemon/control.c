@@ -9,7 +9,6 @@
  * events: control-watch.c.
  */
 #include <fcntl.h>
-#include <grp.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,7 +34,6 @@
 #define TURN_WAIT_USEC (20 * USEC_PER_MSEC)
 #define TURN_ACCURACY_USEC (2 * USEC_PER_MSEC)
 #define TURN_OTHERS 2
-/* How long the control group's gid is trusted before it is looked up again. */
 /* At most this many log lines of one kind of refusal per interval, so that a flood cannot flood the journal. */
 #define RATELIMIT_INTERVAL_USEC (10 * USEC_PER_SEC)
 #define RATELIMIT_BURST 5
@@ -113,7 +111,6 @@ static void raise_starved(struct cb_control *c) {
                         }
         c->next_turn_id = last ? last : UINT64_MAX;
 }
-
 
 static void arm_turn_timer(struct cb_control *c, usec_t now) {
         (void) sd_event_source_set_time(c->turn_timer, now + TURN_WAIT_USEC);
