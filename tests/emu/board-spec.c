@@ -118,17 +118,13 @@ out:
 
 /* The settings that tell one SoC's board from another's (board-soc.c, board-desc.c). */
 static int soc_setting_parse(const char *key, const char *value, struct emu_board_config *c) {
-        static const struct {
-                const char *name;
-                enum emu_soc soc;
-        } socs[] = { { "2835", EMU_SOC_2835 }, { "2837", EMU_SOC_2837 }, { "2711", EMU_SOC_2711 },
-                     { "2712", EMU_SOC_2712 } };
         unsigned long v;
 
         if (strcmp(key, "soc") == 0) {
-                for (size_t i = 0; i < N(socs); i++)
-                        if (strcmp(value, socs[i].name) == 0) {
-                                c->soc = socs[i].soc;
+                /* the names are emu_soc_name()'s */
+                for (enum emu_soc soc = EMU_SOC_2835; soc <= EMU_SOC_2712; soc++)
+                        if (strcmp(value, emu_soc_name(soc)) == 0) {
+                                c->soc = soc;
                                 return 0;
                         }
                 return -EINVAL;
