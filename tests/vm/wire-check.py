@@ -71,6 +71,8 @@ class Transfer:
     def line(self):
         if self.kind == "Bo":
             return f"  Bo total={self.length}"
+        if self.setup is None:  # an interrupt or bulk IN transfer: nothing of a boot
+            return f"  {self.kind} length={self.length}"
         bm, req, val, idx, wlen = self.setup
         st = "?" if self.status is None else str(self.status)
         return f"  {self.kind} bm={bm:02x} req={req:02x} wValue={val:04x} wIndex={idx:04x} wLength={wlen:04x} -> status={st}"
@@ -127,22 +129,20 @@ UNLINKED = (-2, -104)  # -ENOENT, -ECONNRESET: the host ended the transfer itsel
 
 
 def normalise(transfers):
-    """Reference-format lines, each with the transfer (None for a bulk run) it stands for, and the
-    bulk transfers that ended early (their bytes still count: they went over the wire)."""
+    """Reference-format lines, each with the transfer it stands for (a run of bulk OUT transfers is one,
+    its length their sum), and the bulk transfers that ended early (their bytes still count: they went
+    over the wire)."""
     out, early = [], []
     for t in transfers:
         if t.kind == "Bo":
             if t.status in UNLINKED:
                 early.append(t)
-            if out and out[-1][1] is None:
-                out[-1][2].length += t.length
-                continue
-            run = Transfer("Bo")
-            run.length = t.length
-            out.append([None, None, run])
+            if not out or out[-1].kind != "Bo":
+                out.append(Transfer("Bo"))
+            out[-1].length += t.length
             continue
-        out.append([None, t, t])
-    return [(r[2].line(), r[1]) for r in out], early
+        out.append(t)
+    return [(t.line(), t) for t in out], early
 
 
 def documented(keys, early):
@@ -177,6 +177,8 @@ class Rules:
         self.stages = []
 
     def size_of(self, name):
+        # where the reference host looks on disk (§8): the chip's folder, then the directory itself;
+        # bootfiles.bin and a node's own BootDirectory= are not modelled (the VM uses neither here)
         if not name or name.startswith("*") or name.startswith("/") or ".." in name.split("/"):
             return 0
         for cand in (os.path.join(self.dir, self.soc_dir(), name), os.path.join(self.dir, name)):
@@ -185,7 +187,8 @@ class Rules:
         return 0
 
     def soc_dir(self):
-        return {"2711": "2711", "2712": "2712", "2837": "2710"}.get(self.soc, "2835")
+        # the reference host's folder for every board that is neither a 2711 nor a 2712
+        return {"2711": "2711", "2712": "2712"}.get(self.soc, "2710")
 
     def expect_co(self, lines, i, value, what):
         """lines[i] must be the vendor control OUT carrying `value` (wValue low, wIndex high 16 bits)."""
@@ -202,7 +205,7 @@ class Rules:
         if i >= len(lines) or lines[i][0] != want:
             got = lines[i][0].strip() if i < len(lines) else "the end of the capture"
             self.errors.append(f"line {i + 1}: {what}: {got}; wanted: {want.strip()}")
-            return i + 1 if i < len(lines) and lines[i][1] is None else i
+            return i + 1 if i < len(lines) and lines[i][1].kind == "Bo" else i
         return i + 1
 
     def rom(self, lines, i):
@@ -231,7 +234,7 @@ class Rules:
             if t.status != 0:
                 # the board left while this read waited: the next line is its new device's configuration
                 nxt = lines[i + 1][0] if i + 1 < len(lines) else ""
-                if "req=09" in nxt or not nxt:
+                if nxt in (SET_CONFIGURATION, ""):
                     self.notes.append("left")
                     served.append("(left)")
                     return i + 1, served
