@@ -22,7 +22,15 @@ void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct em
 
 void cluster_init_with(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
                        const char *extra_daemon_conf, const struct tb_options *options) {
+        cluster_init_ports(c, n, NULL, scale, configs, extra_daemon_conf, options);
+}
+
+void cluster_init_ports(struct cluster *c, unsigned n, const char *const *ports, unsigned scale,
+                        const struct emu_board_config *configs, const char *extra_daemon_conf,
+                        const struct tb_options *options) {
         memset(c, 0, sizeof *c);
+        if (n > G_N_ELEMENTS(c->port))
+                abort();
         c->n = n;
         c->scale = scale;
         c->tb = tb_new(options);
@@ -38,9 +46,11 @@ void cluster_init_with(struct cluster *c, unsigned n, unsigned scale, const stru
 
         c->daemon_conf = g_strdup(extra_daemon_conf ? extra_daemon_conf : "");
         for (unsigned i = 0; i < n; i++) {
-                char port[16];
-                snprintf(port, sizeof port, "%u-1", i + 1);
-                tb_add_board(c->tb, port, configs ? &configs[i] : NULL);
+                if (ports)
+                        snprintf(c->port[i], sizeof c->port[i], "%s", ports[i]);
+                else
+                        snprintf(c->port[i], sizeof c->port[i], "%u-1", i + 1);
+                tb_add_board(c->tb, c->port[i], configs ? &configs[i] : NULL);
         }
 }
 
@@ -77,7 +87,7 @@ void cluster_write_conf(struct cluster *c) {
                         fprintf(f, "[Node %s]\n", c->node_name[i]);
                 else
                         fprintf(f, "[Node node%u]\n", i + 1);
-                fprintf(f, "Port=%u-1\n%s", i + 1, c->node_conf[i] ? c->node_conf[i] : "");
+                fprintf(f, "Port=%s\n%s", c->port[i], c->node_conf[i] ? c->node_conf[i] : "");
         }
         fputs(c->extra_sections ? c->extra_sections : "", f);
         fclose(f);
@@ -133,7 +143,7 @@ void plug_all(struct cluster *c) {
 /* Waits for the daemon to log `node: state STATE`; returns the line or NULL. */
 const struct tb_log_line *wait_state(struct cluster *c, unsigned node, const char *state, int timeout_ms) {
         char needle[96];
-        snprintf(needle, sizeof needle, "node%u[%u-1]: state %s", node, node, state);
+        snprintf(needle, sizeof needle, "node%u[%s]: state %s", node, c->port[node - 1], state);
         return tb_wait_log(c->tb, 0, needle, timeout_ms);
 }
 

@@ -36,6 +36,7 @@ struct cluster {
         tb_child *daemon;
         unsigned n;
         unsigned scale;
+        char port[64][32];          /* board N's port (index N-1): N-1 unless cluster_init_ports() named it */
         char *daemon_conf;          /* extra [Daemon] lines */
         char *node_conf[64];        /* extra lines of [Node nodeN] (index N-1), or NULL */
         char *node_name[64];        /* the section's name instead of nodeN, or NULL */
@@ -49,6 +50,10 @@ void cluster_init(struct cluster *c, unsigned n, unsigned scale, const struct em
 /* The same, on a testbed with these options (NULL: defaults). */
 void cluster_init_with(struct cluster *c, unsigned n, unsigned scale, const struct emu_board_config *configs,
                        const char *extra_daemon_conf, const struct tb_options *options);
+/* The same, board N on ports[N-1] ("1-1.3": its hubs are made): boards behind hubs, on a shared bus. */
+void cluster_init_ports(struct cluster *c, unsigned n, const char *const *ports, unsigned scale,
+                        const struct emu_board_config *configs, const char *extra_daemon_conf,
+                        const struct tb_options *options);
 /* More lines for node N's section (1-based); before cluster_start(). */
 void cluster_set_node_conf(struct cluster *c, unsigned node, const char *lines);
 /* Node N's section is called `name` (NULL: nodeN), or left out (omit). */
@@ -63,7 +68,7 @@ void cluster_start(struct cluster *c);
 void cluster_stop(struct cluster *c);
 void cluster_free(struct cluster *c);
 void plug_all(struct cluster *c);
-/* Waits for the daemon to log "nodeN[N-1]: state STATE"; returns the line or NULL. */
+/* Waits for the daemon to log "nodeN[PORT]: state STATE"; returns the line or NULL. */
 const struct tb_log_line *wait_state(struct cluster *c, unsigned node, const char *state, int timeout_ms);
 bool all_up(struct cluster *c, int timeout_ms);
 /* Every board but `skip` (1-based; 0 = none) holds correct files. */
