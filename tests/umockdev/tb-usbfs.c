@@ -110,6 +110,8 @@ static void ioctl_submit(struct tb_client *c, UMockdevIoctlClient *client, long 
                 g_object_unref(bd);
         }
         c->tb->stats.urbs_submitted++;
+        if (u->type == USBDEVFS_URB_TYPE_BULK && (uint64_t) u->len > c->tb->stats.bulk_urb_max)
+                c->tb->stats.bulk_urb_max = (uint64_t) u->len;
         unsigned idx = ep_index(u->ep);
         g_queue_push_tail(&d->ep_queue[idx], u);
         *res = 0, *err = 0;

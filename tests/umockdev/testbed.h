@@ -196,6 +196,7 @@ struct tb_stats {
         uint64_t urbs_discarded;   /* DISCARDURB that found its URB */
         uint64_t urbs_timed_out;   /* EMU_NO_ANSWER URBs (left pending) */
         uint64_t bulk_bytes;       /* taken by boards */
+        uint64_t bulk_urb_max;     /* the longest bulk URB submitted: whether libusb split transfers */
         uint64_t reads;            /* read() on a node (descriptors) */
         uint64_t uevents;          /* messages sent */
         uint64_t uevent_retries;   /* a listener's queue was full: resent later */
