@@ -4,7 +4,8 @@
  * hub ("1-2") and a SuperSpeed hub ("2-2", another bus) sharing VBUS, with
  * the kernel's port/peer links in sysfs. Power=usb-hub must switch the port
  * on both halves: one half alone leaves the board powered. And a ganged hub,
- * whose node cannot be power-cycled alone.
+ * whose node cannot be power-cycled alone. And a plain hub's port, with its
+ * neighbour left alone.
  */
 #include <glib.h>
 #include <signal.h>
@@ -82,6 +83,59 @@ static void test_usb3_hub(void) {
         cluster_free(&c);
 }
 
+/* Each board's switchings by a hub request, as the testbed's power hook sees them. */
+struct hub_switchings {
+        tb_board *board[2];
+        unsigned off[2], on[2], by_hand;
+};
+
+static void count_switching(tb_board *b, bool on, bool by_hub, void *userdata) {
+        struct hub_switchings *s = userdata;
+
+        for (unsigned i = 0; i < 2; i++)
+                if (b == s->board[i] && by_hub)
+                        (on ? s->on : s->off)[i]++;
+        s->by_hand += !by_hub;
+}
+
+/*
+ * A plain USB 2 hub (not a root hub, no peer): power off and on a node on
+ * its port 3 with hub requests (what uhubctl does); the board loses its
+ * power only through the hub, and its neighbour on port 1 is left alone.
+ */
+static void test_hub_port(void) {
+        struct cluster c;
+        struct hub_switchings s = { 0 };
+        const char *ports[] = { "1-1.3", "1-1.1" };
+        size_t mark;
+
+        cluster_init_ports(&c, 2, ports, 8, NULL, "PowerSettleSec=0.2\nPowerOnDelaySec=0\n", NULL);
+        cluster_set_node_conf(&c, 1, "Power=usb-hub\n");
+        s.board[0] = tb_board_at(c.tb, 0);
+        s.board[1] = tb_board_at(c.tb, 1);
+        cluster_start(&c);
+        plug_all(&c);
+        CHECK(all_up(&c, 60000), "the nodes behind hub 1-1 did not come up");
+        tb_set_power_hook(c.tb, count_switching, &s);
+
+        mark = tb_log_count(c.tb);
+        CHECK(ctl(&c, "power", "off", "node1") == 0, "power off node1 failed");
+        CHECK(tb_wait_log(c.tb, mark, "hub 1-1 port 3 power off", 1) != NULL, "port 3 of hub 1-1 was not switched");
+        CHECK(tb_run_until(c.tb, pred_unpowered, s.board[0], 5000), "the board on 1-1.3 keeps its power");
+        CHECK(s.off[0] == 1 && s.on[0] == 0, "board 1 switched off %u, on %u times by the hub", s.off[0], s.on[0]);
+
+        mark = tb_log_count(c.tb);
+        CHECK(ctl(&c, "power", "on", "node1") == 0, "power on node1 failed");
+        CHECK(tb_wait_log(c.tb, mark, "node1[1-1.3]: state up", 30000) != NULL, "node1 not up after power on");
+        CHECK(s.off[0] == 1 && s.on[0] == 1, "board 1 switched off %u, on %u times by the hub", s.off[0], s.on[0]);
+        CHECK(s.off[1] == 0 && s.on[1] == 0 && s.by_hand == 0, "the neighbour was switched, or a board by hand");
+        CHECK(tb_log_count_matches(c.tb, "hub 1-1 port 1 power") == 0, "port 1 of hub 1-1 was switched");
+        CHECK(tb_board_stage(s.board[1]) == EMU_STAGE_GADGET, "the neighbour lost its boot");
+        tb_set_power_hook(c.tb, NULL, NULL);
+        check_boards(&c, 0);
+        cluster_free(&c);
+}
+
 /*
  * A ganged hub (one switch for all its ports): a node on it cannot be
  * power-cycled alone. The daemon says so when it starts (its power-on at
@@ -114,6 +168,7 @@ static void test_ganged_hub(void) {
 }
 
 static const struct cluster_test tests[] = {
+        { "hub-port", test_hub_port },
         { "usb3-hub", test_usb3_hub },
         { "ganged-hub", test_ganged_hub },
 };
