@@ -2,8 +2,8 @@
 #pragma once
 
 /*
- * Synthetic boot files, shared by probe-host (which serves them) and the tests
- * (which check what the emulated boards received): every name has a
+ * Synthetic boot files, written into the daemon's boot directory and checked
+ * against what the emulated boards received: every name has a
  * deterministic size and deterministic bytes. Sizes follow the real Pi Zero
  * files (bootcode.bin ~52 KB, start.elf ~2.9 MB, kernel.img ~5.9 MB), divided
  * by `scale`. Names a Pi asks for but a boot directory usually lacks

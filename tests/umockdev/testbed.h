@@ -13,7 +13,7 @@
  * "remove" uevents) and, after a delay, adds it back in the next stage with a
  * new device number on the same port ("add" uevents).
  *
- * The program under test (the daemon, or probe-host) runs as a child process
+ * The program under test (the daemon) runs as a child process
  * under the umockdev preload; the harness sets LD_PRELOAD itself, so the test
  * binary does NOT have to be started under umockdev-wrapper (it may be; the
  * preload is then inherited). The child's stdout and stderr are captured line
