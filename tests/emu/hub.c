@@ -5,13 +5,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PORT_STAT_CONNECTION 0x0001
-#define PORT_STAT_POWER 0x0100
-#define PORT_STAT_SS_POWER 0x0200
-#define PORT_STAT_SS_LINK_LOOPBACK (0xb << 5) /* bits 5..8: bit 8 is set, and is not power */
+/* The model's settings are the link's configuration, which a test may change between requests. */
+static struct emu_hub_model *model(struct emu_hub *h) {
+        h->model.n_ports = h->config.n_ports;
+        h->model.switching = h->config.switching;
+        h->model.superspeed = h->config.superspeed;
+        h->model.liar = h->config.liar;
+        return &h->model;
+}
 
-static unsigned n_ports(const struct emu_hub *h) {
-        return h->config.n_ports ? h->config.n_ports : 4;
+static unsigned n_ports(struct emu_hub *h) {
+        return emu_hub_model_ports(model(h));
 }
 
 static void record(struct emu_hub *h, const struct emu_hub_op *op) {
@@ -97,65 +101,6 @@ static int hub_open(void *impl, const char *hub, uint8_t *descriptor, cb_transfe
         return 0;
 }
 
-static void set_power(struct emu_hub *h, unsigned port, bool on) {
-        if (h->config.switching == EMU_HUB_NO_SWITCHING)
-                return;
-        if (!on && h->config.liar)
-                return;
-        if (h->config.switching == EMU_HUB_GANGED)
-                for (unsigned i = 1; i <= n_ports(h); i++)
-                        h->port_power[i] = on;
-        else
-                h->port_power[port] = on;
-}
-
-static size_t hub_descriptor(const struct emu_hub *h, uint8_t *d) {
-        static const uint16_t lpsm[] = {
-                [EMU_HUB_INDIVIDUAL] = 0x0001,
-                [EMU_HUB_GANGED] = 0x0000,
-                [EMU_HUB_NO_SWITCHING] = 0x0002,
-        };
-        uint16_t characteristics = lpsm[h->config.switching] | 0x0008; /* | per-port over-current */
-
-        if (h->config.superspeed) {
-                const uint8_t ss[12] = { 12, 0x2a, (uint8_t) n_ports(h), (uint8_t) characteristics,
-                                         (uint8_t) (characteristics >> 8), 50, 100, 0, 0, 0, 0, 0 };
-                memcpy(d, ss, sizeof ss);
-                return sizeof ss;
-        }
-        const uint8_t hs[9] = { 9, 0x29, (uint8_t) n_ports(h), (uint8_t) characteristics,
-                                (uint8_t) (characteristics >> 8), 50, 100, 0, 0xff };
-        memcpy(d, hs, sizeof hs);
-        return sizeof hs;
-}
-
-/* Returns 0 (with the IN data in `d`), or -EPIPE for a stall. */
-static int answer(struct emu_hub *h, uint8_t rt, uint8_t req, uint16_t value, uint16_t index, uint8_t *d,
-                  size_t *n) {
-        *n = 0;
-        if (rt == 0xa0 && req == 6 && value == (h->config.superspeed ? 0x2a00 : 0x2900) && index == 0) {
-                *n = hub_descriptor(h, d);
-                return 0;
-        }
-        if (index < 1 || index > n_ports(h))
-                return -EPIPE;
-        if (rt == 0xa3 && req == 0 && value == 0) {
-                uint16_t st = 0;
-                if (h->port_power[index])
-                        st |= (h->config.superspeed ? PORT_STAT_SS_POWER : PORT_STAT_POWER) | PORT_STAT_CONNECTION;
-                if (h->config.superspeed)
-                        st |= PORT_STAT_SS_LINK_LOOPBACK;
-                d[0] = (uint8_t) st, d[1] = (uint8_t) (st >> 8), d[2] = 0, d[3] = 0;
-                *n = 4;
-                return 0;
-        }
-        if (rt == 0x23 && (req == 1 || req == 3) && value == 8) {
-                set_power(h, index, req == 3);
-                return 0;
-        }
-        return -EPIPE;
-}
-
 static int hub_control(void *impl, uint8_t request_type, uint8_t request, uint16_t value, uint16_t index,
                        uint8_t *buf, uint16_t length, usec_t timeout, cb_transfer_done_t done, void *userdata) {
         struct emu_hub *h = target(impl);
@@ -179,8 +124,8 @@ static int hub_control(void *impl, uint8_t request_type, uint8_t request, uint16
                         conclude(h, 0, 0, false, timeout);
                 return 0;
         }
-        r = answer(h, request_type, request, value, index, data, &n);
-        n = MIN(n, (size_t) length);
+        r = emu_hub_model_request(model(h), request_type, request, value, index, data, MIN(sizeof data, (size_t) length),
+                                  &n);
         if (r == 0 && (request_type & 0x80))
                 memcpy(buf, data, n);
         conclude(h, r, r == 0 ? n : 0, true, timeout);
@@ -209,7 +154,7 @@ static int hub_set_port_disabled(void *impl, unsigned port, bool disabled, cb_tr
         }
         if (!h->config.sysfs_error) {
                 h->port_disabled[port] = disabled;
-                set_power(h, port, !disabled); /* what the kernel does: the hub request */
+                emu_hub_model_set_power(model(h), port, !disabled); /* what the kernel does: the hub request */
         }
         conclude(h, h->config.sysfs_error, 0, true, 0);
         return 0;
@@ -279,8 +224,10 @@ void emu_hub_init(struct emu_hub *h, sd_event *event, const struct emu_hub_confi
         h->event = event;
         if (config)
                 h->config = *config;
+        emu_hub_model_init(&h->model, h->config.n_ports, h->config.switching, h->config.superspeed);
+        /* every port reports a device: the seam's tests have no boards on them */
         for (unsigned i = 1; i <= EMU_HUB_MAX_PORTS; i++)
-                h->port_power[i] = true;
+                h->model.connected[i] = true;
 }
 
 void emu_hub_done(struct emu_hub *h) {
@@ -292,10 +239,11 @@ void emu_hub_pair(struct emu_hub *a, const char *a_name, struct emu_hub *b, cons
         snprintf(b->name, sizeof b->name, "%s", b_name);
         a->peer = b;
         b->peer = a;
+        emu_hub_model_pair(&a->model, &b->model);
 }
 
 bool emu_hub_vbus(const struct emu_hub *h, unsigned port) {
-        return h->port_power[port] || (h->peer && h->peer->port_power[port]);
+        return emu_hub_model_vbus(&h->model, port);
 }
 
 unsigned emu_hub_count(const struct emu_hub *h, uint8_t request_type, uint8_t request) {

@@ -3,9 +3,10 @@
 
 /*
  * A model USB hub behind the daemon's cb_hub_link seam (hub-link.h), on an
- * sd-event loop: N ports with power bits, its device descriptor given with
- * the open, answering the hub class requests the usb-hub power backend
- * sends, and the kernel's per-port sysfs `disable` file. Configurable: per-port / ganged / no power
+ * sd-event loop: the port power model of hub-model.h (shared with the
+ * umockdev testbed's hubs), its device descriptor given with the open, the
+ * hub class requests the usb-hub power backend sends carried to that model,
+ * and the kernel's per-port sysfs `disable` file. Configurable: per-port / ganged / no power
  * switching, USB 2.0 or SuperSpeed, a "liar" that accepts power-off but
  * keeps reporting the port powered, a stall or no answer on a request, the
  * sysfs file present or not. It records what it was asked, in order.
@@ -22,15 +23,9 @@
 #include <systemd/sd-event.h>
 
 #include "hub-link.h"
+#include "hub-model.h"
 
-#define EMU_HUB_MAX_PORTS 15
 #define EMU_HUB_MAX_OPS 64
-
-enum emu_hub_switching {
-        EMU_HUB_INDIVIDUAL, /* wHubCharacteristics bits 1:0 = 01 */
-        EMU_HUB_GANGED,     /* 00: all ports at once */
-        EMU_HUB_NO_SWITCHING, /* 1x */
-};
 
 enum emu_hub_fault_kind {
         EMU_HUB_FAULT_NONE,
@@ -38,6 +33,7 @@ enum emu_hub_fault_kind {
         EMU_HUB_FAULT_NO_ANSWER, /* the transfer times out after its timeout */
 };
 
+/* n_ports, switching, superspeed, liar: the model's, read at every request (a test may change them) */
 struct emu_hub_config {
         unsigned n_ports; /* bNbrPorts; 0 = 4 */
         enum emu_hub_switching switching;
@@ -83,7 +79,7 @@ struct emu_hub {
         char name[32];         /* its sysfs name, for emu_hub_pair's open by name */
         struct emu_hub *peer;  /* the other half of its USB 3 hub, or NULL */
         struct emu_hub *opened; /* the link's open hub: this one or its peer */
-        bool port_power[EMU_HUB_MAX_PORTS + 1];
+        struct emu_hub_model model; /* its ports' power (model.port_power[N]) */
         bool port_disabled[EMU_HUB_MAX_PORTS + 1]; /* the sysfs `disable` value */
 
         bool open;

@@ -250,8 +250,8 @@ static void test_request_bytes_usb2(void) {
         CHECK_CONTROL(&f.hub, 1, 0xa0, 6, 0x2900, 0, 15); /* GET_DESCRIPTOR(HUB) */
         CHECK_CONTROL(&f.hub, 2, 0x23, 1, 8, 3, 0);       /* CLEAR_FEATURE(PORT_POWER), port 3 */
         CHECK_CONTROL(&f.hub, 3, 0xa3, 0, 0, 3, 4);       /* GET_STATUS(port 3) */
-        CHECK(!f.hub.port_power[3]);
-        CHECK(f.hub.port_power[1] && f.hub.port_power[2] && f.hub.port_power[4]);
+        CHECK(!f.hub.model.port_power[3]);
+        CHECK(f.hub.model.port_power[1] && f.hub.model.port_power[2] && f.hub.model.port_power[4]);
 
         f.hub.n_ops = 0;
         o = switch_port(&f, true);
@@ -261,7 +261,7 @@ static void test_request_bytes_usb2(void) {
         CHECK_CONTROL(&f.hub, 1, 0xa0, 6, 0x2900, 0, 15);
         CHECK_CONTROL(&f.hub, 2, 0x23, 3, 8, 3, 0); /* SET_FEATURE(PORT_POWER) */
         CHECK_CONTROL(&f.hub, 3, 0xa3, 0, 0, 3, 4);
-        CHECK(f.hub.port_power[3]);
+        CHECK(f.hub.model.port_power[3]);
         CHECK(f.hub.opens == 2 && f.hub.closes == 2);
         fixture_done(&f);
 }
@@ -280,13 +280,13 @@ static void test_request_bytes_superspeed(void) {
         CHECK_CONTROL(&f.hub, 1, 0xa0, 6, 0x2a00, 0, 12); /* the SuperSpeed hub descriptor */
         CHECK_CONTROL(&f.hub, 2, 0x23, 1, 8, 2, 0);
         CHECK_CONTROL(&f.hub, 3, 0xa3, 0, 0, 2, 4);
-        CHECK(!f.hub.port_power[2]);
+        CHECK(!f.hub.model.port_power[2]);
 
         f.hub.n_ops = 0;
         o = switch_port(&f, true);
         CHECK_MSG(o.result >= 0, "on: %d %s", o.result, o.message);
         CHECK_CONTROL(&f.hub, 2, 0x23, 3, 8, 2, 0);
-        CHECK(f.hub.port_power[2]);
+        CHECK(f.hub.model.port_power[2]);
 
         /* a SuperSpeed liar: bit 9 stays set */
         f.hub.config.liar = true;
@@ -307,7 +307,7 @@ static void test_root_hub(void) {
         CHECK(o.result >= 0);
         CHECK_OPEN(&f.hub, 0, "usb2");
         CHECK_CONTROL(&f.hub, 2, 0x23, 1, 8, 1, 0);
-        CHECK(!f.hub.port_power[1] && f.hub.port_power[2]);
+        CHECK(!f.hub.model.port_power[1] && f.hub.model.port_power[2]);
         fixture_done(&f);
 }
 
@@ -327,7 +327,7 @@ static void test_refusals(void) {
         CHECK_CONTAINS(o.message, "per-port power switching");
         CHECK_CONTAINS(o.message, "Power=command");
         CHECK_MSG(f.hub.n_ops == 2, "ganged: %zu ops: nothing may be switched", f.hub.n_ops);
-        CHECK(f.hub.port_power[1] && f.hub.port_power[3]);
+        CHECK(f.hub.model.port_power[1] && f.hub.model.port_power[3]);
         fixture_done(&f);
 
         /* no power switching at all (both 1x encodings are the same to us) */
@@ -445,8 +445,8 @@ static void test_usb3_peer(void) {
         o = switch_port(&f, false);
         CHECK_MSG(o.result == CB_POWER_OFF_CONFIRMED, "off: %d %s", o.result, o.message);
         CHECK_MSG(!emu_hub_vbus(&f.hub, 3), "port 3 keeps VBUS through its SuperSpeed peer");
-        CHECK(!f.hub.port_power[3] && !ss.port_power[3]);
-        CHECK(emu_hub_vbus(&f.hub, 2) && ss.port_power[2]);
+        CHECK(!f.hub.model.port_power[3] && !ss.model.port_power[3]);
+        CHECK(emu_hub_vbus(&f.hub, 2) && ss.model.port_power[2]);
         CHECK(f.hub.n_ops == 4);
         CHECK_CONTROL(&f.hub, 2, 0x23, 1, 8, 3, 0);
         CHECK(ss.n_ops == 4);
@@ -459,7 +459,7 @@ static void test_usb3_peer(void) {
         f.hub.n_ops = ss.n_ops = 0;
         o = switch_port(&f, true);
         CHECK_MSG(o.result >= 0, "on: %d %s", o.result, o.message);
-        CHECK(f.hub.port_power[3] && ss.port_power[3]);
+        CHECK(f.hub.model.port_power[3] && ss.model.port_power[3]);
         CHECK_CONTROL(&ss, 2, 0x23, 3, 8, 3, 0);
         pair_check_closed(&ss);
 
@@ -514,12 +514,12 @@ static void test_methods(void) {
         CHECK_SYSFS(&f.hub, 2, 3, true);
         CHECK_CONTROL(&f.hub, 3, 0xa3, 0, 0, 3, 4);
         CHECK(emu_hub_count(&f.hub, 0x23, 1) == 0 && emu_hub_count(&f.hub, 0x23, 3) == 0);
-        CHECK(f.hub.port_disabled[3] && !f.hub.port_power[3]);
+        CHECK(f.hub.port_disabled[3] && !f.hub.model.port_power[3]);
         f.hub.n_ops = 0;
         o = switch_port(&f, true);
         CHECK(o.result >= 0);
         CHECK_SYSFS(&f.hub, 2, 3, false);
-        CHECK(!f.hub.port_disabled[3] && f.hub.port_power[3]);
+        CHECK(!f.hub.port_disabled[3] && f.hub.model.port_power[3]);
         fixture_done(&f);
 
         /* auto without it: the request */
@@ -529,7 +529,7 @@ static void test_methods(void) {
         CHECK(o.result >= 0);
         CHECK(f.hub.n_ops == 4);
         CHECK_CONTROL(&f.hub, 2, 0x23, 1, 8, 3, 0);
-        CHECK(!f.hub.port_power[3]);
+        CHECK(!f.hub.model.port_power[3]);
         fixture_done(&f);
 
         /* request, although the file is there */
@@ -547,7 +547,7 @@ static void test_methods(void) {
         CHECK_CONTAINS(o.message, "/sys/bus/usb/devices/1-1:1.0/1-1-port3/disable");
         CHECK_CONTAINS(o.message, "HubPowerMethod=request");
         CHECK(emu_hub_count(&f.hub, 0x23, 1) == 0);
-        CHECK(f.hub.port_power[3]);
+        CHECK(f.hub.model.port_power[3]);
         fixture_done(&f);
 
         /* sysfs, file there but read-only (systemd's ProtectKernelTunables=) */
@@ -557,7 +557,7 @@ static void test_methods(void) {
         CHECK(o.result == -EROFS);
         CHECK_CONTAINS(o.message, "cannot write /sys/bus/usb/devices/1-1:1.0/1-1-port3/disable");
         CHECK_CONTAINS(o.message, "ProtectKernelTunables");
-        CHECK(f.hub.port_power[3]);
+        CHECK(f.hub.model.port_power[3]);
         fixture_done(&f);
 
         /* ... where auto falls back to the request */
@@ -565,7 +565,7 @@ static void test_methods(void) {
         o = switch_port(&f, false);
         CHECK(o.result >= 0);
         CHECK_CONTROL(&f.hub, 2, 0x23, 1, 8, 3, 0);
-        CHECK(!f.hub.port_power[3]);
+        CHECK(!f.hub.model.port_power[3]);
         fixture_done(&f);
 
         /* the write itself fails */
@@ -682,7 +682,7 @@ static void test_cancel(void) {
         run_for(&f, 2 * USEC_PER_MSEC);
         CHECK(o.calls == 1 && o.result == -ECANCELED);
         CHECK(emu_hub_count(&f.hub, 0x23, 1) == 0);
-        CHECK(f.hub.port_power[3]);
+        CHECK(f.hub.model.port_power[3]);
         fixture_done(&f);
 
         /* a hub that is not there: the result is in but not delivered yet; cancel still wins */
@@ -720,7 +720,7 @@ static void test_busy(void) {
         run_for(&f, 2 * USEC_PER_MSEC);
         CHECK(o.calls == 1 && o.result >= 0);
         CHECK(second.calls == 0);
-        CHECK(!f.hub.port_power[3]);
+        CHECK(!f.hub.model.port_power[3]);
 
         /* the callback starts the next call */
         o = (struct outcome){ 0 };
@@ -732,7 +732,7 @@ static void test_busy(void) {
         CHECK(o.calls == 1 && o.result >= 0);
         CHECK(o.second_set == 0);
         CHECK(chained_second.calls == 1 && chained_second.result >= 0);
-        CHECK(f.hub.port_power[3]);
+        CHECK(f.hub.model.port_power[3]);
         CHECK(f.hub.opens == 3 && f.hub.closes == 3);
         fixture_done(&f);
 }
