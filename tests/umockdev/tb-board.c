@@ -138,8 +138,8 @@ tb_board *tb_add_board(tb_testbed *tb, const char *port, const struct emu_board_
                 b->hub = get_hub(tb, busnum, root);
         }
         g_free(parent);
-        if (b->hub_port < 1 || b->hub_port > b->hub->nports)
-                die("port %s: hub %s has ports 1..%u", port, b->hub->port, b->hub->nports);
+        if (b->hub_port < 1 || b->hub_port > emu_hub_model_ports(&b->hub->model))
+                die("port %s: hub %s has ports 1..%u", port, b->hub->port, emu_hub_model_ports(&b->hub->model));
         g_ptr_array_add(tb->boards, b);
         g_rec_mutex_unlock(&tb->lock);
         return b;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Hubs: the root hub of each bus and the hubs of port paths like "1-2.3",
- * made on demand, with their descriptors and class requests (hub and port
- * status, SET/CLEAR_FEATURE(PORT_POWER), which powers the board on the port).
+ * made on demand, with their descriptors, sysfs ports and peers. Their class
+ * requests (hub and port status, SET/CLEAR_FEATURE(PORT_POWER)) are answered
+ * by the one hub model, tests/emu/hub-model.h; this file powers the board
+ * on a port it switched.
  */
 #include "tb-internal.h"
 
@@ -13,7 +15,7 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
-/* hubs */
+/* hubs: the requests go to the port power model (tests/emu/hub-model.h); the boards get what it switched */
 
 static tb_board *board_on_port(tb_testbed *tb, struct tb_hub *h, unsigned port) {
         for (guint i = 0; i < tb->boards->len; i++) {
@@ -36,98 +38,75 @@ static gboolean power_request_cb(gpointer data) {
         return G_SOURCE_REMOVE;
 }
 
-/* One port of a ganged hub switched with the one the request named. */
-static void ganged_switch(tb_testbed *tb, struct tb_hub *h, unsigned port, bool on) {
+/*
+ * The board on the port (of either half: they share VBUS) gets the port's
+ * VBUS, on the main loop. Even when VBUS did not change: a hub request
+ * powers off a board someone powered by hand meanwhile, as a real port would.
+ */
+static void apply_vbus(tb_testbed *tb, struct tb_hub *h, unsigned port) {
         tb_board *b = board_on_port(tb, h, port);
 
-        h->port_power[port] = on;
+        if (!b && h->peer)
+                b = board_on_port(tb, h->peer, port);
         if (b) {
                 struct power_request *pr = g_new0(struct power_request, 1);
                 pr->board = b;
-                pr->on = on;
+                pr->on = emu_hub_model_vbus(&h->model, port);
                 attach_timeout(tb, 0, power_request_cb, pr);
         }
-        tb_event(tb, "hub %s port %u power %s (ganged)", h->port, port, on ? "on" : "off");
+}
+
+/* What the model reports of a port's device: a board enumerated on it. */
+static void sync_connections(tb_testbed *tb, struct tb_hub *h) {
+        for (unsigned i = 1; i <= TB_MAX_PORTS; i++)
+                h->model.connected[i] = h->model.high_speed[i] = false;
+        for (guint i = 0; i < tb->boards->len; i++) {
+                tb_board *b = g_ptr_array_index(tb->boards, i);
+                if (b->hub == h && b->dev) {
+                        h->model.connected[b->hub_port] = true;
+                        h->model.high_speed[b->hub_port] = b->dev->high_speed;
+                }
+        }
 }
 
 enum emu_verdict hub_class_request(struct tb_usbdev *d, uint8_t rt, uint8_t req, uint16_t value,
                                           uint16_t index, uint8_t *data, size_t len, size_t *actual) {
         struct tb_hub *h = d->hub;
         tb_testbed *tb = d->tb;
+        bool power[TB_MAX_PORTS + 1];
 
-        if (rt == 0xa0 && req == 6 && (value >> 8) == 0x2a && h->superspeed) { /* SuperSpeed hub descriptor */
-                const uint8_t sd[12] = { 12, 0x2a, (uint8_t) h->nports, 0x09, 0x00, 50, 100, 0, 0, 0, 0, 0 };
-                *actual = MIN(len, sizeof sd);
-                memcpy(data, sd, *actual);
-                return EMU_ACK;
-        }
-        if (rt == 0xa0 && req == 6 && (value >> 8) == 0x29 && !h->superspeed) { /* hub descriptor */
-                /* per-port power switching and over-current, or ganged (bits 1:0 = 00) */
-                const uint8_t hd[9] = { 9, 0x29, (uint8_t) h->nports, h->ganged ? 0x08 : 0x09, 0x00, 50, 100, 0x00,
-                                        0xff };
-                *actual = MIN(len, sizeof hd);
-                memcpy(data, hd, *actual);
-                return EMU_ACK;
-        }
-        if (rt == 0xa0 && req == 0) { /* hub status */
-                *actual = MIN(len, (size_t) 4);
-                memset(data, 0, *actual);
-                return EMU_ACK;
-        }
-        if (index < 1 || index > h->nports)
+        sync_connections(tb, h);
+        memcpy(power, h->model.port_power, sizeof power);
+        if (emu_hub_model_request(&h->model, rt, req, value, index, data, len, actual) < 0)
                 return EMU_STALL;
-        tb_board *b = board_on_port(tb, h, index);
-        if (!b && h->peer)
-                b = board_on_port(tb, h->peer, index); /* a board on the other half shares VBUS */
-        if (rt == 0xa3 && req == 0) { /* port status */
-                uint16_t st = 0;
-                if (h->port_power[index])
-                        st |= h->superspeed ? 0x0200 : 0x0100;
-                if (b && b->dev && h->port_power[index])
-                        st |= 0x0003 | (b->dev->high_speed ? 0x0400 : 0);
-                uint8_t ps[4] = { (uint8_t) st, (uint8_t) (st >> 8), 0, 0 };
-                *actual = MIN(len, sizeof ps);
-                memcpy(data, ps, *actual);
+        if (rt != 0x23 || (req != 1 && req != 3) || value != 8) /* only SET/CLEAR_FEATURE(PORT_POWER) switches */
                 return EMU_ACK;
+        tb_event(tb, "hub %s port %u power %s", h->port, index, req == 3 ? "on" : "off");
+        apply_vbus(tb, h, index);
+        for (unsigned i = 1; i <= emu_hub_model_ports(&h->model); i++) {
+                if (i == index || power[i] == h->model.port_power[i])
+                        continue;
+                tb_event(tb, "hub %s port %u power %s (ganged)", h->port, i, h->model.port_power[i] ? "on" : "off");
+                apply_vbus(tb, h, i);
         }
-        if (rt == 0x23 && (req == 1 || req == 3)) { /* CLEAR/SET_FEATURE on a port */
-                if (value == 8) { /* PORT_POWER */
-                        bool on = req == 3;
-                        if (h->ganged) {
-                                for (unsigned i = 1; i <= h->nports; i++)
-                                        if (i != index)
-                                                ganged_switch(tb, h, i, on);
-                        }
-                        h->port_power[index] = on;
-                        /* VBUS: either half of a USB 3 hub powers the port */
-                        bool vbus = on || (h->peer && h->peer->port_power[index]);
-                        if (b) {
-                                struct power_request *pr = g_new0(struct power_request, 1);
-                                pr->board = b;
-                                pr->on = vbus;
-                                attach_timeout(tb, 0, power_request_cb, pr);
-                        }
-                        tb_event(tb, "hub %s port %u power %s", h->port, index, on ? "on" : "off");
-                }
-                return EMU_ACK;
-        }
-        return EMU_STALL;
+        return EMU_ACK;
 }
 
 static size_t hub_descriptors(const struct tb_hub *h, uint8_t *buf, size_t size) {
         uint16_t vid = h->root ? 0x1d6b : 0x2109, pid = h->root ? 0x0002 : 0x2817;
         uint16_t bcd = h->root ? 0x0601 : 0x0473;
-        if (h->superspeed)
+        bool superspeed = h->model.superspeed;
+        if (superspeed)
                 pid = 0x0817; /* the SuperSpeed half of the same hub */
-        const uint8_t dev[18] = { 18, 1, 0x00, h->superspeed ? 0x03 : 0x02, 9, 0,
-                                  h->superspeed ? 3 : h->root ? 1 : 2, h->superspeed ? 9 : 64, (uint8_t) vid,
+        const uint8_t dev[18] = { 18, 1, 0x00, superspeed ? 0x03 : 0x02, 9, 0,
+                                  superspeed ? 3 : h->root ? 1 : 2, superspeed ? 9 : 64, (uint8_t) vid,
                                   (uint8_t) (vid >> 8),
                                   (uint8_t) pid, (uint8_t) (pid >> 8), (uint8_t) bcd, (uint8_t) (bcd >> 8), 1, 2,
                                   0, 1 };
         const uint8_t cfg[9 + 9 + 7] = {
                 9, 2, 25, 0, 1, 1, 0, 0xe0, 0,          /* configuration, self powered */
                 9, 4, 0, 0, 1, 9, 0, 0, 0,              /* hub interface */
-                7, 5, 0x81, 0x03, (uint8_t) ((h->nports + 1 + 7) / 8), 0, 12, /* status change endpoint */
+                7, 5, 0x81, 0x03, (uint8_t) ((emu_hub_model_ports(&h->model) + 1 + 7) / 8), 0, 12, /* status change endpoint */
         };
         if (size < sizeof dev + sizeof cfg)
                 return 0;
@@ -153,10 +132,7 @@ static struct tb_hub *make_hub(tb_testbed *tb, unsigned busnum, const char *port
         g_strlcpy(h->port, port, sizeof h->port);
         h->busnum = busnum;
         h->root = g_str_has_prefix(port, "usb");
-        h->superspeed = superspeed;
-        h->nports = h->root ? 15 : 7;
-        for (unsigned i = 1; i <= TB_MAX_PORTS; i++)
-                h->port_power[i] = true;
+        emu_hub_model_init(&h->model, h->root ? 15 : 7, EMU_HUB_INDIVIDUAL, superspeed);
         if (!h->root) {
                 char *parent = g_strdup(port);
                 char *dot = strrchr(parent, '.');
@@ -216,10 +192,11 @@ void tb_add_usb3_hub(tb_testbed *tb, const char *usb2_port, const char *ss_port)
                         die("tb_add_usb3_hub: hub %s already exists", ss_port);
         a = get_hub(tb, usb2_bus, usb2_port);
         b = make_hub(tb, ss_bus, ss_port, true);
-        b->nports = a->nports;
+        b->model.n_ports = a->model.n_ports;
         a->peer = b;
         b->peer = a;
-        for (unsigned i = 1; i <= a->nports; i++) {
+        emu_hub_model_pair(&a->model, &b->model);
+        for (unsigned i = 1; i <= emu_hub_model_ports(&a->model); i++) {
                 link_peer_port(tb, a, i);
                 link_peer_port(tb, b, i);
         }
@@ -236,6 +213,6 @@ void tb_add_ganged_hub(tb_testbed *tb, const char *port) {
                 if (strcmp(((struct tb_hub *) g_ptr_array_index(tb->hubs, i))->port, port) == 0)
                         die("tb_add_ganged_hub: hub %s already exists", port);
         h = get_hub(tb, (unsigned) atoi(port), port);
-        h->ganged = true;
+        h->model.switching = EMU_HUB_GANGED;
         tb_unlock(tb);
 }

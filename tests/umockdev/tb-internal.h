@@ -10,6 +10,7 @@
  * runs on umockdev's worker thread.
  */
 
+#include "hub-model.h"
 #include "testbed.h"
 
 #include <stdbool.h>
@@ -19,7 +20,7 @@
 
 #define TB_MAX_EP 32
 #define TB_MAX_IF 8
-#define TB_MAX_PORTS 15
+#define TB_MAX_PORTS EMU_HUB_MAX_PORTS
 #define TB_DESC_MAX 512
 
 struct tb_hub;
@@ -57,13 +58,12 @@ struct tb_hub {
         char port[32];       /* "usb1" for a root hub, else "1-1", "1-1.2" */
         unsigned busnum;
         bool root;
-        unsigned nports;
         struct tb_hub *parent;
         unsigned parent_port;
         struct tb_usbdev *dev;
-        bool port_power[TB_MAX_PORTS + 1];
-        bool superspeed;     /* the SuperSpeed half of a USB 3 hub (tb_add_usb3_hub) */
-        bool ganged;         /* one power switch for all its ports (tb_add_ganged_hub) */
+        /* its ports and their power: n_ports, switching (ganged: tb_add_ganged_hub), superspeed (the
+         * SuperSpeed half of a USB 3 hub: tb_add_usb3_hub), the power bits, VBUS shared with the peer */
+        struct emu_hub_model model;
         struct tb_hub *peer; /* the other half: port N of each is the peer of port N of the other */
 };
 

@@ -202,7 +202,7 @@ void dev_publish(struct tb_usbdev *d, const char *parent_syspath, bool root) {
         ATTR("bMaxPower", "%umA", d->desc_len > 26 ? d->desc[26] * 2u : 0u);
         ATTR("speed", "%s", d->high_speed ? "480" : "12");
         ATTR("version", " 2.00");
-        ATTR("maxchild", "%u", d->hub ? d->hub->nports : 0);
+        ATTR("maxchild", "%u", d->hub ? emu_hub_model_ports(&d->hub->model) : 0);
         ATTR("authorized", "1");
         ATTR("avoid_reset_quirk", "0");
         ATTR("quirks", "0x0");
