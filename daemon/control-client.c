@@ -13,6 +13,12 @@
  * a reply per call it sent. A peer that hung up (EPOLLHUP: it can read no
  * more) is dropped with whatever it asked still unanswered: no reply is
  * built for nobody.
+ *
+ * A client that owes replies and reads none, while nothing it could still
+ * send would be read (paused at the high water, or its sending side shut,
+ * or its stream broken), is given stall_timeout to take a byte of them;
+ * then it is dropped. Without that, a pipelining client that shuts its
+ * sending side and never reads holds its slot and its queue for ever.
  */
 #include <linux/sockios.h>
 #include <poll.h>
@@ -49,6 +55,7 @@ void client_free(struct client *cl) {
         /* unref detaches the fd from epoll even while its own callback runs, so closing after it is safe */
         sd_event_source_disable_unref(cl->io);
         sd_event_source_disable_unref(cl->backlog);
+        sd_event_source_disable_unref(cl->stall);
         if (cl->fd >= 0)
                 close(cl->fd);
         cb_msgbuf_done(&cl->in);
@@ -70,6 +77,7 @@ void client_drop(struct client *cl) {
         else {
                 (void) sd_event_source_set_enabled(cl->io, SD_EVENT_OFF);
                 (void) sd_event_source_set_enabled(cl->backlog, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(cl->stall, SD_EVENT_OFF);
         }
 }
 
@@ -142,8 +150,18 @@ static void schedule_backlog(struct client *cl) {
         (void) sd_event_source_set_enabled(cl->backlog, SD_EVENT_ONESHOT);
 }
 
-/* Sends what is queued, as far as the socket takes it. Returns 0 or a negative errno (the peer is gone). */
-static int client_flush(struct client *cl) {
+static usec_t loop_now(const struct client *cl) {
+        uint64_t now = 0;
+
+        return sd_event_now(cl->control->event, CLOCK_MONOTONIC, &now) >= 0 ? now : now_usec();
+}
+
+/*
+ * Sends what is queued, as far as the socket takes it. Returns 0 or a
+ * negative errno (the peer is gone); *ret_sent: whether any byte went.
+ */
+static int client_flush(struct client *cl, bool *ret_sent) {
+        *ret_sent = false;
         while (cl->out_start < cl->out_end) {
                 ssize_t n = send(cl->fd, cl->out + cl->out_start, cl->out_end - cl->out_start,
                                  MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -155,10 +173,47 @@ static int client_flush(struct client *cl) {
                         return -errno;
                 }
                 cl->out_start += (size_t) n;
+                *ret_sent = *ret_sent || n > 0;
         }
         if (cl->out_start == cl->out_end)
                 cl->out_start = cl->out_end = 0;
         return 0;
+}
+
+/* It owes replies, and nothing it could send would be read: only its taking them moves it on. */
+static bool client_stalled(const struct client *cl) {
+        return client_pending_output(cl) > 0 && !cl->watching &&
+               (cl->output_paused || cl->input_closed || cl->drop_after_flush);
+}
+
+static int on_client_stall(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Arms (or disarms) the stall timer after a settle; `sent`: it took bytes just now. */
+static int watch_stall(struct client *cl, bool sent) {
+        usec_t now;
+        int r;
+
+        if (!client_stalled(cl)) {
+                cl->stalled_since = 0;
+                return sd_event_source_set_enabled(cl->stall, SD_EVENT_OFF);
+        }
+        now = loop_now(cl);
+        if (cl->stalled_since == 0 || sent)
+                cl->stalled_since = now;
+        if (!cl->stall) {
+                r = sd_event_add_time(cl->control->event, &cl->stall, CLOCK_MONOTONIC,
+                                      cl->stalled_since + cl->control->stall_timeout, USEC_PER_SEC / 10,
+                                      on_client_stall, cl);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_priority(cl->stall, CB_EVENT_PRIORITY_CONTROL);
+                (void) sd_event_source_set_description(cl->stall, "control-client-stall");
+                return 0;
+        }
+        r = sd_event_source_set_time(cl->stall, cl->stalled_since + cl->control->stall_timeout);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(cl->stall, SD_EVENT_ONESHOT);
+        return r;
 }
 
 /*
@@ -167,11 +222,12 @@ static int client_flush(struct client *cl) {
  */
 bool client_settle(struct client *cl) {
         uint32_t events;
+        bool sent;
         int r;
 
         if (cl->dead)
                 return false;
-        r = client_flush(cl);
+        r = client_flush(cl, &sent);
         if (r < 0) {
                 client_log(LOG_DEBUG, cl, "gone while being answered (%s)", strerror(-r));
                 client_drop(cl);
@@ -197,6 +253,8 @@ bool client_settle(struct client *cl) {
         /* A watcher waits for nothing but room to write; its hangup still arrives as EPOLLHUP. */
         events = (client_reads(cl) ? EPOLLIN : 0) | (client_pending_output(cl) > 0 ? EPOLLOUT : 0);
         r = sd_event_source_set_io_events(cl->io, events);
+        if (r >= 0)
+                r = watch_stall(cl, sent);
         if (r < 0) {
                 client_log(LOG_WARNING, cl, "cannot wait for it: %s", strerror(-r));
                 client_drop(cl);
@@ -362,6 +420,22 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
          * such a peer still reads, and its calls are answered (EOF then ends it).
          */
         return client_turn(userdata, revents & (EPOLLHUP | EPOLLERR), revents & EPOLLIN);
+}
+
+/* It took none of the replies it owes for stall_timeout (a settle in between would have moved the time on). */
+static int on_client_stall(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct client *cl = userdata;
+
+        client_took_turn(cl);
+        if (!client_stalled(cl)) {
+                (void) client_settle(cl);
+                return 0;
+        }
+        client_log(LOG_WARNING, cl, "took none of its %zu bytes of replies for %.1fs (%s); dropping it",
+                   client_pending_output(cl), (double) cl->control->stall_timeout / USEC_PER_SEC,
+                   cl->output_paused ? "not read until it takes them" : "it sends nothing more");
+        client_drop(cl);
+        return 0;
 }
 
 /* The calls left over from an earlier wakeup. */

@@ -36,6 +36,7 @@ struct client {
         int fd;
         sd_event_source *io;
         sd_event_source *backlog; /* calls read but not answered yet (over the budget): go on next iteration */
+        sd_event_source *stall;   /* it owes replies and takes none (client_stalled()): dropped when it fires */
 
         struct ucred cred;
         gid_t *groups;
@@ -49,6 +50,7 @@ struct client {
         size_t out_start, out_end, out_allocated;
 
         usec_t last_active;    /* CLOCK_MONOTONIC of the connect or the last call */
+        usec_t stalled_since;  /* CLOCK_MONOTONIC: it became stalled, or last took a byte while stalled; 0: not */
         bool watching;         /* a Watch runs: no further calls are read (varlink queues them) */
         bool input_closed;     /* EOF: answer what was asked, then close */
         bool drop_after_flush; /* the stream is broken (garbage, oversize): send the error, then close */
@@ -81,6 +83,7 @@ struct cb_control {
 
         size_t max_clients, privileged_clients, max_clients_per_uid, max_watchers_per_uid;
         size_t calls_per_wakeup, max_message_size, output_high_water, output_low_water, max_output_size;
+        usec_t stall_timeout;
 
         struct client *clients; /* most recent first */
         size_t n_clients, n_watchers, n_privileged;

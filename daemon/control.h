@@ -69,6 +69,13 @@ struct cb_control_ops {
 #define CB_CONTROL_OUTPUT_HIGH_WATER (128u * 1024u)
 #define CB_CONTROL_OUTPUT_LOW_WATER (32u * 1024u)
 #define CB_CONTROL_MAX_OUTPUT (1024u * 1024u)
+/*
+ * A client that owes replies it does not take (paused at the high water,
+ * or done sending: it shut its side, or its stream was broken) and has
+ * taken no byte of them for this long is dropped, so that it cannot hold
+ * its slot and its queue for ever.
+ */
+#define CB_CONTROL_STALL_TIMEOUT_USEC (30 * USEC_PER_SEC)
 
 struct cb_control_settings {
         /* NULL: CB_VL_DEFAULT_SOCKET. Not used when systemd passed a listening socket. */
@@ -82,6 +89,7 @@ struct cb_control_settings {
         size_t max_message_size;
         size_t output_high_water, output_low_water;
         size_t max_output_size; /* queued for a client that does not read; beyond it the client is dropped */
+        uint64_t stall_timeout; /* usec; CB_CONTROL_STALL_TIMEOUT_USEC */
 };
 
 /*

@@ -1237,6 +1237,74 @@ static void test_pipelined_flood(void) {
 }
 
 /*
+ * A half-closed flooder: it pipelines calls, shuts its sending side
+ * (shutdown(SHUT_WR): no hangup, it could still read) and never reads.
+ * Its queue stops at the high water, and once it has taken nothing for the
+ * stall timeout it is dropped, its slot freed; a client beside it is
+ * answered throughout. Without the timeout it held its slot for ever.
+ */
+static void test_half_closed_flooder(void) {
+        enum { N_NODES = 8, N_CALLS = 1400 };
+        struct cb_control_settings s = { .stall_timeout = 200 * USEC_PER_MSEC };
+        struct fixture f;
+        struct tclient flood, good;
+        struct json_object *r;
+        size_t size = 0, got = 0, current = 0, min_reply = SIZE_MAX, max_reply = 0;
+        bool eof = false;
+        char buf[65536];
+
+        fx_init(&f, N_NODES, NULL, &s);
+        tc_open(&f, &flood);
+        tc_open(&f, &good);
+        pump(&f, 5 * USEC_PER_MSEC);
+        _cleanup_free_ char *calls = repeated_calls(GET_STATUS, N_CALLS, &size);
+        tc_send_raw(&flood, calls, size);
+        CHECK(shutdown(flood.fd, SHUT_WR) == 0);
+
+        /* bounded only against a hang: the drop is waited for, however slow the machine */
+        usec_t deadline = now_usec() + 20 * USEC_PER_SEC;
+        while (cb_control_n_clients(f.control) == 2 && now_usec() < deadline)
+                (void) sd_event_run(f.w.event, 10 * USEC_PER_MSEC);
+        CHECK_MSG(cb_control_n_clients(f.control) == 1, "the half-closed client that reads nothing still holds its slot");
+        unsigned built = f.summaries;
+        CHECK_MSG(built < N_CALLS, "all %u calls answered for a client that reads none", built);
+
+        /* what reached its socket before the drop is there to read, then the end */
+        while (!eof && now_usec() < deadline) {
+                ssize_t n = recv(flood.fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) {
+                        for (ssize_t i = 0; i < n; i++, current++)
+                                if (buf[i] == '\0') {
+                                        got++;
+                                        min_reply = MIN(min_reply, current + 1);
+                                        max_reply = MAX(max_reply, current + 1);
+                                        current = 0;
+                                }
+                        continue;
+                }
+                eof = n == 0 || errno != EAGAIN;
+                if (!eof)
+                        (void) sd_event_run(f.w.event, 2 * USEC_PER_MSEC);
+        }
+        CHECK_MSG(eof, "the dropped client's socket was not closed");
+        CHECK_MSG(got > 0 && got <= built, "%zu replies read, %u built", got, built);
+        /* the replies built that never reached it were its queue: the high water and one reply past it */
+        CHECK_MSG(got == 0 || (built - got) * min_reply <= CB_CONTROL_OUTPUT_HIGH_WATER + 2 * max_reply,
+                  "%zu replies of %zu-%zu bytes were queued for it", built - got, min_reply, max_reply);
+
+        r = call(&f, &good, GET_INFO);
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        printf("test-control-socket: half-closed flooder: %u of %d calls answered, %zu reached it, then dropped\n",
+               built, N_CALLS, got);
+
+        tc_close(&flood);
+        tc_close(&good);
+        pump_until_no_clients(&f);
+        fx_done(&f);
+}
+
+/*
  * Finding 1, the rest: a peer that wrote calls and hung up (both ways: close())
  * gets no reply built, nor one that hangs up in the middle of its flood beyond
  * the few wakeups before the hangup is seen.
@@ -1600,7 +1668,7 @@ static void test_out_of_fds(void) {
 
 int main(void) {
         cb_log_open(CB_LOG_STDERR);
-        cb_log_set_max_level(LOG_ERR);
+        cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR);
         /* a test client that vanished must fail a check, not kill the test */
         signal(SIGPIPE, SIG_IGN);
 
@@ -1618,6 +1686,7 @@ int main(void) {
         test_power_answered_later();
         test_pipelined_flood();
         test_hangup_drops_calls();
+        test_half_closed_flooder();
         test_watchers_per_uid();
         test_churn_keeps_root();
         test_out_of_fds();
