@@ -101,10 +101,11 @@ static struct cb_peer client_peer(const struct client *cl) {
         };
 }
 
-bool client_may_change(struct client *c) {
-        struct cb_peer peer = client_peer(c);
+bool client_may_change(struct client *cl) {
+        struct cb_peer peer = client_peer(cl);
 
-        return cb_control_peer_may_change_now(&peer, c->groups_known);
+        /* the group's gid as of the last reload, the peer's groups as of its connect: no lookup here */
+        return cb_control_peer_may_change(&peer, control_group(cl->control));
 }
 
 /* ---- output ---- */
@@ -458,24 +459,12 @@ static int read_peer_groups(struct client *cl) {
                 cl->groups = g;
                 if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) >= 0) {
                         cl->n_groups = len / sizeof(gid_t);
-                        cl->groups_known = true;
                         return 0;
                 }
                 if (errno != ERANGE)
                         return -errno;
                 /* len now says how much is needed */
         }
-}
-
-/* Root, or the control group as the kernel reports the peer's groups (the user database if it does not). */
-static bool peer_privileged(struct client *cl) {
-        struct cb_peer peer = client_peer(cl);
-
-        if (cl->cred.uid == 0)
-                return true;
-        if (!cl->groups_known)
-                return client_may_change(cl);
-        return cb_control_peer_may_change(&peer, control_group(cl->control));
 }
 
 int client_new(struct cb_control *c, int fd, struct client **ret) {
@@ -500,9 +489,17 @@ int client_new(struct cb_control *c, int fd, struct client **ret) {
                 return log_warning_errno(r, "control: cannot tell who connected; closing the connection");
         }
         r = read_peer_groups(cl);
-        if (r < 0 && r != -ENOPROTOOPT)
-                client_log(LOG_DEBUG, cl, "no SO_PEERGROUPS (%s); the user database will be asked", strerror(-r));
-        cl->privileged = peer_privileged(cl);
+        if (r < 0) {
+                /* a kernel before 4.13: procfs tells them, without the user database (which may block) */
+                free(cl->groups);
+                cl->groups = NULL;
+                cl->n_groups = 0;
+                r = cb_control_peer_groups_from_proc(NULL, cl->cred.pid, cl->cred.uid, &cl->groups, &cl->n_groups);
+                if (r < 0)
+                        client_log(LOG_DEBUG, cl, "its groups are not known (%s); only its primary one counts",
+                                   strerror(-r));
+        }
+        cl->privileged = client_may_change(cl);
 
         cl->next = c->clients;
         if (c->clients)

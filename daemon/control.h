@@ -110,6 +110,13 @@ void cb_control_node_changed(struct cb_node *node, void *userdata);
 
 size_t cb_control_n_clients(const struct cb_control *c);
 
+/*
+ * Looks the group clusterboot up again (cb_control_new() did once), for a
+ * reload: a group made or changed since takes effect. The user database may
+ * be slow (LDAP, sssd), so this is done once per reload, never per client.
+ */
+void cb_control_reload_group(struct cb_control *c);
+
 /* ---- pieces exposed for the unit tests ---- */
 
 /* Who is on the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
@@ -124,10 +131,13 @@ struct cb_peer {
 /* May this peer call changing methods? `group` is the control group's gid, NULL if the group does not exist. */
 bool cb_control_peer_may_change(const struct cb_peer *peer, const gid_t *group);
 /*
- * The same decision for a live peer: looks the group up, and where the kernel
- * did not tell the peer's groups (groups_known false), asks the user database.
+ * A peer's supplementary groups where the kernel does not tell them
+ * (SO_PEERGROUPS, Linux 4.13): the "Groups:" line of PROC/PID/status
+ * (`proc` NULL: /proc), a read of procfs that never waits on the user
+ * database. -ESRCH if the process there is not of `uid` (the pid was
+ * reused); 0 and an array the caller frees, or a negative errno.
  */
-bool cb_control_peer_may_change_now(struct cb_peer *peer, bool groups_known);
+int cb_control_peer_groups_from_proc(const char *proc, pid_t pid, uid_t uid, gid_t **ret, size_t *ret_n);
 
 /*
  * A node as the protocol shows it (clusterboot/varlink.h fields). Timestamps

@@ -227,6 +227,8 @@ static int reload(struct daemon *d, struct cb_config_report *report) {
                 (void) cb_port_files_update(cb_manager_config(d->manager));
         if (r >= 0 && cb_metrics_set_directory(d->metrics, cb_manager_config(d->manager)->metrics_directory) < 0)
                 log_warning("metrics: cannot start writing to the new MetricsDirectory=");
+        if (d->control)
+                cb_control_reload_group(d->control);
         (void) sd_notify(false, "READY=1");
         return r;
 }

@@ -803,6 +803,100 @@ static void test_permission_denied(void) {
 }
 
 /*
+ * The user database seen by the server in this test: the group clusterboot
+ * is FAKE_GROUP, and every lookup is counted. The server may look it up when
+ * it starts and at a reload, never for a client: NSS can block (LDAP, sssd),
+ * and any local user can connect as often as he likes.
+ */
+#define FAKE_GROUP ((gid_t) 4242)
+#define NOBODY 65534
+static unsigned nss_lookups;
+
+struct group *getgrnam(const char *name) {
+        static char group_name[] = CB_VL_CONTROL_GROUP, password[] = "x";
+        static char *members[] = { NULL };
+        static struct group g = { .gr_name = group_name, .gr_passwd = password, .gr_mem = members };
+
+        nss_lookups++;
+        errno = 0;
+        if (strcmp(name, CB_VL_CONTROL_GROUP) != 0)
+                return NULL;
+        g.gr_gid = FAKE_GROUP;
+        return &g;
+}
+
+int getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups) {
+        nss_lookups++;
+        return -1;
+}
+
+static int reload_as_member(struct fixture *f, int arg) {
+        const gid_t group = FAKE_GROUP;
+        gid_t *groups = NULL;
+        size_t n = 0;
+        char out[4096];
+
+        /* in the group by a supplementary group only: neither its uid nor its primary gid says so */
+        if (setgroups(1, &group) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+                return 10;
+        /* what the fallback without SO_PEERGROUPS would read of this process */
+        if (cb_control_peer_groups_from_proc(NULL, getpid(), NOBODY, &groups, &n) < 0 || n != 1 ||
+            groups[0] != FAKE_GROUP)
+                return 11;
+        free(groups);
+        if (child_call(f->path, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}", out, sizeof out) < 0)
+                return 12;
+        return strstr(out, "\"error\"") ? 13 : 0;
+}
+
+static int reload_as_nobody(struct fixture *f, int arg) {
+        char out[4096];
+
+        if (child_call(f->path, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}", out, sizeof out) < 0)
+                return 12;
+        return strstr(out, "\"error\":\"" CB_VL_ERROR_PERMISSION_DENIED "\"") ? 0 : 13;
+}
+
+static pid_t fork_as_nobody(int (*fn)(struct fixture *f, int arg), struct fixture *f, int arg, bool drop);
+static int wait_child_pumping(struct fixture *f, pid_t pid, usec_t timeout);
+
+/* The child's exit status, or -1 if it did not exit normally. */
+static int child_result(struct fixture *f, pid_t pid) {
+        int status = pid > 0 ? wait_child_pumping(f, pid, RUN_TIMEOUT) : -1;
+
+        return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_group_without_lookups(void) {
+        struct fixture f;
+        unsigned reloads;
+        int status;
+
+        if (geteuid() != 0) {
+                printf("test-control-socket: not root; the group test runs as root only\n");
+                return;
+        }
+        nss_lookups = 0;
+        fx_init(&f, 1, NULL, NULL);
+        CHECK_MSG(nss_lookups == 1, "%u lookups when the server started", nss_lookups);
+        nss_lookups = 0;
+        reloads = f.reloads;
+
+        status = child_result(&f, fork_as_nobody(reload_as_member, &f, 0, false));
+        CHECK_MSG(status == 0, "the group's member by a supplementary group: child status %d", status);
+        CHECK(f.reloads == reloads + 1);
+        status = child_result(&f, fork_as_nobody(reload_as_nobody, &f, 0, true));
+        CHECK_MSG(status == 0, "nobody outside the group: child status %d", status);
+        CHECK(f.reloads == reloads + 1);
+        CHECK_MSG(nss_lookups == 0, "%u user database lookups for two clients", nss_lookups);
+
+        /* a reload (SIGHUP or Reload: the daemon calls this then) looks it up again, once */
+        cb_control_reload_group(f.control);
+        CHECK(nss_lookups == 1);
+        fx_done(&f);
+}
+
+/*
  * What a client sends comes back escaped and cut on a character boundary;
  * a method name with a NUL inside is not its prefix.
  */
@@ -1102,7 +1196,6 @@ static void test_power_answered_later(void) {
 #define REPLIES_PER_ITERATION 64
 #endif
 
-#define NOBODY 65534
 
 /* Bytes the server sent that c has not read yet. */
 static size_t tc_unread(struct tclient *c) {
@@ -1680,6 +1773,7 @@ int main(void) {
         test_watch_boot_with_retry();
         test_abuse_while_booting();
         test_permission_denied();
+        test_group_without_lookups();
         test_socket_path();
         test_client_text_echoed();
         test_board_text_in_json();
