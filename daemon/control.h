@@ -24,6 +24,7 @@
 #include "node.h"
 
 struct cb_control;
+struct cb_gadget_table;
 
 struct cb_control_ops {
         size_t (*n_nodes)(void *userdata);
@@ -45,6 +46,11 @@ struct cb_control_ops {
          * boots on port `port` (NULL: all); 0 or a negative errno. NULL: not offered.
          */
         int (*history)(void *userdata, const char *port, struct json_object **ret_boots);
+        /*
+         * What udev told of the booted boards' gadgets (gadget-info.h), for GetStatus with a name;
+         * NULL (or a NULL op): nothing known, the lists are empty. Never read from sysfs per call.
+         */
+        const struct cb_gadget_table *(*gadgets)(void *userdata);
 };
 
 /*
@@ -142,7 +148,8 @@ int cb_control_peer_groups_from_proc(const char *proc, pid_t pid, uid_t uid, gid
 /*
  * A node as the protocol shows it (clusterboot/varlink.h fields). Timestamps
  * are converted from CLOCK_MONOTONIC to CLOCK_REALTIME with the given
- * "now" pair. With `with_events`, the node's recent history is included.
+ * "now" pair. With `with_events`, the node's recent history is included
+ * (the server adds its gadget then, from cb_control_ops.gadgets).
  */
 int cb_control_node_json(const struct cb_node *node, const struct cb_config *config, bool with_events,
                          uint64_t now_monotonic, uint64_t now_realtime, struct json_object **ret);

@@ -25,6 +25,7 @@
 #include "check.h"
 #include "clusterboot/varlink.h"
 #include "control.h"
+#include "gadget-info.h"
 #include "inproc-power.h"
 #include "json-util.h"
 #include "log.h"
@@ -44,6 +45,7 @@ struct fixture {
         int reload_result;
         unsigned reloads;
         unsigned summaries; /* GetStatus replies built: each asks for the summary once */
+        struct cb_gadget_table *gadgets; /* what "udev" told of the gadgets; NULL: nothing */
 };
 
 static size_t fx_n_nodes(void *userdata) {
@@ -75,6 +77,9 @@ static int fx_reload(void *userdata, struct cb_config_report *report) {
         f->reloads++;
         return f->reload_result;
 }
+static const struct cb_gadget_table *fx_gadgets(void *userdata) {
+        return ((struct fixture *) userdata)->gadgets;
+}
 static const struct cb_control_ops fx_ops = {
         .n_nodes = fx_n_nodes,
         .node = fx_node,
@@ -82,6 +87,7 @@ static const struct cb_control_ops fx_ops = {
         .config = fx_config,
         .summary = fx_summary,
         .reload = fx_reload,
+        .gadgets = fx_gadgets,
 };
 
 static void fx_init(struct fixture *f, size_t n_boards, const struct emu_board_config *boards,
@@ -893,6 +899,44 @@ static void test_group_without_lookups(void) {
         /* a reload (SIGHUP or Reload: the daemon calls this then) looks it up again, once */
         cb_control_reload_group(f.control);
         CHECK(nss_lookups == 1);
+        fx_done(&f);
+}
+
+/* The gadget of status NODE: what udev's events told, so no sysfs read for a caller (issue 12). */
+static void test_status_gadget_from_events(void) {
+        static const char devpath[] = "/devices/platform/dummy_hcd.0/usb1/1-1/1-1:1.0/net/node1";
+        struct fixture f;
+        struct tclient c;
+        struct json_object *r, *nodes = NULL, *gadget = NULL, *interfaces = NULL;
+        const char *text;
+
+        fx_init(&f, 1, NULL, NULL);
+        CHECK(cb_gadget_table_new(&f.gadgets) == 0);
+        CHECK(cb_gadget_table_event(f.gadgets, "add", "net", devpath, NULL, "02:12:34:56:78:9a") == 0);
+        tc_open(&f, &c);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\"}}");
+        CHECK(r && !reply_error(r));
+        CHECK(cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1);
+        CHECK(nodes && json_object_array_length(nodes) == 1 &&
+              cb_json_get_object(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_GADGET, &gadget) == 1);
+        text = gadget ? json_object_to_json_string_ext(gadget, JSON_C_TO_STRING_PLAIN) : "(none)";
+        CHECK_MSG(strcmp(text, "{\"interfaces\":[{\"name\":\"node1\",\"mac\":\"02:12:34:56:78:9a\"}],"
+                               "\"ttys\":[]}") == 0,
+                  "node1's gadget: %s", text);
+        json_object_put(r);
+
+        /* the board went: its interface with it */
+        CHECK(cb_gadget_table_event(f.gadgets, "remove", "net", devpath, NULL, NULL) == 0);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\"}}");
+        nodes = gadget = NULL;
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1 && nodes &&
+              cb_json_get_object(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_GADGET, &gadget) == 1 &&
+              cb_json_get_array(gadget, "interfaces", &interfaces) == 1 && json_object_array_length(interfaces) == 0);
+        json_object_put(r);
+
+        tc_close(&c);
+        pump_until_no_clients(&f);
+        f.gadgets = cb_gadget_table_free(f.gadgets);
         fx_done(&f);
 }
 
@@ -1776,6 +1820,7 @@ int main(void) {
         test_group_without_lookups();
         test_socket_path();
         test_client_text_echoed();
+        test_status_gadget_from_events();
         test_board_text_in_json();
         test_power_answered_later();
         test_pipelined_flood();
