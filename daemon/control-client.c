@@ -13,6 +13,12 @@
  * a reply per call it sent. A peer that hung up (EPOLLHUP: it can read no
  * more) is dropped with whatever it asked still unanswered: no reply is
  * built for nobody.
+ *
+ * A client that owes replies and reads none, while nothing it could still
+ * send would be read (paused at the high water, or its sending side shut,
+ * or its stream broken), is given stall_timeout to take a byte of them;
+ * then it is dropped. Without that, a pipelining client that shuts its
+ * sending side and never reads holds its slot and its queue for ever.
  */
 #include <linux/sockios.h>
 #include <poll.h>
@@ -49,6 +55,7 @@ void client_free(struct client *cl) {
         /* unref detaches the fd from epoll even while its own callback runs, so closing after it is safe */
         sd_event_source_disable_unref(cl->io);
         sd_event_source_disable_unref(cl->backlog);
+        sd_event_source_disable_unref(cl->stall);
         if (cl->fd >= 0)
                 close(cl->fd);
         cb_msgbuf_done(&cl->in);
@@ -70,6 +77,7 @@ void client_drop(struct client *cl) {
         else {
                 (void) sd_event_source_set_enabled(cl->io, SD_EVENT_OFF);
                 (void) sd_event_source_set_enabled(cl->backlog, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(cl->stall, SD_EVENT_OFF);
         }
 }
 
@@ -93,10 +101,11 @@ static struct cb_peer client_peer(const struct client *cl) {
         };
 }
 
-bool client_may_change(struct client *c) {
-        struct cb_peer peer = client_peer(c);
+bool client_may_change(struct client *cl) {
+        struct cb_peer peer = client_peer(cl);
 
-        return cb_control_peer_may_change_now(&peer, c->groups_known);
+        /* the group's gid as of the last reload, the peer's groups as of its connect: no lookup here */
+        return cb_control_peer_may_change(&peer, control_group(cl->control));
 }
 
 /* ---- output ---- */
@@ -142,8 +151,18 @@ static void schedule_backlog(struct client *cl) {
         (void) sd_event_source_set_enabled(cl->backlog, SD_EVENT_ONESHOT);
 }
 
-/* Sends what is queued, as far as the socket takes it. Returns 0 or a negative errno (the peer is gone). */
-static int client_flush(struct client *cl) {
+static usec_t loop_now(const struct client *cl) {
+        uint64_t now = 0;
+
+        return sd_event_now(cl->control->event, CLOCK_MONOTONIC, &now) >= 0 ? now : now_usec();
+}
+
+/*
+ * Sends what is queued, as far as the socket takes it. Returns 0 or a
+ * negative errno (the peer is gone); *ret_sent: whether any byte went.
+ */
+static int client_flush(struct client *cl, bool *ret_sent) {
+        *ret_sent = false;
         while (cl->out_start < cl->out_end) {
                 ssize_t n = send(cl->fd, cl->out + cl->out_start, cl->out_end - cl->out_start,
                                  MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -155,10 +174,47 @@ static int client_flush(struct client *cl) {
                         return -errno;
                 }
                 cl->out_start += (size_t) n;
+                *ret_sent = *ret_sent || n > 0;
         }
         if (cl->out_start == cl->out_end)
                 cl->out_start = cl->out_end = 0;
         return 0;
+}
+
+/* It owes replies, and nothing it could send would be read: only its taking them moves it on. */
+static bool client_stalled(const struct client *cl) {
+        return client_pending_output(cl) > 0 && !cl->watching &&
+               (cl->output_paused || cl->input_closed || cl->drop_after_flush);
+}
+
+static int on_client_stall(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Arms (or disarms) the stall timer after a settle; `sent`: it took bytes just now. */
+static int watch_stall(struct client *cl, bool sent) {
+        usec_t now;
+        int r;
+
+        if (!client_stalled(cl)) {
+                cl->stalled_since = 0;
+                return sd_event_source_set_enabled(cl->stall, SD_EVENT_OFF);
+        }
+        now = loop_now(cl);
+        if (cl->stalled_since == 0 || sent)
+                cl->stalled_since = now;
+        if (!cl->stall) {
+                r = sd_event_add_time(cl->control->event, &cl->stall, CLOCK_MONOTONIC,
+                                      cl->stalled_since + cl->control->stall_timeout, USEC_PER_SEC / 10,
+                                      on_client_stall, cl);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_priority(cl->stall, CB_EVENT_PRIORITY_CONTROL);
+                (void) sd_event_source_set_description(cl->stall, "control-client-stall");
+                return 0;
+        }
+        r = sd_event_source_set_time(cl->stall, cl->stalled_since + cl->control->stall_timeout);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(cl->stall, SD_EVENT_ONESHOT);
+        return r;
 }
 
 /*
@@ -167,11 +223,12 @@ static int client_flush(struct client *cl) {
  */
 bool client_settle(struct client *cl) {
         uint32_t events;
+        bool sent;
         int r;
 
         if (cl->dead)
                 return false;
-        r = client_flush(cl);
+        r = client_flush(cl, &sent);
         if (r < 0) {
                 client_log(LOG_DEBUG, cl, "gone while being answered (%s)", strerror(-r));
                 client_drop(cl);
@@ -197,6 +254,8 @@ bool client_settle(struct client *cl) {
         /* A watcher waits for nothing but room to write; its hangup still arrives as EPOLLHUP. */
         events = (client_reads(cl) ? EPOLLIN : 0) | (client_pending_output(cl) > 0 ? EPOLLOUT : 0);
         r = sd_event_source_set_io_events(cl->io, events);
+        if (r >= 0)
+                r = watch_stall(cl, sent);
         if (r < 0) {
                 client_log(LOG_WARNING, cl, "cannot wait for it: %s", strerror(-r));
                 client_drop(cl);
@@ -364,6 +423,22 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
         return client_turn(userdata, revents & (EPOLLHUP | EPOLLERR), revents & EPOLLIN);
 }
 
+/* It took none of the replies it owes for stall_timeout (a settle in between would have moved the time on). */
+static int on_client_stall(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct client *cl = userdata;
+
+        client_took_turn(cl);
+        if (!client_stalled(cl)) {
+                (void) client_settle(cl);
+                return 0;
+        }
+        client_log(LOG_WARNING, cl, "took none of its %zu bytes of replies for %.1fs (%s); dropping it",
+                   client_pending_output(cl), (double) cl->control->stall_timeout / USEC_PER_SEC,
+                   cl->output_paused ? "not read until it takes them" : "it sends nothing more");
+        client_drop(cl);
+        return 0;
+}
+
 /* The calls left over from an earlier wakeup. */
 static int on_client_backlog(sd_event_source *s, void *userdata) {
         struct client *cl = userdata;
@@ -384,24 +459,12 @@ static int read_peer_groups(struct client *cl) {
                 cl->groups = g;
                 if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) >= 0) {
                         cl->n_groups = len / sizeof(gid_t);
-                        cl->groups_known = true;
                         return 0;
                 }
                 if (errno != ERANGE)
                         return -errno;
                 /* len now says how much is needed */
         }
-}
-
-/* Root, or the control group as the kernel reports the peer's groups (the user database if it does not). */
-static bool peer_privileged(struct client *cl) {
-        struct cb_peer peer = client_peer(cl);
-
-        if (cl->cred.uid == 0)
-                return true;
-        if (!cl->groups_known)
-                return client_may_change(cl);
-        return cb_control_peer_may_change(&peer, control_group(cl->control));
 }
 
 int client_new(struct cb_control *c, int fd, struct client **ret) {
@@ -426,9 +489,17 @@ int client_new(struct cb_control *c, int fd, struct client **ret) {
                 return log_warning_errno(r, "control: cannot tell who connected; closing the connection");
         }
         r = read_peer_groups(cl);
-        if (r < 0 && r != -ENOPROTOOPT)
-                client_log(LOG_DEBUG, cl, "no SO_PEERGROUPS (%s); the user database will be asked", strerror(-r));
-        cl->privileged = peer_privileged(cl);
+        if (r < 0) {
+                /* a kernel before 4.13: procfs tells them, without the user database (which may block) */
+                free(cl->groups);
+                cl->groups = NULL;
+                cl->n_groups = 0;
+                r = cb_control_peer_groups_from_proc(NULL, cl->cred.pid, cl->cred.uid, &cl->groups, &cl->n_groups);
+                if (r < 0)
+                        client_log(LOG_DEBUG, cl, "its groups are not known (%s); only its primary one counts",
+                                   strerror(-r));
+        }
+        cl->privileged = client_may_change(cl);
 
         cl->next = c->clients;
         if (c->clients)

@@ -36,11 +36,11 @@ struct client {
         int fd;
         sd_event_source *io;
         sd_event_source *backlog; /* calls read but not answered yet (over the budget): go on next iteration */
+        sd_event_source *stall;   /* it owes replies and takes none (client_stalled()): dropped when it fires */
 
         struct ucred cred;
         gid_t *groups;
         size_t n_groups;
-        bool groups_known; /* SO_PEERGROUPS answered; else the user database is asked */
         bool privileged;   /* root or the control group, at connect: the slots and caps below spare it */
         bool raised;       /* its sources were raised for one turn after the boards starved the socket */
 
@@ -49,6 +49,7 @@ struct client {
         size_t out_start, out_end, out_allocated;
 
         usec_t last_active;    /* CLOCK_MONOTONIC of the connect or the last call */
+        usec_t stalled_since;  /* CLOCK_MONOTONIC: it became stalled, or last took a byte while stalled; 0: not */
         bool watching;         /* a Watch runs: no further calls are read (varlink queues them) */
         bool input_closed;     /* EOF: answer what was asked, then close */
         bool drop_after_flush; /* the stream is broken (garbage, oversize): send the error, then close */
@@ -81,15 +82,15 @@ struct cb_control {
 
         size_t max_clients, privileged_clients, max_clients_per_uid, max_watchers_per_uid;
         size_t calls_per_wakeup, max_message_size, output_high_water, output_low_water, max_output_size;
+        usec_t stall_timeout;
 
         struct client *clients; /* most recent first */
         size_t n_clients, n_watchers, n_privileged;
         uint64_t next_client_id;
 
-        /* the control group's gid, looked up again now and then rather than at every connection */
+        /* the control group's gid: looked up at start and at reload, never for a connection */
         gid_t group;
         bool group_exists;
-        usec_t group_checked;
 
         struct seen_node *seen;
         size_t n_seen;
@@ -139,8 +140,10 @@ static inline size_t client_pending_output(const struct client *cl) {
 /* The connections (watchers) of this uid. */
 size_t uid_clients(struct cb_control *c, uid_t uid);
 size_t uid_watchers(struct cb_control *c, uid_t uid);
-/* The control group's gid (cached); NULL if there is no such group. */
-const gid_t *control_group(struct cb_control *c);
+/* Looks the control group up in the user database (at start and reload only: NSS may block). */
+void control_lookup_group(struct cb_control *c);
+/* The control group's gid as last looked up; NULL if there is no such group. No lookup. */
+const gid_t *control_group(const struct cb_control *c);
 /* Every control callback calls this first: the socket had its turn (and a raised source goes back down). */
 void control_took_turn(struct cb_control *c, sd_event_source *s, bool *raised);
 

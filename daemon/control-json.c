@@ -3,7 +3,6 @@
 #include "control.h"
 
 #include "clusterboot/varlink.h"
-#include "gadget-info.h"
 #include "json-util.h"
 #include "node-metadata.h"
 
@@ -99,15 +98,9 @@ int cb_control_node_json(const struct cb_node *node, const struct cb_config *con
                 return -ENOMEM;
 
         if (with_events) {
-                struct json_object *events = json_object_new_array(), *gadget = NULL;
+                struct json_object *events = json_object_new_array();
                 int r = cb_json_add(o, CB_VL_FIELD_EVENTS, events);
 
-                if (r < 0)
-                        return r;
-                /* how to reach the booted board: its gadget's interfaces and ttys, as sysfs lists them now */
-                r = cb_gadget_info_json(CB_SYSFS_USB_DEVICES, cb_node_port(node), &gadget);
-                if (r >= 0)
-                        r = cb_json_add(o, CB_VL_FIELD_GADGET, gadget);
                 if (r < 0)
                         return r;
                 for (unsigned i = 0; i < st.n_events; i++) {

@@ -8,6 +8,7 @@
 #include "clusterboot/varlink.h"
 #include "control-interface.h"
 #include "control-internal.h"
+#include "gadget-info.h"
 
 /* ---- status as JSON (one node: control-json.c) ---- */
 
@@ -30,6 +31,19 @@ static int nodes_json(struct cb_control *c, const struct cb_node *only, bool wit
                 r = cb_control_node_json(node, config, with_events, mono, real, &o);
                 if (r < 0)
                         return r;
+                if (with_events) {
+                        struct json_object *gadget = NULL;
+
+                        /* how to reach the booted board, as udev told it: no sysfs read for a caller */
+                        r = cb_gadget_table_json(c->ops->gadgets ? c->ops->gadgets(c->userdata) : NULL,
+                                                 cb_node_port(node), &gadget);
+                        if (r >= 0)
+                                r = cb_json_add(o, CB_VL_FIELD_GADGET, gadget);
+                        if (r < 0) {
+                                json_object_put(o);
+                                return r;
+                        }
+                }
                 if (json_object_array_add(a, o) < 0) {
                         json_object_put(o);
                         return -ENOMEM;

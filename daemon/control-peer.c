@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Who may change things: root, or a member of the clusterboot group. */
-#include <grp.h>
-#include <pwd.h>
+#include <fcntl.h>
 #include <stdlib.h>
 
-#include "clusterboot/varlink.h"
 #include "control.h"
 #include "util.h"
 
@@ -21,44 +19,66 @@ bool cb_control_peer_may_change(const struct cb_peer *peer, const gid_t *group) 
         return false;
 }
 
-/*
- * The peer's supplementary groups from the user database, for kernels
- * without SO_PEERGROUPS. Less exact (a process may have dropped groups its
- * user has), so only a fallback.
- */
-static int groups_from_user_db(uid_t uid, gid_t gid, gid_t **ret, size_t *ret_n) {
-        struct passwd *pw = getpwuid(uid);
-        int n = 32;
+/* The value of the "Key:" line of a /proc status text; NULL if it has none. */
+static const char *status_field(const char *text, const char *key) {
+        size_t len = strlen(key);
 
-        if (!pw)
-                return -ESRCH;
-        for (;;) {
-                gid_t *g = malloc((size_t) n * sizeof *g);
-                int want = n;
-
-                if (!g)
-                        return -ENOMEM;
-                if (getgrouplist(pw->pw_name, gid, g, &want) >= 0) {
-                        *ret = g;
-                        *ret_n = (size_t) want;
-                        return 0;
-                }
-                free(g);
-                if (want <= n || want > 65536)
-                        return -E2BIG;
-                n = want;
-        }
+        for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+                if (strncmp(line, key, len) == 0)
+                        return line + len;
+        return NULL;
 }
 
-bool cb_control_peer_may_change_now(struct cb_peer *peer, bool groups_known) {
-        struct group *gr = getgrnam(CB_VL_CONTROL_GROUP);
-        gid_t group = gr ? gr->gr_gid : 0;
-        _cleanup_free_ gid_t *db_groups = NULL;
+int cb_control_peer_groups_from_proc(const char *proc, pid_t pid, uid_t uid, gid_t **ret, size_t *ret_n) {
+        char path[128], text[8192];
+        _cleanup_free_ gid_t *groups = NULL;
+        size_t n = 0, allocated = 0;
+        unsigned long real, effective;
+        const char *p;
+        ssize_t len;
 
-        if (peer->uid != 0 && gr && !groups_known &&
-            groups_from_user_db(peer->uid, peer->gid, &db_groups, &peer->n_groups) >= 0)
-                peer->groups = db_groups;
-        bool ok = cb_control_peer_may_change(peer, gr ? &group : NULL);
-        peer->groups = NULL; /* db_groups is freed here */
-        return ok;
+        snprintf(path, sizeof path, "%s/%d/status", proc ? proc : "/proc", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        /* procfs makes the whole text in one read; a longer one (65536 groups) is cut, and refused below */
+        len = read(fd, text, sizeof text - 1);
+        if (len < 0)
+                return -errno;
+        text[len] = '\0';
+
+        /* the pid may have been reused since the connect: the groups are taken only from the same user */
+        p = status_field(text, "Uid:");
+        if (!p || sscanf(p, "%lu %lu", &real, &effective) != 2 || effective != (unsigned long) uid)
+                return -ESRCH;
+        p = status_field(text, "Groups:");
+        if (!p || !strchr(p, '\n'))
+                return -EBADMSG;
+        for (;;) {
+                char *end;
+                unsigned long g;
+
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (*p == '\n')
+                        break;
+                errno = 0;
+                g = strtoul(p, &end, 10);
+                if (end == p || errno != 0 || g > (gid_t) -1)
+                        return -EBADMSG;
+                if (n == allocated) {
+                        size_t want = allocated ? 2 * allocated : 32;
+                        gid_t *bigger = realloc(groups, want * sizeof *groups);
+
+                        if (!bigger)
+                                return -ENOMEM;
+                        groups = bigger;
+                        allocated = want;
+                }
+                groups[n++] = (gid_t) g;
+                p = end;
+        }
+        *ret = TAKE_PTR(groups);
+        *ret_n = n;
+        return 0;
 }

@@ -12,8 +12,6 @@
 #include "control-internal.h"
 #include "event-priority.h"
 
-#define GROUP_RECHECK_USEC (10 * USEC_PER_SEC)
-
 size_t uid_clients(struct cb_control *c, uid_t uid) {
         size_t n = 0;
 
@@ -30,17 +28,24 @@ size_t uid_watchers(struct cb_control *c, uid_t uid) {
         return n;
 }
 
-const gid_t *control_group(struct cb_control *c) {
-        usec_t now = now_usec();
+void control_lookup_group(struct cb_control *c) {
+        struct group *gr;
 
-        /* every connection asks; the group database is read at most once per interval */
-        if (c->group_checked == 0 || now - c->group_checked >= GROUP_RECHECK_USEC) {
-                struct group *gr = getgrnam(CB_VL_CONTROL_GROUP);
-
+        errno = 0;
+        gr = getgrnam(CB_VL_CONTROL_GROUP);
+        /* "not found" comes with 0 or one of several errnos; these are the database failing */
+        if (!gr && (errno == EIO || errno == EINTR || errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
+                    errno == ERANGE))
+                /* the database failed: what was known is kept rather than taking the group's rights away */
+                log_warning_errno(errno, "control: cannot look the group " CB_VL_CONTROL_GROUP " up%s",
+                                  c->group_exists ? "; its gid stays as it was" : "");
+        else {
                 c->group_exists = gr != NULL;
                 c->group = gr ? gr->gr_gid : 0;
-                c->group_checked = now;
         }
+}
+
+const gid_t *control_group(const struct cb_control *c) {
         return c->group_exists ? &c->group : NULL;
 }
 

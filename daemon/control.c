@@ -473,7 +473,9 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         c->max_output_size = SETTING(max_output_size, CB_CONTROL_MAX_OUTPUT);
         c->output_high_water = MIN(SETTING(output_high_water, CB_CONTROL_OUTPUT_HIGH_WATER), c->max_output_size);
         c->output_low_water = MIN(SETTING(output_low_water, CB_CONTROL_OUTPUT_LOW_WATER), c->output_high_water);
+        c->stall_timeout = SETTING(stall_timeout, CB_CONTROL_STALL_TIMEOUT_USEC);
 #undef SETTING
+        control_lookup_group(c);
         c->started_realtime = realtime_usec();
         c->started_monotonic = now_usec();
 
@@ -527,6 +529,10 @@ struct cb_control *cb_control_free(struct cb_control *c) {
         sd_event_unref(c->event);
         free(c);
         return NULL;
+}
+
+void cb_control_reload_group(struct cb_control *c) {
+        control_lookup_group(c);
 }
 
 size_t cb_control_n_clients(const struct cb_control *c) {

@@ -24,6 +24,7 @@
 #include "node.h"
 
 struct cb_control;
+struct cb_gadget_table;
 
 struct cb_control_ops {
         size_t (*n_nodes)(void *userdata);
@@ -45,6 +46,11 @@ struct cb_control_ops {
          * boots on port `port` (NULL: all); 0 or a negative errno. NULL: not offered.
          */
         int (*history)(void *userdata, const char *port, struct json_object **ret_boots);
+        /*
+         * What udev told of the booted boards' gadgets (gadget-info.h), for GetStatus with a name;
+         * NULL (or a NULL op): nothing known, the lists are empty. Never read from sysfs per call.
+         */
+        const struct cb_gadget_table *(*gadgets)(void *userdata);
 };
 
 /*
@@ -69,6 +75,13 @@ struct cb_control_ops {
 #define CB_CONTROL_OUTPUT_HIGH_WATER (128u * 1024u)
 #define CB_CONTROL_OUTPUT_LOW_WATER (32u * 1024u)
 #define CB_CONTROL_MAX_OUTPUT (1024u * 1024u)
+/*
+ * A client that owes replies it does not take (paused at the high water,
+ * or done sending: it shut its side, or its stream was broken) and has
+ * taken no byte of them for this long is dropped, so that it cannot hold
+ * its slot and its queue for ever.
+ */
+#define CB_CONTROL_STALL_TIMEOUT_USEC (30 * USEC_PER_SEC)
 
 struct cb_control_settings {
         /* NULL: CB_VL_DEFAULT_SOCKET. Not used when systemd passed a listening socket. */
@@ -82,6 +95,7 @@ struct cb_control_settings {
         size_t max_message_size;
         size_t output_high_water, output_low_water;
         size_t max_output_size; /* queued for a client that does not read; beyond it the client is dropped */
+        uint64_t stall_timeout; /* usec; CB_CONTROL_STALL_TIMEOUT_USEC */
 };
 
 /*
@@ -102,6 +116,13 @@ void cb_control_node_changed(struct cb_node *node, void *userdata);
 
 size_t cb_control_n_clients(const struct cb_control *c);
 
+/*
+ * Looks the group clusterboot up again (cb_control_new() did once), for a
+ * reload: a group made or changed since takes effect. The user database may
+ * be slow (LDAP, sssd), so this is done once per reload, never per client.
+ */
+void cb_control_reload_group(struct cb_control *c);
+
 /* ---- pieces exposed for the unit tests ---- */
 
 /* Who is on the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
@@ -116,15 +137,19 @@ struct cb_peer {
 /* May this peer call changing methods? `group` is the control group's gid, NULL if the group does not exist. */
 bool cb_control_peer_may_change(const struct cb_peer *peer, const gid_t *group);
 /*
- * The same decision for a live peer: looks the group up, and where the kernel
- * did not tell the peer's groups (groups_known false), asks the user database.
+ * A peer's supplementary groups where the kernel does not tell them
+ * (SO_PEERGROUPS, Linux 4.13): the "Groups:" line of PROC/PID/status
+ * (`proc` NULL: /proc), a read of procfs that never waits on the user
+ * database. -ESRCH if the process there is not of `uid` (the pid was
+ * reused); 0 and an array the caller frees, or a negative errno.
  */
-bool cb_control_peer_may_change_now(struct cb_peer *peer, bool groups_known);
+int cb_control_peer_groups_from_proc(const char *proc, pid_t pid, uid_t uid, gid_t **ret, size_t *ret_n);
 
 /*
  * A node as the protocol shows it (clusterboot/varlink.h fields). Timestamps
  * are converted from CLOCK_MONOTONIC to CLOCK_REALTIME with the given
- * "now" pair. With `with_events`, the node's recent history is included.
+ * "now" pair. With `with_events`, the node's recent history is included
+ * (the server adds its gadget then, from cb_control_ops.gadgets).
  */
 int cb_control_node_json(const struct cb_node *node, const struct cb_config *config, bool with_events,
                          uint64_t now_monotonic, uint64_t now_realtime, struct json_object **ret);

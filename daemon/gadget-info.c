@@ -1,14 +1,148 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "gadget-info.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-
 #include "json-util.h"
+#include "portpath.h"
 #include "util.h"
+
+/* Far more than any cluster's gadgets offer; a bound against a host whose devices churn without end. */
+#define ENTRIES_MAX 4096
+
+struct entry {
+        struct entry *next;
+        char *devpath;
+        char port[64];
+        bool tty;
+        char *name; /* points into devpath */
+        char *mac;  /* NULL for a tty */
+};
+
+struct cb_gadget_table {
+        struct entry *entries;
+        size_t n_entries;
+};
+
+int cb_gadget_table_new(struct cb_gadget_table **ret) {
+        *ret = calloc(1, sizeof **ret);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static struct entry *entry_free(struct entry *e) {
+        struct entry *next = e->next;
+
+        free(e->devpath);
+        free(e->mac);
+        free(e);
+        return next;
+}
+
+struct cb_gadget_table *cb_gadget_table_free(struct cb_gadget_table *t) {
+        if (!t)
+                return NULL;
+        for (struct entry *e = t->entries; e;)
+                e = entry_free(e);
+        free(t);
+        return NULL;
+}
+
+int cb_gadget_parse_devpath(const char *devpath, const char *subsystem, char port[static 64], const char **ret_name) {
+        /* from the end: NAME, the subsystem's directory, the interface "PORT:C.I", the device PORT */
+        const char *name, *dir, *iface, *dev;
+        size_t sub_len = strlen(subsystem), port_len;
+
+        name = strrchr(devpath, '/');
+        if (!name || name == devpath || name[1] == '\0')
+                return -EINVAL;
+        for (dir = name - 1; dir > devpath && *dir != '/'; dir--)
+                ;
+        if (*dir != '/' || (size_t) (name - dir - 1) != sub_len || strncmp(dir + 1, subsystem, sub_len) != 0)
+                return -EINVAL;
+        for (iface = dir - 1; iface > devpath && *iface != '/'; iface--)
+                ;
+        if (*iface != '/' || iface == devpath)
+                return -EINVAL;
+        for (dev = iface - 1; dev > devpath && *dev != '/'; dev--)
+                ;
+        if (*dev != '/')
+                return -EINVAL;
+        port_len = (size_t) (iface - dev - 1);
+        /* the interface must be the device's own: "PORT:..." right below PORT */
+        if (port_len == 0 || port_len >= 64 || strncmp(iface + 1, dev + 1, port_len) != 0 ||
+            iface[1 + port_len] != ':')
+                return -EINVAL;
+        memcpy(port, dev + 1, port_len);
+        port[port_len] = '\0';
+        if (!cb_port_path_valid(port))
+                return -EINVAL;
+        *ret_name = name + 1;
+        return 0;
+}
+
+static struct entry **find(struct cb_gadget_table *t, const char *devpath) {
+        struct entry **e = &t->entries;
+
+        while (*e && strcmp((*e)->devpath, devpath) != 0)
+                e = &(*e)->next;
+        return e;
+}
+
+static void forget(struct cb_gadget_table *t, const char *devpath) {
+        struct entry **e = devpath ? find(t, devpath) : NULL;
+
+        if (e && *e) {
+                *e = entry_free(*e);
+                t->n_entries--;
+        }
+}
+
+int cb_gadget_table_event(struct cb_gadget_table *t, const char *action, const char *subsystem, const char *devpath,
+                          const char *devpath_old, const char *mac) {
+        char port[64];
+        const char *name;
+        struct entry *e;
+        bool tty;
+
+        if (!action || !subsystem || !devpath)
+                return 0;
+        tty = strcmp(subsystem, "tty") == 0;
+        if (!tty && strcmp(subsystem, "net") != 0)
+                return 0;
+        if (strcmp(action, "move") == 0)
+                forget(t, devpath_old); /* a renamed interface: the old name is gone */
+        if (strcmp(action, "remove") == 0) {
+                forget(t, devpath);
+                return 0;
+        }
+        if (cb_gadget_parse_devpath(devpath, subsystem, port, &name) < 0)
+                return 0;
+        /* "add", "move", "change" (and "bind" and the like): the device as it is now */
+        forget(t, devpath);
+        if (t->n_entries >= ENTRIES_MAX)
+                return -ENOSPC;
+        e = calloc(1, sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        e->devpath = strdup(devpath);
+        e->mac = !tty && mac ? strdup(mac) : NULL;
+        if (!e->devpath || (!tty && mac && !e->mac)) {
+                entry_free(e);
+                return -ENOMEM;
+        }
+        if (e->mac)
+                e->mac[strcspn(e->mac, "\n")] = '\0'; /* as sysfs shows it, in case a caller read it there */
+        snprintf(e->port, sizeof e->port, "%s", port);
+        e->tty = tty;
+        e->name = e->devpath + (name - devpath);
+        e->next = t->entries;
+        t->entries = e;
+        t->n_entries++;
+        return 0;
+}
 
 /* Takes `item`, also on failure. */
 static int append(struct json_object *array, struct json_object *item) {
+        if (!item)
+                return -ENOMEM;
         if (json_object_array_add(array, item) < 0) {
                 json_object_put(item);
                 return -ENOMEM;
@@ -16,7 +150,7 @@ static int append(struct json_object *array, struct json_object *item) {
         return 0;
 }
 
-/* Sorted by name, so that the output does not depend on the order of a directory. */
+/* Sorted by name, so that the output does not depend on the order of events. */
 static int compare_names(const void *a, const void *b) {
         struct json_object *x = *(struct json_object *const *) a, *y = *(struct json_object *const *) b;
         const char *sx = json_object_is_type(x, json_type_string) ? json_object_get_string(x)
@@ -26,109 +160,48 @@ static int compare_names(const void *a, const void *b) {
         return strcmp(sx, sy);
 }
 
-/* The first line of a small sysfs file, without its newline; NULL if it cannot be read. */
-static char *read_line(int dir_fd, const char *path) {
-        char buf[128];
-        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
-        ssize_t n;
-
-        if (fd < 0)
-                return NULL;
-        n = read(fd, buf, sizeof buf - 1);
-        if (n <= 0)
-                return NULL;
-        buf[n] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        return strdup(buf);
-}
-
-/* Calls `each` for every entry of dir_fd/sub (but "." and ".."). */
-static int each_entry(int dir_fd, const char *sub, int (*each)(int sub_fd, const char *name, void *userdata),
-                      void *userdata) {
-        int fd = openat(dir_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d;
-        struct dirent *e;
-        int r = 0;
-
-        if (fd < 0)
-                return 0; /* nothing of that kind here */
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return 0;
-        }
-        while (r >= 0 && (e = readdir(d)))
-                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                        r = each(dirfd(d), e->d_name, userdata);
-        closedir(d);
-        return r;
-}
-
-struct found {
-        struct json_object *interfaces, *ttys;
-        const char *port;
-        size_t port_len;
-};
-
-static int add_interface(int net_fd, const char *name, void *userdata) {
-        struct found *f = userdata;
-        struct json_object *o = json_object_new_object();
-        _cleanup_free_ char *address_path = NULL, *mac = NULL;
-
-        if (!o || asprintf(&address_path, "%s/address", name) < 0) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        mac = read_line(net_fd, address_path);
-        if (cb_json_add_string(o, "name", name) < 0 || cb_json_add_string(o, "mac", mac) < 0) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        return append(f->interfaces, o);
-}
-
-static int add_tty(int tty_fd, const char *name, void *userdata) {
-        struct found *f = userdata;
-        struct json_object *s = json_object_new_string(name);
-
-        return s ? append(f->ttys, s) : -ENOMEM;
-}
-
-/* One interface of the gadget ("1-1.3:1.0"): its net/ and tty/ children (CDC ECM/NCM/RNDIS, CDC ACM). */
-static int scan_interface(int port_fd, const char *name, void *userdata) {
-        struct found *f = userdata;
-        char sub[300];
-        int r;
-
-        if (strncmp(name, f->port, f->port_len) != 0 || name[f->port_len] != ':')
-                return 0;
-        snprintf(sub, sizeof sub, "%s/net", name);
-        r = each_entry(port_fd, sub, add_interface, f);
-        if (r >= 0) {
-                snprintf(sub, sizeof sub, "%s/tty", name);
-                r = each_entry(port_fd, sub, add_tty, f);
-        }
-        return r;
-}
-
-int cb_gadget_info_json(const char *root, const char *port, struct json_object **ret) {
+static int interface_json(const struct entry *e, struct json_object **ret) {
         _cleanup_json_ struct json_object *o = json_object_new_object();
-        struct found f = { .interfaces = json_object_new_array(), .ttys = json_object_new_array(), .port = port,
-                           .port_len = strlen(port) };
-        _cleanup_close_ int root_fd = -1;
+
+        if (!o || cb_json_add_string(o, "name", e->name) < 0 || cb_json_add_string(o, "mac", e->mac) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+int cb_gadget_table_json(const struct cb_gadget_table *t, const char *port, struct json_object **ret) {
+        _cleanup_json_ struct json_object *o = json_object_new_object();
+        struct json_object *interfaces = json_object_new_array(), *ttys = json_object_new_array();
         int r;
 
-        if (!o || cb_json_add(o, "interfaces", f.interfaces) < 0 || cb_json_add(o, "ttys", f.ttys) < 0)
+        if (!o) {
+                json_object_put(interfaces);
+                json_object_put(ttys);
                 return -ENOMEM;
-        /* a port is a file name of its own: no path may climb out of the directory */
-        if (port[0] && !strchr(port, '/') && strcmp(port, "..") != 0 &&
-            (root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-                r = each_entry(root_fd, port, scan_interface, &f);
+        }
+        if (cb_json_add(o, "interfaces", interfaces) < 0) {
+                json_object_put(ttys);
+                return -ENOMEM;
+        }
+        if (cb_json_add(o, "ttys", ttys) < 0)
+                return -ENOMEM;
+        for (const struct entry *e = t ? t->entries : NULL; e; e = e->next) {
+                struct json_object *item = NULL;
+
+                if (strcmp(e->port, port) != 0)
+                        continue;
+                if (e->tty)
+                        r = append(ttys, json_object_new_string(e->name));
+                else {
+                        r = interface_json(e, &item);
+                        if (r >= 0)
+                                r = append(interfaces, item);
+                }
                 if (r < 0)
                         return r;
         }
-        json_object_array_sort(f.interfaces, compare_names);
-        json_object_array_sort(f.ttys, compare_names);
+        json_object_array_sort(interfaces, compare_names);
+        json_object_array_sort(ttys, compare_names);
         *ret = TAKE_PTR(o);
         return 0;
 }

@@ -36,6 +36,10 @@ void cb_log_set_max_level(int priority) {
         log_max_level = priority;
 }
 
+bool cb_log_enabled(int priority) {
+        return priority <= log_max_level;
+}
+
 usec_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <syslog.h>
 
 /*
@@ -38,6 +39,8 @@ struct cb_log_node {
 
 void cb_log_open(enum cb_log_target target);
 void cb_log_set_max_level(int priority);
+/* Would a line of this priority be written? (So that lines never shown do not use up a rate limit.) */
+bool cb_log_enabled(int priority);
 
 /* Returns -error (if error > 0) or 0, so callers can `return log_...(r, ...)`. */
 int cb_log_full(int priority, int error, const struct cb_log_node *node, const char *message_id,

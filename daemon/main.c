@@ -15,6 +15,7 @@
 #include "config.h"
 #include "config-check.h"
 #include "control.h"
+#include "gadget-watch.h"
 #include "log.h"
 #include "manager.h"
 #include "boot-history.h"
@@ -171,6 +172,7 @@ struct daemon {
         struct cb_control *control;
         struct cb_metrics *metrics;
         struct cb_boot_history *history;
+        struct cb_gadget_watch *gadgets; /* NULL if udev could not be followed: no gadget is listed */
         bool stopping; /* a stop signal came: the nodes are draining */
 };
 
@@ -227,6 +229,8 @@ static int reload(struct daemon *d, struct cb_config_report *report) {
                 (void) cb_port_files_update(cb_manager_config(d->manager));
         if (r >= 0 && cb_metrics_set_directory(d->metrics, cb_manager_config(d->manager)->metrics_directory) < 0)
                 log_warning("metrics: cannot start writing to the new MetricsDirectory=");
+        if (d->control)
+                cb_control_reload_group(d->control);
         (void) sd_notify(false, "READY=1");
         return r;
 }
@@ -266,6 +270,10 @@ static int control_history(void *userdata, const char *port, struct json_object 
         return cb_boot_history_json(((struct daemon *) userdata)->history, port, ret);
 }
 
+static const struct cb_gadget_table *control_gadgets(void *userdata) {
+        return cb_gadget_watch_table(((struct daemon *) userdata)->gadgets);
+}
+
 /* Every node change goes to the socket's watchers, the metrics and the boot history. */
 static void on_node_changed(struct cb_node *node, void *userdata) {
         struct daemon *d = userdata;
@@ -291,6 +299,7 @@ static const struct cb_control_ops control_ops = {
         .reload = control_reload,
         .metrics = control_metrics,
         .history = control_history,
+        .gadgets = control_gadgets,
 };
 
 int main(int argc, char **argv) {
@@ -361,6 +370,7 @@ int main(int argc, char **argv) {
                 log_error_errno(r, "cannot set up the boot history");
                 goto out;
         }
+        (void) cb_gadget_watch_new(d.event, &d.gadgets);
         cb_manager_set_listener(d.manager, on_node_changed, &d);
         r = cb_manager_start(d.manager);
         if (r < 0) {
@@ -382,6 +392,7 @@ out:
         cb_metrics_free(d.metrics);
         /* after the drain: boots still running are written as interrupted */
         cb_boot_history_free(d.history);
+        cb_gadget_watch_free(d.gadgets);
         cb_manager_free(d.manager);
         sd_event_unref(d.event);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -21,6 +21,7 @@
 #include "event-priority.h"
 #include "firmware.h"
 #include "log.h"
+#include "log-ratelimit.h"
 #include "node-history.h"
 #include "node-metadata.h"
 #include "power-op.h"
@@ -120,6 +121,7 @@ struct cb_node {
         unsigned boots;
 
         struct cb_node_history history;
+        struct cb_log_ratelimit board_lines; /* the lines the board's own input causes (board_log()) */
         struct cb_node_metadata metadata;
         bool metadata_unsaved; /* properties came in this boot's session: the owner keeps them once it ends */
 };
@@ -150,6 +152,35 @@ static struct cb_log_node log_fields(const struct cb_node *n) {
                 cb_log_full((prio), (err), &_f, NULL, __FILE__, __LINE__, __VA_ARGS__); \
         })
 #define node_log(n, prio, ...) node_log_errno(n, prio, 0, __VA_ARGS__)
+
+/*
+ * A line the board's own input causes (a refused name, a malformed
+ * property, a retry of its transfer): as many as it sends requests, so
+ * limited per board, lest journald's limit for the whole service drop the
+ * other boards' lines with them. State changes and the daemon's decisions
+ * go through node_log() and are never held back. Debug lines are not
+ * counted: whoever turns them on asked for every request.
+ */
+static bool board_line_passes(struct cb_node *n, int priority) {
+        if (priority >= LOG_DEBUG || !cb_log_enabled(priority))
+                return true;
+        return cb_log_ratelimit_test(&n->board_lines, priority);
+}
+
+#define board_log_errno(n, prio, err, ...)                               \
+        do {                                                             \
+                if (board_line_passes((n), (prio)))                      \
+                        (void) node_log_errno(n, prio, err, __VA_ARGS__); \
+        } while (0)
+#define board_log(n, prio, ...) board_log_errno(n, prio, 0, __VA_ARGS__)
+
+static void board_lines_suppressed(void *userdata, unsigned suppressed, int priority) {
+        struct cb_node *n = userdata;
+
+        node_log(n, priority, "%u more line%s caused by the board's requests not logged (at most %u per %.0fs)",
+                 suppressed, suppressed == 1 ? "" : "s", CB_LOG_RATELIMIT_BURST,
+                 seconds(CB_LOG_RATELIMIT_INTERVAL));
+}
 
 static void notify_changed(struct cb_node *n) {
         if (n->env->callbacks.changed)
@@ -204,6 +235,8 @@ static void enter_state(struct cb_node *n, enum cb_node_state state, const char 
         _cleanup_free_ char *message = cb_vformat(format, ap);
         va_end(ap);
 
+        /* what the board caused before this change is told before it */
+        cb_log_ratelimit_flush(&n->board_lines);
         n->state = state;
         (void) sd_event_source_set_enabled(n->deadline, SD_EVENT_OFF);
         struct cb_log_node f = log_fields(n);
@@ -284,17 +317,19 @@ static void board_property(struct cb_node *n, const char *key_star_value) {
         if (r == 0) {
                 struct cb_log_node fields = log_fields(n);
 
+                n->metadata_unsaved = true;
+                if (!board_line_passes(n, LOG_INFO))
+                        return;
                 fields.property = kept->key;
                 fields.property_value = kept->value;
                 cb_log(LOG_INFO, 0, &fields, "board property %s: %s", kept->key, kept->value);
-                n->metadata_unsaved = true;
                 return;
         }
         cb_text_escape_to(shown, sizeof shown, key_star_value, strlen(key_star_value));
         if (r == -ENOSPC)
                 node_log(n, LOG_DEBUG, "board property not kept (already %d): %s", CB_METADATA_MAX, shown);
         else
-                node_log(n, LOG_WARNING, "a board property that is not KEY*VALUE: %s", shown);
+                board_log(n, LOG_WARNING, "a board property that is not KEY*VALUE: %s", shown);
 }
 
 static void session_event(void *userdata, enum cb_session_event event, int error, const char *detail) {
@@ -302,10 +337,10 @@ static void session_event(void *userdata, enum cb_session_event event, int error
 
         switch (event) {
         case CB_SESSION_EVENT_STEP_RETRY:
-                node_log_errno(n, LOG_WARNING, error, "%s", detail);
+                board_log_errno(n, LOG_WARNING, error, "%s", detail);
                 break;
         case CB_SESSION_EVENT_NAME_REFUSED:
-                node_log(n, LOG_WARNING, "%s", detail);
+                board_log(n, LOG_WARNING, "%s", detail);
                 break;
         case CB_SESSION_EVENT_FILE_SERVED:
                 node_log(n, LOG_DEBUG, "served %s", detail);
@@ -838,7 +873,7 @@ static void note_serial(struct cb_node *n, const char *serial) {
                 return;
         if (cb_node_metadata_set_serial(&n->metadata, serial) < 0) {
                 cb_text_escape_to(shown, sizeof shown, serial, strlen(serial));
-                node_log(n, LOG_WARNING, "the board's ROM shows a serial that is not a SoC serial: %s", shown);
+                board_log(n, LOG_WARNING, "the board's ROM shows a serial that is not a SoC serial: %s", shown);
                 return;
         }
         node_log(n, LOG_DEBUG, "SoC serial %s", n->metadata.serial);
@@ -1278,6 +1313,8 @@ int cb_node_new(const struct cb_node_env *env, const char *name, const char *por
                 cb_node_free(n);
                 return r;
         }
+        cb_log_ratelimit_init(&n->board_lines, CB_LOG_RATELIMIT_INTERVAL, CB_LOG_RATELIMIT_BURST, env->event,
+                              board_lines_suppressed, n);
         n->configured = configured;
         n->state = CB_NODE_ABSENT;
         cb_node_history_add(&n->history, n->state, 0, configured ? "configured" : "seen on the bus");
@@ -1315,6 +1352,7 @@ struct cb_node *cb_node_free(struct cb_node *n) {
         n->power = cb_power_free(n->power);
         n->power_op = cb_power_op_free(n->power_op);
         sd_event_source_disable_unref(n->deadline);
+        cb_log_ratelimit_done(&n->board_lines);
         free(n->power_not_cut);
         free(n->name);
         free(n->port);

@@ -25,6 +25,7 @@
 #include "check.h"
 #include "clusterboot/varlink.h"
 #include "control.h"
+#include "gadget-info.h"
 #include "inproc-power.h"
 #include "json-util.h"
 #include "log.h"
@@ -44,6 +45,7 @@ struct fixture {
         int reload_result;
         unsigned reloads;
         unsigned summaries; /* GetStatus replies built: each asks for the summary once */
+        struct cb_gadget_table *gadgets; /* what "udev" told of the gadgets; NULL: nothing */
 };
 
 static size_t fx_n_nodes(void *userdata) {
@@ -75,6 +77,9 @@ static int fx_reload(void *userdata, struct cb_config_report *report) {
         f->reloads++;
         return f->reload_result;
 }
+static const struct cb_gadget_table *fx_gadgets(void *userdata) {
+        return ((struct fixture *) userdata)->gadgets;
+}
 static const struct cb_control_ops fx_ops = {
         .n_nodes = fx_n_nodes,
         .node = fx_node,
@@ -82,6 +87,7 @@ static const struct cb_control_ops fx_ops = {
         .config = fx_config,
         .summary = fx_summary,
         .reload = fx_reload,
+        .gadgets = fx_gadgets,
 };
 
 static void fx_init(struct fixture *f, size_t n_boards, const struct emu_board_config *boards,
@@ -803,6 +809,138 @@ static void test_permission_denied(void) {
 }
 
 /*
+ * The user database seen by the server in this test: the group clusterboot
+ * is FAKE_GROUP, and every lookup is counted. The server may look it up when
+ * it starts and at a reload, never for a client: NSS can block (LDAP, sssd),
+ * and any local user can connect as often as he likes.
+ */
+#define FAKE_GROUP ((gid_t) 4242)
+#define NOBODY 65534
+static unsigned nss_lookups;
+
+struct group *getgrnam(const char *name) {
+        static char group_name[] = CB_VL_CONTROL_GROUP, password[] = "x";
+        static char *members[] = { NULL };
+        static struct group g = { .gr_name = group_name, .gr_passwd = password, .gr_mem = members };
+
+        nss_lookups++;
+        errno = 0;
+        if (strcmp(name, CB_VL_CONTROL_GROUP) != 0)
+                return NULL;
+        g.gr_gid = FAKE_GROUP;
+        return &g;
+}
+
+int getgrouplist(const char *user, gid_t group, gid_t *groups, int *ngroups) {
+        nss_lookups++;
+        return -1;
+}
+
+static int reload_as_member(struct fixture *f, int arg) {
+        const gid_t group = FAKE_GROUP;
+        gid_t *groups = NULL;
+        size_t n = 0;
+        char out[4096];
+
+        /* in the group by a supplementary group only: neither its uid nor its primary gid says so */
+        if (setgroups(1, &group) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+                return 10;
+        /* what the fallback without SO_PEERGROUPS would read of this process */
+        if (cb_control_peer_groups_from_proc(NULL, getpid(), NOBODY, &groups, &n) < 0 || n != 1 ||
+            groups[0] != FAKE_GROUP)
+                return 11;
+        free(groups);
+        if (child_call(f->path, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}", out, sizeof out) < 0)
+                return 12;
+        return strstr(out, "\"error\"") ? 13 : 0;
+}
+
+static int reload_as_nobody(struct fixture *f, int arg) {
+        char out[4096];
+
+        if (child_call(f->path, "{\"method\":\"" CB_VL_METHOD_RELOAD "\"}", out, sizeof out) < 0)
+                return 12;
+        return strstr(out, "\"error\":\"" CB_VL_ERROR_PERMISSION_DENIED "\"") ? 0 : 13;
+}
+
+static pid_t fork_as_nobody(int (*fn)(struct fixture *f, int arg), struct fixture *f, int arg, bool drop);
+static int wait_child_pumping(struct fixture *f, pid_t pid, usec_t timeout);
+
+/* The child's exit status, or -1 if it did not exit normally. */
+static int child_result(struct fixture *f, pid_t pid) {
+        int status = pid > 0 ? wait_child_pumping(f, pid, RUN_TIMEOUT) : -1;
+
+        return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_group_without_lookups(void) {
+        struct fixture f;
+        unsigned reloads;
+        int status;
+
+        if (geteuid() != 0) {
+                printf("test-control-socket: not root; the group test runs as root only\n");
+                return;
+        }
+        nss_lookups = 0;
+        fx_init(&f, 1, NULL, NULL);
+        CHECK_MSG(nss_lookups == 1, "%u lookups when the server started", nss_lookups);
+        nss_lookups = 0;
+        reloads = f.reloads;
+
+        status = child_result(&f, fork_as_nobody(reload_as_member, &f, 0, false));
+        CHECK_MSG(status == 0, "the group's member by a supplementary group: child status %d", status);
+        CHECK(f.reloads == reloads + 1);
+        status = child_result(&f, fork_as_nobody(reload_as_nobody, &f, 0, true));
+        CHECK_MSG(status == 0, "nobody outside the group: child status %d", status);
+        CHECK(f.reloads == reloads + 1);
+        CHECK_MSG(nss_lookups == 0, "%u user database lookups for two clients", nss_lookups);
+
+        /* a reload (SIGHUP or Reload: the daemon calls this then) looks it up again, once */
+        cb_control_reload_group(f.control);
+        CHECK(nss_lookups == 1);
+        fx_done(&f);
+}
+
+/* The gadget of status NODE: what udev's events told, so no sysfs read for a caller (issue 12). */
+static void test_status_gadget_from_events(void) {
+        static const char devpath[] = "/devices/platform/dummy_hcd.0/usb1/1-1/1-1:1.0/net/node1";
+        struct fixture f;
+        struct tclient c;
+        struct json_object *r, *nodes = NULL, *gadget = NULL, *interfaces = NULL;
+        const char *text;
+
+        fx_init(&f, 1, NULL, NULL);
+        CHECK(cb_gadget_table_new(&f.gadgets) == 0);
+        CHECK(cb_gadget_table_event(f.gadgets, "add", "net", devpath, NULL, "02:12:34:56:78:9a") == 0);
+        tc_open(&f, &c);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\"}}");
+        CHECK(r && !reply_error(r));
+        CHECK(cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1);
+        CHECK(nodes && json_object_array_length(nodes) == 1 &&
+              cb_json_get_object(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_GADGET, &gadget) == 1);
+        text = gadget ? json_object_to_json_string_ext(gadget, JSON_C_TO_STRING_PLAIN) : "(none)";
+        CHECK_MSG(strcmp(text, "{\"interfaces\":[{\"name\":\"node1\",\"mac\":\"02:12:34:56:78:9a\"}],"
+                               "\"ttys\":[]}") == 0,
+                  "node1's gadget: %s", text);
+        json_object_put(r);
+
+        /* the board went: its interface with it */
+        CHECK(cb_gadget_table_event(f.gadgets, "remove", "net", devpath, NULL, NULL) == 0);
+        r = call(&f, &c, "{\"method\":\"" CB_VL_METHOD_GET_STATUS "\",\"parameters\":{\"name\":\"node1\"}}");
+        nodes = gadget = NULL;
+        CHECK(r && cb_json_get_array(reply_params(r), CB_VL_FIELD_NODES, &nodes) == 1 && nodes &&
+              cb_json_get_object(json_object_array_get_idx(nodes, 0), CB_VL_FIELD_GADGET, &gadget) == 1 &&
+              cb_json_get_array(gadget, "interfaces", &interfaces) == 1 && json_object_array_length(interfaces) == 0);
+        json_object_put(r);
+
+        tc_close(&c);
+        pump_until_no_clients(&f);
+        f.gadgets = cb_gadget_table_free(f.gadgets);
+        fx_done(&f);
+}
+
+/*
  * What a client sends comes back escaped and cut on a character boundary;
  * a method name with a NUL inside is not its prefix.
  */
@@ -1102,7 +1240,6 @@ static void test_power_answered_later(void) {
 #define REPLIES_PER_ITERATION 64
 #endif
 
-#define NOBODY 65534
 
 /* Bytes the server sent that c has not read yet. */
 static size_t tc_unread(struct tclient *c) {
@@ -1229,6 +1366,74 @@ static void test_pipelined_flood(void) {
         printf("test-control-socket: flood of %d calls: %u iterations, at most %u replies per iteration, at most "
                "%zu bytes queued (replies of %zu bytes); the other client answered at iteration %d\n",
                N_CALLS, iterations, max_per_iteration, max_queued, max_reply, good_at);
+
+        tc_close(&flood);
+        tc_close(&good);
+        pump_until_no_clients(&f);
+        fx_done(&f);
+}
+
+/*
+ * A half-closed flooder: it pipelines calls, shuts its sending side
+ * (shutdown(SHUT_WR): no hangup, it could still read) and never reads.
+ * Its queue stops at the high water, and once it has taken nothing for the
+ * stall timeout it is dropped, its slot freed; a client beside it is
+ * answered throughout. Without the timeout it held its slot for ever.
+ */
+static void test_half_closed_flooder(void) {
+        enum { N_NODES = 8, N_CALLS = 1400 };
+        struct cb_control_settings s = { .stall_timeout = 200 * USEC_PER_MSEC };
+        struct fixture f;
+        struct tclient flood, good;
+        struct json_object *r;
+        size_t size = 0, got = 0, current = 0, min_reply = SIZE_MAX, max_reply = 0;
+        bool eof = false;
+        char buf[65536];
+
+        fx_init(&f, N_NODES, NULL, &s);
+        tc_open(&f, &flood);
+        tc_open(&f, &good);
+        pump(&f, 5 * USEC_PER_MSEC);
+        _cleanup_free_ char *calls = repeated_calls(GET_STATUS, N_CALLS, &size);
+        tc_send_raw(&flood, calls, size);
+        CHECK(shutdown(flood.fd, SHUT_WR) == 0);
+
+        /* bounded only against a hang: the drop is waited for, however slow the machine */
+        usec_t deadline = now_usec() + 20 * USEC_PER_SEC;
+        while (cb_control_n_clients(f.control) == 2 && now_usec() < deadline)
+                (void) sd_event_run(f.w.event, 10 * USEC_PER_MSEC);
+        CHECK_MSG(cb_control_n_clients(f.control) == 1, "the half-closed client that reads nothing still holds its slot");
+        unsigned built = f.summaries;
+        CHECK_MSG(built < N_CALLS, "all %u calls answered for a client that reads none", built);
+
+        /* what reached its socket before the drop is there to read, then the end */
+        while (!eof && now_usec() < deadline) {
+                ssize_t n = recv(flood.fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) {
+                        for (ssize_t i = 0; i < n; i++, current++)
+                                if (buf[i] == '\0') {
+                                        got++;
+                                        min_reply = MIN(min_reply, current + 1);
+                                        max_reply = MAX(max_reply, current + 1);
+                                        current = 0;
+                                }
+                        continue;
+                }
+                eof = n == 0 || errno != EAGAIN;
+                if (!eof)
+                        (void) sd_event_run(f.w.event, 2 * USEC_PER_MSEC);
+        }
+        CHECK_MSG(eof, "the dropped client's socket was not closed");
+        CHECK_MSG(got > 0 && got <= built, "%zu replies read, %u built", got, built);
+        /* the replies built that never reached it were its queue: the high water and one reply past it */
+        CHECK_MSG(got == 0 || (built - got) * min_reply <= CB_CONTROL_OUTPUT_HIGH_WATER + 2 * max_reply,
+                  "%zu replies of %zu-%zu bytes were queued for it", built - got, min_reply, max_reply);
+
+        r = call(&f, &good, GET_INFO);
+        CHECK(r && !reply_error(r));
+        json_object_put(r);
+        printf("test-control-socket: half-closed flooder: %u of %d calls answered, %zu reached it, then dropped\n",
+               built, N_CALLS, got);
 
         tc_close(&flood);
         tc_close(&good);
@@ -1600,7 +1805,7 @@ static void test_out_of_fds(void) {
 
 int main(void) {
         cb_log_open(CB_LOG_STDERR);
-        cb_log_set_max_level(LOG_ERR);
+        cb_log_set_max_level(getenv("CB_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR);
         /* a test client that vanished must fail a check, not kill the test */
         signal(SIGPIPE, SIG_IGN);
 
@@ -1612,12 +1817,15 @@ int main(void) {
         test_watch_boot_with_retry();
         test_abuse_while_booting();
         test_permission_denied();
+        test_group_without_lookups();
         test_socket_path();
         test_client_text_echoed();
+        test_status_gadget_from_events();
         test_board_text_in_json();
         test_power_answered_later();
         test_pipelined_flood();
         test_hangup_drops_calls();
+        test_half_closed_flooder();
         test_watchers_per_uid();
         test_churn_keeps_root();
         test_out_of_fds();

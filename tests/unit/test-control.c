@@ -6,6 +6,7 @@
  * clusterbootctl reads.
  */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "clusterboot/varlink.h"
@@ -213,6 +214,58 @@ static void test_permission(void) {
         CHECK(!cb_control_peer_may_change(&primary, NULL));
 }
 
+/* Writes PROC/PID/status with the given text. */
+static void put_status(const char *proc, pid_t pid, const char *text) {
+        char path[256];
+        FILE *f;
+
+        snprintf(path, sizeof path, "%s/%d", proc, (int) pid);
+        (void) mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/%d/status", proc, (int) pid);
+        f = fopen(path, "we");
+        CHECK(f && fputs(text, f) >= 0);
+        if (f)
+                fclose(f);
+}
+
+/* The peer's groups where SO_PEERGROUPS is missing: procfs's "Groups:" line, of the same user only. */
+static void test_groups_from_proc(void) {
+        char proc[] = "/tmp/test-control-proc-XXXXXX", cmd[128];
+        gid_t own[256], *groups = NULL;
+        size_t n = 0;
+        int n_own = getgroups((int) ELEMENTSOF(own), own);
+
+        /* this process, as the real /proc tells it */
+        CHECK(n_own >= 0);
+        CHECK(cb_control_peer_groups_from_proc(NULL, getpid(), geteuid(), &groups, &n) == 0);
+        CHECK_MSG(n == (size_t) n_own, "%zu groups, getgroups() says %d", n, n_own);
+        for (size_t i = 0; i < n && i < (size_t) n_own; i++)
+                CHECK(groups[i] == own[i]);
+        groups = xfree(groups);
+        /* the pid taken by another user's process since: nothing taken from it */
+        CHECK(cb_control_peer_groups_from_proc(NULL, getpid(), geteuid() + 1, &groups, &n) == -ESRCH);
+
+        CHECK(mkdtemp(proc) != NULL);
+        put_status(proc, 7, "Name:\tx\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n"
+                            "Groups:\t4 24 990 \nNSpid:\t7\n");
+        CHECK(cb_control_peer_groups_from_proc(proc, 7, 1000, &groups, &n) == 0);
+        CHECK(n == 3 && groups && groups[0] == 4 && groups[1] == 24 && groups[2] == 990);
+        groups = xfree(groups);
+        put_status(proc, 8, "Uid:\t1000\t1000\t1000\t1000\nGroups:\t\n");
+        CHECK(cb_control_peer_groups_from_proc(proc, 8, 1000, &groups, &n) == 0 && n == 0);
+        groups = xfree(groups);
+        /* set-uid: the effective uid is the one SO_PEERCRED reports */
+        put_status(proc, 9, "Uid:\t1000\t0\t0\t0\nGroups:\t4\n");
+        CHECK(cb_control_peer_groups_from_proc(proc, 9, 1000, &groups, &n) == -ESRCH);
+        put_status(proc, 10, "Uid:\t1000\t1000\t1000\t1000\nGroups:\t4 x 990\n");
+        CHECK(cb_control_peer_groups_from_proc(proc, 10, 1000, &groups, &n) == -EBADMSG);
+        put_status(proc, 11, "Uid:\t1000\t1000\t1000\t1000\n");
+        CHECK(cb_control_peer_groups_from_proc(proc, 11, 1000, &groups, &n) == -EBADMSG);
+        CHECK(cb_control_peer_groups_from_proc(proc, 12, 1000, &groups, &n) == -ENOENT);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", proc);
+        CHECK(system(cmd) == 0);
+}
+
 /* ---- status as JSON ---- */
 
 static const char *field_str(struct json_object *o, const char *key) {
@@ -322,6 +375,7 @@ int main(void) {
         test_parse();
         test_builders();
         test_permission();
+        test_groups_from_proc();
         test_node_json();
         return check_exit("test-control");
 }

@@ -2,8 +2,8 @@
 /*
  * Reaching a booted board: the per-port files udev reads to name its
  * network interface and start clusterboot-up@NODE.target (port-files.c),
- * what InterfaceName= accepts, and the interfaces, MACs and ttys read from
- * a port's sysfs tree (gadget-info.c, on a tree of real files).
+ * what InterfaceName= accepts, and the interfaces, MACs and ttys of a port's
+ * gadget as udev's events tell them (gadget-info.c).
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -108,33 +108,69 @@ static void test_interface_names(void) {
         cb_config_free(load("[Node a]\nPort=1-1\nInterfaceName=\n[Node b]\nPort=1-2\nInterfaceName=\n", 0));
 }
 
+/* What udev tells of a gadget's devices, kept: the status lists them with no sysfs read. */
 static void test_gadget_info(void) {
+        static const char usb[] = "/devices/pci0000:00/0000:00:14.0/usb1/1-1";
+        struct cb_gadget_table *t = NULL;
         struct json_object *o = NULL;
-        char root[128];
-        const char *text;
+        char path[6][256], port[64];
+        const char *text, *name;
 
-        snprintf(root, sizeof root, "%s/sys", tmp);
-        put("sys/1-1.3/1-1.3:1.0/net/node3/address", "02:12:34:56:78:9a\n");
-        put("sys/1-1.3/1-1.3:1.2/tty/ttyACM0/dev", "166:0\n");
-        put("sys/1-1.3/1-1.3:1.1/net/usb1/address", "02:00:00:00:00:01\n");
-        put("sys/1-1.3/1-1.3.1/1-1.3.1:1.0/net/other/address", "02:00:00:00:00:02\n"); /* behind a hub on it: not it */
-        put("sys/1-1.30/1-1.30:1.0/net/wrong/address", "02:00:00:00:00:03\n");
+        snprintf(path[0], sizeof path[0], "%s/1-1.3/1-1.3:1.0/net/node3", usb);
+        snprintf(path[1], sizeof path[1], "%s/1-1.3/1-1.3:1.2/tty/ttyACM0", usb);
+        snprintf(path[2], sizeof path[2], "%s/1-1.3/1-1.3:1.1/net/usb1", usb);
+        snprintf(path[3], sizeof path[3], "%s/1-1.3/1-1.3.1/1-1.3.1:1.0/net/other", usb); /* behind a hub on it */
+        snprintf(path[4], sizeof path[4], "%s/1-1.30/1-1.30:1.0/net/wrong", usb);
+        snprintf(path[5], sizeof path[5], "%s/1-1.3/1-1.3:1.1/net/eth7", usb);
 
-        CHECK(cb_gadget_info_json(root, "1-1.3", &o) == 0);
+        CHECK(cb_gadget_parse_devpath(path[0], "net", port, &name) == 0 && strcmp(port, "1-1.3") == 0 &&
+              strcmp(name, "node3") == 0);
+        CHECK(cb_gadget_parse_devpath(path[0], "tty", port, &name) == -EINVAL);
+        CHECK(cb_gadget_parse_devpath("/devices/virtual/net/lo", "net", port, &name) == -EINVAL);
+        CHECK(cb_gadget_parse_devpath("/devices/virtual/tty/tty0", "tty", port, &name) == -EINVAL);
+        CHECK(cb_gadget_parse_devpath("/devices/usb1/1-1/1-2:1.0/net/x", "net", port, &name) == -EINVAL);
+        CHECK(cb_gadget_parse_devpath("net/x", "net", port, &name) == -EINVAL);
+
+        CHECK(cb_gadget_table_new(&t) == 0);
+        CHECK(cb_gadget_table_event(t, "add", "net", path[0], NULL, "02:12:34:56:78:9a") == 0);
+        CHECK(cb_gadget_table_event(t, "add", "tty", path[1], NULL, NULL) == 0);
+        CHECK(cb_gadget_table_event(t, "add", "net", path[2], NULL, "02:00:00:00:00:01") == 0);
+        CHECK(cb_gadget_table_event(t, "add", "net", path[3], NULL, "02:00:00:00:00:02") == 0);
+        CHECK(cb_gadget_table_event(t, "add", "net", path[4], NULL, "02:00:00:00:00:03") == 0);
+        CHECK(cb_gadget_table_event(t, "add", "net", "/devices/virtual/net/lo", NULL, "00:00:00:00:00:00") == 0);
+        /* a second add of the same device is the device as it is now, not a second one */
+        CHECK(cb_gadget_table_event(t, "change", "net", path[0], NULL, "02:12:34:56:78:9a") == 0);
+        CHECK(cb_gadget_table_event(t, "add", "block", path[0], NULL, NULL) == 0);
+
+        CHECK(cb_gadget_table_json(t, "1-1.3", &o) == 0);
         text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "";
         CHECK_MSG(strcmp(text, "{\"interfaces\":[{\"name\":\"node3\",\"mac\":\"02:12:34:56:78:9a\"},"
                                "{\"name\":\"usb1\",\"mac\":\"02:00:00:00:00:01\"}],\"ttys\":[\"ttyACM0\"]}") == 0,
                   "got %s", text);
         json_object_put(o);
 
+        /* udev renames it (as 61-clusterboot-nodes.rules does), then the board goes */
+        CHECK(cb_gadget_table_event(t, "move", "net", path[5], path[2], "02:00:00:00:00:01") == 0);
+        CHECK(cb_gadget_table_event(t, "remove", "net", path[0], NULL, NULL) == 0);
+        CHECK(cb_gadget_table_event(t, "remove", "tty", path[1], NULL, NULL) == 0);
+        CHECK(cb_gadget_table_json(t, "1-1.3", &o) == 0);
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        CHECK_MSG(strcmp(text, "{\"interfaces\":[{\"name\":\"eth7\",\"mac\":\"02:00:00:00:00:01\"}],\"ttys\":[]}") == 0,
+                  "got %s", text);
+        json_object_put(o);
+
         /* no device on the port, and names that are not ports: empty lists */
-        CHECK(cb_gadget_info_json(root, "4-1", &o) == 0);
+        CHECK(cb_gadget_table_json(t, "4-1", &o) == 0);
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
         CHECK_MSG(strcmp(text, "{\"interfaces\":[],\"ttys\":[]}") == 0, "got %s", text);
         json_object_put(o);
-        CHECK(cb_gadget_info_json(root, "../sys/1-1.3", &o) == 0);
+        CHECK(cb_gadget_table_json(t, "../sys/1-1.3", &o) == 0);
         CHECK(strcmp(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "{\"interfaces\":[],\"ttys\":[]}") == 0);
         json_object_put(o);
+        CHECK(cb_gadget_table_json(NULL, "1-1.3", &o) == 0);
+        CHECK(strcmp(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "{\"interfaces\":[],\"ttys\":[]}") == 0);
+        json_object_put(o);
+        cb_gadget_table_free(t);
 }
 
 int main(void) {
