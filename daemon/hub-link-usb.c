@@ -169,7 +169,7 @@ static int link_open(void *impl, const char *hub, uint8_t *device_descriptor, cb
         if (!op)
                 return -ENOMEM;
         op->length = CB_USB_DEVICE_DESCRIPTOR_SIZE;
-        r = cb_usb_open(l->usb, devnode, on_open_done, op);
+        r = cb_usb_open(l->usb, devnode, false, on_open_done, op);
         if (r < 0) {
                 free(op);
                 return r == -ENOENT ? -ENODEV : r;

@@ -57,6 +57,8 @@ struct open_request {
         struct cb_node *node; /* whose slot the device was given to */
         char *serial; /* the device's serial string, or NULL */
         char *devnode;
+        enum cb_stage stage; /* as the device's add event showed it: the one classification of it */
+        uint16_t vid, pid;
         unsigned generation;
 };
 
@@ -269,11 +271,10 @@ static void on_opened(void *userdata, int result, struct cb_usb_device *device) 
                 goto out; /* the next add event tries again */
         }
 
-        const struct cb_usb_device_info *info = cb_usb_device_info(device);
         struct cb_node_device nd = {
-                .stage = info->stage,
-                .vid = info->vid,
-                .pid = info->pid,
+                .stage = req->stage,
+                .vid = req->vid,
+                .pid = req->pid,
                 .serial = req->serial,
                 .transport = cb_usb_device_transport(device),
         };
@@ -361,8 +362,11 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         req->manager = m;
         req->node = s->node;
         req->generation = s->generation;
+        req->stage = stage;
+        req->vid = d->vid;
+        req->pid = d->pid;
         s->opening = true;
-        r = cb_usb_open(m->usb, d->devnode, on_opened, req);
+        r = cb_usb_open(m->usb, d->devnode, true, on_opened, req);
         if (r < 0) {
                 s->opening = false;
                 cb_node_device_unusable(s->node, d->devnode, r);

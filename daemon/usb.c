@@ -48,7 +48,8 @@ struct cb_usb_device {
         struct cb_usb *usb;
         libusb_device_handle *handle;
         int fd;
-        struct cb_usb_device_info info;
+        uint8_t interface; /* the claimed data interface (Pi boot devices only) */
+        uint8_t endpoint;  /* its bulk OUT endpoint */
         bool claimed;
         bool gone;
         bool in_job;
@@ -330,7 +331,7 @@ struct cb_usb_device *cb_usb_device_ref(struct cb_usb_device *d) {
 static void device_close(struct cb_usb_device *d) {
         if (d->handle) {
                 if (d->claimed)
-                        (void) libusb_release_interface(d->handle, d->info.interface);
+                        (void) libusb_release_interface(d->handle, d->interface);
                 libusb_close(d->handle);
         }
         if (d->fd >= 0)
@@ -348,10 +349,6 @@ struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d) {
         }
         device_close(d);
         return NULL;
-}
-
-const struct cb_usb_device_info *cb_usb_device_info(const struct cb_usb_device *d) {
-        return &d->info;
 }
 
 /* Finds the interface and bulk OUT endpoint from the active configuration. */
@@ -382,13 +379,14 @@ static int pick_endpoint(struct cb_usb_device *d) {
                 n++;
         }
         libusb_free_config_descriptor(config);
-        return cb_proto_pick_interface(interfaces, n, &d->info.interface, &d->info.endpoint);
+        return cb_proto_pick_interface(interfaces, n, &d->interface, &d->endpoint);
 }
 
 struct open_job {
         struct cb_usb *usb;
         char *devnode;
         int fd; /* opened on the loop's thread: opening usbfs does not wait for the device */
+        bool boot; /* a Pi boot device: its data interface is claimed */
         struct cb_usb_device *device;
         cb_usb_open_done_t done;
         void *userdata;
@@ -399,7 +397,6 @@ struct open_job {
 static int open_job_run(void *p) {
         struct open_job *j = p;
         struct cb_usb_device *d;
-        struct libusb_device_descriptor desc;
         int r;
 
         d = calloc(1, sizeof *d);
@@ -416,16 +413,7 @@ static int open_job_run(void *p) {
                 snprintf(j->error, sizeof j->error, "libusb cannot use %s", j->devnode);
                 return errno_from_libusb(r);
         }
-        r = libusb_get_device_descriptor(libusb_get_device(d->handle), &desc);
-        if (r < 0) {
-                snprintf(j->error, sizeof j->error, "cannot read the device descriptor");
-                return errno_from_libusb(r);
-        }
-        d->info.vid = desc.idVendor;
-        d->info.pid = desc.idProduct;
-        d->info.serial_index = desc.iSerialNumber;
-        d->info.stage = cb_proto_classify(desc.idVendor, desc.idProduct, desc.iSerialNumber, NULL);
-        if (d->info.stage == CB_STAGE_NOT_PI)
+        if (!j->boot)
                 return 0;
 
         r = pick_endpoint(d);
@@ -433,9 +421,9 @@ static int open_job_run(void *p) {
                 snprintf(j->error, sizeof j->error, "no interface with a bulk OUT endpoint");
                 return r;
         }
-        r = libusb_claim_interface(d->handle, d->info.interface);
+        r = libusb_claim_interface(d->handle, d->interface);
         if (r < 0) {
-                snprintf(j->error, sizeof j->error, "cannot claim interface %u", d->info.interface);
+                snprintf(j->error, sizeof j->error, "cannot claim interface %u", d->interface);
                 return errno_from_libusb(r);
         }
         d->claimed = true;
@@ -456,13 +444,14 @@ static void open_job_done(void *p, int result) {
         free(j);
 }
 
-int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, void *userdata) {
+int cb_usb_open(struct cb_usb *u, const char *devnode, bool boot, cb_usb_open_done_t done, void *userdata) {
         struct open_job *j = calloc(1, sizeof *j);
         int r;
 
         if (!j)
                 return -ENOMEM;
         j->usb = u;
+        j->boot = boot;
         j->done = done;
         j->userdata = userdata;
         j->fd = open(devnode, O_RDWR | O_CLOEXEC);
@@ -651,7 +640,7 @@ static int usb_bulk_out(void *impl, const uint8_t *buf, size_t length, usec_t ti
         if (!op)
                 return -ENOMEM;
         /* libusb wants a mutable pointer for both directions; an OUT transfer only reads it */
-        libusb_fill_bulk_transfer(op->transfer, d->handle, d->info.endpoint, (unsigned char *) (uintptr_t) buf,
+        libusb_fill_bulk_transfer(op->transfer, d->handle, d->endpoint, (unsigned char *) (uintptr_t) buf,
                                   (int) length, on_transfer, op, timeout_ms(timeout));
         r = submit(d, op);
         if (r < 0)
@@ -717,7 +706,7 @@ static int start_device_job(struct cb_usb_device *d, int (*run)(void *job), cb_t
  */
 static int halt_job_run(void *p) {
         struct device_job *j = p;
-        return errno_from_libusb(libusb_clear_halt(j->device->handle, j->device->info.endpoint));
+        return errno_from_libusb(libusb_clear_halt(j->device->handle, j->device->endpoint));
 }
 
 static int usb_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
