@@ -9,6 +9,7 @@
 
 #include <libusb.h>
 
+#include "bootproto.h"
 #include "event-priority.h"
 #include "log.h"
 #include "util.h"
@@ -33,13 +34,6 @@ struct cb_usb {
         struct cb_usb_device *closing;
         pthread_t loop_thread;
         struct cb_worker *worker;
-        /*
-         * Blocking jobs that are not I/O on a board (a hub port's sysfs
-         * `disable` write, which waits for the kernel to disconnect the
-         * child): on their own thread, so that a slow one never holds up a
-         * board's open or reset.
-         */
-        struct cb_worker *side_worker;
         unsigned n_ops; /* transfers in flight, on every device */
 };
 
@@ -256,9 +250,6 @@ int cb_usb_new(sd_event *event, struct cb_usb **ret) {
         r = cb_worker_new(event, &u->worker);
         if (r < 0)
                 goto fail;
-        r = cb_worker_new(event, &u->side_worker);
-        if (r < 0)
-                goto fail;
         r = libusb_init(&u->ctx);
         if (r < 0) {
                 r = errno_from_libusb(r);
@@ -299,7 +290,6 @@ void cb_usb_stop_worker(struct cb_usb *u) {
         if (!u)
                 return;
         u->worker = cb_worker_free(u->worker);
-        u->side_worker = cb_worker_free(u->side_worker);
 }
 
 struct cb_usb *cb_usb_free(struct cb_usb *u) {
@@ -735,12 +725,6 @@ void cb_usb_device_cancel(struct cb_usb_device *d) {
                 usb_cancel(d);
 }
 
-int cb_usb_run_blocking(struct cb_usb *u, cb_worker_job_t job, cb_worker_done_t done, void *data) {
-        if (!u || !job || !done)
-                return -EINVAL;
-        return u->side_worker ? cb_worker_run(u->side_worker, job, done, data) : -ESHUTDOWN;
-}
-
 static const struct cb_transport_ops usb_transport_ops = {
         .control_out = usb_control_out,
         .control_in = usb_control_in,
@@ -753,3 +737,50 @@ static const struct cb_transport_ops usb_transport_ops = {
 struct cb_transport cb_usb_device_transport(struct cb_usb_device *d) {
         return (struct cb_transport){ &usb_transport_ops, d };
 }
+
+/* ---- the manager's device opener ---- */
+
+struct opener_request {
+        cb_device_open_done_t done;
+        void *userdata;
+};
+
+static void opener_opened(void *userdata, int result, struct cb_usb_device *device) {
+        struct opener_request *req = userdata;
+
+        req->done(req->userdata, result, device);
+        free(req);
+}
+
+static int opener_open(void *impl, const struct cb_presence *presence, cb_device_open_done_t done, void *userdata) {
+        struct opener_request *req = calloc(1, sizeof *req);
+        int r;
+
+        if (!req)
+                return -ENOMEM;
+        *req = (struct opener_request){ .done = done, .userdata = userdata };
+        r = cb_usb_open(impl, presence->devnode, true, opener_opened, req);
+        if (r < 0)
+                free(req);
+        return r;
+}
+
+static struct cb_transport opener_transport(void *impl, void *device) {
+        return cb_usb_device_transport(device);
+}
+
+static void opener_close(void *impl, void *device) {
+        cb_usb_device_gone(device);
+        cb_usb_device_unref(device);
+}
+
+static void opener_cancel_pending(void *impl) {
+        cb_usb_stop_worker(impl);
+}
+
+const struct cb_device_opener_ops cb_usb_opener_ops = {
+        .open = opener_open,
+        .transport = opener_transport,
+        .close = opener_close,
+        .cancel_pending = opener_cancel_pending,
+};

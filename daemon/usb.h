@@ -13,9 +13,8 @@
 
 #include <systemd/sd-event.h>
 
-#include "bootproto.h"
+#include "device-opener.h"
 #include "transport.h"
-#include "worker.h"
 
 struct cb_usb;
 struct cb_usb_device;
@@ -54,17 +53,16 @@ int cb_usb_device_control(struct cb_usb_device *d, uint8_t request_type, uint8_t
 /* Cancels every transfer in flight on the device; their `done` still runs (-ECANCELED). */
 void cb_usb_device_cancel(struct cb_usb_device *d);
 
-/*
- * Runs `job(data)` on a worker thread of its own, apart from the one that
- * opens and resets boards (worker.h: it may block, it must touch nothing
- * but `data`; open and close fds on the loop, around it);
- * `done(data, result)` runs on the loop, also when the worker stops first
- * (-ECANCELED). -ESHUTDOWN once the worker has stopped.
- */
-int cb_usb_run_blocking(struct cb_usb *u, cb_worker_job_t job, cb_worker_done_t done, void *data);
-
 /* The device left the bus: cancel what is in flight, start nothing new. */
 void cb_usb_device_gone(struct cb_usb_device *d);
 
 struct cb_usb_device *cb_usb_device_ref(struct cb_usb_device *d);
 struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d);
+
+/*
+ * The manager's device opener (device-opener.h) over this context; its impl
+ * is the struct cb_usb. An open claims the boot interface; close is
+ * cb_usb_device_gone() and the opener's reference dropped; cancel_pending
+ * is cb_usb_stop_worker().
+ */
+extern const struct cb_device_opener_ops cb_usb_opener_ops;
