@@ -37,6 +37,20 @@ static int parse_hex16(const char *s, uint16_t *ret) {
         return 0;
 }
 
+static int parse_unsigned(const char *s, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        if (!s)
+                return -ENOENT;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || (*end && *end != '\n') || v > 0xffff)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
 /* The device descriptor's iSerialNumber, from the raw "descriptors" attribute. */
 static int read_serial_index(struct udev_device *dev, uint8_t *ret) {
         uint8_t desc[CB_USB_DEVICE_DESCRIPTOR_SIZE];
@@ -51,7 +65,7 @@ static int read_serial_index(struct udev_device *dev, uint8_t *ret) {
 static void report_add(struct cb_hotplug *h, struct udev_device *dev) {
         const char *sysname = udev_device_get_sysname(dev);
         const char *devtype = udev_device_get_devtype(dev);
-        struct cb_hotplug_device d = { 0 };
+        struct cb_presence d = { 0 };
         int r;
 
         if (!devtype || strcmp(devtype, "usb_device") != 0 || !sysname || !cb_port_path_valid(sysname))
@@ -69,6 +83,10 @@ static void report_add(struct cb_hotplug *h, struct udev_device *dev) {
                 log_warning("%s: unreadable idVendor/idProduct; ignoring the device", sysname);
                 return;
         }
+        /* what the device node is named after; unreadable, they stay 0 (the node's name is what is opened) */
+        if (parse_unsigned(udev_device_get_sysattr_value(dev, "busnum"), &d.busnum) < 0 ||
+            parse_unsigned(udev_device_get_sysattr_value(dev, "devnum"), &d.devnum) < 0)
+                d.busnum = d.devnum = 0;
         d.serial = udev_device_get_sysattr_value(dev, "serial");
         r = read_serial_index(dev, &d.serial_index);
         if (r < 0) {

@@ -3,27 +3,21 @@
 
 /*
  * USB device presence from libudev: what is plugged in at start, then add
- * and remove events, on the sd-event loop. A device is reported with its
+ * and remove events, on the sd-event loop. It is the daemon's source of
+ * presence for the manager (presence.h): a device is reported with its
  * port path (the sysfs name, e.g. "1-1.3", stable across re-enumerations)
- * and its IDs read from sysfs, so nothing needs to be opened to tell a Pi
- * boot device from anything else.
+ * and what sysfs says of it, so nothing needs to be opened to tell a Pi
+ * boot device from anything else. "change", "bind" and "unbind" events say
+ * nothing about presence and are not reported.
  */
-
-#include <stdint.h>
 
 #include <systemd/sd-event.h>
 
+#include "presence.h"
+
 struct cb_hotplug;
 
-struct cb_hotplug_device {
-        const char *port;    /* "1-1.3" */
-        const char *devnode; /* "/dev/bus/usb/001/005" */
-        uint16_t vid, pid;
-        uint8_t serial_index; /* iSerialNumber: tells a ROM from a second stage */
-        const char *serial;   /* the serial string (sysfs "serial"), or NULL; 2711/2712 ROM: the SoC serial */
-};
-
-typedef void (*cb_hotplug_added_t)(void *userdata, const struct cb_hotplug_device *device);
+typedef void (*cb_hotplug_added_t)(void *userdata, const struct cb_presence *device);
 typedef void (*cb_hotplug_removed_t)(void *userdata, const char *port);
 
 int cb_hotplug_new(sd_event *event, cb_hotplug_added_t added, cb_hotplug_removed_t removed, void *userdata,

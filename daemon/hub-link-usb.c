@@ -9,6 +9,7 @@
 #include "portpath.h"
 #include "usb-sysfs.h"
 #include "usb.h"
+#include "worker.h"
 
 enum op_kind {
         OP_OPEN,
@@ -35,6 +36,7 @@ struct link_op {
 
 struct hub_link {
         struct cb_usb *usb;
+        struct cb_worker *sysfs; /* runs the disable file's blocking write */
         char hub[32];
         struct cb_usb_device *device;
         struct link_op *op;
@@ -169,7 +171,7 @@ static int link_open(void *impl, const char *hub, uint8_t *device_descriptor, cb
         if (!op)
                 return -ENOMEM;
         op->length = CB_USB_DEVICE_DESCRIPTOR_SIZE;
-        r = cb_usb_open(l->usb, devnode, on_open_done, op);
+        r = cb_usb_open(l->usb, devnode, false, on_open_done, op);
         if (r < 0) {
                 free(op);
                 return r == -ENOENT ? -ENODEV : r;
@@ -266,7 +268,7 @@ static int link_set_port_disabled(void *impl, unsigned port, bool disabled, cb_t
         op->fd = fd;
         op->value[0] = disabled ? '1' : '0';
         op->value[1] = '\n';
-        r = cb_usb_run_blocking(l->usb, sysfs_job_run, sysfs_job_done, op);
+        r = cb_worker_run(l->sysfs, sysfs_job_run, sysfs_job_done, op);
         if (r < 0) {
                 close(fd);
                 free(op);
@@ -365,17 +367,18 @@ static const struct cb_hub_link_ops hub_link_usb_ops = {
         .free = link_free,
 };
 
-/* A link for hubs reached through `usb`, which must outlive it. */
-static int hub_link_usb_new(sd_event *event, struct cb_usb *usb, struct cb_hub_link *ret) {
+/* A link for hubs reached through `usb`, its sysfs writes on `sysfs`; both must outlive it. */
+static int hub_link_usb_new(sd_event *event, struct cb_usb *usb, struct cb_worker *sysfs, struct cb_hub_link *ret) {
         struct hub_link *l;
         int r;
 
-        if (!event || !usb || !ret)
+        if (!event || !usb || !sysfs || !ret)
                 return -EINVAL;
         l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
         l->usb = usb;
+        l->sysfs = sysfs;
         r = sd_event_add_defer(event, &l->cancelled_source, on_cancelled, l);
         if (r < 0) {
                 link_free(l);
@@ -386,12 +389,12 @@ static int hub_link_usb_new(sd_event *event, struct cb_usb *usb, struct cb_hub_l
         return 0;
 }
 
-int cb_power_usb_hub_new(sd_event *event, struct cb_usb *usb, const struct cb_power_hub_settings *s,
-                         struct cb_power **ret) {
+int cb_power_usb_hub_new(sd_event *event, struct cb_usb *usb, struct cb_worker *sysfs,
+                         const struct cb_power_hub_settings *s, struct cb_power **ret) {
         struct cb_hub_link link;
         int r;
 
-        r = hub_link_usb_new(event, usb, &link);
+        r = hub_link_usb_new(event, usb, sysfs, &link);
         if (r < 0)
                 return r;
         return cb_power_hub_new(event, s, link, ret); /* takes the link, also on failure */

@@ -16,11 +16,14 @@
 #include "config-check.h"
 #include "control.h"
 #include "gadget-watch.h"
+#include "hotplug.h"
 #include "log.h"
 #include "manager.h"
 #include "boot-history.h"
 #include "metrics.h"
 #include "port-files.h"
+#include "power-backends.h"
+#include "usb.h"
 
 struct options {
         const char *config_path;
@@ -168,6 +171,9 @@ static int check_config(const struct options *o) {
 struct daemon {
         struct options options;
         sd_event *event;
+        struct cb_usb *usb;
+        struct cb_power_backends *power;
+        struct cb_hotplug *hotplug;
         struct cb_manager *manager;
         struct cb_control *control;
         struct cb_metrics *metrics;
@@ -206,6 +212,8 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         d->stopping = true;
         log_info("received %s; shutting down", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1");
+        /* no new boards: a board that shows up now is the next daemon's */
+        d->hotplug = cb_hotplug_free(d->hotplug);
         if (cb_manager_drain(d->manager, drained, d) == 1)
                 return sd_event_exit(sd_event_source_get_event(s), 0);
         (void) sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, DRAIN_TIMEOUT_USEC, 0, on_drain_timeout, d);
@@ -290,6 +298,14 @@ static struct cb_node *metrics_node(void *userdata, size_t i) {
         return cb_manager_node(userdata, i);
 }
 
+/* udev's presence, told to the manager */
+static void on_device_added(void *userdata, const struct cb_presence *device) {
+        cb_manager_device_added(((struct daemon *) userdata)->manager, device);
+}
+static void on_device_removed(void *userdata, const char *port) {
+        cb_manager_device_removed(((struct daemon *) userdata)->manager, port);
+}
+
 static const struct cb_control_ops control_ops = {
         .n_nodes = control_n_nodes,
         .node = control_node,
@@ -344,7 +360,20 @@ int main(int argc, char **argv) {
         /* WATCHDOG=1 from the loop itself: a wedged loop stops the pings */
         (void) sd_event_set_watchdog(d.event, true);
 
-        r = cb_manager_new(d.event, config, &d.manager);
+        r = cb_usb_new(d.event, &d.usb);
+        if (r >= 0)
+                r = cb_power_backends_new(d.event, d.usb, &d.power);
+        if (r < 0) {
+                cb_config_free(config);
+                log_error_errno(r, "cannot start");
+                goto out;
+        }
+        r = cb_manager_new(d.event, config,
+                           &(struct cb_manager_seams){
+                                   .opener = { &cb_usb_opener_ops, d.usb },
+                                   .power = { cb_power_backends_make, d.power },
+                           },
+                           &d.manager);
         if (r < 0) {
                 log_error_errno(r, "cannot start");
                 goto out;
@@ -373,6 +402,10 @@ int main(int argc, char **argv) {
         (void) cb_gadget_watch_new(d.event, &d.gadgets);
         cb_manager_set_listener(d.manager, on_node_changed, &d);
         r = cb_manager_start(d.manager);
+        if (r >= 0)
+                r = cb_hotplug_new(d.event, on_device_added, on_device_removed, &d, &d.hotplug);
+        if (r >= 0)
+                r = cb_hotplug_enumerate(d.hotplug);
         if (r < 0) {
                 log_error_errno(r, "cannot watch USB devices");
                 goto out;
@@ -385,6 +418,7 @@ int main(int argc, char **argv) {
         if (r < 0)
                 log_error_errno(r, "event loop failed");
 out:
+        d.hotplug = cb_hotplug_free(d.hotplug);
         if (d.manager)
                 cb_manager_set_listener(d.manager, NULL, NULL);
         cb_control_free(d.control);
@@ -393,7 +427,13 @@ out:
         /* after the drain: boots still running are written as interrupted */
         cb_boot_history_free(d.history);
         cb_gadget_watch_free(d.gadgets);
+        /* the sysfs writes and the opens in flight report back while the nodes still exist */
+        cb_power_backends_stop(d.power);
         cb_manager_free(d.manager);
+        cb_power_backends_free(d.power);
+        /* every device given up: cancelled transfers may now complete */
+        cb_usb_drain(d.usb);
+        cb_usb_free(d.usb);
         sd_event_unref(d.event);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

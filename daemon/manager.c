@@ -6,14 +6,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "bootfiles.h"
-#include "hotplug.h"
 #include "log.h"
 #include "node-metadata.h"
-#include "power-backends.h"
 #include "power-queue.h"
 #include "power-state.h"
 #include "state-file.h"
-#include "usb.h"
 #include "worker.h"
 
 /* One node and the device currently on its port. */
@@ -21,7 +18,7 @@ struct slot {
         struct cb_node *node;
         char *serial;                /* Serial= of its section: the node follows that board; or NULL */
         bool present;                /* a device (of any kind) is on the port */
-        struct cb_usb_device *device;
+        void *device;                /* the opener's handle of the device on the port, or NULL */
         unsigned generation;         /* bumps at every add/remove: stale opens are dropped */
         bool opening;
         unsigned long attached;      /* when a device last came (a sequence number): the newest owns the port */
@@ -31,8 +28,8 @@ struct cb_manager {
         sd_event *event;
         struct cb_config *config;
         struct cb_file_cache *cache;
-        struct cb_usb *usb;
-        struct cb_hotplug *hotplug;
+        struct cb_manager_seams seams;
+        bool stopping;                     /* draining: presence is no longer taken */
         struct cb_power_queue *power_queue;
         struct cb_power_state powered_off; /* as kept in the StateDirectory */
         struct cb_worker *files;           /* writes the StateDirectory's files for others */
@@ -57,6 +54,8 @@ struct open_request {
         struct cb_node *node; /* whose slot the device was given to */
         char *serial; /* the device's serial string, or NULL */
         char *devnode;
+        enum cb_stage stage; /* as the device's add event showed it: the one classification of it */
+        uint16_t vid, pid;
         unsigned generation;
 };
 
@@ -201,8 +200,8 @@ static void setup_power(struct cb_manager *m, struct cb_node *node) {
         struct cb_power *power = NULL;
         int r;
 
-        if (nc && nc->power != CB_POWER_NONE) {
-                r = cb_power_backend_new(m->event, m->usb, m->config, nc, cb_node_port(node), &power);
+        if (nc && nc->power != CB_POWER_NONE && m->seams.power.make) {
+                r = m->seams.power.make(m->seams.power.impl, m->config, nc, cb_node_port(node), &power);
                 if (r < 0) {
                         log_error_errno(r, "[Node %s]: cannot set up Power=%s", nc->name, cb_power_kind_name(nc->power));
                         power = NULL;
@@ -240,27 +239,35 @@ static int add_slot(struct cb_manager *m, const char *name, const char *port, co
         return 0;
 }
 
-/* Drops the device on a slot's port: tells the node first, so it stops using the transport. */
-static void slot_clear_device(struct slot *s) {
+static void close_device(struct cb_manager *m, void *device) {
+        if (device)
+                m->seams.opener.ops->close(m->seams.opener.impl, device);
+}
+
+/*
+ * Drops the device on a slot's port. The node is told while the transport
+ * still answers (-ENODEV, cancelled), so it stops using it before the
+ * handle goes.
+ */
+static void slot_clear_device(struct cb_manager *m, struct slot *s) {
+        void *device = s->device;
+
         s->generation++;
         s->opening = false;
         s->present = false;
-        if (s->device) {
-                cb_usb_device_gone(s->device);
-                cb_node_device_removed(s->node);
-                s->device = cb_usb_device_unref(s->device);
-        } else {
-                cb_node_device_removed(s->node);
-        }
+        s->device = NULL;
+        cb_node_device_removed(s->node);
+        close_device(m, device);
 }
 
-static void on_opened(void *userdata, int result, struct cb_usb_device *device) {
+static void on_opened(void *userdata, int result, void *device) {
         struct open_request *req = userdata;
-        struct slot *s = find_slot_by_node(req->manager, req->node);
+        struct cb_manager *m = req->manager;
+        struct slot *s = find_slot_by_node(m, req->node);
 
         if (!s || s->generation != req->generation || !s->opening) {
                 /* the device left (or was replaced) while it was being opened */
-                cb_usb_device_unref(device);
+                close_device(m, device);
                 goto out;
         }
         s->opening = false;
@@ -269,13 +276,12 @@ static void on_opened(void *userdata, int result, struct cb_usb_device *device) 
                 goto out; /* the next add event tries again */
         }
 
-        const struct cb_usb_device_info *info = cb_usb_device_info(device);
         struct cb_node_device nd = {
-                .stage = info->stage,
-                .vid = info->vid,
-                .pid = info->pid,
+                .stage = req->stage,
+                .vid = req->vid,
+                .pid = req->pid,
                 .serial = req->serial,
-                .transport = cb_usb_device_transport(device),
+                .transport = m->seams.opener.ops->transport(m->seams.opener.impl, device),
         };
         s->device = device;
         cb_node_device_added(s->node, &nd);
@@ -289,7 +295,7 @@ out:
  * that node's board is on another port right now (two boards showing one
  * serial: the second is taken for a board of its own).
  */
-static struct slot *slot_for_serial(struct cb_manager *m, const struct cb_hotplug_device *d) {
+static struct slot *slot_for_serial(struct cb_manager *m, const struct cb_presence *d) {
         struct slot *s = find_serial_slot(m, d->serial);
         int r;
 
@@ -314,15 +320,16 @@ static struct slot *slot_for_serial(struct cb_manager *m, const struct cb_hotplu
 static void clear_port(struct cb_manager *m, const char *port) {
         for (size_t i = 0; i < m->n_slots; i++)
                 if (m->slots[i].present && strcmp(cb_node_port(m->slots[i].node), port) == 0)
-                        slot_clear_device(&m->slots[i]);
+                        slot_clear_device(m, &m->slots[i]);
 }
 
-static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
-        struct cb_manager *m = userdata;
+void cb_manager_device_added(struct cb_manager *m, const struct cb_presence *d) {
         enum cb_stage stage = cb_proto_classify(d->vid, d->pid, d->serial_index, NULL);
         struct slot *s = NULL;
         int r;
 
+        if (m->stopping)
+                return; /* a board that shows up now is the next daemon's */
         clear_port(m, d->port);
         if (stage == CB_STAGE_ROM && d->serial && cb_proto_rom_shows_soc_serial(d->pid))
                 s = slot_for_serial(m, d);
@@ -361,8 +368,11 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         req->manager = m;
         req->node = s->node;
         req->generation = s->generation;
+        req->stage = stage;
+        req->vid = d->vid;
+        req->pid = d->pid;
         s->opening = true;
-        r = cb_usb_open(m->usb, d->devnode, on_opened, req);
+        r = m->seams.opener.ops->open(m->seams.opener.impl, d, on_opened, req);
         if (r < 0) {
                 s->opening = false;
                 cb_node_device_unusable(s->node, d->devnode, r);
@@ -370,23 +380,32 @@ static void on_device_added(void *userdata, const struct cb_hotplug_device *d) {
         }
 }
 
-static void on_device_removed(void *userdata, const char *port) {
-        struct cb_manager *m = userdata;
-        struct slot *s = find_slot_by_port(m, port, false);
+void cb_manager_device_removed(struct cb_manager *m, const char *port) {
+        struct slot *s;
 
+        if (m->stopping)
+                return; /* as for an add: the drain's nodes finish with what they have */
+        s = find_slot_by_port(m, port, false);
         if (!s || !s->present)
                 return;
-        slot_clear_device(s);
+        slot_clear_device(m, s);
 }
 
-int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager **ret) {
-        struct cb_manager *m = calloc(1, sizeof *m);
+int cb_manager_new(sd_event *event, struct cb_config *config, const struct cb_manager_seams *seams,
+                   struct cb_manager **ret) {
+        struct cb_manager *m;
         int r;
 
+        if (!seams || !seams->opener.ops) {
+                cb_config_free(config);
+                return -EINVAL;
+        }
+        m = calloc(1, sizeof *m);
         if (!m) {
                 cb_config_free(config);
                 return -ENOMEM;
         }
+        m->seams = *seams;
         m->event = sd_event_ref(event);
         m->config = config;
         m->env = (struct cb_node_env){
@@ -415,9 +434,6 @@ int cb_manager_new(sd_event *event, struct cb_config *config, struct cb_manager 
                 if (r < 0)
                         goto fail;
         }
-        r = cb_usb_new(event, &m->usb);
-        if (r < 0)
-                goto fail;
         for (size_t i = 0; i < m->n_slots; i++)
                 setup_power(m, m->slots[i].node);
         *ret = m;
@@ -439,11 +455,7 @@ int cb_manager_start(struct cb_manager *m) {
 
                 cb_node_power_at_start(node, cb_power_state_contains(&m->powered_off, cb_node_name(node)));
         }
-
-        r = cb_hotplug_new(m->event, on_device_added, on_device_removed, m, &m->hotplug);
-        if (r < 0)
-                return r;
-        return cb_hotplug_enumerate(m->hotplug);
+        return 0;
 }
 
 static void node_drained(void *userdata) {
@@ -455,8 +467,7 @@ static void node_drained(void *userdata) {
 }
 
 int cb_manager_drain(struct cb_manager *m, void (*drained)(void *userdata), void *userdata) {
-        /* no new boards: a board that shows up now is the next daemon's */
-        m->hotplug = cb_hotplug_free(m->hotplug);
+        m->stopping = true;
         m->drained = drained;
         m->drained_userdata = userdata;
         m->draining = 0;
@@ -469,23 +480,19 @@ int cb_manager_drain(struct cb_manager *m, void (*drained)(void *userdata), void
 struct cb_manager *cb_manager_free(struct cb_manager *m) {
         if (!m)
                 return NULL;
-        m->hotplug = cb_hotplug_free(m->hotplug);
-        /* pending opens and resets report back while nodes still exist */
-        cb_usb_stop_worker(m->usb);
+        m->stopping = true;
+        /* pending opens report back while nodes still exist */
+        m->seams.opener.ops->cancel_pending(m->seams.opener.impl);
         m->files = cb_worker_free(m->files); /* a write queued still runs: its board's file is not lost */
         for (size_t i = 0; i < m->n_slots; i++) {
                 struct slot *s = &m->slots[i];
                 cb_node_free(s->node);
                 free(s->serial);
-                if (s->device)
-                        cb_usb_device_gone(s->device);
-                cb_usb_device_unref(s->device);
+                close_device(m, s->device);
         }
         free(m->slots);
         m->power_queue = cb_power_queue_free(m->power_queue);
         cb_power_state_done(&m->powered_off);
-        cb_usb_drain(m->usb);
-        m->usb = cb_usb_free(m->usb);
         cb_file_cache_free(m->cache);
         cb_config_free(m->config);
         sd_event_unref(m->event);

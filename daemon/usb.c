@@ -9,6 +9,7 @@
 
 #include <libusb.h>
 
+#include "bootproto.h"
 #include "event-priority.h"
 #include "log.h"
 #include "util.h"
@@ -33,13 +34,6 @@ struct cb_usb {
         struct cb_usb_device *closing;
         pthread_t loop_thread;
         struct cb_worker *worker;
-        /*
-         * Blocking jobs that are not I/O on a board (a hub port's sysfs
-         * `disable` write, which waits for the kernel to disconnect the
-         * child): on their own thread, so that a slow one never holds up a
-         * board's open or reset.
-         */
-        struct cb_worker *side_worker;
         unsigned n_ops; /* transfers in flight, on every device */
 };
 
@@ -48,7 +42,8 @@ struct cb_usb_device {
         struct cb_usb *usb;
         libusb_device_handle *handle;
         int fd;
-        struct cb_usb_device_info info;
+        uint8_t interface; /* the claimed data interface (Pi boot devices only) */
+        uint8_t endpoint;  /* its bulk OUT endpoint */
         bool claimed;
         bool gone;
         bool in_job;
@@ -255,9 +250,6 @@ int cb_usb_new(sd_event *event, struct cb_usb **ret) {
         r = cb_worker_new(event, &u->worker);
         if (r < 0)
                 goto fail;
-        r = cb_worker_new(event, &u->side_worker);
-        if (r < 0)
-                goto fail;
         r = libusb_init(&u->ctx);
         if (r < 0) {
                 r = errno_from_libusb(r);
@@ -298,7 +290,6 @@ void cb_usb_stop_worker(struct cb_usb *u) {
         if (!u)
                 return;
         u->worker = cb_worker_free(u->worker);
-        u->side_worker = cb_worker_free(u->side_worker);
 }
 
 struct cb_usb *cb_usb_free(struct cb_usb *u) {
@@ -330,7 +321,7 @@ struct cb_usb_device *cb_usb_device_ref(struct cb_usb_device *d) {
 static void device_close(struct cb_usb_device *d) {
         if (d->handle) {
                 if (d->claimed)
-                        (void) libusb_release_interface(d->handle, d->info.interface);
+                        (void) libusb_release_interface(d->handle, d->interface);
                 libusb_close(d->handle);
         }
         if (d->fd >= 0)
@@ -348,10 +339,6 @@ struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d) {
         }
         device_close(d);
         return NULL;
-}
-
-const struct cb_usb_device_info *cb_usb_device_info(const struct cb_usb_device *d) {
-        return &d->info;
 }
 
 /* Finds the interface and bulk OUT endpoint from the active configuration. */
@@ -382,13 +369,14 @@ static int pick_endpoint(struct cb_usb_device *d) {
                 n++;
         }
         libusb_free_config_descriptor(config);
-        return cb_proto_pick_interface(interfaces, n, &d->info.interface, &d->info.endpoint);
+        return cb_proto_pick_interface(interfaces, n, &d->interface, &d->endpoint);
 }
 
 struct open_job {
         struct cb_usb *usb;
         char *devnode;
         int fd; /* opened on the loop's thread: opening usbfs does not wait for the device */
+        bool boot; /* a Pi boot device: its data interface is claimed */
         struct cb_usb_device *device;
         cb_usb_open_done_t done;
         void *userdata;
@@ -399,7 +387,6 @@ struct open_job {
 static int open_job_run(void *p) {
         struct open_job *j = p;
         struct cb_usb_device *d;
-        struct libusb_device_descriptor desc;
         int r;
 
         d = calloc(1, sizeof *d);
@@ -416,16 +403,7 @@ static int open_job_run(void *p) {
                 snprintf(j->error, sizeof j->error, "libusb cannot use %s", j->devnode);
                 return errno_from_libusb(r);
         }
-        r = libusb_get_device_descriptor(libusb_get_device(d->handle), &desc);
-        if (r < 0) {
-                snprintf(j->error, sizeof j->error, "cannot read the device descriptor");
-                return errno_from_libusb(r);
-        }
-        d->info.vid = desc.idVendor;
-        d->info.pid = desc.idProduct;
-        d->info.serial_index = desc.iSerialNumber;
-        d->info.stage = cb_proto_classify(desc.idVendor, desc.idProduct, desc.iSerialNumber, NULL);
-        if (d->info.stage == CB_STAGE_NOT_PI)
+        if (!j->boot)
                 return 0;
 
         r = pick_endpoint(d);
@@ -433,9 +411,9 @@ static int open_job_run(void *p) {
                 snprintf(j->error, sizeof j->error, "no interface with a bulk OUT endpoint");
                 return r;
         }
-        r = libusb_claim_interface(d->handle, d->info.interface);
+        r = libusb_claim_interface(d->handle, d->interface);
         if (r < 0) {
-                snprintf(j->error, sizeof j->error, "cannot claim interface %u", d->info.interface);
+                snprintf(j->error, sizeof j->error, "cannot claim interface %u", d->interface);
                 return errno_from_libusb(r);
         }
         d->claimed = true;
@@ -456,13 +434,14 @@ static void open_job_done(void *p, int result) {
         free(j);
 }
 
-int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, void *userdata) {
+int cb_usb_open(struct cb_usb *u, const char *devnode, bool boot, cb_usb_open_done_t done, void *userdata) {
         struct open_job *j = calloc(1, sizeof *j);
         int r;
 
         if (!j)
                 return -ENOMEM;
         j->usb = u;
+        j->boot = boot;
         j->done = done;
         j->userdata = userdata;
         j->fd = open(devnode, O_RDWR | O_CLOEXEC);
@@ -651,7 +630,7 @@ static int usb_bulk_out(void *impl, const uint8_t *buf, size_t length, usec_t ti
         if (!op)
                 return -ENOMEM;
         /* libusb wants a mutable pointer for both directions; an OUT transfer only reads it */
-        libusb_fill_bulk_transfer(op->transfer, d->handle, d->info.endpoint, (unsigned char *) (uintptr_t) buf,
+        libusb_fill_bulk_transfer(op->transfer, d->handle, d->endpoint, (unsigned char *) (uintptr_t) buf,
                                   (int) length, on_transfer, op, timeout_ms(timeout));
         r = submit(d, op);
         if (r < 0)
@@ -717,7 +696,7 @@ static int start_device_job(struct cb_usb_device *d, int (*run)(void *job), cb_t
  */
 static int halt_job_run(void *p) {
         struct device_job *j = p;
-        return errno_from_libusb(libusb_clear_halt(j->device->handle, j->device->info.endpoint));
+        return errno_from_libusb(libusb_clear_halt(j->device->handle, j->device->endpoint));
 }
 
 static int usb_clear_halt(void *impl, cb_transfer_done_t done, void *userdata) {
@@ -746,12 +725,6 @@ void cb_usb_device_cancel(struct cb_usb_device *d) {
                 usb_cancel(d);
 }
 
-int cb_usb_run_blocking(struct cb_usb *u, cb_worker_job_t job, cb_worker_done_t done, void *data) {
-        if (!u || !job || !done)
-                return -EINVAL;
-        return u->side_worker ? cb_worker_run(u->side_worker, job, done, data) : -ESHUTDOWN;
-}
-
 static const struct cb_transport_ops usb_transport_ops = {
         .control_out = usb_control_out,
         .control_in = usb_control_in,
@@ -764,3 +737,50 @@ static const struct cb_transport_ops usb_transport_ops = {
 struct cb_transport cb_usb_device_transport(struct cb_usb_device *d) {
         return (struct cb_transport){ &usb_transport_ops, d };
 }
+
+/* ---- the manager's device opener ---- */
+
+struct opener_request {
+        cb_device_open_done_t done;
+        void *userdata;
+};
+
+static void opener_opened(void *userdata, int result, struct cb_usb_device *device) {
+        struct opener_request *req = userdata;
+
+        req->done(req->userdata, result, device);
+        free(req);
+}
+
+static int opener_open(void *impl, const struct cb_presence *presence, cb_device_open_done_t done, void *userdata) {
+        struct opener_request *req = calloc(1, sizeof *req);
+        int r;
+
+        if (!req)
+                return -ENOMEM;
+        *req = (struct opener_request){ .done = done, .userdata = userdata };
+        r = cb_usb_open(impl, presence->devnode, true, opener_opened, req);
+        if (r < 0)
+                free(req);
+        return r;
+}
+
+static struct cb_transport opener_transport(void *impl, void *device) {
+        return cb_usb_device_transport(device);
+}
+
+static void opener_close(void *impl, void *device) {
+        cb_usb_device_gone(device);
+        cb_usb_device_unref(device);
+}
+
+static void opener_cancel_pending(void *impl) {
+        cb_usb_stop_worker(impl);
+}
+
+const struct cb_device_opener_ops cb_usb_opener_ops = {
+        .open = opener_open,
+        .transport = opener_transport,
+        .close = opener_close,
+        .cancel_pending = opener_cancel_pending,
+};

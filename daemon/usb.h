@@ -8,13 +8,13 @@
  * asynchronous; libusb's event handling runs when one of its fds is ready.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <systemd/sd-event.h>
 
-#include "bootproto.h"
+#include "device-opener.h"
 #include "transport.h"
-#include "worker.h"
 
 struct cb_usb;
 struct cb_usb_device;
@@ -26,27 +26,18 @@ void cb_usb_stop_worker(struct cb_usb *u);
 void cb_usb_drain(struct cb_usb *u);
 struct cb_usb *cb_usb_free(struct cb_usb *u);
 
-struct cb_usb_device_info {
-        uint16_t vid, pid;
-        uint8_t serial_index;
-        enum cb_stage stage;
-        uint8_t interface;   /* claimed interface (Pi boot devices only) */
-        uint8_t endpoint;    /* bulk OUT endpoint */
-};
-
 typedef void (*cb_usb_open_done_t)(void *userdata, int result, struct cb_usb_device *device);
 
 /*
- * Opens the device node and prepares a Pi boot device for transfers (wraps
- * it, reads its descriptors, claims the data interface), off the loop.
- * `done` runs on the loop with a new reference (or result < 0 and NULL).
- * Devices that are not Pi boot devices are opened only to read their IDs.
- * A node that cannot be opened fails at once (negative errno), unlogged:
- * the caller says it for whoever wanted the device.
+ * Opens the device node and wraps it, off the loop; with `boot` (a Pi boot
+ * device, as the caller classified it) its data interface and bulk OUT
+ * endpoint are found from the active configuration and the interface is
+ * claimed. `done` runs on the loop with a new reference (or result < 0 and
+ * NULL). A node that cannot be opened fails at once (negative errno),
+ * unlogged: the caller says it for whoever wanted the device.
  */
-int cb_usb_open(struct cb_usb *u, const char *devnode, cb_usb_open_done_t done, void *userdata);
+int cb_usb_open(struct cb_usb *u, const char *devnode, bool boot, cb_usb_open_done_t done, void *userdata);
 
-const struct cb_usb_device_info *cb_usb_device_info(const struct cb_usb_device *d);
 struct cb_transport cb_usb_device_transport(struct cb_usb_device *d);
 
 /*
@@ -62,17 +53,16 @@ int cb_usb_device_control(struct cb_usb_device *d, uint8_t request_type, uint8_t
 /* Cancels every transfer in flight on the device; their `done` still runs (-ECANCELED). */
 void cb_usb_device_cancel(struct cb_usb_device *d);
 
-/*
- * Runs `job(data)` on a worker thread of its own, apart from the one that
- * opens and resets boards (worker.h: it may block, it must touch nothing
- * but `data`; open and close fds on the loop, around it);
- * `done(data, result)` runs on the loop, also when the worker stops first
- * (-ECANCELED). -ESHUTDOWN once the worker has stopped.
- */
-int cb_usb_run_blocking(struct cb_usb *u, cb_worker_job_t job, cb_worker_done_t done, void *data);
-
 /* The device left the bus: cancel what is in flight, start nothing new. */
 void cb_usb_device_gone(struct cb_usb_device *d);
 
 struct cb_usb_device *cb_usb_device_ref(struct cb_usb_device *d);
 struct cb_usb_device *cb_usb_device_unref(struct cb_usb_device *d);
+
+/*
+ * The manager's device opener (device-opener.h) over this context; its impl
+ * is the struct cb_usb. An open claims the boot interface; close is
+ * cb_usb_device_gone() and the opener's reference dropped; cancel_pending
+ * is cb_usb_stop_worker().
+ */
+extern const struct cb_device_opener_ops cb_usb_opener_ops;

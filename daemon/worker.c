@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include "event-priority.h"
+#include "util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +28,7 @@ struct cb_worker {
         pthread_mutex_t lock;
         pthread_cond_t wake;
         bool stop;
+        bool stopped; /* the thread is gone: jobs are refused (the loop's thread only) */
         struct job *queue, *queue_tail;     /* waiting, oldest first */
         struct job *finished, *finished_tail; /* done, oldest first, for the loop */
 };
@@ -127,9 +129,9 @@ static void cancel_list(struct job *j) {
         }
 }
 
-struct cb_worker *cb_worker_free(struct cb_worker *w) {
-        if (!w)
-                return NULL;
+void cb_worker_stop(struct cb_worker *w) {
+        if (!w || w->stopped)
+                return;
         if (w->thread_started) {
                 pthread_mutex_lock(&w->lock);
                 w->stop = true;
@@ -137,8 +139,18 @@ struct cb_worker *cb_worker_free(struct cb_worker *w) {
                 pthread_mutex_unlock(&w->lock);
                 pthread_join(w->thread, NULL);
         }
-        cancel_list(w->finished);
-        cancel_list(w->queue);
+        /* before the callbacks: one that queues a job is refused, not left in a list nobody reads */
+        w->stopped = true;
+        cancel_list(TAKE_PTR(w->finished));
+        w->finished_tail = NULL;
+        cancel_list(TAKE_PTR(w->queue));
+        w->queue_tail = NULL;
+}
+
+struct cb_worker *cb_worker_free(struct cb_worker *w) {
+        if (!w)
+                return NULL;
+        cb_worker_stop(w);
         sd_event_source_disable_unref(w->source);
         if (w->efd >= 0)
                 close(w->efd);
@@ -149,8 +161,11 @@ struct cb_worker *cb_worker_free(struct cb_worker *w) {
 }
 
 int cb_worker_run(struct cb_worker *w, cb_worker_job_t job, cb_worker_done_t done, void *data) {
-        struct job *j = calloc(1, sizeof *j);
+        struct job *j;
 
+        if (w->stopped)
+                return -ESHUTDOWN;
+        j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
         *j = (struct job){ .job = job, .done = done, .data = data };

@@ -23,8 +23,14 @@ typedef int (*cb_worker_job_t)(void *data);
 typedef void (*cb_worker_done_t)(void *data, int result);
 
 int cb_worker_new(sd_event *event, struct cb_worker **ret);
-/* Waits for the job in progress (if any); every job's `done` runs, with -ECANCELED for those never started. */
+/*
+ * Waits for the job in progress (if any); every job's `done` runs, with
+ * -ECANCELED for those never started. The worker then refuses jobs
+ * (-ESHUTDOWN) until it is freed, so whoever still holds it may try.
+ */
+void cb_worker_stop(struct cb_worker *w);
+/* Stops it first. */
 struct cb_worker *cb_worker_free(struct cb_worker *w);
 
-/* Queues `job(data)`; `done(data, result)` then runs on the loop. */
+/* Queues `job(data)`; `done(data, result)` then runs on the loop. -ESHUTDOWN once stopped. */
 int cb_worker_run(struct cb_worker *w, cb_worker_job_t job, cb_worker_done_t done, void *data);

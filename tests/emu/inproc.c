@@ -44,6 +44,10 @@ void emu_port_announce(struct emu_port *p) {
 
         size_t n = emu_board_descriptors(&p->board, desc, sizeof desc);
         p->connected = true;
+        if (p->listener) {
+                p->listener->arrived(p->listener->userdata, p);
+                return;
+        }
         dev.vid = emu_board_vid(&p->board);
         dev.pid = emu_board_pid(&p->board);
         dev.stage = cb_proto_classify(dev.vid, dev.pid, n >= 18 ? desc[16] : 0, NULL);
@@ -56,7 +60,9 @@ static void depart(struct emu_port *p) {
         if (!p->connected)
                 return;
         p->connected = false;
-        if (p->node)
+        if (p->listener)
+                p->listener->left(p->listener->userdata, p);
+        else if (p->node)
                 cb_node_device_removed(p->node);
 }
 

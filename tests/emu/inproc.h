@@ -50,10 +50,22 @@ enum emu_leave_order {
                                        for a board that left during the operation, its failure) */
 };
 
+/*
+ * Told of the board's arrivals and departures instead of a node: a test
+ * with a manager between the bus and its nodes (test-manager.c) reports
+ * them to it as udev would, and opens the device through its own opener.
+ */
+struct emu_bus_listener {
+        void (*arrived)(void *userdata, struct emu_port *p);
+        void (*left)(void *userdata, struct emu_port *p);
+        void *userdata;
+};
+
 struct emu_port {
         sd_event *event;
         struct emu_board board;
         struct cb_node *node;      /* told of arrivals and departures; may be NULL */
+        const struct emu_bus_listener *listener; /* when set, told instead of `node` */
         usec_t reconnect_delay;    /* off the bus between stages */
         usec_t remove_delay;       /* how late a departure is reported (udev's remove event) */
         enum emu_leave_order leave_order;

@@ -5,25 +5,91 @@
 
 #include "bootproto.h"
 #include "check.h"
+#include "util.h"
+
+/*
+ * Every device a board shows on the bus, as README's "Every SoC" lists them,
+ * and a few that are not a board in boot mode: what the one classification
+ * (cb_proto_classify) and the helpers keyed by product ID make of each, and
+ * which interface and endpoint its data goes to.
+ */
+struct device_row {
+        const char *what;
+        uint16_t vid, pid;
+        uint8_t serial_index;
+        struct cb_proto_interface interfaces[2];
+        size_t n_interfaces;
+        enum cb_stage stage;
+        enum cb_soc soc;
+        const char *loader;   /* cb_proto_second_stage_file() */
+        const char *chip;     /* cb_proto_chip_folder() */
+        bool soc_serial;      /* cb_proto_rom_shows_soc_serial() */
+        bool signature;       /* cb_proto_uses_boot_signature() */
+        int pick;             /* cb_proto_pick_interface() */
+        uint8_t interface, endpoint;
+};
+
+#define VENDOR_EP(n, ep) { (n), 0xff, (ep) }
+#define STORAGE_EP(n, ep) { (n), 0x08, (ep) }
+
+static const struct device_row device_rows[] = {
+        { "Zero (2835) ROM", 0x0a5c, 0x2763, 0, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_ROM, CB_SOC_BCM2835, "bootcode.bin", "2710", false, true, 0, 0, 0x01 },
+        { "2835 second stage (says 2764)", 0x0a5c, 0x2764, 1, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_SERVER, CB_SOC_UNKNOWN, "bootcode.bin", "2710", false, true, 0, 0, 0x01 },
+        { "2763 with a string index", 0x0a5c, 0x2763, 1, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_SERVER, CB_SOC_BCM2835, "bootcode.bin", "2710", false, true, 0, 0, 0x01 },
+        { "Zero 2 W (2837) ROM: mass storage first, data on 1", 0x0a5c, 0x2764, 0,
+          { STORAGE_EP(0, 0x02), VENDOR_EP(1, 0x03) }, 2,
+          CB_STAGE_ROM, CB_SOC_BCM2837, "bootcode.bin", "2710", false, true, 0, 1, 0x03 },
+        { "2837 second stage", 0x0a5c, 0x2764, 1, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_SERVER, CB_SOC_UNKNOWN, "bootcode.bin", "2710", false, true, 0, 0, 0x01 },
+        { "CM4 (2711) ROM", 0x0a5c, 0x2711, 3, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_ROM, CB_SOC_BCM2711, "bootcode4.bin", "2711", true, false, 0, 0, 0x01 },
+        { "CM4 second stage", 0x0a5c, 0x2711, 4, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_SERVER, CB_SOC_BCM2711, "bootcode4.bin", "2711", true, false, 0, 0, 0x01 },
+        { "CM4 second stage, older firmware", 0x0a5c, 0x2711, 1, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_SERVER, CB_SOC_BCM2711, "bootcode4.bin", "2711", true, false, 0, 0, 0x01 },
+        { "CM5 (2712) ROM", 0x0a5c, 0x2712, 3, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_ROM, CB_SOC_BCM2712, "bootcode5.bin", "2712", true, false, 0, 0, 0x01 },
+        { "CM5 ROM without a serial index", 0x0a5c, 0x2712, 0, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_ROM, CB_SOC_BCM2712, "bootcode5.bin", "2712", true, false, 0, 0, 0x01 },
+        { "CM5 second stage", 0x0a5c, 0x2712, 4, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_SERVER, CB_SOC_BCM2712, "bootcode5.bin", "2712", true, false, 0, 0, 0x01 },
+        { "booted board's gadget (g_ether)", 0x0525, 0xa4a2, 0, { { 0, 0x02, 0 } }, 1,
+          CB_STAGE_NOT_PI, CB_SOC_UNKNOWN, NULL, NULL, false, false, -ENXIO, 0, 0 },
+        { "booted board's gadget (CDC ECM)", 0x0525, 0xa4a1, 0, { { 0, 0x02, 0 }, { 1, 0x0a, 0x02 } }, 2,
+          CB_STAGE_NOT_PI, CB_SOC_UNKNOWN, NULL, NULL, false, false, -ENXIO, 0, 0 },
+        { "booted board's gadget (ECM + ACM)", 0x1d6b, 0x0104, 3, { { 0, 0x02, 0 } }, 1,
+          CB_STAGE_NOT_PI, CB_SOC_UNKNOWN, NULL, NULL, false, false, -ENXIO, 0, 0 },
+        { "another Broadcom product", 0x0a5c, 0x1234, 0, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_NOT_PI, CB_SOC_UNKNOWN, NULL, NULL, false, false, 0, 0, 0x01 },
+        { "a Pi product ID from another vendor", 0x1234, 0x2763, 0, { VENDOR_EP(0, 0x01) }, 1,
+          CB_STAGE_NOT_PI, CB_SOC_UNKNOWN, "bootcode.bin", "2710", false, true, 0, 0, 0x01 },
+};
 
 static void test_classify(void) {
-        enum cb_soc soc;
+        for (size_t i = 0; i < ELEMENTSOF(device_rows); i++) {
+                const struct device_row *d = &device_rows[i];
+                enum cb_soc soc = (enum cb_soc) -1;
+                enum cb_stage stage = cb_proto_classify(d->vid, d->pid, d->serial_index, &soc);
+                const char *loader = cb_proto_second_stage_file(d->pid), *chip = cb_proto_chip_folder(d->pid);
+                uint8_t intf = 0xee, ep = 0xee;
+                int r = cb_proto_pick_interface(d->interfaces, d->n_interfaces, &intf, &ep);
 
-        CHECK(cb_proto_classify(0x0a5c, 0x2763, 0, &soc) == CB_STAGE_ROM && soc == CB_SOC_BCM2835);
-        CHECK(cb_proto_classify(0x0a5c, 0x2764, 0, &soc) == CB_STAGE_ROM && soc == CB_SOC_BCM2837);
-        CHECK(cb_proto_classify(0x0a5c, 0x2764, 1, &soc) == CB_STAGE_SERVER);
-        CHECK(cb_proto_classify(0x0a5c, 0x2763, 1, NULL) == CB_STAGE_SERVER);
-        CHECK(cb_proto_classify(0x0a5c, 0x2711, 3, &soc) == CB_STAGE_ROM && soc == CB_SOC_BCM2711);
-        CHECK(cb_proto_classify(0x0a5c, 0x2711, 4, NULL) == CB_STAGE_SERVER);
-        CHECK(cb_proto_classify(0x0a5c, 0x2711, 1, NULL) == CB_STAGE_SERVER);
-        CHECK(cb_proto_classify(0x0a5c, 0x2712, 0, &soc) == CB_STAGE_ROM && soc == CB_SOC_BCM2712);
-        CHECK(cb_proto_classify(0x0525, 0xa4a2, 0, NULL) == CB_STAGE_NOT_PI);
-        CHECK(cb_proto_classify(0x0a5c, 0x1234, 0, NULL) == CB_STAGE_NOT_PI);
-        CHECK(strcmp(cb_proto_second_stage_file(0x2763), "bootcode.bin") == 0);
-        CHECK(strcmp(cb_proto_second_stage_file(0x2764), "bootcode.bin") == 0);
-        CHECK(strcmp(cb_proto_second_stage_file(0x2711), "bootcode4.bin") == 0);
-        CHECK(strcmp(cb_proto_second_stage_file(0x2712), "bootcode5.bin") == 0);
-        CHECK(cb_proto_second_stage_file(0xa4a2) == NULL);
+                CHECK_MSG(stage == d->stage, "%s: stage %s, expected %s", d->what, cb_proto_stage_name(stage),
+                          cb_proto_stage_name(d->stage));
+                CHECK_MSG(soc == d->soc, "%s: SoC %d, expected %d", d->what, (int) soc, (int) d->soc);
+                CHECK(cb_proto_classify(d->vid, d->pid, d->serial_index, NULL) == stage);
+                CHECK_MSG(streq_ptr(loader, d->loader), "%s: loader %s", d->what, loader ? loader : "(none)");
+                CHECK_MSG(streq_ptr(chip, d->chip), "%s: chip folder %s", d->what, chip ? chip : "(none)");
+                CHECK_MSG(cb_proto_rom_shows_soc_serial(d->pid) == d->soc_serial, "%s: SoC serial", d->what);
+                CHECK_MSG(cb_proto_uses_boot_signature(d->pid) == d->signature, "%s: signature", d->what);
+                CHECK_MSG(r == d->pick, "%s: interface pick %d, expected %d", d->what, r, d->pick);
+                if (r == 0 && d->pick == 0)
+                        CHECK_MSG(intf == d->interface && ep == d->endpoint, "%s: interface %u endpoint 0x%02x",
+                                  d->what, intf, ep);
+        }
 }
 
 static void test_encoding(void) {
