@@ -414,6 +414,14 @@ static int client_turn(struct client *cl, bool hung_up, bool readable) {
         return 0;
 }
 
+/*
+ * A privileged peer's call is usually in the socket when its connection is
+ * accepted: served then, it does not wait a second turn of the socket.
+ */
+void client_serve_at_once(struct client *cl) {
+        (void) client_turn(cl, false, true);
+}
+
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         /*
          * EPOLLHUP: both directions are shut, the peer can read nothing. A

@@ -163,6 +163,8 @@ int client_queue(struct client *cl, const char *data, size_t size);
 int client_queue_json(struct client *cl, struct json_object *message);
 /* Answers the calls received so far, within the per-wakeup budget (see control-client.c). */
 void client_serve(struct client *cl);
+/* A turn for a client just accepted (its call may be there already); it may be freed. */
+void client_serve_at_once(struct client *cl);
 /* Nothing asked and nothing owed: no call read or waiting in its socket, no output, not watching. */
 bool client_idle(struct client *cl);
 /* The live client with this id; NULL if it hung up. */

@@ -62,10 +62,14 @@ static bool ratelimit_pass(struct ratelimit *rl) {
  * the loop busy they would wait for as long as that lasts: a whole boot of
  * 32 boards. So when the socket has had no turn for TURN_WAIT_USEC while
  * something of it is pending, the listener, every privileged client and a
- * few others (in turn) are raised to the boards' priority for one dispatch
- * each, after which each goes back down. The boards wait for those few
- * budgets at most, once per interval; root's status waits one or two
- * intervals, not the boot.
+ * few others (in turn) are raised above the boards for one dispatch each,
+ * after which each goes back down. Above them, not level with them: at the
+ * boards' priority a raised source would still queue behind every pending
+ * libusb descriptor (32 boards, 32 of them), which measured as half a second
+ * per turn. The boards wait for those few budgets at most, once per
+ * interval; a privileged client is served as it is accepted (its call is
+ * usually there by then), so root's status waits one interval, not the
+ * boot.
  *
  * How it notices, without a timer ticking while the daemon is idle: a post
  * source (run after any dispatch) arms a one-shot timer for an interval
@@ -75,9 +79,8 @@ static bool ratelimit_pass(struct ratelimit *rl) {
  * turned back on for the next activity, and nothing runs until then.
  */
 
-static void raise_source(sd_event_source *s, bool *raised) {
-        if (s && sd_event_source_get_pending(s) > 0 &&
-            sd_event_source_set_priority(s, CB_EVENT_PRIORITY_USB) >= 0)
+static void raise_source(sd_event_source *s, int64_t priority, bool *raised) {
+        if (s && sd_event_source_get_pending(s) > 0 && sd_event_source_set_priority(s, priority) >= 0)
                 *raised = true;
 }
 
@@ -86,16 +89,19 @@ static bool client_pending(struct client *cl) {
                              (cl->backlog && sd_event_source_get_pending(cl->backlog) > 0));
 }
 
+/* Within a turn the listener and the privileged go first: root's call is not behind a flooder's budget. */
 static void raise_client(struct client *cl) {
-        raise_source(cl->io, &cl->raised);
-        raise_source(cl->backlog, &cl->raised);
+        int64_t priority = cl->privileged ? CB_EVENT_PRIORITY_TURN : CB_EVENT_PRIORITY_TURN_OTHERS;
+
+        raise_source(cl->io, priority, &cl->raised);
+        raise_source(cl->backlog, priority, &cl->raised);
 }
 
 static void raise_starved(struct cb_control *c) {
         unsigned others = 0;
         uint64_t last = 0;
 
-        raise_source(c->listen_source, &c->listen_raised);
+        raise_source(c->listen_source, CB_EVENT_PRIORITY_TURN, &c->listen_raised);
         /* privileged clients all (there are few, and they are whom the socket is kept for) */
         for (struct client *cl = c->clients; cl; cl = cl->next)
                 if (cl->privileged && client_pending(cl))
@@ -149,14 +155,14 @@ static int start_turns(struct cb_control *c) {
 
         if (r < 0)
                 return r;
-        /* at the boards' own priority, or the boards would starve it too */
-        (void) sd_event_source_set_priority(c->busy_post, CB_EVENT_PRIORITY_USB);
+        /* above the boards, or the boards would starve it too */
+        (void) sd_event_source_set_priority(c->busy_post, CB_EVENT_PRIORITY_TURN);
         (void) sd_event_source_set_description(c->busy_post, "control-busy");
         r = sd_event_add_time(c->event, &c->turn_timer, CLOCK_MONOTONIC, 0, TURN_ACCURACY_USEC, on_turn_timer, c);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_enabled(c->turn_timer, SD_EVENT_OFF);
-        (void) sd_event_source_set_priority(c->turn_timer, CB_EVENT_PRIORITY_USB);
+        (void) sd_event_source_set_priority(c->turn_timer, CB_EVENT_PRIORITY_TURN);
         (void) sd_event_source_set_description(c->turn_timer, "control-turn");
         return 0;
 }
@@ -332,8 +338,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 pause_accepting(c);
                         break;
                 }
-                if (client_new(c, cfd, &cl) >= 0)
-                        (void) admit(c, cl, fd_limited);
+                if (client_new(c, cfd, &cl) >= 0 && admit(c, cl, fd_limited) && cl->privileged)
+                        client_serve_at_once(cl);
                 open_reserve(c);
         }
         open_reserve(c);

@@ -6,6 +6,12 @@
  * dispatches the pending source with the lowest value first, one source
  * per iteration, so these say who waits when several are ready at once:
  *
+ *   TURN      the control socket's turn (control.c): its timer, and a
+ *             source of the socket raised for one dispatch once it has
+ *             waited TURN_WAIT_USEC; above USB, or it would queue behind
+ *             every pending libusb descriptor. Bounded by the budgets.
+ *             The unprivileged clients of a turn go after the listener and
+ *             the privileged ones (TURN_OTHERS), still before the boards.
  *   USB       libusb's file descriptors and timeout, the USB resync and
  *             the workers' completions (a device opened, a port reset):
  *             a board's transfer that completed is taken before anything
@@ -27,6 +33,8 @@
 
 #include <systemd/sd-event.h>
 
+#define CB_EVENT_PRIORITY_TURN (SD_EVENT_PRIORITY_NORMAL - 20)
+#define CB_EVENT_PRIORITY_TURN_OTHERS (SD_EVENT_PRIORITY_NORMAL - 19)
 #define CB_EVENT_PRIORITY_USB (SD_EVENT_PRIORITY_NORMAL - 10)
 #define CB_EVENT_PRIORITY_BOARDS SD_EVENT_PRIORITY_NORMAL
 #define CB_EVENT_PRIORITY_HOTPLUG (SD_EVENT_PRIORITY_NORMAL + 10)
