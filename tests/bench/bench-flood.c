@@ -256,6 +256,8 @@ static double status_call(const char *path) {
 
         if (fd < 0)
                 return -1;
+        if (getenv("BENCH_FLOOD_TRACE"))
+                fprintf(stderr, "connect took %.1f ms\n", (now_s() - t0) * 1000);
         (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         if (send(fd, GET_STATUS, sizeof GET_STATUS, MSG_NOSIGNAL) == (ssize_t) sizeof GET_STATUS) {
                 bool ok = false;
