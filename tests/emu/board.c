@@ -156,6 +156,7 @@ static const struct emu_fault *fault_at(struct emu_board *b, enum emu_fault_poin
                         continue;
                 }
                 b->fault_fired[i] = !f->sticky;
+                b->faults_struck++;
                 return f;
         }
         return NULL;

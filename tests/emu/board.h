@@ -194,7 +194,8 @@ struct emu_board {
         unsigned attempt;          /* ROM entries so far */
         unsigned generation;       /* bumps on every (re)connection */
         enum emu_bus_action pending_bus_action;
-        bool fault_fired[EMU_MAX_FAULTS];
+        bool fault_fired[EMU_MAX_FAULTS]; /* spent for this attempt (a sticky fault never is) */
+        unsigned faults_struck;            /* every time a planned fault struck, sticky ones each time */
 
         /* write in progress: control OUT announced `write_len`, bulk delivers */
         bool write_pending;

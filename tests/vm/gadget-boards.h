@@ -101,7 +101,8 @@ struct gboard {
         /*
          * The last planned fault that struck the bulk data, if one did:
          * the write it hit, the board's byte, and how many bytes of that write
-         * the host had not sent yet. With none unsent the host's transfer was
+         * the host had not sent yet (the model counts every strike, a sticky
+         * fault's each time: emu_board.faults_struck). With none unsent the host's transfer was
          * complete when the board refused: nothing was left to resume.
          */
         bool fault_seen;

@@ -21,21 +21,14 @@
 
 #include "gadget-boards.h"
 
-static unsigned faults_fired(const struct emu_board *b) {
-        unsigned n = 0;
-
-        for (size_t i = 0; i < b->config.n_faults; i++)
-                n += b->fault_fired[i];
-        return n;
-}
-
 /* Where a planned fault caught the write; called right after the model refused, with the lock held. */
 static void fault_struck(struct gboard *g, bool in_rom) {
         const struct emu_board *b = &g->emu;
         uint64_t host_sent = (uint64_t) b->write_got + g->kept_len;
 
+        if (!g->fault_seen)
+                g->fault_ms = now_ms() - t_start; /* from the first strike: a sticky fault strikes again */
         g->fault_seen = true;
-        g->fault_ms = now_ms() - t_start;
         snprintf(g->fault_write, sizeof g->fault_write, "%s", in_rom ? "loader" : b->last_name);
         g->fault_offset = b->write_got;
         g->fault_unsent = b->write_len > host_sent ? b->write_len - host_sent : 0;
@@ -50,7 +43,7 @@ static void fault_struck(struct gboard *g, bool in_rom) {
  */
 static bool feed(struct gboard *g, const uint8_t *kept, int fd, int ep) {
         enum emu_verdict v = EMU_ACK;
-        unsigned fired = faults_fired(&g->emu);
+        unsigned struck = g->emu.faults_struck;
         bool in_rom = g->emu.stage == EMU_STAGE_ROM; /* a vanish takes the board off the bus */
 
         while (g->kept_len > 0) {
@@ -61,7 +54,7 @@ static bool feed(struct gboard *g, const uint8_t *kept, int fd, int ep) {
                 if (v != EMU_ACK || taken == 0)
                         break;
         }
-        if (faults_fired(&g->emu) != fired)
+        if (g->emu.faults_struck != struck)
                 fault_struck(g, in_rom);
         if (v == EMU_NO_ANSWER) {
                 /* the board stops taking data: the host's transfer times out, or a busy board wakes */

@@ -108,7 +108,8 @@ static void write_board(FILE *f, struct gboard *g) {
         if (g->fault_seen) {
                 fprintf(f, "{\"ms\":%" PRIu64 ",\"write\":", g->fault_ms);
                 json_str(f, g->fault_write);
-                fprintf(f, ",\"offset\":%" PRIu64 ",\"unsent\":%" PRIu64 "}", g->fault_offset, g->fault_unsent);
+                fprintf(f, ",\"offset\":%" PRIu64 ",\"unsent\":%" PRIu64 ",\"strikes\":%u}", g->fault_offset,
+                        g->fault_unsent, b->faults_struck);
         } else {
                 fputs("null", f);
         }
