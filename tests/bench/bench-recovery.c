@@ -18,7 +18,14 @@
  *     without, needs-power within BulkTimeoutSec + 1 s (or
  *     ReenumerateTimeoutSec + 1 s for one that left);
  *   - a brown-out (the board comes back in ROM), also with udev's remove
- *     event late: up on attempt 2, no attempt lost.
+ *     event late: up on attempt 2, no attempt lost;
+ *   - the daemon restarted mid kernel.img (the moment of the restart is the
+ *     fault): with Power=, the second stage the new daemon did not start is
+ *     power-cycled, up within a clean boot + PowerSettleSec + 1 s; without,
+ *     a board left waiting for its bytes (the old daemon was killed) needs
+ *     power within RequestTimeoutSec + 1 s, and one whose file the old
+ *     daemon finished before it stopped (SIGTERM) is up within a clean boot
+ *     + 1 s.
  * Prints the table; exits 1 if a case ends in the wrong state (a time over its budget is only printed).
  */
 #include <errno.h>
@@ -40,39 +47,43 @@ struct fault_case {
         const char *name;
         struct emu_fault fault;
         usec_t remove_delay; /* udev's remove this late (0: the inproc default) */
-        enum { EXPECT_RESUMED, EXPECT_CYCLED, EXPECT_BROWNOUT } kind;
+        enum { EXPECT_RESUMED, EXPECT_CYCLED, EXPECT_BROWNOUT, EXPECT_RESTARTED } kind;
+        /* the daemon restarts mid kernel.img (the "fault"): killed, or stopped as systemctl does (drained) */
+        enum { NO_RESTART, RESTART_KILLED, RESTART_DRAINED } restart;
 };
 
 static const struct fault_case cases[] = {
-        { "clean", { .kind = EMU_FAULT_NONE }, 0, EXPECT_RESUMED },
+        { "clean", { .kind = EMU_FAULT_NONE }, 0, EXPECT_RESUMED, NO_RESTART },
         { "stall in ROM", { .kind = EMU_FAULT_STALL, .point = EMU_AT_ROM_LOADER, .attempt = 1, .offset = 20000 }, 0,
-          EXPECT_RESUMED },
+          EXPECT_RESUMED, NO_RESTART },
         { "stall mid-file",
           { .kind = EMU_FAULT_STALL, .point = EMU_AT_FILE, .attempt = 1, .name = "kernel.img", .offset = 1000000 }, 0,
-          EXPECT_RESUMED },
+          EXPECT_RESUMED, NO_RESTART },
         { "pause 3s in ROM",
           { .kind = EMU_FAULT_PAUSE, .point = EMU_AT_ROM_LOADER, .attempt = 1, .offset = 20000, .pause_ms = PAUSE_MS },
-          0, EXPECT_RESUMED },
+          0, EXPECT_RESUMED, NO_RESTART },
         { "pause 3s mid-file",
           { .kind = EMU_FAULT_PAUSE, .point = EMU_AT_FILE, .attempt = 1, .name = "kernel.img", .offset = 1000000,
             .pause_ms = PAUSE_MS },
-          0, EXPECT_RESUMED },
+          0, EXPECT_RESUMED, NO_RESTART },
         { "vanish in ROM", { .kind = EMU_FAULT_VANISH, .point = EMU_AT_ROM_LOADER, .attempt = 1, .offset = 20000 }, 0,
-          EXPECT_BROWNOUT },
+          EXPECT_BROWNOUT, NO_RESTART },
         { "vanish mid-file",
           { .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1, .name = "kernel.img", .offset = 1000000 }, 0,
-          EXPECT_BROWNOUT },
+          EXPECT_BROWNOUT, NO_RESTART },
         { "vanish, late remove",
           { .kind = EMU_FAULT_VANISH, .point = EMU_AT_FILE, .attempt = 1, .name = "kernel.img", .offset = 1000000 },
-          3 * USEC_PER_SEC, EXPECT_BROWNOUT },
+          3 * USEC_PER_SEC, EXPECT_BROWNOUT, NO_RESTART },
         { "hang in ROM", { .kind = EMU_FAULT_HANG, .point = EMU_AT_ROM_LOADER, .attempt = 1, .offset = 20000 }, 0,
-          EXPECT_CYCLED },
+          EXPECT_CYCLED, NO_RESTART },
         { "hang mid-file",
           { .kind = EMU_FAULT_HANG, .point = EMU_AT_FILE, .attempt = 1, .name = "kernel.img", .offset = 1000000 }, 0,
-          EXPECT_CYCLED },
+          EXPECT_CYCLED, NO_RESTART },
         { "unplug mid-file",
           { .kind = EMU_FAULT_UNPLUG, .point = EMU_AT_FILE, .attempt = 1, .name = "kernel.img", .offset = 1000000 }, 0,
-          EXPECT_CYCLED },
+          EXPECT_CYCLED, NO_RESTART },
+        { "restart mid-file", { .kind = EMU_FAULT_NONE }, 0, EXPECT_RESTARTED, RESTART_KILLED },
+        { "stop+start mid-file", { .kind = EMU_FAULT_NONE }, 0, EXPECT_RESTARTED, RESTART_DRAINED },
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
@@ -82,7 +93,7 @@ struct result {
         unsigned attempt, resets, power_cycles;
         double seconds;         /* plug → end state */
         double after_fault;     /* fault → end state */
-        usec_t bulk_timeout, power_settle, reenumerate_timeout;
+        usec_t bulk_timeout, power_settle, reenumerate_timeout, request_timeout;
 };
 
 static double secs(usec_t u) {
@@ -104,6 +115,48 @@ static int daemon_timeouts(struct cb_config *c) {
         c->retry_delay = d->retry_delay;
         c->retry_delay_max = d->retry_delay_max;
         cb_config_free(d);
+        return 0;
+}
+
+#define RESTART_AT 1000000 /* bytes of kernel.img the board has when the daemon restarts */
+
+static bool restart_due(const struct emu_port *p) {
+        const struct emu_received_file *f = emu_board_file(&p->board, "kernel.img");
+
+        return p->board.stage == EMU_STAGE_SERVER && f && f->received >= RESTART_AT && !f->complete;
+}
+
+static void on_drained(void *userdata) {
+        *(bool *) userdata = true;
+}
+
+/*
+ * The daemon goes away mid kernel.img and a new one starts: killed (the
+ * board is left waiting for the rest of its file), or stopped (the node
+ * finishes the file in flight first, as at SIGTERM). The new node finds the
+ * board where it is, as the daemon's start does.
+ */
+static int restart_daemon(struct world *w, struct emu_port *p, bool drained, bool powered) {
+        bool done = false;
+        int r;
+
+        if (drained && cb_node_drain(w->nodes[0], on_drained, &done) == 0)
+                for (usec_t deadline = now_usec() + 30 * USEC_PER_SEC; !done && now_usec() < deadline;)
+                        (void) sd_event_run(w->event, 10 * USEC_PER_MSEC);
+        p->node = NULL;
+        w->nodes[0] = cb_node_free(w->nodes[0]);
+        while (sd_event_run(w->event, 0) > 0)
+                ;
+        r = cb_node_new(&w->env, "node1", "1-1", false, &w->nodes[0]);
+        if (r < 0)
+                return r;
+        if (powered) {
+                r = world_add_switch(w, 0, NULL, NULL);
+                if (r < 0)
+                        return r;
+        }
+        p->node = w->nodes[0];
+        emu_port_announce(p);
         return 0;
 }
 
@@ -134,15 +187,19 @@ static void run_case(const struct fault_case *c, bool lenient, bool powered, str
         t0 = now_usec();
         emu_port_plug(p);
         /* the loop in short runs, to note when the fault fires (to the next 5 ms: a harness, not the daemon) */
-        usec_t fault_at = c->fault.kind == EMU_FAULT_NONE ? t0 : 0, deadline = t0 + 90 * USEC_PER_SEC;
+        usec_t fault_at = c->fault.kind == EMU_FAULT_NONE && !c->restart ? t0 : 0, deadline = t0 + 90 * USEC_PER_SEC;
         while (res->ok >= 0 && !world_settled(&w)) {
                 if (now_usec() > deadline) {
                         res->ok = -ETIMEDOUT;
                         break;
                 }
                 (void) sd_event_run(w.event, 5 * USEC_PER_MSEC);
-                if (!fault_at && p->board.fault_fired[0])
+                if (!fault_at && p->board.faults_struck > 0)
                         fault_at = now_usec();
+                if (!fault_at && c->restart && restart_due(p)) {
+                        fault_at = now_usec();
+                        res->ok = restart_daemon(&w, p, c->restart == RESTART_DRAINED, powered);
+                }
         }
         res->seconds = secs(now_usec() - t0);
         res->after_fault = fault_at ? secs(now_usec() - fault_at) : -1;
@@ -154,6 +211,7 @@ static void run_case(const struct fault_case *c, bool lenient, bool powered, str
         res->bulk_timeout = w.config->bulk_timeout;
         res->power_settle = w.config->power_settle;
         res->reenumerate_timeout = w.config->reenumerate_timeout;
+        res->request_timeout = w.config->request_timeout;
         world_done(&w);
 }
 
@@ -187,6 +245,24 @@ static const char *judge(const struct fault_case *c, bool powered, const struct 
                         *ret_budget = (c->fault.kind == EMU_FAULT_UNPLUG ? secs(r->reenumerate_timeout)
                                                                           : secs(r->bulk_timeout)) +
                                       1.0;
+                        if (r->state != CB_NODE_NEEDS_POWER)
+                                return snprintf(buf, size, "want needs-power"), buf;
+                }
+                break;
+        case EXPECT_RESTARTED:
+                if (powered) {
+                        /* a second stage the new daemon did not start is power-cycled at once */
+                        *ret_budget = clean + secs(r->power_settle) + 1.0;
+                        if (r->state != CB_NODE_UP || r->power_cycles != 1)
+                                return snprintf(buf, size, "want up after one power cycle"), buf;
+                } else if (c->restart == RESTART_DRAINED) {
+                        /* the old daemon finished the file in flight: the new one serves the rest */
+                        *ret_budget = clean + 1.0;
+                        if (r->state != CB_NODE_UP || r->attempt != 1)
+                                return snprintf(buf, size, "want up in place"), buf;
+                } else {
+                        /* the board waits for bytes nobody will send, and no longer asks */
+                        *ret_budget = secs(r->request_timeout) + 1.0;
                         if (r->state != CB_NODE_NEEDS_POWER)
                                 return snprintf(buf, size, "want needs-power"), buf;
                 }
