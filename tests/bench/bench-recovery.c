@@ -91,6 +91,7 @@ struct result {
         int ok;                 /* 0, or the world's error */
         enum cb_node_state state;
         unsigned attempt, resets, power_cycles;
+        unsigned power_cuts;    /* the board's own count (a restarted daemon's node did not see the others) */
         double seconds;         /* plug → end state */
         double after_fault;     /* fault → end state */
         usec_t bulk_timeout, power_settle, reenumerate_timeout, request_timeout;
@@ -208,6 +209,7 @@ static void run_case(const struct fault_case *c, bool lenient, bool powered, str
         res->attempt = cb_node_attempt(w.nodes[0]);
         res->resets = st.resets;
         res->power_cycles = st.power_cycles;
+        res->power_cuts = p->board.power_cuts;
         res->bulk_timeout = w.config->bulk_timeout;
         res->power_settle = w.config->power_settle;
         res->reenumerate_timeout = w.config->reenumerate_timeout;
@@ -253,8 +255,8 @@ static const char *judge(const struct fault_case *c, bool powered, const struct 
                 if (powered) {
                         /* a second stage the new daemon did not start is power-cycled at once */
                         *ret_budget = clean + secs(r->power_settle) + 1.0;
-                        if (r->state != CB_NODE_UP || r->power_cycles != 1)
-                                return snprintf(buf, size, "want up after one power cycle"), buf;
+                        if (r->state != CB_NODE_UP || r->power_cuts != 1)
+                                return snprintf(buf, size, "want up after one power cut"), buf;
                 } else if (c->restart == RESTART_DRAINED) {
                         /* the old daemon finished the file in flight: the new one serves the rest */
                         *ret_budget = clean + 1.0;
@@ -336,7 +338,7 @@ int main(void) {
                secs(results[0][0][0].bulk_timeout), secs(results[0][0][0].power_settle),
                secs(results[0][0][0].reenumerate_timeout), secs(now_usec() - started));
         printf("%-20s %-8s %-6s %-12s %3s %6s %6s %6s %6s %6s  %s\n", "fault", "board", "power", "end", "att",
-               "cycles", "clean", "total", "fault+", "budget", "target (from the fault)");
+               "cuts", "clean", "total", "fault+", "budget", "target (from the fault)");
         for (size_t i = 0; i < N_CASES; i++)
                 for (int lenient = 0; lenient < 2; lenient++)
                         for (int powered = 0; powered < 2; powered++) {
@@ -351,7 +353,7 @@ int main(void) {
                                 wrong += miss != NULL && !slow;
                                 printf("%-20s %-8s %-6s %-12s %3u %6u %5.1fs %5.1fs %5.1fs %5.1fs  %s\n",
                                        cases[i].name, lenient ? "lenient" : "strict", powered ? "hub" : "none",
-                                       cb_node_state_name(r->state), r->attempt, r->power_cycles, clean, r->seconds,
+                                       cb_node_state_name(r->state), r->attempt, r->power_cuts, clean, r->seconds,
                                        r->after_fault, budget, miss ? miss : "met");
                         }
         printf("recovery: %u of %zu cases missed their target, %u of them by ending in the wrong state\n", missed,
