@@ -145,7 +145,8 @@ static void schedule_backlog(struct client *cl) {
                         client_log(LOG_WARNING, cl, "cannot queue its remaining calls: %s", strerror(-r));
                         return;
                 }
-                (void) sd_event_source_set_priority(cl->backlog, CB_EVENT_PRIORITY_CONTROL);
+                (void) sd_event_source_set_priority(cl->backlog, cl->private_socket ? CB_EVENT_PRIORITY_TURN
+                                                                                     : CB_EVENT_PRIORITY_CONTROL);
                 (void) sd_event_source_set_description(cl->backlog, "control-client-backlog");
         }
         (void) sd_event_source_set_enabled(cl->backlog, SD_EVENT_ONESHOT);

@@ -42,6 +42,7 @@ struct client {
         gid_t *groups;
         size_t n_groups;
         bool privileged;   /* root or the control group, at connect: the slots and caps below spare it */
+        bool private_socket; /* came through the private socket: served above the boards, never raised */
         bool raised;       /* its sources were raised for one turn after the boards starved the socket */
 
         struct cb_msgbuf in;
@@ -79,6 +80,10 @@ struct cb_control {
         uint64_t armed_iteration, next_turn_id;
         char *socket_path;
         bool socket_owned; /* we bound it: remove it at exit */
+        /* root's and the group's own socket (control.c, listen_private()); bound by the daemon, removed at exit */
+        int private_fd;
+        sd_event_source *private_source;
+        char *private_path;
 
         size_t max_clients, privileged_clients, max_clients_per_uid, max_watchers_per_uid;
         size_t calls_per_wakeup, max_message_size, output_high_water, output_low_water, max_output_size;
@@ -146,6 +151,10 @@ void control_lookup_group(struct cb_control *c);
 const gid_t *control_group(const struct cb_control *c);
 /* Every control callback calls this first: the socket had its turn (and a raised source goes back down). */
 void control_took_turn(struct cb_control *c, sd_event_source *s, bool *raised);
+
+/* control-listen.c: the listening sockets as files */
+int control_listen_on_path(const char *path, mode_t mode, const gid_t *group, int *ret_fd);
+int control_take_activation_socket(int *ret_fd, char **ret_path);
 
 /* ---- control-client.c ---- */
 

@@ -20,15 +20,7 @@
 
 /* After accept() failed for want of memory: try again this much later instead of spinning. */
 #define ACCEPT_PAUSE_USEC (250 * USEC_PER_MSEC)
-/*
- * Connections waiting to be accepted. Small on purpose: a user who connects
- * and closes in a loop keeps the queue full, and everybody else's connection
- * waits behind all of it (the kernel's queue is first come, first served). A
- * client finding it full waits in connect() for a free place, and gets one as
- * soon as the churner does. ACCEPTS_PER_WAKEUP takes all of it in one turn.
- * clusterboot.socket says the same (Backlog=).
- */
-#define LISTEN_BACKLOG 64
+/* A whole listen queue (LISTEN_BACKLOG, control-listen.c) is taken in one turn. */
 #define ACCEPTS_PER_WAKEUP 64
 /* The longest the socket waits for a turn while the boards keep the loop busy, and who gets one then. */
 #define TURN_WAIT_USEC (20 * USEC_PER_MSEC)
@@ -104,7 +96,7 @@ static void raise_starved(struct cb_control *c) {
         raise_source(c->listen_source, CB_EVENT_PRIORITY_TURN, &c->listen_raised);
         /* privileged clients all (there are few, and they are whom the socket is kept for) */
         for (struct client *cl = c->clients; cl; cl = cl->next)
-                if (cl->privileged && client_pending(cl))
+                if (cl->privileged && !cl->private_socket && client_pending(cl))
                         raise_client(cl);
         /* the others a few at a time, in turn: from below the id where the last round stopped, then again from the top */
         for (int pass = 0; pass < 2 && others < TURN_OTHERS; pass++)
@@ -214,10 +206,9 @@ static struct client *find_victim(struct cb_control *c, struct client *newcomer,
 }
 
 /* Tells a connection that cannot be taken why, as an error it reads as the answer to its first call. */
-static void refuse(struct client *cl, const char *why) {
+static void refuse(struct client *cl, const char *error, const char *why) {
         char text[512];
-        int n = snprintf(text, sizeof text,
-                         "{\"error\":\"" CB_VL_ERROR_LIMIT_REACHED "\",\"parameters\":{\"message\":\"%s\"}}", why);
+        int n = snprintf(text, sizeof text, "{\"error\":\"%s\",\"parameters\":{\"message\":\"%s\"}}", error, why);
 
         /* a new socket's buffer is empty: this fits, or the peer is gone and it does not matter */
         if (n > 0 && (size_t) n < sizeof text)
@@ -253,7 +244,7 @@ static bool admit(struct cb_control *c, struct client *cl, bool fd_limited) {
         if (!victim) {
                 if (ratelimit_pass(&c->refuse_ratelimit))
                         client_log(LOG_WARNING, cl, "refused: %s (%zu clients connected)", why, c->n_clients);
-                refuse(cl, why);
+                refuse(cl, CB_VL_ERROR_LIMIT_REACHED, why);
                 return false;
         }
         if (ratelimit_pass(&c->refuse_ratelimit))
@@ -269,6 +260,8 @@ static int on_accept_resume(sd_event_source *s, uint64_t usec, void *userdata) {
         struct cb_control *c = userdata;
 
         (void) sd_event_source_set_enabled(c->listen_source, SD_EVENT_ON);
+        if (c->private_source)
+                (void) sd_event_source_set_enabled(c->private_source, SD_EVENT_ON);
         return 0;
 }
 
@@ -277,6 +270,8 @@ static void pause_accepting(struct cb_control *c) {
         usec_t when = now_usec() + ACCEPT_PAUSE_USEC;
 
         (void) sd_event_source_set_enabled(c->listen_source, SD_EVENT_OFF);
+        if (c->private_source)
+                (void) sd_event_source_set_enabled(c->private_source, SD_EVENT_OFF);
         if (!c->accept_pause) {
                 if (sd_event_add_time(c->event, &c->accept_pause, CLOCK_MONOTONIC, when, 0, on_accept_resume, c) < 0)
                         (void) sd_event_source_set_enabled(c->listen_source, SD_EVENT_ON);
@@ -301,29 +296,43 @@ static void open_reserve(struct cb_control *c) {
  * Without this, idle clients holding every descriptor would stop accepts for
  * good: nothing else would ever close one. Returns the connection, or -errno.
  */
-static int accept_on_reserve(struct cb_control *c) {
+static int accept_on_reserve(struct cb_control *c, int listen_fd) {
         int fd;
 
         if (c->reserve_fd < 0)
                 return -EMFILE;
         close(c->reserve_fd);
         c->reserve_fd = -1;
-        fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         return fd >= 0 ? fd : -errno;
 }
 
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct cb_control *c = userdata;
+/*
+ * A client of the private socket: only root and the group can connect to
+ * it (the file's mode), so nobody else's connections queue before theirs,
+ * and its calls are served above the boards (event-priority.h), bounded by
+ * the same budgets. Anyone else there (a mode loosened by hand) is refused.
+ */
+static bool admit_private(struct client *cl) {
+        if (!cl->privileged) {
+                refuse(cl, CB_VL_ERROR_PERMISSION_DENIED,
+                       "the private socket is for root and the group " CB_VL_CONTROL_GROUP);
+                return false;
+        }
+        cl->private_socket = true;
+        (void) sd_event_source_set_priority(cl->io, CB_EVENT_PRIORITY_TURN);
+        return true;
+}
 
-        control_took_turn(c, s, &c->listen_raised);
-        /* a burst of connections is taken a slice at a time: the boards and the clients get their turns */
+/* A burst of connections is taken a slice at a time: the boards and the clients get their turns. */
+static void accept_some(struct cb_control *c, int listen_fd, bool private_socket) {
         for (unsigned i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-                int cfd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int cfd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 bool fd_limited = false;
                 struct client *cl = NULL;
 
                 if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
-                        cfd = accept_on_reserve(c);
+                        cfd = accept_on_reserve(c, listen_fd);
                         fd_limited = cfd >= 0;
                         errno = cfd < 0 ? -cfd : 0;
                 }
@@ -338,119 +347,55 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 pause_accepting(c);
                         break;
                 }
-                if (client_new(c, cfd, &cl) >= 0 && admit(c, cl, fd_limited) && cl->privileged)
+                if (client_new(c, cfd, &cl) >= 0 && (!private_socket || admit_private(cl)) &&
+                    admit(c, cl, fd_limited) && cl->privileged)
                         client_serve_at_once(cl);
                 open_reserve(c);
         }
         open_reserve(c);
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct cb_control *c = userdata;
+
+        control_took_turn(c, s, &c->listen_raised);
+        accept_some(c, c->listen_fd, false);
         return 0;
 }
 
-/* ---- the listening socket ---- */
-
-static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-                *slash = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *slash = '/';
-        }
-        return 0;
-}
-
-static int make_address(const char *path, struct sockaddr_un *sa, socklen_t *len) {
-        size_t n = strlen(path);
-
-        if (n == 0 || n >= sizeof sa->sun_path)
-                return -ENAMETOOLONG;
-        *sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
-        memcpy(sa->sun_path, path, n + 1);
-        *len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + 1);
+static int on_accept_private(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        accept_some(userdata, fd, true);
         return 0;
 }
 
 /*
- * A socket file left by a daemon that died is removed; one that answers
- * belongs to a running daemon and is left alone (two daemons would fight
- * over the boards).
+ * The private socket, beside the public one (its path with
+ * CB_VL_PRIVATE_SUFFIX): the daemon's own, bound at start (also under
+ * socket activation, so it is there while the daemon runs), mode 0660 in
+ * the group clusterboot. Without it (no path, or it cannot be bound) root
+ * uses the public socket as before: a warning, not a failure.
  */
-static int remove_stale_socket(const char *path, const struct sockaddr_un *sa, socklen_t len) {
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISSOCK(st.st_mode))
-                return log_error_errno(EEXIST, "control: %s exists and is not a socket; not replacing it", path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (const struct sockaddr *) sa, len) == 0 || errno == EAGAIN || errno == EINPROGRESS)
-                return log_error_errno(EADDRINUSE, "control: %s is in use: is another clusterboot running?", path);
-        if (errno != ECONNREFUSED)
-                return log_error_errno(errno, "control: cannot check %s", path);
-        if (unlink(path) < 0 && errno != ENOENT)
-                return log_error_errno(errno, "control: cannot remove the stale socket %s", path);
-        log_debug("control: removed the stale socket %s", path);
-        return 0;
-}
-
-static int listen_on_path(struct cb_control *c, const char *path) {
-        _cleanup_close_ int fd = -1;
-        struct sockaddr_un sa;
-        socklen_t len;
+static int listen_private(struct cb_control *c) {
         int r;
 
-        r = make_address(path, &sa, &len);
-        if (r < 0)
-                return log_error_errno(r, "control: cannot use %s as a socket path", path);
-        r = mkdir_parents(path);
-        if (r < 0)
-                return log_error_errno(r, "control: cannot create the directory of %s", path);
-        r = remove_stale_socket(path, &sa, len);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return log_error_errno(errno, "control: cannot create a socket");
-        if (bind(fd, (const struct sockaddr *) &sa, len) < 0)
-                return log_error_errno(errno, "control: cannot bind %s", path);
-        c->socket_owned = true;
-        /* Connecting needs write permission on the socket; reading is for everyone, changing is checked per call. */
-        if (chmod(path, 0666) < 0)
-                return log_error_errno(errno, "control: cannot make %s accessible", path);
-        if (listen(fd, LISTEN_BACKLOG) < 0)
-                return log_error_errno(errno, "control: cannot listen on %s", path);
-        c->listen_fd = TAKE_FD(fd);
-        return 0;
-}
-
-/* A listening UNIX stream socket from systemd (clusterboot.socket), if there is one. */
-static int take_activation_socket(struct cb_control *c) {
-        int n = sd_listen_fds(true);
-
-        for (int fd = SD_LISTEN_FDS_START; n > 0 && fd < SD_LISTEN_FDS_START + n; fd++) {
-                struct sockaddr_un sa;
-                socklen_t len = sizeof sa;
-
-                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
-                        continue;
-                if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-                        return log_error_errno(errno, "control: cannot use the socket passed by systemd");
-                (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
-                if (getsockname(fd, (struct sockaddr *) &sa, &len) == 0 && len > offsetof(struct sockaddr_un, sun_path) &&
-                    sa.sun_path[0] != '\0') {
-                        sa.sun_path[sizeof sa.sun_path - 1] = '\0';
-                        if (strdup_to(&c->socket_path, sa.sun_path) < 0)
-                                return -ENOMEM;
-                }
-                c->listen_fd = fd;
-                return 1;
+        if (!c->socket_path)
+                return 0;
+        if (asprintf(&c->private_path, "%s" CB_VL_PRIVATE_SUFFIX, c->socket_path) < 0) {
+                c->private_path = NULL;
+                return -ENOMEM;
         }
+        r = control_listen_on_path(c->private_path, 0660, control_group(c), &c->private_fd);
+        if (r < 0) {
+                log_warning_errno(r, "control: no private socket; root and the group use the public one");
+                free(c->private_path);
+                c->private_path = NULL;
+                return 0;
+        }
+        r = sd_event_add_io(c->event, &c->private_source, c->private_fd, EPOLLIN, on_accept_private, c);
+        if (r < 0)
+                return log_error_errno(r, "control: cannot watch the private socket");
+        (void) sd_event_source_set_priority(c->private_source, CB_EVENT_PRIORITY_TURN);
+        (void) sd_event_source_set_description(c->private_source, "control-listen-private");
         return 0;
 }
 
@@ -466,6 +411,7 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         c->ops = ops;
         c->userdata = userdata;
         c->listen_fd = -1;
+        c->private_fd = -1;
         c->reserve_fd = -1;
         c->dispatch = handle_message;
         c->reject = reject_message;
@@ -485,11 +431,12 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         c->started_realtime = realtime_usec();
         c->started_monotonic = now_usec();
 
-        r = take_activation_socket(c);
+        r = control_take_activation_socket(&c->listen_fd, &c->socket_path);
         if (r == 0) {
                 r = strdup_to(&c->socket_path, path);
                 if (r >= 0)
-                        r = listen_on_path(c, path);
+                        r = control_listen_on_path(path, 0666, NULL, &c->listen_fd);
+                c->socket_owned = r >= 0;
         }
         if (r < 0)
                 goto fail;
@@ -500,6 +447,9 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         }
         (void) sd_event_source_set_priority(c->listen_source, CB_EVENT_PRIORITY_CONTROL);
         (void) sd_event_source_set_description(c->listen_source, "control-listen");
+        r = listen_private(c);
+        if (r < 0)
+                goto fail;
         open_reserve(c);
         r = start_turns(c);
         if (r < 0) {
@@ -526,6 +476,12 @@ struct cb_control *cb_control_free(struct cb_control *c) {
         sd_event_source_disable_unref(c->turn_timer);
         if (c->listen_fd >= 0)
                 close(c->listen_fd);
+        sd_event_source_disable_unref(c->private_source);
+        if (c->private_fd >= 0)
+                close(c->private_fd);
+        if (c->private_path)
+                (void) unlink(c->private_path);
+        free(c->private_path);
         if (c->reserve_fd >= 0)
                 close(c->reserve_fd);
         if (c->socket_owned && c->socket_path)

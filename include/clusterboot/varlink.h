@@ -17,6 +17,12 @@
 #define CB_VL_DEFAULT_SOCKET "/run/clusterboot/io.clusterboot"
 /* The client's way to pick another socket. */
 #define CB_VL_SOCKET_ENV "CLUSTERBOOT_SOCKET"
+/*
+ * Beside the socket, root's and the group's own (mode 0660, group
+ * clusterboot): nobody else can connect to it, so nobody else's
+ * connections queue before theirs. Clients try it first.
+ */
+#define CB_VL_PRIVATE_SUFFIX ".private"
 /* Members may call the changing methods (root always may). */
 #define CB_VL_CONTROL_GROUP "clusterboot"
 

@@ -168,12 +168,12 @@ static int connect_to(const char *path) {
  * backlog (the server keeps it short) would wait for an accept that only
  * this thread can run, so a full backlog is waited out with the loop running.
  */
-static void tc_open(struct fixture *f, struct tclient *c) {
+static void tc_open_path(struct fixture *f, struct tclient *c, const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         usec_t deadline = now_usec() + REPLY_TIMEOUT;
 
-        CHECK(strlen(f->path) < sizeof sa.sun_path);
-        memcpy(sa.sun_path, f->path, MIN(strlen(f->path) + 1, sizeof sa.sun_path - 1));
+        CHECK(strlen(path) < sizeof sa.sun_path);
+        memcpy(sa.sun_path, path, MIN(strlen(path) + 1, sizeof sa.sun_path - 1));
         for (;;) {
                 c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
                 CHECK(c->fd >= 0);
@@ -189,6 +189,10 @@ static void tc_open(struct fixture *f, struct tclient *c) {
         if (c->fd >= 0)
                 (void) fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
         cb_msgbuf_init(&c->in, CB_VL_REPLY_MAX);
+}
+
+static void tc_open(struct fixture *f, struct tclient *c) {
+        tc_open_path(f, c, f->path);
 }
 
 static void tc_close(struct tclient *c) {
@@ -1704,6 +1708,80 @@ static void test_churn_keeps_root(void) {
         fx_done(&f);
 }
 
+static void private_path(const struct fixture *f, char *buf, size_t size) {
+        snprintf(buf, size, "%s" CB_VL_PRIVATE_SUFFIX, f->path);
+}
+
+/* In the child (nobody): 0 if the private socket refuses it at connect (the file's mode), else why not. */
+static int private_connect_refused(struct fixture *f, int unused) {
+        char path[sizeof f->path + sizeof CB_VL_PRIVATE_SUFFIX];
+        int fd;
+
+        private_path(f, path, sizeof path);
+        fd = connect_to(path);
+        if (fd >= 0)
+                return 11;
+        return fd == -EACCES ? 0 : 12;
+}
+
+/* In the child (nobody), the private socket's mode loosened by hand: 0 if its call is refused there. */
+static int private_call_refused(struct fixture *f, int unused) {
+        char path[sizeof f->path + sizeof CB_VL_PRIVATE_SUFFIX], out[4096] = "";
+
+        private_path(f, path, sizeof path);
+        if (child_call(path, GET_STATUS, out, sizeof out) < 0)
+                return 11;
+        return strstr(out, "\"error\":\"" CB_VL_ERROR_PERMISSION_DENIED "\"") && !strstr(out, "\"nodes\"") ? 0 : 12;
+}
+
+/*
+ * The private socket: beside the public one, 0660 in the control group, so
+ * nobody's connect() is refused by the kernel and nobody's connections
+ * (1000 of them, churning the public socket's short queue) never come
+ * before root's there; served above the boards. Removed when the server
+ * goes.
+ */
+static void test_private_socket(void) {
+        char path[sizeof ((struct fixture *) NULL)->path + sizeof CB_VL_PRIVATE_SUFFIX];
+        struct fixture f;
+        struct tclient root;
+        struct stat st;
+        unsigned answered = 0;
+        int status;
+
+        if (geteuid() != 0) {
+                printf("test-control-socket: not root; the private socket test (a child as nobody) is skipped\n");
+                return;
+        }
+        fx_init(&f, 2, NULL, NULL);
+        private_path(&f, path, sizeof path);
+        CHECK_MSG(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0660 &&
+                          st.st_gid == FAKE_GROUP,
+                  "private socket %s: mode %o, group %u", path, (unsigned) st.st_mode, (unsigned) st.st_gid);
+        CHECK(child_result(&f, fork_as_nobody(private_connect_refused, &f, 0, true)) == 0);
+
+        pid_t pid = fork_as_nobody(churn, &f, 1000, true);
+        for (int i = 0; i < 20; i++) {
+                struct json_object *r;
+
+                tc_open_path(&f, &root, path);
+                r = call(&f, &root, GET_STATUS);
+                answered += r && !reply_error(r) && json_object_object_get_ex(r, "parameters", NULL);
+                json_object_put(r);
+                tc_close(&root);
+                pump(&f, USEC_PER_MSEC);
+        }
+        status = wait_child_pumping(&f, pid, 30 * USEC_PER_SEC);
+        CHECK_MSG(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "churn child: status %d", status);
+        CHECK_MSG(answered == 20, "%u of 20 status calls on the private socket answered while nobody churned", answered);
+
+        CHECK(chmod(path, 0666) == 0);
+        CHECK(child_result(&f, fork_as_nobody(private_call_refused, &f, 0, true)) == 0);
+        pump_until_no_clients(&f);
+        fx_done(&f);
+        CHECK_MSG(access(path, F_OK) < 0 && errno == ENOENT, "%s left behind", path);
+}
+
 /* In the child: `n` idle connections, kept until the parent says go. */
 static int idle_connections(struct fixture *f, int n) {
         int opened = 0;
@@ -1828,6 +1906,7 @@ int main(void) {
         test_half_closed_flooder();
         test_watchers_per_uid();
         test_churn_keeps_root();
+        test_private_socket();
         test_out_of_fds();
         return check_exit("test-control-socket");
 }
