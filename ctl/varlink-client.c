@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,25 +29,56 @@ static uint64_t monotonic_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
-int vl_client_connect(const char *path, struct vl_client **ret) {
+static int connect_path(const char *path) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         size_t n = strlen(path);
-        struct vl_client *c;
+        int fd;
 
         if (n == 0 || n >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
         memcpy(sa.sun_path, path, n + 1);
-        c = calloc(1, sizeof *c);
-        if (!c)
-                return -ENOMEM;
-        cb_msgbuf_init(&c->in, CB_VL_REPLY_MAX);
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c->fd < 0 ||
-            connect(c->fd, (const struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + 1)) < 0) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (const struct sockaddr *) &sa, (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + 1)) < 0) {
                 int r = -errno;
-                vl_client_free(c);
+                close(fd);
                 return r;
         }
+        return fd;
+}
+
+/*
+ * The private socket first (root and the group may connect to it, and there
+ * a flood of other users' connections does not make them queue); anyone
+ * else, and a daemon without one (stopped: the public socket is systemd's
+ * and starts it), gets the public socket, whose error is the one reported.
+ */
+int vl_connect_socket(const char *path) {
+        char private_path[sizeof ((struct sockaddr_un *) NULL)->sun_path];
+        int n = snprintf(private_path, sizeof private_path, "%s" CB_VL_PRIVATE_SUFFIX, path);
+
+        if (n > 0 && (size_t) n < sizeof private_path) {
+                int fd = connect_path(private_path);
+                if (fd >= 0)
+                        return fd;
+        }
+        return connect_path(path);
+}
+
+int vl_client_connect(const char *path, struct vl_client **ret) {
+        struct vl_client *c;
+        int fd = vl_connect_socket(path);
+
+        if (fd < 0)
+                return fd;
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                close(fd);
+                return -ENOMEM;
+        }
+        cb_msgbuf_init(&c->in, CB_VL_REPLY_MAX);
+        c->fd = fd;
         *ret = c;
         return 0;
 }

@@ -30,6 +30,8 @@ struct vl_reply {
 #define VL_TIMEOUT_POWER (300ULL * 1000000ULL)
 
 /* Returns 0 or the errno of socket()/connect() (-ENOENT, -ECONNREFUSED, -EACCES, ...). */
+/* A connected socket to the daemon at `path` (its private socket when we may use it), or -errno. */
+int vl_connect_socket(const char *path);
 int vl_client_connect(const char *path, struct vl_client **ret);
 /*
  * Runs argv (found in PATH) with its stdin and stdout as the connection:

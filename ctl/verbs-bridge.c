@@ -35,20 +35,13 @@ static ssize_t copy_some(int from, int to) {
 }
 
 int verb_bridge(struct ctl *ctl, int argc, char **argv) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd;
+        int fd = vl_connect_socket(ctl->socket_path);
 
-        if (strlen(ctl->socket_path) >= sizeof sa.sun_path)
+        if (fd == -ENAMETOOLONG)
                 return fail(EXIT_USAGE, "bridge: socket path too long");
-        strcpy(sa.sun_path, ctl->socket_path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int e = errno;
-                if (fd >= 0)
-                        close(fd);
+        if (fd < 0)
                 return fail(EXIT_NOT_RUNNING, "clusterboot is not running on this host (cannot connect to %s: %s)",
-                            ctl->socket_path, strerror(e));
-        }
+                            ctl->socket_path, strerror(-fd));
         for (;;) {
                 struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
 
