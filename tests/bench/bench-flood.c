@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clusterboot/varlink.h"
 #include "cluster.h"
 
 #define NOBODY 65534
@@ -316,17 +317,35 @@ static bool never(tb_testbed *tb, void *userdata) {
         return false;
 }
 
-struct figures {
-        double boot_s;
+/* Root asks both ways: through the private socket, as clusterbootctl does, and through the public one. */
+enum { VIA_PRIVATE, VIA_PUBLIC, N_VIA };
+static const char *const via_name[N_VIA] = { "private socket (clusterbootctl)", "public socket" };
+
+struct latency {
         double median_ms, p99_ms, max_ms;
         unsigned probes, failed;
+};
+
+struct figures {
+        double boot_s;
+        struct latency via[N_VIA];
         unsigned long replies, connections, events, closed;
 };
+
+static void latency_of(struct prober *p, struct latency *l) {
+        qsort(p->latency_ms, p->n, sizeof p->latency_ms[0], cmp_double);
+        l->probes = p->n;
+        l->failed = p->failed;
+        l->median_ms = quantile(p->latency_ms, p->n, 0.5);
+        l->p99_ms = quantile(p->latency_ms, p->n, 0.99);
+        l->max_ms = p->n ? p->latency_ms[p->n - 1] : 0;
+}
 
 static int run(unsigned n, bool flood, struct figures *fig) {
         struct flood_counts *counts = mmap(NULL, sizeof *counts, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                                            -1, 0);
-        struct prober *p = calloc(1, sizeof *p);
+        struct prober *p = calloc(N_VIA, sizeof *p);
+        char private_path[sizeof ((struct cluster *) NULL)->sock + sizeof CB_VL_PRIVATE_SUFFIX];
         pid_t kids[3] = { 0 };
         struct cluster c;
         double plugged, last_up = 0;
@@ -349,8 +368,11 @@ static int run(unsigned n, bool flood, struct figures *fig) {
                 /* the flood is on before the first board arrives */
                 tb_run_until(c.tb, never, NULL, 500);
         }
-        p->path = c.sock;
-        CHECK(pthread_create(&p->thread, NULL, probe_main, p) == 0, "cannot start the prober");
+        snprintf(private_path, sizeof private_path, "%s" CB_VL_PRIVATE_SUFFIX, c.sock);
+        p[VIA_PRIVATE].path = private_path;
+        p[VIA_PUBLIC].path = c.sock;
+        for (unsigned v = 0; v < N_VIA; v++)
+                CHECK(pthread_create(&p[v].thread, NULL, probe_main, &p[v]) == 0, "cannot start the prober");
 
         plugged = now_s();
         plug_all(&c);
@@ -370,8 +392,10 @@ static int run(unsigned n, bool flood, struct figures *fig) {
         /* probe for a while even when the boards were quick: enough calls for the figures */
         while (now_s() - plugged < MIN_PROBE_MS / 1000.0)
                 tb_run_until(c.tb, never, NULL, 50);
-        atomic_store(&p->stop, true);
-        pthread_join(p->thread, NULL);
+        for (unsigned v = 0; v < N_VIA; v++) {
+                atomic_store(&p[v].stop, true);
+                pthread_join(p[v].thread, NULL);
+        }
 
         for (size_t i = 0; i < G_N_ELEMENTS(kids); i++)
                 if (kids[i] > 0) {
@@ -381,17 +405,15 @@ static int run(unsigned n, bool flood, struct figures *fig) {
                         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a flooder ended with status %d",
                               status);
                 }
-        qsort(p->latency_ms, p->n, sizeof p->latency_ms[0], cmp_double);
-        fig->probes = p->n;
-        fig->failed = p->failed;
-        fig->median_ms = quantile(p->latency_ms, p->n, 0.5);
-        fig->p99_ms = quantile(p->latency_ms, p->n, 0.99);
-        fig->max_ms = p->n ? p->latency_ms[p->n - 1] : 0;
+        for (unsigned v = 0; v < N_VIA; v++) {
+                latency_of(&p[v], &fig->via[v]);
+                CHECK(p[v].failed == 0, "%u of root's status calls through the %s failed (%s)", p[v].failed,
+                      via_name[v], flood ? "flood" : "clean");
+        }
         fig->replies = atomic_load(&counts->replies);
         fig->connections = atomic_load(&counts->connections);
         fig->events = atomic_load(&counts->events);
         fig->closed = atomic_load(&counts->closed);
-        CHECK(p->failed == 0, "%u of root's status calls failed (%s)", p->failed, flood ? "flood" : "clean");
         if (r == 0) {
                 check_boards(&c, 0);
                 if (failed_now)
@@ -425,13 +447,16 @@ int main(int argc, char **argv) {
                flood.replies, flood.connections, flood.events, flood.closed);
         printf("  boot, first plug to last up:  clean %6.2f s   flood %6.2f s   ratio %.2fx (target <= 1.2x)\n",
                clean.boot_s, flood.boot_s, flood.boot_s / clean.boot_s);
-        printf("  root's status every %d ms:    clean %u calls: median %.1f ms, p99 %.1f ms, max %.1f ms\n",
-               PROBE_INTERVAL_MS, clean.probes, clean.median_ms, clean.p99_ms, clean.max_ms);
-        printf("                                flood %u calls: median %.1f ms, p99 %.1f ms, max %.1f ms "
-               "(target <= 100 ms)\n",
-               flood.probes, flood.median_ms, flood.p99_ms, flood.max_ms);
-        if (clean.failed + flood.failed > 0)
-                printf("  root's status calls that failed: clean %u, flood %u\n", clean.failed, flood.failed);
+        for (unsigned v = 0; v < N_VIA; v++) {
+                const struct latency *lc = &clean.via[v], *lf = &flood.via[v];
+                printf("  root's status every %d ms, %s:\n", PROBE_INTERVAL_MS, via_name[v]);
+                printf("      clean %3u calls: median %6.1f ms, p99 %6.1f ms, max %6.1f ms\n", lc->probes,
+                       lc->median_ms, lc->p99_ms, lc->max_ms);
+                printf("      flood %3u calls: median %6.1f ms, p99 %6.1f ms, max %6.1f ms%s\n", lf->probes,
+                       lf->median_ms, lf->p99_ms, lf->max_ms, v == VIA_PRIVATE ? " (target <= 100 ms)" : "");
+                if (lc->failed + lf->failed > 0)
+                        printf("      calls that failed: clean %u, flood %u\n", lc->failed, lf->failed);
+        }
         /* the figures above are printed either way; a run whose boards or calls failed fails the benchmark */
         if (rc < 0 || rf < 0 || clean_failed || failed_now) {
                 fprintf(stderr, "bench-flood: clean run %s, flood run %s\n", rc < 0 ? g_strerror(-rc) : "ok",
