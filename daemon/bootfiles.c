@@ -186,8 +186,8 @@ int cb_bootname_check(const char *name, const char **reason) {
                 *reason = NULL;
         if (!name || name[0] == '\0')
                 return refuse(reason, "empty name", -EINVAL);
-        len = strnlen(name, CB_BOOTNAME_MAX + 1);
-        if (len > CB_BOOTNAME_MAX)
+        len = strnlen(name, CB_FILE_NAME_MAX + 1);
+        if (len > CB_FILE_NAME_MAX)
                 return refuse(reason, "name longer than 255 bytes", -ENAMETOOLONG);
         if (name[0] == '/')
                 return refuse(reason, "absolute path", -EPERM);

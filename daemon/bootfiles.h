@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest name a board may ask for; its request buffer holds 255 bytes plus NUL. */
-#define CB_BOOTNAME_MAX 255u
+#include "bootproto.h" /* CB_FILE_NAME_MAX: the longest name a board may ask for */
+
 
 /*
  * Immutable, refcounted snapshot of one file's bytes. The bytes are a private
@@ -47,7 +47,7 @@ size_t cb_file_cache_tar_count(const struct cb_file_cache *c);
  * Checks a board-supplied name. Returns 0 if acceptable, else sets *reason (if
  * reason is not NULL) to a static string for a log line and returns:
  *   -EINVAL        empty, control characters or DEL, backslash, trailing '/'
- *   -ENAMETOOLONG  longer than CB_BOOTNAME_MAX bytes
+ *   -ENAMETOOLONG  longer than CB_FILE_NAME_MAX bytes
  *   -EPERM         absolute, or a ".." component
  * Repeated slashes and "." components ("./config.txt") are accepted: the
  * firmware builds names by joining prefixes from config.txt, and neither can

@@ -127,7 +127,7 @@ int cb_proto_parse_request(const uint8_t *buf, size_t len, struct cb_file_reques
         ret->command = (enum cb_file_command) command;
 
         /* Only bytes the board really sent count: a short read has no name beyond them. */
-        name_room = len - 4 < CB_FILE_NAME_MAX ? len - 4 : CB_FILE_NAME_MAX;
+        name_room = len - 4 < CB_FILE_NAME_FIELD ? len - 4 : CB_FILE_NAME_FIELD;
         nul = memchr(buf + 4, 0, name_room);
         if (!nul) {
                 ret->name_ok = name_room == 0; /* a bare command carries an empty name */

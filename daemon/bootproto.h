@@ -30,7 +30,9 @@
 #define CB_ROM_STATUS_SIZE 4u
 #define CB_ROM_STATUS_OK 0u
 #define CB_FILE_REQUEST_SIZE 260u
-#define CB_FILE_NAME_MAX 256u
+/* The request's name field on the wire; a name is NUL-terminated within it, so at most CB_FILE_NAME_MAX bytes. */
+#define CB_FILE_NAME_FIELD 256u
+#define CB_FILE_NAME_MAX (CB_FILE_NAME_FIELD - 1u)
 
 enum cb_stage {
         CB_STAGE_NOT_PI, /* any other device, e.g. the booted board's own gadget */
@@ -104,7 +106,7 @@ enum cb_file_command {
 struct cb_file_request {
         enum cb_file_command command;
         /* NUL-terminated copy of the name; valid only if name_ok. */
-        char name[CB_FILE_NAME_MAX + 1];
+        char name[CB_FILE_NAME_FIELD + 1];
         bool name_ok;       /* false: the board sent no NUL within 256 bytes */
         bool name_empty;    /* an empty name ends the session */
         bool name_metadata; /* "*PROPERTY*VALUE" metadata (2711/2712) */

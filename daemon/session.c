@@ -48,9 +48,9 @@ struct cb_session {
 
         /* the file being answered: from GetFileSize, re-used by the ReadFile that follows */
         struct cb_file *file;
-        char file_name[CB_FILE_NAME_MAX + 1];
+        char file_name[CB_FILE_NAME_FIELD + 1];
         /* the board's name as messages show it: escaped, it is untrusted bytes */
-        char file_label[4 * CB_FILE_NAME_MAX + 1];
+        char file_label[4 * CB_FILE_NAME_FIELD + 1];
         uint32_t answer_size;
         bool end_after_answer; /* the empty name: answer, then the session is over */
 

@@ -122,7 +122,7 @@ static bool under(const char *path, const char *dir_path) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *dirs[] = { node_dir, common_dir };
-        char name[CB_BOOTNAME_MAX + 64];
+        char name[CB_FILE_NAME_MAX + 64];
         struct cb_file *f = NULL;
         const char *reason = NULL;
         int r;

@@ -76,7 +76,7 @@ static void test_names(void) {
         memset(long_name, 'a', 300);
         long_name[300] = '\0';
         CHECK(cb_bootname_check(long_name, NULL) == -ENAMETOOLONG);
-        long_name[CB_BOOTNAME_MAX] = '\0';
+        long_name[CB_FILE_NAME_MAX] = '\0';
         CHECK(cb_bootname_check(long_name, NULL) == 0);
 
         CHECK(cb_bootname_check(NULL, NULL) == -EINVAL);
