@@ -4,8 +4,11 @@
 /*
  * The manager owns the nodes and turns the outside world into node events:
  * presence (a device added at or removed from a port) into device
- * added/removed, opening Pi boot devices first, configuration into nodes,
- * and control requests into node actions. It is the only place that knows
+ * added/removed, opening Pi boot devices first, and configuration into
+ * nodes; it is the node table the control server looks nodes up in (a
+ * user's retry or power action then goes to that node itself, whose rules
+ * they are; what must outlast the daemon, a node powered off, comes back
+ * here through the node's callbacks). It is the only place that knows
  * which USB device sits on which node's port, and the one place a device's
  * stage is classified.
  *
