@@ -42,8 +42,8 @@ MESON_FILES = ("tests/meson.build", "tests/umockdev/meson.build")
 RUNS_DAEMON = 'getenv("CLUSTERBOOT")'
 
 
-def nm(obj, *flags):
-    out = subprocess.run(["nm", *flags, obj], capture_output=True, text=True, check=True).stdout
+def nm(*args):
+    out = subprocess.run(["nm", *args], capture_output=True, text=True, check=True).stdout
     return [line.split() for line in out.splitlines() if line.strip()]
 
 
@@ -86,16 +86,16 @@ def main():
 
     defined, executable_only, owner = collections.defaultdict(set), set(), {}
     wanted = collections.defaultdict(set)
-    for obj in objs:
-        name = os.path.basename(obj)[: -len(".c.o")]
-        if os.path.basename(os.path.dirname(obj)) == "clusterboot.p":
-            executable_only.add(name)
-        for f in nm(obj, "--defined-only", "-g"):
-            if len(f) == 3 and f[1] in "TDBRCV" and f[2] != "main":
-                defined[name].add(f[2])
-                owner.setdefault(f[2], name)
-        for f in nm(obj, "-u"):
-            wanted[name].add(f[-1])
+    name_of = {obj: os.path.basename(obj)[: -len(".c.o")] for obj in objs}
+    executable_only = {name_of[o] for o in objs if os.path.basename(os.path.dirname(o)) == "clusterboot.p"}
+    # one nm for all the files (-A: each line starts with "FILE:")
+    for line in nm(*objs, "-A", "--defined-only", "-g"):
+        if len(line) == 3 and line[1] in "TDBRCV" and line[2] != "main":
+            name = name_of[line[0].rsplit(":", 1)[0]]
+            defined[name].add(line[2])
+            owner.setdefault(line[2], name)
+    for line in nm(*objs, "-A", "-u"):
+        wanted[name_of[line[0].rsplit(":", 1)[0]]].add(line[-1])
     # the modules that call each module directly
     callers = collections.defaultdict(set)
     for name, syms in wanted.items():
