@@ -483,7 +483,9 @@ struct cb_manager *cb_manager_free(struct cb_manager *m) {
         m->stopping = true;
         /* pending opens report back while nodes still exist */
         m->seams.opener.ops->cancel_pending(m->seams.opener.impl);
-        m->files = cb_worker_free(m->files); /* a write queued still runs: its board's file is not lost */
+        /* a write queued still runs: its board's file is not lost */
+        cb_worker_finish(m->files);
+        m->files = cb_worker_free(m->files);
         for (size_t i = 0; i < m->n_slots; i++) {
                 struct slot *s = &m->slots[i];
                 cb_node_free(s->node);

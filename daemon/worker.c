@@ -28,6 +28,7 @@ struct cb_worker {
         pthread_mutex_t lock;
         pthread_cond_t wake;
         bool stop;
+        bool finishing; /* stopping, but only once the queue is empty (cb_worker_finish()) */
         bool stopped; /* the thread is gone: jobs are refused (the loop's thread only) */
         struct job *queue, *queue_tail;     /* waiting, oldest first */
         struct job *finished, *finished_tail; /* done, oldest first, for the loop */
@@ -50,7 +51,7 @@ static void *worker_main(void *p) {
         for (;;) {
                 while (!w->queue && !w->stop)
                         pthread_cond_wait(&w->wake, &w->lock);
-                if (w->stop)
+                if (w->stop && !(w->finishing && w->queue))
                         break;
                 struct job *j = w->queue;
                 w->queue = j->next;
@@ -119,32 +120,46 @@ fail:
         return r;
 }
 
-/* Jobs that will not run (or whose result nobody collected) still tell their owner. */
-static void cancel_list(struct job *j) {
+/*
+ * Jobs that will not run (or whose result nobody collected) still tell their
+ * owner. At a stop, a success not collected yet is told as -ECANCELED: its
+ * owner is going away (an open whose device nobody will take); after a
+ * finish every job was asked to be done and ran, so its own result is told.
+ */
+static void cancel_list(struct job *j, bool real_results) {
         while (j) {
                 struct job *next = j->next;
-                j->done(j->data, j->result ? j->result : -ECANCELED);
+                j->done(j->data, j->result || real_results ? j->result : -ECANCELED);
                 free(j);
                 j = next;
         }
 }
 
-void cb_worker_stop(struct cb_worker *w) {
+static void stop_thread(struct cb_worker *w, bool finishing) {
         if (!w || w->stopped)
                 return;
         if (w->thread_started) {
                 pthread_mutex_lock(&w->lock);
                 w->stop = true;
+                w->finishing = finishing;
                 pthread_cond_signal(&w->wake);
                 pthread_mutex_unlock(&w->lock);
                 pthread_join(w->thread, NULL);
         }
         /* before the callbacks: one that queues a job is refused, not left in a list nobody reads */
         w->stopped = true;
-        cancel_list(TAKE_PTR(w->finished));
+        cancel_list(TAKE_PTR(w->finished), finishing && w->thread_started);
         w->finished_tail = NULL;
-        cancel_list(TAKE_PTR(w->queue));
+        cancel_list(TAKE_PTR(w->queue), false);
         w->queue_tail = NULL;
+}
+
+void cb_worker_stop(struct cb_worker *w) {
+        stop_thread(w, false);
+}
+
+void cb_worker_finish(struct cb_worker *w) {
+        stop_thread(w, true);
 }
 
 struct cb_worker *cb_worker_free(struct cb_worker *w) {

@@ -29,6 +29,12 @@ int cb_worker_new(sd_event *event, struct cb_worker **ret);
  * (-ESHUTDOWN) until it is freed, so whoever still holds it may try.
  */
 void cb_worker_stop(struct cb_worker *w);
+/*
+ * Like cb_worker_stop(), but every job queued runs first, and each `done`
+ * gets the job's own result: for work that must not be lost at exit (a
+ * board's file being written).
+ */
+void cb_worker_finish(struct cb_worker *w);
 /* Stops it first. */
 struct cb_worker *cb_worker_free(struct cb_worker *w);
 

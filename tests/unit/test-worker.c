@@ -232,6 +232,33 @@ static void test_idle(sd_event *e) {
         cb_worker_stop(NULL);
 }
 
+/*
+ * Finished rather than stopped (the manager's board files at exit): every job
+ * queued runs, in order, and each is told its own result, a success as 0
+ * (a stop would tell an uncollected success as -ECANCELED); then it refuses.
+ */
+static void test_finish_runs_queued(sd_event *e) {
+        struct cb_worker *w = NULL;
+        struct job jobs[JOBS];
+
+        REQUIRE(cb_worker_new(e, &w) == 0);
+        n_order = 0;
+        for (unsigned i = 0; i < JOBS; i++) {
+                jobs[i] = (struct job){ .number = i, .result = i % 2 ? -5 : 0 };
+                CHECK(cb_worker_run(w, job_run, job_done, &jobs[i]) == 0);
+        }
+        cb_worker_finish(w); /* the loop never ran */
+        for (unsigned i = 0; i < JOBS; i++) {
+                CHECK_MSG(jobs[i].ran && jobs[i].done_calls == 1, "job %u: ran %d, told %u times", i, jobs[i].ran,
+                          jobs[i].done_calls);
+                CHECK_MSG(jobs[i].done_result == jobs[i].result, "job %u returned %d and was told %d", i,
+                          jobs[i].result, jobs[i].done_result);
+                CHECK(order[i] == i);
+        }
+        CHECK(cb_worker_run(w, job_run, job_done, &jobs[0]) == -ESHUTDOWN);
+        cb_worker_free(w);
+}
+
 int main(void) {
         sd_event *e = NULL;
 
@@ -242,6 +269,7 @@ int main(void) {
         test_stop_cancels_queued(e);
         test_requeue_during_stop(e);
         test_idle(e);
+        test_finish_runs_queued(e);
         sd_event_unref(e);
         return check_exit("test-worker");
 }
