@@ -31,8 +31,9 @@ static int mkdir_parents(const char *path) {
                 return -ENOMEM;
         for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
                 *slash = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
+                int r = mkdir_readable(p);
+                if (r < 0)
+                        return r;
                 *slash = '/';
         }
         return 0;

@@ -39,15 +39,18 @@ int cb_file_replace(const char *directory, const char *name, const char *content
         if (asprintf(&temp, ".%s.tmp", name) < 0)
                 return fail(failed_step, "prepare", -ENOMEM);
         /* systemd makes StateDirectory= for the unit; run by hand, the daemon makes it */
-        if (mkdir(directory, 0755) < 0 && errno != EEXIST)
-                return fail(failed_step, "create the directory", -errno);
+        r = mkdir_readable(directory);
+        if (r < 0)
+                return fail(failed_step, "create the directory", r);
         dir_fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
                 return fail(failed_step, "open the directory", -errno);
-        fd = openat(dir_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        fd = openat(dir_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, CB_READABLE_FILE_MODE);
         if (fd < 0)
                 return fail(failed_step, "create", -errno);
-        r = write_all(fd, content, size);
+        r = make_readable(fd);
+        if (r == 0)
+                r = write_all(fd, content, size);
         /* the data on disk before the name points at it: else a power cut can leave an empty file under the name */
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;

@@ -24,8 +24,8 @@ static int write_file(const struct cb_metrics_textfile *t, const char *text) {
         _cleanup_close_ int fd = -1;
         size_t n = strlen(text);
 
-        fd = open(t->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
+        fd = open(t->temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, CB_READABLE_FILE_MODE);
+        if (fd < 0 || make_readable(fd) < 0)
                 return -errno;
         for (const char *p = text; n > 0;) {
                 ssize_t k = write(fd, p, n);

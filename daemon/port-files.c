@@ -22,8 +22,8 @@ static int write_port(int dir_fd, const struct cb_node_config *node) {
                      ifname ? ifname : "", ifname ? "\n" : "");
         if (n < 0)
                 return -ENOMEM;
-        fd = openat(dir_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
+        fd = openat(dir_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, CB_READABLE_FILE_MODE);
+        if (fd < 0 || make_readable(fd) < 0)
                 return -errno;
         if (write(fd, text, (size_t) n) != n) {
                 int r = errno ? -errno : -EIO;
@@ -62,8 +62,9 @@ int cb_port_files_write(const char *directory, const struct cb_config *config) {
 
         if (asprintf(&path, "%s/" PORTS, directory) < 0)
                 return -ENOMEM;
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                return log_warning_errno(errno, "cannot create %s; interfaces are not named after their nodes", path);
+        r = mkdir_readable(path);
+        if (r < 0)
+                return log_warning_errno(r, "cannot create %s; interfaces are not named after their nodes", path);
         dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
                 return log_warning_errno(errno, "cannot open %s", path);

@@ -92,13 +92,15 @@ int cb_power_state_save(const char *directory, const struct cb_power_state *s) {
         _cleanup_free_ char *path = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -1;
         _cleanup_fclose_ FILE *f = NULL;
+        int r;
 
         if (asprintf(&path, "%s/" STATE_FILE, directory) < 0 || asprintf(&tmp, "%s/." STATE_FILE ".tmp", directory) < 0)
                 return -ENOMEM;
-        if (mkdir(directory, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "cannot create %s", directory);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
+        r = mkdir_readable(directory);
+        if (r < 0)
+                return log_error_errno(r, "cannot create %s", directory);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, CB_READABLE_FILE_MODE);
+        if (fd < 0 || make_readable(fd) < 0)
                 return log_error_errno(errno, "cannot write %s", tmp);
         f = fdopen(fd, "w");
         if (!f)

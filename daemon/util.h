@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -95,3 +96,23 @@ static inline int strdup_to(char **dst, const char *src) {
 }
 
 usec_t now_usec(void);
+
+/*
+ * The service runs with UMask=0077: what the daemon makes for readers (its
+ * state for clusterbootctl, metrics for an exporter, the ports for udev, the
+ * socket's directory) gets its mode set outright, not left to the umask.
+ */
+#define CB_READABLE_FILE_MODE 0644
+#define CB_READABLE_DIR_MODE 0755
+
+/* A directory others may enter: made if missing (then its mode set); 0 or -errno. */
+static inline int mkdir_readable(const char *path) {
+        if (mkdir(path, CB_READABLE_DIR_MODE) < 0)
+                return errno == EEXIST ? 0 : -errno;
+        return chmod(path, CB_READABLE_DIR_MODE) < 0 ? -errno : 0;
+}
+
+/* A new file of `fd` others may read, whatever the umask; 0 or -errno. */
+static inline int make_readable(int fd) {
+        return fchmod(fd, CB_READABLE_FILE_MODE) < 0 ? -errno : 0;
+}

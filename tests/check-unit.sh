@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the installed systemd unit: `systemd-analyze verify` (syntax and
 # semantics) and `systemd-analyze security --offline=yes` (prints the
-# exposure score; fails above 1.2; 1.7 as root without capabilities, 1.2 as the user clusterboot). Usage: check-unit.sh BUILD_DIR [RESULTS_JSON]
+# exposure score; fails above 1.0; 1.7 as root without capabilities, 1.2 as the user clusterboot before PrivateDevices= and UMask=0077, 1.0 now). Usage: check-unit.sh BUILD_DIR [RESULTS_JSON]
 set -euo pipefail
 build=$(realpath "$1")
 results=${2:-/dev/null}
@@ -27,8 +27,8 @@ else
 fi
 systemd-analyze security --offline=yes "$work/clusterboot.service" | tee "$work/security.txt" | tail -25
 score=$(sed -n 's/.*Overall exposure level for clusterboot.service: \([0-9.]*\).*/\1/p' "$work/security.txt")
-echo "exposure score: $score (target <= 1.2)"
-if awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.2) }'; then
+echo "exposure score: $score (target <= 1.0)"
+if awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.0) }'; then
         echo '{"name": "unit-security", "result": "OK"}' >> "$results"
 else
         echo '{"name": "unit-security", "result": "FAIL"}' >> "$results"
