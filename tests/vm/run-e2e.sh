@@ -100,6 +100,7 @@ CHECKS=(
 	14-named-interface
 	4-32-boards
 	sandbox-attacks
+	12-private-socket
 	daemon-healthy
 )
 
