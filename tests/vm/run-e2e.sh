@@ -74,6 +74,7 @@ CHECKS=(
 	1-clusterbootctl-status
 	udev-rule-matches
 	2-seed-failure
+	9-seed-under-load
 	udev-starts-daemon
 	3-plugged-before-start
 	3-restart-mid-boot
