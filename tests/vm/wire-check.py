@@ -42,6 +42,9 @@ DOCUMENTED = {
     "resumed": "a bulk transfer the board was slow to take ended early (unlinked by the daemon's look at a "
                "quiet board, at most every 500 ms) and the next one began at the byte it reached: the bytes "
                "on the wire are the file's, once each",
+    "retried": "a request read that failed (the board leaving makes it fail with EPROTO before the "
+               "disconnect is known) was read again, as StepRetries= allows: the reads asked nothing of the "
+               "board, and the session went on with the answer or ended with the board's departure",
     "getconf": "one GET_CONFIGURATION as the daemon opens each device: libusb_wrap_sys_device() asks it "
                "over the wire (a device opened through libusb's own discovery has it read from sysfs)",
 }
@@ -232,12 +235,24 @@ class Rules:
         while i < len(lines) and lines[i][0].startswith(read):
             t = lines[i][1]
             if t.status != 0:
-                # the board left while this read waited: the next line is its new device's configuration
-                nxt = lines[i + 1][0] if i + 1 < len(lines) else ""
+                # the daemon's step retries read the request again (StepRetries=): failed reads in a row
+                failed = i
+                while failed + 1 < len(lines) and lines[failed + 1][0].startswith(read) and lines[failed + 1][1].status != 0:
+                    failed += 1
+                retries = failed - i
+                nxt = lines[failed + 1][0] if failed + 1 < len(lines) else ""
                 if nxt in (SET_CONFIGURATION, ""):
+                    # the board left while the read waited: next is its new device's configuration
                     self.notes.append("left")
+                    if retries:
+                        self.notes.append("retried")
                     served.append("(left)")
-                    return i + 1, served
+                    return failed + 1, served
+                if nxt.startswith(read):
+                    # a retried read that was answered: the session goes on from it
+                    self.notes.append("retried")
+                    i = failed + 1
+                    continue
                 self.errors.append(f"line {i + 1}: a request read failed (status {t.status}) and the host went on")
                 return i + 1, served
             cmd, name, whole = request_of(t)
