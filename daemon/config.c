@@ -153,11 +153,11 @@ static const char *const node_keys[] = { "Port", "Serial", "BootDirectory", "Pow
 static void add_message(struct parser *p, bool warning, unsigned line, const char *format, va_list ap)
         __attribute__((format(printf, 4, 0)));
 static void add_message(struct parser *p, bool warning, unsigned line, const char *format, va_list ap) {
-        char message[1024];
+        /* allocated: it quotes config values and paths, which a fixed buffer cut without a sign */
+        _cleanup_free_ char *message = cb_vformat(format, ap);
 
-        vsnprintf(message, sizeof message, format, ap);
         /* out of memory: the message is lost, but it is still counted, so the file is still refused */
-        (void) cb_config_report_add(p->report, warning, line, "%s", message);
+        (void) cb_config_report_add(p->report, warning, line, "%s", message ? message : CB_NO_MEMORY_TEXT);
 }
 
 static void parse_error(struct parser *p, unsigned line, const char *format, ...) __attribute__((format(printf, 3, 4)));

@@ -48,76 +48,89 @@ usec_t now_usec(void) {
 
 static void log_to_stderr(int priority, const struct cb_log_node *node, const char *message) {
         usec_t t = now_usec();
-        char who[256] = "";
+        bool named = node && node->name;
 
-        if (node && node->name)
-                snprintf(who, sizeof who, "%s[%s]: ", node->name, node->port ? node->port : "-");
-        fprintf(stderr, "[%5llu.%06llu] %s%s%s\n", (unsigned long long) (t / USEC_PER_SEC),
+        /* no buffer in between: a long name or port is printed whole */
+        fprintf(stderr, "[%5llu.%06llu] %s%s%s%s%s%s\n", (unsigned long long) (t / USEC_PER_SEC),
                 (unsigned long long) (t % USEC_PER_SEC), priority <= LOG_WARNING ? (priority <= LOG_ERR ? "error: " : "warning: ") : "",
-                who, message);
+                named ? node->name : "", named ? "[" : "", named ? (node->port ? node->port : "-") : "",
+                named ? "]: " : "", message);
 }
 
 static void log_to_journal(int priority, const struct cb_log_node *node, const char *message_id, const char *file,
                            int line, const char *message) {
-        char f_message[4096], f_priority[32], f_file[256], f_line[32], f_node[160], f_port[160], f_state[64],
-                f_attempt[64], f_mid[64], f_serial[64], f_property[128], f_value[320];
-        struct iovec iov[13];
+        /* allocated: a field cut short by a fixed buffer would be wrong without saying so */
+        char *fields[13] = { NULL };
+        struct iovec iov[ELEMENTSOF(fields)];
         size_t n = 0;
+        bool lost = false;
 
-#define ADD(buf, ...)                                                                          \
-        do {                                                                                   \
-                int _l = snprintf(buf, sizeof buf, __VA_ARGS__);                               \
-                iov[n++] = (struct iovec){ buf, (size_t) MIN(_l, (int) sizeof buf - 1) };     \
+#define ADD(...)                                                                 \
+        do {                                                                     \
+                char *_f = cb_format(__VA_ARGS__);                               \
+                if (!_f) {                                                       \
+                        lost = true;                                             \
+                        break;                                                   \
+                }                                                                \
+                fields[n] = _f;                                                  \
+                iov[n] = (struct iovec){ _f, strlen(_f) };                       \
+                n++;                                                             \
         } while (0)
 
-        ADD(f_message, "MESSAGE=%s%s%s", node && node->name ? node->name : "", node && node->name ? ": " : "",
-            message);
-        ADD(f_priority, "PRIORITY=%d", priority);
-        ADD(f_file, "CODE_FILE=%s", file);
-        ADD(f_line, "CODE_LINE=%d", line);
+        ADD("MESSAGE=%s%s%s", node && node->name ? node->name : "", node && node->name ? ": " : "", message);
+        ADD("PRIORITY=%d", priority);
+        ADD("CODE_FILE=%s", file);
+        ADD("CODE_LINE=%d", line);
         if (node && node->name)
-                ADD(f_node, "CLUSTERBOOT_NODE=%s", node->name);
+                ADD("CLUSTERBOOT_NODE=%s", node->name);
         if (node && node->port)
-                ADD(f_port, "CLUSTERBOOT_PORT=%s", node->port);
+                ADD("CLUSTERBOOT_PORT=%s", node->port);
         if (node && node->state)
-                ADD(f_state, "CLUSTERBOOT_STATE=%s", node->state);
+                ADD("CLUSTERBOOT_STATE=%s", node->state);
         if (node && node->attempt > 0)
-                ADD(f_attempt, "CLUSTERBOOT_ATTEMPT=%u", node->attempt);
+                ADD("CLUSTERBOOT_ATTEMPT=%u", node->attempt);
         if (message_id)
-                ADD(f_mid, "MESSAGE_ID=%s", message_id);
+                ADD("MESSAGE_ID=%s", message_id);
         if (node && node->serial)
-                ADD(f_serial, "CLUSTERBOOT_SERIAL=%s", node->serial);
+                ADD("CLUSTERBOOT_SERIAL=%s", node->serial);
         if (node && node->property)
-                ADD(f_property, "CLUSTERBOOT_PROPERTY=%s", node->property);
+                ADD("CLUSTERBOOT_PROPERTY=%s", node->property);
         if (node && node->property_value)
-                ADD(f_value, "CLUSTERBOOT_PROPERTY_VALUE=%s", node->property_value);
+                ADD("CLUSTERBOOT_PROPERTY_VALUE=%s", node->property_value);
 #undef ADD
-        if (sd_journal_sendv(iov, (int) n) < 0)
+        /* a journal entry missing its fields would mislead: stderr still has the whole message */
+        if (lost || sd_journal_sendv(iov, (int) n) < 0)
                 log_to_stderr(priority, node, message);
+        for (size_t i = 0; i < n; i++)
+                free(fields[i]);
 }
 
-int cb_log_full(int priority, int error, const struct cb_log_node *node, const char *message_id, const char *file,
-                int line, const char *format, ...) {
-        char message[2048];
-        va_list ap;
-        int saved_errno = errno;
-
-        if (error < 0)
-                error = -error;
-        if (priority > log_max_level)
-                goto out;
-
-        va_start(ap, format);
-        int len = vsnprintf(message, sizeof message, format, ap);
-        va_end(ap);
-        if (error > 0 && len >= 0 && (size_t) len < sizeof message)
-                snprintf(message + len, sizeof message - (size_t) len, ": %s", strerror(error));
+__attribute__((format(printf, 7, 0))) static void log_message(int priority, int error, const struct cb_log_node *node,
+                                                               const char *message_id, const char *file, int line,
+                                                               const char *format, va_list ap) {
+        /* allocated: a fixed buffer cut long reasons (paths, board names) and their errno without a sign */
+        _cleanup_free_ char *text = cb_vformat(format, ap);
+        _cleanup_free_ char *with_errno = text && error > 0 ? cb_format("%s: %s", text, strerror(error)) : NULL;
+        const char *message = with_errno ? with_errno : text ? text : CB_NO_MEMORY_TEXT;
 
         if (log_target == CB_LOG_JOURNAL)
                 log_to_journal(priority, node, message_id, file, line, message);
         else
                 log_to_stderr(priority, node, message);
-out:
+}
+
+int cb_log_full(int priority, int error, const struct cb_log_node *node, const char *message_id, const char *file,
+                int line, const char *format, ...) {
+        va_list ap;
+        int saved_errno = errno;
+
+        if (error < 0)
+                error = -error;
+        if (priority <= log_max_level) {
+                va_start(ap, format);
+                log_message(priority, error, node, message_id, file, line, format, ap);
+                va_end(ap);
+        }
         errno = saved_errno;
         return -error;
 }

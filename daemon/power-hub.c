@@ -6,6 +6,7 @@
 #include "event-priority.h"
 #include "log.h"
 #include "portpath.h"
+#include "text.h"
 
 /* USB 2.0 ch. 9 and 11, USB 3.x ch. 10 */
 #define REQ_GET_STATUS 0
@@ -88,8 +89,11 @@ static void finish(struct power_hub *h, int result, const char *format, ...) {
         if (format) {
                 va_list ap;
                 va_start(ap, format);
-                vsnprintf(h->message, sizeof h->message, format, ap);
+                int n = vsnprintf(h->message, sizeof h->message, format, ap);
                 va_end(ap);
+                /* its paths and another reason can pass the buffer: the cut shows, on a character boundary */
+                if (n >= (int) sizeof h->message)
+                        cb_text_cut(h->message, sizeof h->message - 2);
         }
         h->link.ops->close(h->link.impl);
         (void) sd_event_source_set_enabled(h->finish, SD_EVENT_ONESHOT);

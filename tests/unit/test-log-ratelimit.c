@@ -13,6 +13,7 @@
 #include "check.h"
 #include "log-ratelimit.h"
 #include "log.h"
+#include "text.h"
 #include "world.h"
 
 #define RUN_TIMEOUT (60 * USEC_PER_SEC)
@@ -124,6 +125,46 @@ static char *read_all(int fd) {
         return buf;
 }
 
+/*
+ * A reason longer than the old 2048-byte line buffer (a path, another
+ * reason, a board's name in it): the line carries all of it, its errno
+ * text at the end, as valid UTF-8. The old buffer cut it mid-character and
+ * dropped the errno without a sign.
+ */
+static void test_long_line(void) {
+        char log_path[] = "/tmp/test-log-long-XXXXXX";
+        _cleanup_free_ char *reason = malloc(3 * 1200 + 1);
+        struct cb_log_node who = { .name = "node-with-a-long-name", .port = "1-1.2.3.4" };
+
+        REQUIRE(reason);
+        for (size_t i = 0; i < 1200; i++)
+                memcpy(reason + 3 * i, "\xe2\x82\xac", 3); /* U+20AC, so that a byte cut would split one */
+        reason[3 * 1200] = '\0';
+
+        int log_fd = mkstemp(log_path);
+        REQUIRE(log_fd >= 0);
+        (void) unlink(log_path);
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO);
+        REQUIRE(saved >= 0 && dup2(log_fd, STDERR_FILENO) >= 0);
+        cb_log_set_max_level(LOG_INFO);
+        cb_log(LOG_WARNING, -ENOENT, &who, "cannot read /boot/%s", reason);
+        cb_log_set_max_level(LOG_EMERG);
+        fflush(stderr);
+        REQUIRE(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        _cleanup_free_ char *text = read_all(log_fd);
+        close(log_fd);
+
+        REQUIRE(text);
+        _cleanup_free_ char *want = cb_format("node-with-a-long-name[1-1.2.3.4]: cannot read /boot/%s: %s\n", reason,
+                                              strerror(ENOENT));
+        REQUIRE(want);
+        CHECK(cb_text_valid_utf8(text, strlen(text)));
+        CHECK_MSG(strstr(text, want) != NULL, "the long line is not whole: %zu bytes logged, %zu wanted", strlen(text),
+                  strlen(want));
+}
+
 static void test_flooding_board(void) {
         static const char *flood[N_REFUSED + 2];
         static const char *const other[] = { "../other-refused", "config.txt", "start.elf" };
@@ -201,6 +242,7 @@ int main(void) {
 
         test_window();
         test_timer_reports();
+        test_long_line();
         test_flooding_board();
         return check_exit("test-log-ratelimit");
 }
