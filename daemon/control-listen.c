@@ -107,9 +107,10 @@ int control_listen_on_path(const char *path, mode_t mode, const gid_t *group, in
          * the service (its own group already) it never chowns: the unit's system-call filter refuses
          * chown() (@privileged), measured in the VM.
          */
-        if ((group && !has_group(path, *group) && chown(path, (uid_t) -1, *group) < 0) || chmod(path, mode) < 0) {
-                r = log_error_errno(errno, "control: cannot set who may use %s", path);
-                (void) unlink(path);
+        if ((group && !has_group(sa.sun_path, *group) && chown(sa.sun_path, (uid_t) -1, *group) < 0) ||
+            chmod(sa.sun_path, mode) < 0) {
+                r = log_error_errno(errno, "control: cannot set who may use %s", sa.sun_path);
+                (void) unlink(sa.sun_path);
                 return r;
         }
         if (listen(fd, LISTEN_BACKLOG) < 0) {
