@@ -51,3 +51,20 @@ static inline void write_file(const char *rel, const void *data, size_t size) {
 static inline void write_str(const char *rel, const char *s) {
         write_file(rel, s, strlen(s));
 }
+
+/* The whole text of `rel` (free() it): "" for an empty file, NULL if it cannot be opened. */
+static inline char *read_text(const char *rel) {
+        _cleanup_free_ char *p = at(rel);
+        _cleanup_fclose_ FILE *f = fopen(p, "re");
+        char *text = NULL;
+        size_t size = 0;
+
+        if (!f)
+                return NULL;
+        if (getdelim(&text, &size, '\0', f) < 0) {
+                REQUIRE(feof(f));
+                free(text);
+                return strdup(""); /* empty */
+        }
+        return text;
+}

@@ -14,22 +14,6 @@
 
 #include "file-replace.h"
 
-static char *slurp(const char *rel) {
-        _cleanup_free_ char *p = at(rel);
-        _cleanup_fclose_ FILE *f = fopen(p, "re");
-        char *text = NULL;
-        size_t size = 0;
-
-        if (!f)
-                return NULL;
-        if (getdelim(&text, &size, '\0', f) < 0) {
-                REQUIRE(feof(f));
-                free(text);
-                return strdup(""); /* empty */
-        }
-        return text;
-}
-
 static bool exists(const char *rel) {
         _cleanup_free_ char *p = at(rel);
         struct stat st;
@@ -45,21 +29,21 @@ static void test_replace(void) {
         /* the directory is made (one level) */
         CHECK(cb_file_replace(dir, "node.json", "{\"a\": 1}\n", 9, &step) == 0);
         CHECK(strcmp(step, "untouched") == 0);
-        text = slurp("state/node.json");
+        text = read_text("state/node.json");
         CHECK(text && strcmp(text, "{\"a\": 1}\n") == 0);
         free(text);
         CHECK(!exists("state/.node.json.tmp"));
 
         /* replaced by a shorter one: nothing of the old is left at its end */
         CHECK(cb_file_replace(dir, "node.json", "{}", 2, NULL) == 0);
-        text = slurp("state/node.json");
+        text = read_text("state/node.json");
         CHECK(text && strcmp(text, "{}") == 0);
         free(text);
 
         /* a longer temporary file left by a crash does not show through */
         write_str("state/.node.json.tmp", "a stale, longer leftover of a crash");
         CHECK(cb_file_replace(dir, "node.json", "{1}", 3, NULL) == 0);
-        text = slurp("state/node.json");
+        text = read_text("state/node.json");
         CHECK_MSG(text && strcmp(text, "{1}") == 0, "'%s'", text ? text : "(gone)");
         free(text);
 
@@ -73,7 +57,7 @@ static void test_replace(void) {
 
         /* empty content is an empty file */
         CHECK(cb_file_replace(dir, "empty", "", 0, NULL) == 0);
-        text = slurp("state/empty");
+        text = read_text("state/empty");
         CHECK(text && text[0] == '\0');
         free(text);
 }
@@ -90,7 +74,7 @@ static void test_failure_keeps_old(void) {
         REQUIRE(mkdir(tmp, 0755) == 0);
         CHECK(cb_file_replace(dir, "node.json", "new", 3, &step) < 0);
         CHECK_MSG(step && strcmp(step, "create") == 0, "step: %s", step ? step : "(null)");
-        text = slurp("keep/node.json");
+        text = read_text("keep/node.json");
         CHECK_MSG(text && strcmp(text, "old") == 0, "the old file became '%s'", text ? text : "(gone)");
         free(text);
         REQUIRE(rmdir(tmp) == 0);
@@ -104,10 +88,10 @@ static void test_failure_keeps_old(void) {
         step = NULL;
         CHECK(cb_file_replace(dir, "node.json", "new", 3, &step) == -ELOOP);
         CHECK(step && strcmp(step, "create") == 0);
-        text = slurp("target");
+        text = read_text("target");
         CHECK(text && strcmp(text, "target's own") == 0);
         free(text);
-        text = slurp("keep/node.json");
+        text = read_text("keep/node.json");
         CHECK(text && strcmp(text, "old") == 0);
         free(text);
         REQUIRE(unlink(tmp) == 0);

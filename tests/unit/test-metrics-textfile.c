@@ -18,19 +18,6 @@
 #include "metrics-textfile.h"
 #include "metrics.h"
 
-static char *slurp(const char *rel) {
-        _cleanup_free_ char *p = at(rel);
-        _cleanup_fclose_ FILE *f = fopen(p, "re");
-        char *text = NULL;
-        size_t size = 0;
-
-        if (!f || getdelim(&text, &size, '\0', f) < 0) {
-                free(text);
-                return NULL;
-        }
-        return text;
-}
-
 int main(void) {
         struct cb_metrics_textfile *t = NULL;
         _cleanup_free_ char *dir = NULL;
@@ -46,7 +33,7 @@ int main(void) {
         cb_metrics_textfile_write(t, strdup("clusterboot_node_up{node=\"n1\",port=\"1-1\"} 1\n"));
         CHECK(cb_metrics_textfile_free(t) == NULL); /* writes what is pending */
         {
-                _cleanup_free_ char *text = slurp("metrics/" CB_METRICS_FILE);
+                _cleanup_free_ char *text = read_text("metrics/" CB_METRICS_FILE);
                 CHECK_MSG(text && strcmp(text, "clusterboot_node_up{node=\"n1\",port=\"1-1\"} 1\n") == 0, "'%s'",
                           text ? text : "(none)");
         }

@@ -19,25 +19,12 @@
 
 #define RUN_TIMEOUT (20 * USEC_PER_SEC)
 
-static char *slurp(const char *rel) {
-        _cleanup_free_ char *p = at(rel);
-        _cleanup_fclose_ FILE *f = fopen(p, "re");
-        char *text = NULL;
-        size_t size = 0;
-
-        if (!f || getdelim(&text, &size, '\0', f) < 0) {
-                free(text);
-                return NULL;
-        }
-        return text;
-}
-
 /* Runs the loop until `rel` holds `want` (or the timeout). */
 static bool wait_for(sd_event *e, const char *rel, const char *want) {
         usec_t deadline = now_usec() + RUN_TIMEOUT;
 
         for (;;) {
-                _cleanup_free_ char *text = slurp(rel);
+                _cleanup_free_ char *text = read_text(rel);
                 if (text && strcmp(text, want) == 0)
                         return true;
                 if (now_usec() >= deadline)
@@ -86,7 +73,7 @@ static void test_failure(sd_event *e, struct cb_worker *w) {
         CHECK(cb_state_file_write(w, dir, "b.json", strdup("kept"), 4) == 0);
         CHECK(wait_for(e, "state/b.json", "kept"));
         {
-                _cleanup_free_ char *text = slurp("plain");
+                _cleanup_free_ char *text = read_text("plain");
                 CHECK(text && strcmp(text, "not a directory") == 0);
         }
 }
