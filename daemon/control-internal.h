@@ -21,13 +21,8 @@
 #include "event-priority.h"
 #include "json-util.h"
 #include "log.h"
+#include "log-ratelimit.h"
 #include "util.h"
-
-struct ratelimit {
-        usec_t begin;
-        unsigned n;
-        unsigned suppressed;
-};
 
 struct client {
         struct cb_control *control;
@@ -110,7 +105,7 @@ struct cb_control {
         int (*reject)(struct client *cl, const char *why);
 
         usec_t started_realtime, started_monotonic;
-        struct ratelimit refuse_ratelimit;
+        struct cb_log_ratelimit refuse_ratelimit; /* lines about refused connections (log-ratelimit.h) */
 };
 
 /* An incoming call being answered. */

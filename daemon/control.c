@@ -30,22 +30,10 @@
 #define RATELIMIT_INTERVAL_USEC (10 * USEC_PER_SEC)
 #define RATELIMIT_BURST 5
 
-static bool ratelimit_pass(struct ratelimit *rl) {
-        usec_t now = now_usec();
-
-        if (rl->begin == 0 || now - rl->begin >= RATELIMIT_INTERVAL_USEC) {
-                if (rl->suppressed > 0)
-                        log_warning("control: %u similar message%s suppressed", rl->suppressed,
-                                    rl->suppressed == 1 ? "" : "s");
-                *rl = (struct ratelimit){ .begin = now };
-        }
-        if (rl->n < RATELIMIT_BURST) {
-                rl->n++;
-                return true;
-        }
-        rl->suppressed++;
-        return false;
+static void refusals_suppressed(void *userdata, unsigned suppressed, int priority) {
+        log_warning("control: %u similar message%s suppressed", suppressed, suppressed == 1 ? "" : "s");
 }
+
 
 /* ---- turns: busy boards do not starve the socket ---- */
 
@@ -242,12 +230,12 @@ static bool admit(struct cb_control *c, struct client *cl, bool fd_limited) {
 
         victim = find_victim(c, cl, own_uid);
         if (!victim) {
-                if (ratelimit_pass(&c->refuse_ratelimit))
+                if (cb_log_ratelimit_test(&c->refuse_ratelimit, LOG_WARNING))
                         client_log(LOG_WARNING, cl, "refused: %s (%zu clients connected)", why, c->n_clients);
                 refuse(cl, CB_VL_ERROR_LIMIT_REACHED, why);
                 return false;
         }
-        if (ratelimit_pass(&c->refuse_ratelimit))
+        if (cb_log_ratelimit_test(&c->refuse_ratelimit, LOG_WARNING))
                 client_log(LOG_WARNING, victim,
                            "dropped to make room (%s): its user has the most connections (%zu), and it was idle "
                            "for %.1fs",
@@ -341,7 +329,7 @@ static void accept_some(struct cb_control *c, int listen_fd, bool private_socket
                                 continue;
                         if (errno == EAGAIN)
                                 break;
-                        if (ratelimit_pass(&c->refuse_ratelimit))
+                        if (cb_log_ratelimit_test(&c->refuse_ratelimit, LOG_WARNING))
                                 log_warning_errno(errno, "control: cannot accept a connection");
                         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                                 pause_accepting(c);
@@ -428,6 +416,8 @@ int cb_control_new(sd_event *event, const struct cb_control_settings *settings, 
         c->stall_timeout = SETTING(stall_timeout, CB_CONTROL_STALL_TIMEOUT_USEC);
 #undef SETTING
         control_lookup_group(c);
+        cb_log_ratelimit_init(&c->refuse_ratelimit, RATELIMIT_INTERVAL_USEC, RATELIMIT_BURST, event,
+                              refusals_suppressed, c);
         c->started_realtime = realtime_usec();
         c->started_monotonic = now_usec();
 
@@ -488,6 +478,7 @@ struct cb_control *cb_control_free(struct cb_control *c) {
                 (void) unlink(c->socket_path);
         free(c->socket_path);
         free(c->seen);
+        cb_log_ratelimit_done(&c->refuse_ratelimit);
         sd_event_unref(c->event);
         free(c);
         return NULL;
