@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "file-replace.h"
 #include "log.h"
 #include "util.h"
 
@@ -89,34 +90,21 @@ int cb_power_state_load(const char *directory, struct cb_power_state *ret) {
 }
 
 int cb_power_state_save(const char *directory, const struct cb_power_state *s) {
-        _cleanup_free_ char *path = NULL, *tmp = NULL;
-        _cleanup_close_ int fd = -1;
-        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *text = NULL;
+        const char *step = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
         int r;
 
-        if (asprintf(&path, "%s/" STATE_FILE, directory) < 0 || asprintf(&tmp, "%s/." STATE_FILE ".tmp", directory) < 0)
-                return -ENOMEM;
-        r = mkdir_readable(directory);
-        if (r < 0)
-                return log_error_errno(r, "cannot create %s", directory);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, CB_READABLE_FILE_MODE);
-        if (fd < 0 || make_readable(fd) < 0)
-                return log_error_errno(errno, "cannot write %s", tmp);
-        f = fdopen(fd, "w");
         if (!f)
-                return log_error_errno(errno, "cannot write %s", tmp);
-        fd = -1;
+                return log_error_errno(errno, "cannot write %s/" STATE_FILE, directory);
         for (size_t i = 0; i < s->n_names; i++)
                 fprintf(f, "%s\n", s->names[i]);
-        if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
-                int e = errno;
-                (void) unlink(tmp);
-                return log_error_errno(e, "cannot write %s", tmp);
-        }
-        if (rename(tmp, path) < 0) {
-                int e = errno;
-                (void) unlink(tmp);
-                return log_error_errno(e, "cannot replace %s", path);
-        }
+        if (fclose(f) != 0)
+                return log_error_errno(errno, "cannot write %s/" STATE_FILE, directory);
+        /* the whole list or the old one: a power cut mid-write must not forget which nodes stay off */
+        r = cb_file_replace(directory, STATE_FILE, text ? text : "", size, &step);
+        if (r < 0)
+                return log_error_errno(r, "cannot %s %s/" STATE_FILE, step ? step : "write", directory);
         return 0;
 }
